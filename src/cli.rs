@@ -1,0 +1,279 @@
+//! The native command line: `gradlab train | bench | help`, on the same engine and trainer as the
+//! page. Flags are parsed in two steps: raw `--name value` pairs, then typed and range-checked
+//! into a [`Config`]; every mistake is a one-line message naming the flag, and exit code 2.
+
+use std::time::Instant;
+
+use crate::backend::{self, BackendKind};
+use crate::data::{DatasetKind, Feature};
+use crate::models::Activation;
+use crate::train::{BinaryLoss, Config, Regularization, Trainer, optimizer_from_key, read_scalar};
+
+const HELP: &str = "\
+gradlab — train the playground's networks natively on the same engine as the web app
+
+USAGE:
+  gradlab train [FLAGS]      train and print losses (one JSON object per evaluation with --json)
+  gradlab bench [--json]     steps/s of the playground net on the CPU and the GPU backends
+  gradlab help
+
+TRAIN FLAGS (defaults are the playground's):
+  --dataset circle|xor|gauss|spiral|spiral3|plane|multigauss   (circle)
+  --seed N (1)   --steps N (500)   --eval-every N (50)   --backend cpu|wgpu (cpu)   --json
+  --points N (500)   --noise 0..0.5 (0)   --ratio 0.1..0.9 (0.5)   --features x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2
+  --layers 4,2 (\"none\" for no hidden layer)   --act tanh|relu|leakyrelu|sigmoid|linear (one, or one per layer)
+  --optimizer sgd|momentum|adam (sgd)   --lr X (0.03)   --batch N (10)   --loss bce|mse (binary tasks)
+  --dropout 0..0.9 (0)   --reg none|l1|l2 (none)   --reg-rate X (0)
+";
+
+/// A command-line mistake, shown as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Unknown command.
+    #[error("unknown command '{0}' (try: gradlab help)")]
+    Command(String),
+    /// Unknown flag.
+    #[error("unknown flag '{0}' (try: gradlab help)")]
+    Flag(String),
+    /// A flag without its value.
+    #[error("flag {0} needs a value")]
+    Missing(String),
+    /// A value that does not parse or is out of range.
+    #[error("bad value for {flag}: '{value}' ({expected})")]
+    Value {
+        /// The flag.
+        flag: String,
+        /// What was given.
+        value: String,
+        /// What is expected.
+        expected: String,
+    },
+    /// The settings are individually fine but not together.
+    #[error("{0}")]
+    Config(#[from] crate::train::ConfigError),
+    /// The GPU could not be opened.
+    #[error("the GPU backend is not available here: {0}")]
+    Gpu(String),
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(args: &[String]) -> i32 {
+    let result = match args.first().map(String::as_str) {
+        None | Some("help" | "--help" | "-h") => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some("train") => train(&args[1..]),
+        Some("bench") => bench(&args[1..]),
+        Some(other) => Err(CliError::Command(other.to_string())),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("gradlab: {e}");
+            2
+        }
+    }
+}
+
+/// Options of `train` besides the experiment config.
+struct TrainOptions {
+    config: Config,
+    steps: u64,
+    eval_every: u64,
+    backend: BackendKind,
+    json: bool,
+}
+
+fn bad(flag: &str, value: &str, expected: &str) -> CliError {
+    CliError::Value { flag: flag.to_string(), value: value.to_string(), expected: expected.to_string() }
+}
+
+fn number<N: std::str::FromStr>(flag: &str, value: &str, expected: &str) -> Result<N, CliError> {
+    value.parse().map_err(|_| bad(flag, value, expected))
+}
+
+fn list<X>(flag: &str, value: &str, expected: &str, parse: impl Fn(&str) -> Option<X>) -> Result<Vec<X>, CliError> {
+    value.split(',').map(|v| parse(v.trim()).ok_or_else(|| bad(flag, value, expected))).collect()
+}
+
+/// Step one: `--flag value` pairs (and bare `--json`). Step two: typed values into options.
+fn parse_train(args: &[String]) -> Result<TrainOptions, CliError> {
+    let mut o = TrainOptions { config: Config::default(), steps: 500, eval_every: 50, backend: BackendKind::Cpu, json: false };
+    let mut acts: Option<Vec<Activation>> = None;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--json" {
+            o.json = true;
+            continue;
+        }
+        if !flag.starts_with("--") {
+            return Err(CliError::Flag(flag.clone()));
+        }
+        let value = it.next().ok_or_else(|| CliError::Missing(flag.clone()))?;
+        let v = value.as_str();
+        let c = &mut o.config;
+        match flag.as_str() {
+            "--dataset" => c.dataset = DatasetKind::from_key(v).ok_or_else(|| bad(flag, v, "circle, xor, gauss, spiral, spiral3, plane or multigauss"))?,
+            "--seed" => c.seed = number(flag, v, "a whole number ≥ 0")?,
+            "--steps" => o.steps = number(flag, v, "a whole number ≥ 0")?,
+            "--eval-every" => {
+                o.eval_every = number(flag, v, "a whole number ≥ 1")?;
+                if o.eval_every == 0 {
+                    return Err(bad(flag, v, "a whole number ≥ 1"));
+                }
+            }
+            "--backend" => o.backend = BackendKind::from_key(v).ok_or_else(|| bad(flag, v, "cpu or wgpu"))?,
+            "--points" => c.points = number(flag, v, "a whole number")?,
+            "--noise" => c.noise = number(flag, v, "a number from 0 to 0.5")?,
+            "--ratio" => c.train_ratio = number(flag, v, "a number from 0.1 to 0.9")?,
+            "--features" => c.features = list(flag, v, "comma-separated x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2", Feature::from_key)?,
+            "--layers" => {
+                c.hidden = if v == "none" { vec![] } else { list(flag, v, "comma-separated neuron counts, or none", |s| s.parse().ok())? }
+            }
+            "--act" => acts = Some(list(flag, v, "relu, leakyrelu, tanh, sigmoid or linear", Activation::from_key)?),
+            "--optimizer" => c.optimizer = optimizer_from_key(v).ok_or_else(|| bad(flag, v, "sgd, momentum or adam"))?,
+            "--lr" => c.lr = number(flag, v, "a number")?,
+            "--batch" => c.batch_size = number(flag, v, "a whole number")?,
+            "--loss" => {
+                c.binary_loss = match v {
+                    "bce" => BinaryLoss::Bce,
+                    "mse" => BinaryLoss::Mse,
+                    _ => return Err(bad(flag, v, "bce or mse")),
+                }
+            }
+            "--dropout" => c.dropout = number(flag, v, "a number from 0 to 0.9")?,
+            "--reg" => {
+                c.regularization = match v {
+                    "none" => Regularization::None,
+                    "l1" => Regularization::L1,
+                    "l2" => Regularization::L2,
+                    _ => return Err(bad(flag, v, "none, l1 or l2")),
+                }
+            }
+            "--reg-rate" => c.reg_rate = number(flag, v, "a number from 0 to 1")?,
+            _ => return Err(CliError::Flag(flag.clone())),
+        }
+    }
+    let layers = o.config.hidden.len();
+    o.config.activations = match acts {
+        None => vec![Activation::Tanh; layers],
+        Some(a) if a.len() == 1 => vec![a[0]; layers],
+        Some(a) if a.len() == layers => a,
+        Some(a) => return Err(bad("--act", &format!("{} activations", a.len()), "one, or one per hidden layer")),
+    };
+    o.config.validate()?;
+    Ok(o)
+}
+
+fn device_for(kind: BackendKind) -> Result<burn::tensor::Device, CliError> {
+    match kind {
+        BackendKind::Cpu => Ok(backend::cpu()),
+        BackendKind::Gpu => backend::native_gpu().map_err(CliError::Gpu),
+    }
+}
+
+fn train(args: &[String]) -> Result<(), CliError> {
+    let o = parse_train(args)?;
+    let device = device_for(o.backend)?;
+    let mut trainer = Trainer::new(o.config, &device)?;
+    let report = |t: &Trainer| {
+        let (train, test) = t.losses();
+        let (train, test) = (read_scalar(&train), read_scalar(&test));
+        if o.json {
+            println!("{{\"step\":{},\"train_loss\":{},\"test_loss\":{}}}", t.step, json_f32(train), json_f32(test));
+        } else {
+            println!("step {:>6}  epoch {:>7.2}  train loss {:.6}  test loss {:.6}", t.step, t.epoch(), train, test);
+        }
+    };
+    report(&trainer);
+    while trainer.step < o.steps {
+        trainer.train_step();
+        if trainer.step % o.eval_every == 0 || trainer.step == o.steps {
+            report(&trainer);
+        }
+    }
+    Ok(())
+}
+
+/// JSON has no NaN: non-finite losses print as null.
+fn json_f32(x: f32) -> String {
+    if x.is_finite() { format!("{x}") } else { "null".to_string() }
+}
+
+fn bench(args: &[String]) -> Result<(), CliError> {
+    let json = args.iter().any(|a| a == "--json");
+    if let Some(other) = args.iter().find(|a| *a != "--json") {
+        return Err(CliError::Flag(other.clone()));
+    }
+    let config = Config::default();
+    let mut results = Vec::new();
+    for kind in [BackendKind::Cpu, BackendKind::Gpu] {
+        let device = match device_for(kind) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("gradlab bench: skipping {}: {e}", kind.key());
+                continue;
+            }
+        };
+        let mut trainer = Trainer::new(config.clone(), &device)?;
+        // Warm up (pipeline compilation, allocations), then time whole steps read back each 10.
+        for _ in 0..20 {
+            trainer.train_step();
+        }
+        read_scalar(&trainer.train_step());
+        let steps = if kind == BackendKind::Cpu { 2000 } else { 500 };
+        let start = Instant::now();
+        for i in 0..steps {
+            let loss = trainer.train_step();
+            if i % 10 == 9 {
+                read_scalar(&loss);
+            }
+        }
+        let per_sec = steps as f64 / start.elapsed().as_secs_f64();
+        results.push((kind, per_sec));
+    }
+    let cpu = results.iter().find(|r| r.0 == BackendKind::Cpu).map(|r| r.1);
+    for (kind, per_sec) in &results {
+        let ratio = cpu.map(|c| per_sec / c).unwrap_or(1.0);
+        if json {
+            println!("{{\"where\":\"native\",\"backend\":\"{}\",\"steps_per_sec\":{per_sec:.1},\"vs_cpu\":{ratio:.3}}}", kind.key());
+        } else {
+            println!("native {:<7} {per_sec:>10.1} steps/s  ({ratio:.3}× the CPU path)", kind.key());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn flags_parse_into_the_config() {
+        let o = parse_train(&args("--dataset spiral --seed 7 --layers 8,8,3 --act relu --lr 0.1 --optimizer adam --json")).unwrap();
+        assert_eq!(o.config.dataset, DatasetKind::Spiral);
+        assert_eq!(o.config.seed, 7);
+        assert_eq!(o.config.hidden, vec![8, 8, 3]);
+        assert_eq!(o.config.activations, vec![Activation::Relu; 3]);
+        assert!(o.json);
+    }
+
+    #[test]
+    fn bad_flags_say_which_flag_and_why() {
+        let msg = |s: &str| parse_train(&args(s)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg("--dataset moon").contains("--dataset"), "{}", msg("--dataset moon"));
+        assert!(msg("--lr abc").contains("--lr"));
+        assert!(msg("--lr 0").contains("learning rate"));
+        assert!(msg("--layers 4,99").contains("neurons per layer"));
+        assert!(msg("--act tanh,relu").contains("--act"));
+        assert!(msg("--seed").contains("needs a value"));
+        assert!(msg("--frobnicate 1").contains("unknown flag"));
+        assert!(msg("--noise NaN").contains("noise"));
+        assert_eq!(run(&args("fly")), 2);
+    }
+}

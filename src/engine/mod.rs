@@ -1,0 +1,76 @@
+//! gradlab's autodiff: a tape of nodes from a closed [`Op`] set, our optimizers, and the seeded
+//! RNG. Tensors and kernels are burn's (`burn::Tensor` on a runtime-chosen `Device`: flex on the
+//! CPU, wgpu on WebGPU/Vulkan); the differentiation is ours, so that every node can be shown.
+
+pub mod op;
+pub mod optim;
+pub mod rng;
+pub mod tape;
+
+pub use op::{Formula, Leaf, Op, T};
+pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use rng::{Rng, Stream};
+pub use tape::{Node, NodeId, Tape};
+
+use burn::tensor::Device;
+use burn::tensor::{DType, TensorData};
+
+/// Float precision of a computation: f32 in the app, f64 for gradient checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats (every backend).
+    F32,
+    /// 64-bit floats (CPU only; used by the numerical checks).
+    F64,
+}
+
+/// Uploads `values` (row-major) as a `[rows, cols]` tensor.
+pub fn tensor(values: &[f32], [rows, cols]: [usize; 2], device: &Device, precision: Precision) -> T {
+    assert_eq!(values.len(), rows * cols, "{} values for a [{rows}, {cols}] tensor", values.len());
+    match precision {
+        Precision::F32 => T::from_data(TensorData::new(values.to_vec(), [rows, cols]), (device, DType::F32)),
+        Precision::F64 => {
+            let wide: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+            T::from_data(TensorData::new(wide, [rows, cols]), (device, DType::F64))
+        }
+    }
+}
+
+/// Uploads f64 values as a `[rows, cols]` tensor of the given precision.
+pub fn tensor_f64(values: &[f64], [rows, cols]: [usize; 2], device: &Device, precision: Precision) -> T {
+    assert_eq!(values.len(), rows * cols, "{} values for a [{rows}, {cols}] tensor", values.len());
+    let dtype = match precision {
+        Precision::F32 => DType::F32,
+        Precision::F64 => DType::F64,
+    };
+    T::from_data(TensorData::new(values.to_vec(), [rows, cols]), (device, dtype))
+}
+
+/// Reads a tensor back as f32 values, without blocking (required in the browser).
+pub async fn read(t: &T) -> Result<Vec<f32>, EngineError> {
+    let data = t.to_data_async().await.map_err(|e| EngineError::Readback(format!("{e:?}")))?;
+    data.convert::<f32>().try_to_vec::<f32>().map_err(|e| EngineError::Readback(format!("{e:?}")))
+}
+
+/// Reads a tensor back as f64 values (for the numerical checks).
+pub async fn read_f64(t: &T) -> Result<Vec<f64>, EngineError> {
+    let data = t.to_data_async().await.map_err(|e| EngineError::Readback(format!("{e:?}")))?;
+    data.convert::<f64>().try_to_vec::<f64>().map_err(|e| EngineError::Readback(format!("{e:?}")))
+}
+
+/// Runs a future to completion on native targets (the CLI and tests).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+/// Errors of the engine layer.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A value could not be read back from the device (e.g. the GPU was lost).
+    #[error("could not read a value back from the device: {0}")]
+    Readback(String),
+    /// A computation produced NaN or infinity.
+    #[error("the loss is not a finite number (NaN or infinity): lower the learning rate or reset")]
+    NotFinite,
+}

@@ -1,0 +1,175 @@
+//! Our optimizers: SGD, SGD with momentum, and Adam with decoupled weight decay (AdamW).
+//!
+//! They are ours rather than burn's so that each update formula is written once, here, next to the
+//! text the step-by-step view shows for it. Updates run as burn tensor ops on the parameters'
+//! device.
+
+use serde::{Deserialize, Serialize};
+
+use super::op::T;
+
+/// Which update rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// `w ← w − η(g + λw)`.
+    Sgd,
+    /// `v ← μv + g + λw;  w ← w − ηv` (PyTorch's convention).
+    Momentum,
+    /// Adam with bias correction and decoupled weight decay.
+    Adam,
+}
+
+impl OptimizerKind {
+    /// Every kind, in display order.
+    pub const ALL: [OptimizerKind; 3] = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam];
+
+    /// Short name (also the URL and CLI value).
+    pub fn key(&self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Momentum => "momentum",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+
+    /// The update formula, for the step-by-step view.
+    pub fn formula(&self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "w ← w − η (g + λ w)",
+            OptimizerKind::Momentum => "v ← μ v + g + λ w;  w ← w − η v",
+            OptimizerKind::Adam => {
+                "m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  m̂ = m/(1−β₁ᵗ);  v̂ = v/(1−β₂ᵗ);  w ← w − η (m̂/(√v̂ + ε) + λ w)"
+            }
+        }
+    }
+}
+
+/// Hyper-parameters of an optimizer.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    /// The update rule.
+    pub kind: OptimizerKind,
+    /// Learning rate η.
+    pub lr: f64,
+    /// Momentum μ (momentum only).
+    pub momentum: f64,
+    /// β₁, β₂, ε (Adam only).
+    pub beta1: f64,
+    /// See `beta1`.
+    pub beta2: f64,
+    /// See `beta1`.
+    pub eps: f64,
+    /// Weight decay λ (decoupled for Adam).
+    pub weight_decay: f64,
+}
+
+impl OptimizerConfig {
+    /// Defaults for `kind` at learning rate `lr`.
+    pub fn new(kind: OptimizerKind, lr: f64) -> Self {
+        Self { kind, lr, momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+    }
+}
+
+/// Per-parameter optimizer state.
+#[derive(Clone, Debug)]
+enum State {
+    Empty,
+    Velocity(T),
+    Moments { m: T, v: T },
+}
+
+/// An optimizer with its state for a fixed list of parameters.
+#[derive(Clone, Debug)]
+pub struct Optimizer {
+    /// Its hyper-parameters.
+    pub config: OptimizerConfig,
+    /// Updates done so far (Adam's t).
+    pub t: u64,
+    state: Vec<State>,
+}
+
+impl Optimizer {
+    /// A fresh optimizer.
+    pub fn new(config: OptimizerConfig) -> Self {
+        Self { config, t: 0, state: Vec::new() }
+    }
+
+    /// Applies one update to every parameter, in place.
+    pub fn update(&mut self, params: &mut [T], grads: &[T]) {
+        assert_eq!(params.len(), grads.len(), "one gradient per parameter");
+        if self.state.len() != params.len() {
+            self.state = vec![State::Empty; params.len()];
+        }
+        self.t += 1;
+        let c = self.config;
+        for ((w, g), state) in params.iter_mut().zip(grads).zip(self.state.iter_mut()) {
+            let decay = |w: &T| w.clone().mul_scalar(c.weight_decay);
+            *w = match c.kind {
+                OptimizerKind::Sgd => {
+                    let step = if c.weight_decay != 0.0 { g.clone().add(decay(w)) } else { g.clone() };
+                    w.clone().sub(step.mul_scalar(c.lr))
+                }
+                OptimizerKind::Momentum => {
+                    let g = if c.weight_decay != 0.0 { g.clone().add(decay(w)) } else { g.clone() };
+                    let v = match state {
+                        State::Velocity(v) => v.clone().mul_scalar(c.momentum).add(g),
+                        _ => g,
+                    };
+                    *state = State::Velocity(v.clone());
+                    w.clone().sub(v.mul_scalar(c.lr))
+                }
+                OptimizerKind::Adam => {
+                    let (m0, v0) = match state {
+                        State::Moments { m, v } => (m.clone(), v.clone()),
+                        _ => (g.zeros_like(), g.zeros_like()),
+                    };
+                    let m = m0.mul_scalar(c.beta1).add(g.clone().mul_scalar(1.0 - c.beta1));
+                    let v = v0.mul_scalar(c.beta2).add(g.clone().powi_scalar(2).mul_scalar(1.0 - c.beta2));
+                    *state = State::Moments { m: m.clone(), v: v.clone() };
+                    let bc1 = 1.0 - c.beta1.powi(self.t as i32);
+                    let bc2 = 1.0 - c.beta2.powi(self.t as i32);
+                    let m_hat = m.div_scalar(bc1);
+                    let v_hat = v.div_scalar(bc2);
+                    let mut step = m_hat.div(v_hat.sqrt().add_scalar(c.eps));
+                    if c.weight_decay != 0.0 {
+                        step = step.add(decay(w));
+                    }
+                    w.clone().sub(step.mul_scalar(c.lr))
+                }
+            };
+        }
+    }
+
+    /// The state tensors (velocities or moments), in parameter order.
+    pub fn state_tensors(&self) -> Vec<&T> {
+        self.state
+            .iter()
+            .flat_map(|s| match s {
+                State::Empty => vec![],
+                State::Velocity(v) => vec![v],
+                State::Moments { m, v } => vec![m, v],
+            })
+            .collect()
+    }
+
+    /// Replaces the state tensors with copies (e.g. on another device) in `state_tensors` order.
+    /// An empty list resets the state (and Adam's step count, so bias correction starts over).
+    pub fn replace_state_tensors(&mut self, tensors: Vec<T>) {
+        if tensors.is_empty() {
+            self.state.clear();
+            self.t = 0;
+            return;
+        }
+        let mut it = tensors.into_iter();
+        for s in &mut self.state {
+            *s = match s {
+                State::Empty => State::Empty,
+                State::Velocity(_) => State::Velocity(it.next().expect("one tensor per velocity")),
+                State::Moments { .. } => {
+                    State::Moments { m: it.next().expect("m"), v: it.next().expect("v") }
+                }
+            };
+        }
+    }
+}

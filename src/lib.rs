@@ -1,0 +1,18 @@
+//! gradlab: a neural-network laboratory that runs in a browser tab.
+//!
+//! `engine` is our tape autodiff on burn's tensors and kernels; `data`, `models` and `train` build
+//! experiments on it; `backend` picks and opens devices. All of these are plain Rust, tested
+//! natively. Only `ui` (compiled for wasm32) touches the page, through leptos and web_sys; `cli`
+//! is the native command line on the same engine.
+
+pub mod backend;
+pub mod data;
+pub mod engine;
+pub mod models;
+pub mod train;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+
+#[cfg(target_arch = "wasm32")]
+pub mod ui;

@@ -1,0 +1,158 @@
+//! Models built on the tape. For now the multilayer perceptron of the playground and the stepper.
+//!
+//! Parameters are named by path — `l1.w` (`[inputs, outputs]`), `l1.b` (`[1, outputs]`), layers
+//! counted from 1 — and those names are what the UI, share links and weight files use.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Leaf, NodeId, Op, Precision, Rng, Stream, T, Tape, tensor_f64};
+
+/// Activation of a hidden layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// max(0, x)
+    Relu,
+    /// max(0.01·x, x)
+    LeakyRelu,
+    /// tanh x
+    Tanh,
+    /// 1/(1+e^(−x))
+    Sigmoid,
+    /// x
+    Linear,
+}
+
+impl Activation {
+    /// Every activation, in display order.
+    pub const ALL: [Activation; 5] =
+        [Activation::Relu, Activation::LeakyRelu, Activation::Tanh, Activation::Sigmoid, Activation::Linear];
+
+    /// The URL/CLI key.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::LeakyRelu => "leakyrelu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Linear => "linear",
+        }
+    }
+
+    /// Parses a key.
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.key() == key)
+    }
+
+    /// The tape op that computes it.
+    pub fn op(&self) -> Op {
+        match self {
+            Activation::Relu => Op::Relu,
+            Activation::LeakyRelu => Op::LeakyRelu { slope: 0.01 },
+            Activation::Tanh => Op::Tanh,
+            Activation::Sigmoid => Op::Sigmoid,
+            Activation::Linear => Op::Identity,
+        }
+    }
+}
+
+/// Dropout applied after every hidden activation while training.
+pub struct Dropout<'a> {
+    /// Probability of dropping a unit, in `[0, 1)`.
+    pub rate: f64,
+    /// The experiment's dropout stream.
+    pub rng: &'a mut Rng,
+}
+
+/// The nodes one forward pass of an [`Mlp`] recorded.
+#[derive(Clone, Debug)]
+pub struct MlpNodes {
+    /// The parameter leaves, in [`Mlp::names`] order.
+    pub params: Vec<NodeId>,
+    /// The output of every hidden layer (after activation and dropout), first layer first.
+    pub hidden: Vec<NodeId>,
+    /// The output layer's pre-activation (logits, or the regression output).
+    pub output: NodeId,
+}
+
+/// A fully connected network: `sizes[0]` inputs, hidden layers, `sizes.last()` outputs.
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    /// Units per layer, inputs first.
+    pub sizes: Vec<usize>,
+    /// Activation of each hidden layer (`sizes.len() − 2` of them).
+    pub activations: Vec<Activation>,
+    /// `[l1.w, l1.b, l2.w, l2.b, …]`.
+    pub params: Vec<T>,
+}
+
+impl Mlp {
+    /// Glorot-uniform weights and zero biases, drawn from the seed's init stream.
+    ///
+    /// # Shapes
+    /// `lK.w`: `[sizes[K−1], sizes[K]]`, `lK.b`: `[1, sizes[K]]`.
+    pub fn init(sizes: &[usize], activations: &[Activation], seed: u64, device: &Device, precision: Precision) -> Self {
+        assert!(sizes.len() >= 2, "a network needs inputs and outputs");
+        assert_eq!(activations.len(), sizes.len() - 2, "one activation per hidden layer");
+        let mut rng = Rng::new(seed, Stream::Init);
+        let mut params = Vec::new();
+        for pair in sizes.windows(2) {
+            let (fan_in, fan_out) = (pair[0], pair[1]);
+            let limit = libm::sqrt(6.0 / (fan_in + fan_out) as f64);
+            let w: Vec<f64> = (0..fan_in * fan_out).map(|_| rng.range(-limit, limit)).collect();
+            params.push(tensor_f64(&w, [fan_in, fan_out], device, precision));
+            params.push(tensor_f64(&vec![0.0; fan_out], [1, fan_out], device, precision));
+        }
+        Self { sizes: sizes.to_vec(), activations: activations.to_vec(), params }
+    }
+
+    /// Parameter paths, in `params` order.
+    pub fn names(&self) -> Vec<String> {
+        (1..self.sizes.len()).flat_map(|l| [format!("l{l}.w"), format!("l{l}.b")]).collect()
+    }
+
+    /// Shapes of the parameters, in `params` order.
+    pub fn shapes(&self) -> Vec<[usize; 2]> {
+        self.sizes.windows(2).flat_map(|p| [[p[0], p[1]], [1, p[1]]]).collect()
+    }
+
+    /// Records the forward pass of `x` (`[batch, sizes[0]]`) on `tape`.
+    pub fn forward(&self, tape: &mut Tape, x: NodeId, mut dropout: Option<Dropout<'_>>) -> MlpNodes {
+        let names = self.names();
+        let params: Vec<NodeId> =
+            self.params.iter().zip(&names).map(|(p, n)| tape.leaf(Leaf::Param, n.clone(), p.clone())).collect();
+        let layers = self.sizes.len() - 1;
+        let mut h = x;
+        let mut hidden = Vec::new();
+        for l in 0..layers {
+            let z = tape.apply(Op::MatMul, &[h, params[2 * l]], format!("x·l{}.w", l + 1));
+            let z = tape.apply(Op::Add, &[z, params[2 * l + 1]], format!("z{}", l + 1));
+            if l + 1 == layers {
+                return MlpNodes { params, hidden, output: z };
+            }
+            h = tape.apply(self.activations[l].op(), &[z], format!("h{}", l + 1));
+            if let Some(d) = dropout.as_mut().filter(|d| d.rate > 0.0) {
+                let [rows, cols] = tape.value(h).dims();
+                let keep: Vec<f64> =
+                    (0..rows * cols).map(|_| if d.rng.uniform() < d.rate { 0.0 } else { 1.0 }).collect();
+                let precision = precision_of(tape.value(h));
+                let device = tape.value(h).device();
+                let mask = tape.leaf(Leaf::Constant, format!("mask{}", l + 1), tensor_f64(&keep, [rows, cols], &device, precision));
+                h = tape.apply(Op::Dropout { rate: d.rate as f32 }, &[h, mask], format!("h{}′", l + 1));
+            }
+            hidden.push(h);
+        }
+        unreachable!("the loop returns at the output layer")
+    }
+
+    /// The weight matrices' indices in `params` (penalties apply to weights, not biases).
+    pub fn weight_indices(&self) -> impl Iterator<Item = usize> {
+        (0..self.sizes.len() - 1).map(|l| 2 * l)
+    }
+}
+
+/// The precision a tensor was created with.
+pub fn precision_of(t: &T) -> Precision {
+    if t.dtype() == burn::tensor::DType::F64 { Precision::F64 } else { Precision::F32 }
+}

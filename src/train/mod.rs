@@ -1,0 +1,513 @@
+//! Training: an experiment [`Config`], and the [`Trainer`] that turns it into data, a model and
+//! an optimizer on one device and advances it one batch at a time.
+//!
+//! The trainer never blocks on the device: `train_step` only enqueues work and returns the loss
+//! tensor; values are read with `engine::read` (async), so the same code drives the browser's
+//! WebGPU path, its CPU path and the native CLI. The same seed and settings give the same data,
+//! initial weights, batch order and dropout masks on every backend.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{self, DatasetKind, Feature, Point, Task};
+use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, Tape, read, tensor};
+use crate::models::{Activation, Dropout, Mlp, MlpNodes};
+
+/// Loss for binary classification (the other tasks have one natural loss each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BinaryLoss {
+    /// Binary cross-entropy on one logit; the prediction is σ(z).
+    Bce,
+    /// TF Playground's: a tanh output against targets ±1, ½·mean squared error.
+    Mse,
+}
+
+/// Regularisation penalty added to the loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Regularization {
+    /// None.
+    None,
+    /// rate·Σ|w| over the weight matrices.
+    L1,
+    /// rate·½Σw² over the weight matrices.
+    L2,
+}
+
+/// Everything that defines a playground experiment. `Default` is the playground's start state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Which dataset.
+    pub dataset: DatasetKind,
+    /// Number of points generated (train + test).
+    pub points: usize,
+    /// Noise level, 0 to 0.5.
+    pub noise: f64,
+    /// Share of the points used for training, 0.1 to 0.9.
+    pub train_ratio: f64,
+    /// Input features.
+    pub features: Vec<Feature>,
+    /// Units of each hidden layer (0 to 6 layers of 1 to 16 units).
+    pub hidden: Vec<usize>,
+    /// Activation of each hidden layer.
+    pub activations: Vec<Activation>,
+    /// Dropout rate after each hidden layer while training, 0 to 0.9.
+    pub dropout: f64,
+    /// Regularisation kind.
+    pub regularization: Regularization,
+    /// Regularisation rate λ.
+    pub reg_rate: f64,
+    /// Loss used for binary classification.
+    pub binary_loss: BinaryLoss,
+    /// Update rule.
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    pub lr: f64,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Seed of data, init, batch order and dropout.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetKind::Circle,
+            points: 500,
+            noise: 0.0,
+            train_ratio: 0.5,
+            features: vec![Feature::X1, Feature::X2],
+            hidden: vec![4, 2],
+            activations: vec![Activation::Tanh, Activation::Tanh],
+            dropout: 0.0,
+            regularization: Regularization::None,
+            reg_rate: 0.0,
+            binary_loss: BinaryLoss::Bce,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.03,
+            batch_size: 10,
+            seed: 1,
+        }
+    }
+}
+
+/// A setting that is out of its range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A numeric setting outside its range.
+    #[error("{name} = {value} is out of range ({range})")]
+    OutOfRange {
+        /// The setting.
+        name: &'static str,
+        /// What it was.
+        value: String,
+        /// What is allowed.
+        range: &'static str,
+    },
+    /// No input feature selected.
+    #[error("select at least one input feature")]
+    NoFeatures,
+}
+
+impl Config {
+    /// Checks every setting's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn check(ok: bool, name: &'static str, value: impl ToString, range: &'static str) -> Result<(), ConfigError> {
+            if ok { Ok(()) } else { Err(ConfigError::OutOfRange { name, value: value.to_string(), range }) }
+        }
+        check((10..=5000).contains(&self.points), "points", self.points, "10 to 5000")?;
+        check((0.0..=0.5).contains(&self.noise), "noise", self.noise, "0 to 0.5")?;
+        check((0.1..=0.9).contains(&self.train_ratio), "train ratio", self.train_ratio, "0.1 to 0.9")?;
+        if self.features.is_empty() {
+            return Err(ConfigError::NoFeatures);
+        }
+        check(self.hidden.len() <= 6, "hidden layers", self.hidden.len(), "0 to 6")?;
+        for &h in &self.hidden {
+            check((1..=16).contains(&h), "neurons per layer", h, "1 to 16")?;
+        }
+        check(self.activations.len() == self.hidden.len(), "activations", self.activations.len(), "one per hidden layer")?;
+        check((0.0..0.9 + 1e-9).contains(&self.dropout), "dropout", self.dropout, "0 to 0.9")?;
+        check((0.0..=1.0).contains(&self.reg_rate), "regularisation rate", self.reg_rate, "0 to 1")?;
+        check(self.lr > 0.0 && self.lr <= 10.0, "learning rate", self.lr, "above 0, at most 10")?;
+        check((1..=1000).contains(&self.batch_size), "batch size", self.batch_size, "1 to 1000")?;
+        Ok(())
+    }
+
+    /// Units per layer, inputs first.
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![self.features.len()];
+        sizes.extend(&self.hidden);
+        sizes.push(self.dataset.task().outputs());
+        sizes
+    }
+}
+
+/// Inputs and targets of one split, on the host, ready to upload.
+#[derive(Clone, Debug)]
+struct Split {
+    points: Vec<Point>,
+    x: Vec<f32>,
+    y: Vec<f32>,
+}
+
+impl Split {
+    /// Inputs and targets as tensors on `device`.
+    fn upload(&self, head: Head, device: &Device, precision: Precision) -> (T, T) {
+        let n = self.points.len();
+        let features = self.x.len() / n;
+        (tensor(&self.x, [n, features], device, precision), tensor(&self.y, [n, head.target_width()], device, precision))
+    }
+}
+
+/// How targets are encoded and the output read, for the config's task and loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// One logit, BCE; prediction σ(z) = P(class 1).
+    Sigmoid,
+    /// One tanh output against ±1, MSE; prediction (y+1)/2.
+    TanhMse,
+    /// k logits, softmax cross-entropy; prediction = softmax.
+    Softmax(usize),
+    /// One linear output, MSE.
+    Linear,
+}
+
+impl Head {
+    /// The head for a task and binary loss choice.
+    pub fn of(task: Task, binary_loss: BinaryLoss) -> Self {
+        match (task, binary_loss) {
+            (Task::Binary, BinaryLoss::Bce) => Head::Sigmoid,
+            (Task::Binary, BinaryLoss::Mse) => Head::TanhMse,
+            (Task::MultiClass(k), _) => Head::Softmax(k),
+            (Task::Regression, _) => Head::Linear,
+        }
+    }
+
+    /// Width of the target row.
+    fn target_width(&self) -> usize {
+        match self {
+            Head::Softmax(k) => *k,
+            _ => 1,
+        }
+    }
+
+    /// Encodes a label as a target row.
+    fn encode(&self, label: f64, out: &mut Vec<f32>) {
+        match self {
+            Head::Sigmoid | Head::Linear => out.push(label as f32),
+            Head::TanhMse => out.push(if label > 0.5 { 1.0 } else { -1.0 }),
+            Head::Softmax(k) => out.extend((0..*k).map(|c| if c as f64 == label { 1.0 } else { 0.0 })),
+        }
+    }
+
+    /// Records the data loss of `output` against `target` on the tape.
+    pub fn loss(&self, tape: &mut Tape, output: NodeId, target: NodeId) -> NodeId {
+        match self {
+            Head::Sigmoid => tape.apply(Op::BceWithLogits, &[output, target], "loss"),
+            Head::TanhMse => {
+                let y = tape.apply(Op::Tanh, &[output], "ŷ");
+                tape.apply(Op::Mse, &[y, target], "loss")
+            }
+            Head::Softmax(_) => tape.apply(Op::SoftmaxCrossEntropy, &[output, target], "loss"),
+            Head::Linear => tape.apply(Op::Mse, &[output, target], "loss"),
+        }
+    }
+
+    /// The displayed prediction from the output layer: P(class 1), class probabilities, or the
+    /// regression value.
+    pub fn predict(&self, output: T) -> T {
+        match self {
+            Head::Sigmoid => Op::Sigmoid.forward(&[&output]),
+            Head::TanhMse => Op::Tanh.forward(&[&output]).add_scalar(1.0).mul_scalar(0.5),
+            Head::Softmax(_) => Op::Softmax.forward(&[&output]),
+            Head::Linear => output,
+        }
+    }
+}
+
+/// The outputs of the network over the heatmap grid, read back to the host.
+#[derive(Clone, Debug, Default)]
+pub struct GridOutputs {
+    /// Grid side.
+    pub n: usize,
+    /// Prediction per cell (`n·n × outputs`, row-major).
+    pub prediction: Vec<f32>,
+    /// Per hidden layer, every neuron's activation per cell (`n·n × units`, row-major).
+    pub hidden: Vec<Vec<f32>>,
+}
+
+/// Parameters and losses read back after some steps, for display.
+#[derive(Clone, Debug, Default)]
+pub struct Readout {
+    /// Step count at the time of the readout.
+    pub step: u64,
+    /// Data loss on the whole training split.
+    pub train_loss: f32,
+    /// Data loss on the test split.
+    pub test_loss: f32,
+    /// Every parameter's values, in `Mlp::names` order.
+    pub params: Vec<Vec<f32>>,
+}
+
+/// Values enqueued on the device by [`Trainer::pending`], not yet read.
+pub struct Pending {
+    step: u64,
+    train_loss: T,
+    test_loss: T,
+    params: Vec<T>,
+    grid: Option<(usize, T, Vec<T>)>,
+}
+
+impl Pending {
+    /// Reads everything back (async: never blocks the browser). Non-finite losses are an error.
+    pub async fn read(self) -> Result<(Readout, Option<GridOutputs>), EngineError> {
+        let train_loss = read(&self.train_loss).await?[0];
+        let test_loss = read(&self.test_loss).await?[0];
+        if !train_loss.is_finite() || !test_loss.is_finite() {
+            return Err(EngineError::NotFinite);
+        }
+        let mut params = Vec::with_capacity(self.params.len());
+        for p in &self.params {
+            params.push(read(p).await?);
+        }
+        let grid = match self.grid {
+            None => None,
+            Some((n, prediction, hidden_t)) => {
+                let prediction = read(&prediction).await?;
+                let mut hidden = Vec::with_capacity(hidden_t.len());
+                for h in &hidden_t {
+                    hidden.push(read(h).await?);
+                }
+                Some(GridOutputs { n, prediction, hidden })
+            }
+        };
+        Ok((Readout { step: self.step, train_loss, test_loss, params }, grid))
+    }
+}
+
+/// A model, its optimizer and its data on one device.
+pub struct Trainer {
+    /// The experiment.
+    pub config: Config,
+    /// The network.
+    pub model: Mlp,
+    /// The optimizer and its state.
+    pub optimizer: Optimizer,
+    /// Steps (batches) done.
+    pub step: u64,
+    head: Head,
+    device: Device,
+    precision: Precision,
+    train: Split,
+    test: Split,
+    order: Vec<usize>,
+    cursor: usize,
+    batch_rng: Rng,
+    dropout_rng: Rng,
+    eval_train: (T, T),
+    eval_test: (T, T),
+}
+
+impl Trainer {
+    /// Builds data, model and optimizer for `config` on `device`.
+    pub fn new(config: Config, device: &Device) -> Result<Self, ConfigError> {
+        Self::with_precision(config, device, Precision::F32)
+    }
+
+    /// As [`Trainer::new`], in a chosen precision (f64 for checks on the CPU).
+    pub fn with_precision(config: Config, device: &Device, precision: Precision) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let head = Head::of(config.dataset.task(), config.binary_loss);
+        let points = data::generate(config.dataset, config.points, config.noise, config.seed);
+        let (train, test) = data::split(points, config.train_ratio, config.seed);
+        let encode = |points: Vec<Point>| {
+            let x = data::feature_matrix(points.iter().map(|p| (p.x, p.y)), &config.features);
+            let mut y = Vec::new();
+            points.iter().for_each(|p| head.encode(p.label, &mut y));
+            Split { points, x, y }
+        };
+        let (train, test) = (encode(train), encode(test));
+        let model = Mlp::init(&config.sizes(), &config.activations, config.seed, device, precision);
+        let optimizer = Optimizer::new(OptimizerConfig::new(config.optimizer, config.lr));
+        let eval_train = train.upload(head, device, precision);
+        let eval_test = test.upload(head, device, precision);
+        let order = (0..train.points.len()).collect();
+        Ok(Self {
+            model,
+            optimizer,
+            step: 0,
+            head,
+            device: device.clone(),
+            precision,
+            train,
+            test,
+            order,
+            cursor: usize::MAX, // shuffle before the first batch
+            batch_rng: Rng::new(config.seed, Stream::Batches),
+            dropout_rng: Rng::new(config.seed, Stream::Dropout),
+            eval_train,
+            eval_test,
+            config,
+        })
+    }
+
+    /// The device the trainer runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The output head.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// Training points.
+    pub fn train_points(&self) -> &[Point] {
+        &self.train.points
+    }
+
+    /// Test points.
+    pub fn test_points(&self) -> &[Point] {
+        &self.test.points
+    }
+
+    /// Epochs done, as a fraction: samples seen / training-set size.
+    pub fn epoch(&self) -> f64 {
+        (self.step * self.config.batch_size as u64) as f64 / self.train.points.len() as f64
+    }
+
+    /// The next batch's row indices (reshuffled at each pass over the training set).
+    fn next_batch(&mut self) -> Vec<usize> {
+        let n = self.order.len();
+        let size = self.config.batch_size.min(n);
+        let mut rows = Vec::with_capacity(size);
+        while rows.len() < size {
+            if self.cursor >= n {
+                self.batch_rng.shuffle(&mut self.order);
+                self.cursor = 0;
+            }
+            rows.push(self.order[self.cursor]);
+            self.cursor += 1;
+        }
+        rows
+    }
+
+    /// Records the forward pass and loss (data loss + penalty) of the next batch on a fresh tape.
+    /// Advances the batch order and dropout streams. Returns the tape, the model's nodes and the
+    /// total-loss node.
+    pub fn record_step(&mut self) -> (Tape, MlpNodes, NodeId) {
+        let rows = self.next_batch();
+        let f = self.config.features.len();
+        let w = self.head.target_width();
+        let x: Vec<f32> = rows.iter().flat_map(|&r| self.train.x[r * f..(r + 1) * f].iter().copied()).collect();
+        let y: Vec<f32> = rows.iter().flat_map(|&r| self.train.y[r * w..(r + 1) * w].iter().copied()).collect();
+        let mut tape = Tape::new();
+        let xn = tape.leaf(Leaf::Input, "x", tensor(&x, [rows.len(), f], &self.device, self.precision));
+        let yn = tape.leaf(Leaf::Constant, "y", tensor(&y, [rows.len(), w], &self.device, self.precision));
+        let dropout = Dropout { rate: self.config.dropout, rng: &mut self.dropout_rng };
+        let nodes = self.model.forward(&mut tape, xn, Some(dropout));
+        let mut loss = self.head.loss(&mut tape, nodes.output, yn);
+        let rate = self.config.reg_rate as f32;
+        let penalty = match self.config.regularization {
+            Regularization::L1 if rate > 0.0 => Some(Op::L1 { rate }),
+            Regularization::L2 if rate > 0.0 => Some(Op::L2 { rate }),
+            _ => None,
+        };
+        if let Some(op) = penalty {
+            for i in self.model.weight_indices() {
+                let p = tape.apply(op, &[nodes.params[i]], format!("penalty({})", tape.node(nodes.params[i]).label));
+                loss = tape.apply(Op::Add, &[loss, p], "loss + penalty");
+            }
+        }
+        (tape, nodes, loss)
+    }
+
+    /// One optimisation step on one batch. Returns the batch's total loss (not read back).
+    pub fn train_step(&mut self) -> T {
+        let (mut tape, nodes, loss) = self.record_step();
+        tape.backward(loss);
+        let grads: Vec<T> = nodes
+            .params
+            .iter()
+            .map(|&p| tape.grad(p).cloned().unwrap_or_else(|| tape.value(p).zeros_like()))
+            .collect();
+        self.optimizer.update(&mut self.model.params, &grads);
+        self.step += 1;
+        tape.value(loss).clone()
+    }
+
+    /// Data loss (no penalty, no dropout) of the model on the given inputs and targets.
+    fn data_loss(&self, (x, y): &(T, T)) -> T {
+        let mut tape = Tape::new();
+        let xn = tape.leaf(Leaf::Input, "x", x.clone());
+        let yn = tape.leaf(Leaf::Constant, "y", y.clone());
+        let nodes = self.model.forward(&mut tape, xn, None);
+        let loss = self.head.loss(&mut tape, nodes.output, yn);
+        tape.value(loss).clone()
+    }
+
+    /// Train and test data loss, as `[1,1]` tensors (not read back).
+    pub fn losses(&self) -> (T, T) {
+        (self.data_loss(&self.eval_train), self.data_loss(&self.eval_test))
+    }
+
+    /// Enqueues everything a display needs — losses, parameters and, with `grid = Some(n)`, the
+    /// prediction and every hidden activation over an `n × n` grid — without reading anything.
+    /// `Pending::read` then reads it back asynchronously, with no borrow of the trainer held.
+    pub fn pending(&self, grid: Option<usize>) -> Pending {
+        let (train_loss, test_loss) = self.losses();
+        let grid = grid.map(|n| {
+            let x = data::feature_matrix(data::grid(n).into_iter(), &self.config.features);
+            let mut tape = Tape::new();
+            let xn = tape.leaf(Leaf::Input, "grid", tensor(&x, [n * n, self.config.features.len()], &self.device, self.precision));
+            let nodes = self.model.forward(&mut tape, xn, None);
+            let prediction = self.head.predict(tape.value(nodes.output).clone());
+            let hidden = nodes.hidden.iter().map(|&h| tape.value(h).clone()).collect();
+            (n, prediction, hidden)
+        });
+        Pending { step: self.step, train_loss, test_loss, params: self.model.params.clone(), grid }
+    }
+
+    /// Moves parameters and optimizer state to another device (via the host), keeping
+    /// everything else: used when the user switches backend or the GPU is lost.
+    pub async fn move_to(&mut self, device: &Device) -> Result<(), EngineError> {
+        let mut params = Vec::new();
+        for (p, shape) in self.model.params.iter().zip(self.model.shapes()) {
+            params.push(tensor(&read(p).await?, shape, device, self.precision));
+        }
+        let mut state = Vec::new();
+        for t in self.optimizer.state_tensors() {
+            let dims = t.dims();
+            state.push(tensor(&read(t).await?, dims, device, self.precision));
+        }
+        self.restore_on(device, params, state);
+        Ok(())
+    }
+
+    /// As `move_to`, from a host copy of the parameters (when the old device can no longer be
+    /// read). Optimizer state is reset.
+    pub fn move_to_with(&mut self, device: &Device, params: &[Vec<f32>]) {
+        let params = params.iter().zip(self.model.shapes()).map(|(v, s)| tensor(v, s, device, self.precision)).collect();
+        self.restore_on(device, params, Vec::new());
+    }
+
+    fn restore_on(&mut self, device: &Device, params: Vec<T>, state: Vec<T>) {
+        self.eval_train = self.train.upload(self.head, device, self.precision);
+        self.eval_test = self.test.upload(self.head, device, self.precision);
+        self.model.params = params;
+        self.optimizer.replace_state_tensors(state);
+        self.device = device.clone();
+    }
+}
+
+/// Reads a `[1,1]` loss natively (CLI and tests).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_scalar(t: &T) -> f32 {
+    crate::engine::block_on(read(t)).expect("readback")[0]
+}
+
+/// Parses an optimizer key.
+pub fn optimizer_from_key(key: &str) -> Option<OptimizerKind> {
+    OptimizerKind::ALL.into_iter().find(|o| o.key() == key)
+}

@@ -1,0 +1,138 @@
+//! Drawing into canvases: the output heatmap with its data points, a thumbnail per hidden neuron
+//! and per input feature. Colours follow TF Playground: orange for negative / class 0, blue for
+//! positive / class 1, green for class 2, white in between.
+
+use wasm_bindgen::{Clamped, JsCast};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
+
+use crate::data::{self, DOMAIN, Feature, Point};
+use crate::train::{GridOutputs, Head};
+
+const ORANGE: [f32; 3] = [245.0, 147.0, 34.0];
+const BLUE: [f32; 3] = [8.0, 119.0, 189.0];
+const GREEN: [f32; 3] = [44.0, 160.0, 44.0];
+const WHITE: [f32; 3] = [232.0, 234.0, 235.0];
+
+/// Colour of a value in [-1, 1]: orange … white … blue.
+pub fn diverging(v: f32) -> [u8; 3] {
+    let v = if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
+    let (end, t) = if v < 0.0 { (ORANGE, -v) } else { (BLUE, v) };
+    let mut out = [0u8; 3];
+    for i in 0..3 {
+        out[i] = (WHITE[i] + (end[i] - WHITE[i]) * t) as u8;
+    }
+    out
+}
+
+/// CSS colour of a value in [-1, 1].
+pub fn css(v: f32) -> String {
+    let [r, g, b] = diverging(v);
+    format!("rgb({r},{g},{b})")
+}
+
+fn class_colour(c: usize) -> [f32; 3] {
+    [ORANGE, BLUE, GREEN][c.min(2)]
+}
+
+fn canvas(id: &str) -> Option<(HtmlCanvasElement, CanvasRenderingContext2d)> {
+    let el = web_sys::window()?.document()?.get_element_by_id(id)?;
+    let canvas: HtmlCanvasElement = el.dyn_into().ok()?;
+    let ctx = canvas.get_context("2d").ok()??.dyn_into().ok()?;
+    Some((canvas, ctx))
+}
+
+/// Writes an `n × n` RGB image into the canvas `id` (sized to `n × n`).
+fn put_pixels(id: &str, n: usize, pixel: impl Fn(usize) -> [u8; 3]) {
+    let Some((canvas, ctx)) = canvas(id) else { return };
+    canvas.set_width(n as u32);
+    canvas.set_height(n as u32);
+    let mut rgba = vec![255u8; n * n * 4];
+    for i in 0..n * n {
+        rgba[4 * i..4 * i + 3].copy_from_slice(&pixel(i));
+    }
+    if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), n as u32, n as u32) {
+        let _ = ctx.put_image_data(&image, 0.0, 0.0);
+    }
+}
+
+/// The output heatmap: predicted class colours (mixed by probability) or regression values.
+pub fn output(grid: &GridOutputs, head: Head) {
+    let k = head_width(head);
+    put_pixels("heatmap", grid.n, |i| {
+        let p = &grid.prediction[i * k..(i + 1) * k];
+        match head {
+            Head::Softmax(_) => {
+                // Mix class colours by probability, fading to white when uncertain.
+                let (best, &pmax) = p.iter().enumerate().fold((0, &0.0), |a, b| if b.1 > a.1 { b } else { a });
+                let c = class_colour(best);
+                let t = ((pmax - 1.0 / k as f32) / (1.0 - 1.0 / k as f32)).clamp(0.0, 1.0);
+                let mut out = [0u8; 3];
+                for j in 0..3 {
+                    out[j] = (WHITE[j] + (c[j] - WHITE[j]) * t) as u8;
+                }
+                out
+            }
+            Head::Linear => diverging(p[0]),
+            Head::Sigmoid | Head::TanhMse => diverging(2.0 * p[0] - 1.0),
+        }
+    });
+}
+
+fn head_width(head: Head) -> usize {
+    match head {
+        Head::Softmax(k) => k,
+        _ => 1,
+    }
+}
+
+/// One thumbnail per hidden neuron (`neuron-L-I`, layers from 1), normalised per neuron.
+pub fn neurons(grid: &GridOutputs) {
+    let cells = grid.n * grid.n;
+    for (l, values) in grid.hidden.iter().enumerate() {
+        let units = values.len() / cells.max(1);
+        for u in 0..units {
+            let max = (0..cells).map(|i| values[i * units + u].abs()).fold(1e-6f32, f32::max);
+            put_pixels(&format!("neuron-{}-{u}", l + 1), grid.n, |i| diverging(values[i * units + u] / max));
+        }
+    }
+}
+
+/// One thumbnail per input feature (`feature-KEY`).
+pub fn features(n: usize) {
+    let coords = data::grid(n);
+    for f in Feature::ALL {
+        let values: Vec<f64> = coords.iter().map(|&(x, y)| f.eval(x, y)).collect();
+        let max = values.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+        put_pixels(&format!("feature-{}", f.key()), n, |i| diverging((values[i] / max) as f32));
+    }
+}
+
+/// The data points over the heatmap (canvas `points`): training points ringed in white, test
+/// points (if shown) in black.
+pub fn points(train: &[Point], test: &[Point], head: Head, show_test: bool) {
+    let Some((canvas, ctx)) = canvas("points") else { return };
+    let size = 600.0;
+    canvas.set_width(size as u32);
+    canvas.set_height(size as u32);
+    ctx.clear_rect(0.0, 0.0, size, size);
+    let scale = size / (2.0 * DOMAIN);
+    let sets: [(&[Point], &str); 2] = [(train, "#fff"), (if show_test { test } else { &[] }, "#000")];
+    for (set, ring) in sets {
+        for p in set {
+            let fill = match head {
+                Head::Linear => css(p.label as f32),
+                _ => {
+                    let [r, g, b] = class_colour(p.label as usize);
+                    format!("rgb({r},{g},{b})")
+                }
+            };
+            ctx.begin_path();
+            let _ = ctx.arc((p.x + DOMAIN) * scale, (DOMAIN - p.y) * scale, 5.0, 0.0, std::f64::consts::TAU);
+            ctx.set_fill_style_str(&fill);
+            ctx.fill();
+            ctx.set_stroke_style_str(ring);
+            ctx.set_line_width(1.5);
+            ctx.stroke();
+        }
+    }
+}

@@ -1,0 +1,637 @@
+//! The web app (the only module that touches leptos and web_sys): the 2-D playground.
+//!
+//! Key decisions: the engine state (trainer, devices) lives in a thread-local [`Lab`], because
+//! burn tensors are not `Send` and leptos signals hold plain data; no `RefCell` borrow is ever held
+//! across an `.await` (reads go through `Trainer::pending` → `Pending::read`). The play loop is
+//! cancelled by a generation counter, so Reset or a settings change never leaves two loops alive.
+//! Every readback is async: nothing blocks the page.
+
+mod draw;
+mod network;
+
+use std::cell::RefCell;
+
+use burn::tensor::Device;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use crate::backend::{self, BackendKind};
+use crate::data::{DatasetKind, Point, Task};
+use crate::engine::{EngineError, OptimizerKind, read};
+use crate::train::{BinaryLoss, Config, Head, Regularization, Trainer, optimizer_from_key};
+
+/// Side of the heatmap grid.
+const GRID: usize = 48;
+/// Side of the feature thumbnails' grid.
+const THUMB: usize = 20;
+/// Loss history points kept for the chart.
+const HISTORY: usize = 400;
+
+/// Engine state that cannot live in signals.
+#[derive(Default)]
+struct Lab {
+    trainer: Option<Trainer>,
+    cpu: Option<Device>,
+    gpu: Option<Device>,
+    /// Bumped to cancel the running play loop.
+    generation: u64,
+    /// Host copy of the latest parameters: what survives a lost GPU.
+    last_params: Vec<Vec<f32>>,
+    points: (Vec<Point>, Vec<Point>),
+}
+
+thread_local! {
+    static LAB: RefCell<Lab> = RefCell::new(Lab::default());
+}
+
+fn with_lab<R>(f: impl FnOnce(&mut Lab) -> R) -> R {
+    LAB.with(|lab| f(&mut lab.borrow_mut()))
+}
+
+/// Reactive state of the page (all `Copy` handles).
+#[derive(Clone, Copy)]
+pub struct Ui {
+    config: RwSignal<Config>,
+    backend: RwSignal<BackendKind>,
+    gpu_available: RwSignal<bool>,
+    backend_note: RwSignal<String>,
+    playing: RwSignal<bool>,
+    step: RwSignal<u64>,
+    epoch: RwSignal<f64>,
+    train_loss: RwSignal<Option<f32>>,
+    test_loss: RwSignal<Option<f32>>,
+    steps_per_sec: RwSignal<f64>,
+    history: RwSignal<Vec<(u64, f32, f32)>>,
+    params: RwSignal<Vec<Vec<f32>>>,
+    error: RwSignal<Option<String>>,
+    notice: RwSignal<Option<String>>,
+    show_test: RwSignal<bool>,
+}
+
+/// Mounts the app on the page.
+pub fn mount() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}
+
+fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+}
+
+/// Lets the browser render and handle input.
+async fn yield_now() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// `backend=cpu|webgpu` in the URL hash forces a backend (the full link schema comes with sharing).
+fn forced_backend() -> Option<BackendKind> {
+    let hash = web_sys::window()?.location().hash().ok()?;
+    hash.trim_start_matches('#').split('&').find_map(|kv| kv.strip_prefix("backend=")).and_then(BackendKind::from_key)
+}
+
+fn device(kind: BackendKind) -> Option<Device> {
+    with_lab(|l| match kind {
+        BackendKind::Cpu => l.cpu.clone(),
+        BackendKind::Gpu => l.gpu.clone(),
+    })
+}
+
+/// Steps per second of a fresh trainer on `device`, timed until a readback.
+async fn measure(config: &Config, device: &Device, steps: usize) -> Result<f64, String> {
+    let mut t = Trainer::new(config.clone(), device).map_err(|e| e.to_string())?;
+    for _ in 0..3 {
+        t.train_step();
+    }
+    read(&t.train_step()).await.map_err(|e| e.to_string())?;
+    let start = now_ms();
+    let mut last = None;
+    for _ in 0..steps {
+        last = Some(t.train_step());
+    }
+    if let Some(l) = last {
+        read(&l).await.map_err(|e| e.to_string())?;
+    }
+    Ok(steps as f64 * 1000.0 / (now_ms() - start).max(1e-3))
+}
+
+/// Opens the devices, picks a backend (forced, or by a short measurement), builds the trainer.
+async fn start(ui: Ui) {
+    with_lab(|l| l.cpu = Some(backend::cpu()));
+    let forced = forced_backend();
+    let has_webgpu = web_sys::window()
+        .map(|w| js_sys::Reflect::has(&w.navigator(), &"gpu".into()).unwrap_or(false))
+        .unwrap_or(false);
+    let gpu = if has_webgpu { backend::open_gpu().await } else { Err("this browser has no WebGPU".to_string()) };
+    match gpu {
+        Ok(d) => {
+            with_lab(|l| l.gpu = Some(d));
+            ui.gpu_available.set(true);
+        }
+        Err(e) => ui.notice.set(Some(format!("WebGPU is not available ({e}); training runs on the CPU."))),
+    }
+    let config = ui.config.get_untracked();
+    let choice = match (forced, ui.gpu_available.get_untracked()) {
+        (Some(BackendKind::Gpu), false) => {
+            ui.backend_note.set("WebGPU was asked for but is not available: using the CPU".into());
+            BackendKind::Cpu
+        }
+        (Some(kind), _) => {
+            ui.backend_note.set("chosen in the link".into());
+            kind
+        }
+        (None, false) => {
+            ui.backend_note.set("no WebGPU".into());
+            BackendKind::Cpu
+        }
+        (None, true) => {
+            ui.backend_note.set("measuring…".into());
+            let cpu = measure(&config, &device(BackendKind::Cpu).unwrap(), 60).await;
+            let gpu = measure(&config, &device(BackendKind::Gpu).unwrap(), 10).await;
+            match (cpu, gpu) {
+                (Ok(c), Ok(g)) => {
+                    ui.backend_note.set(format!("measured: cpu {c:.0} steps/s, webgpu {g:.0} steps/s"));
+                    if g > c { BackendKind::Gpu } else { BackendKind::Cpu }
+                }
+                (_, Err(e)) => {
+                    ui.notice.set(Some(format!("WebGPU failed its first steps ({e}); training runs on the CPU.")));
+                    BackendKind::Cpu
+                }
+                (Err(e), _) => {
+                    ui.backend_note.set(format!("CPU measurement failed: {e}"));
+                    BackendKind::Gpu
+                }
+            }
+        }
+    };
+    ui.backend.set(choice);
+    rebuild(ui);
+}
+
+/// Stops the play loop and builds a fresh trainer from the settings (same seed → same start).
+fn rebuild(ui: Ui) {
+    pause(ui);
+    let Some(device) = device(ui.backend.get_untracked()) else { return };
+    let config = ui.config.get_untracked();
+    match Trainer::new(config, &device) {
+        Ok(t) => {
+            with_lab(|l| {
+                l.points = (t.train_points().to_vec(), t.test_points().to_vec());
+                l.trainer = Some(t);
+            });
+            ui.error.set(None);
+        }
+        Err(e) => {
+            ui.error.set(Some(format!("Invalid settings: {e}")));
+            return;
+        }
+    }
+    ui.history.set(Vec::new());
+    ui.steps_per_sec.set(0.0);
+    spawn_local(async move {
+        refresh(ui).await;
+        draw_points(ui);
+        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+            let _ = body.dataset().set("ready", "1");
+        }
+    });
+}
+
+fn draw_points(ui: Ui) {
+    let head = Head::of(ui.config.get_untracked().dataset.task(), ui.config.get_untracked().binary_loss);
+    with_lab(|l| draw::points(&l.points.0, &l.points.1, head, ui.show_test.get_untracked()));
+}
+
+/// Reads losses and parameters back (and with `grid`, the heatmaps) and redraws. Returns false on
+/// failure.
+async fn refresh_with(ui: Ui, grid: bool) -> bool {
+    let grid = grid.then_some(GRID);
+    let Some((pending, epoch, head)) =
+        with_lab(|l| l.trainer.as_ref().map(|t| (t.pending(grid), t.epoch(), t.head())))
+    else {
+        return false;
+    };
+    match pending.read().await {
+        Ok((readout, grid)) => {
+            ui.step.set(readout.step);
+            ui.epoch.set(epoch);
+            ui.train_loss.set(Some(readout.train_loss));
+            ui.test_loss.set(Some(readout.test_loss));
+            ui.history.update(|h| {
+                if h.last().is_some_and(|last| last.0 == readout.step) {
+                    return;
+                }
+                h.push((readout.step, readout.train_loss, readout.test_loss));
+                if h.len() > HISTORY {
+                    // Thin the older half so the chart keeps its whole span.
+                    *h = h.iter().enumerate().filter(|(i, _)| i % 2 == 0 || *i >= HISTORY / 2).map(|(_, v)| *v).collect();
+                }
+            });
+            with_lab(|l| l.last_params = readout.params.clone());
+            ui.params.set(readout.params);
+            if let Some(grid) = grid {
+                draw::output(&grid, head);
+                draw::neurons(&grid);
+                draw::features(THUMB);
+            }
+            true
+        }
+        Err(EngineError::NotFinite) => {
+            pause(ui);
+            ui.error.set(Some("The loss became NaN or infinite: lower the learning rate and press reset.".into()));
+            false
+        }
+        Err(e) => {
+            lost_device(ui, &e.to_string()).await;
+            false
+        }
+    }
+}
+
+/// Full refresh, heatmaps included.
+async fn refresh(ui: Ui) -> bool {
+    refresh_with(ui, true).await
+}
+
+/// The GPU failed: say so, move to the CPU with the last weights we read, keep the settings.
+async fn lost_device(ui: Ui, why: &str) {
+    pause(ui);
+    if ui.backend.get_untracked() == BackendKind::Gpu {
+        let cpu = device(BackendKind::Cpu).expect("cpu device");
+        with_lab(|l| {
+            let params = l.last_params.clone();
+            if let Some(t) = l.trainer.as_mut() {
+                t.move_to_with(&cpu, &params);
+            }
+            l.gpu = None;
+        });
+        ui.backend.set(BackendKind::Cpu);
+        ui.gpu_available.set(false);
+        ui.error.set(Some(format!("The GPU stopped working ({why}). Continuing on the CPU with the current weights and settings.")));
+        Box::pin(refresh(ui)).await;
+    } else {
+        ui.error.set(Some(format!("Could not read the model's values: {why}")));
+    }
+}
+
+fn pause(ui: Ui) {
+    with_lab(|l| l.generation += 1);
+    ui.playing.set(false);
+}
+
+fn play(ui: Ui) {
+    if ui.playing.get_untracked() {
+        return;
+    }
+    let generation = with_lab(|l| {
+        l.generation += 1;
+        l.generation
+    });
+    ui.playing.set(true);
+    spawn_local(run(ui, generation));
+}
+
+/// The play loop: train a chunk of steps, read back and draw, yield; adapt the chunk to the
+/// frame budget. Heatmaps (the costly readback on a GPU) are redrawn at most every
+/// `grid_every` ms. Ends when its generation is no longer current.
+async fn run(ui: Ui, generation: u64) {
+    let gpu = ui.backend.get_untracked() == BackendKind::Gpu;
+    let (budget, grid_every) = if gpu { (150.0, 500.0) } else { (50.0, 0.0) };
+    let mut chunk = 1usize;
+    let mut last_grid = 0.0;
+    let mut window: (f64, u64) = (now_ms(), ui.step.get_untracked());
+    loop {
+        if with_lab(|l| l.generation) != generation {
+            return;
+        }
+        let started = now_ms();
+        let stepped = with_lab(|l| {
+            let t = l.trainer.as_mut()?;
+            for _ in 0..chunk {
+                t.train_step();
+            }
+            Some(())
+        });
+        let grid = started - last_grid >= grid_every;
+        if grid {
+            last_grid = started;
+        }
+        if stepped.is_none() || !refresh_with(ui, grid).await {
+            return;
+        }
+        let elapsed = now_ms() - started;
+        chunk = if elapsed < 0.7 * budget {
+            (chunk * 3 / 2).max(chunk + 1)
+        } else if elapsed > 1.5 * budget {
+            (chunk * 2 / 3).max(1)
+        } else {
+            chunk
+        };
+        chunk = chunk.min(2000);
+        let t = now_ms();
+        if t - window.0 > 500.0 {
+            let steps = ui.step.get_untracked().saturating_sub(window.1);
+            ui.steps_per_sec.set(steps as f64 * 1000.0 / (t - window.0));
+            window = (t, ui.step.get_untracked());
+        }
+        yield_now().await;
+    }
+}
+
+fn step_once(ui: Ui) {
+    pause(ui);
+    with_lab(|l| {
+        if let Some(t) = l.trainer.as_mut() {
+            t.train_step();
+        }
+    });
+    spawn_local(async move {
+        refresh(ui).await;
+    });
+}
+
+/// Moves the model to another backend, keeping weights, optimizer state and settings.
+fn switch_backend(ui: Ui, kind: BackendKind) {
+    if kind == ui.backend.get_untracked() {
+        return;
+    }
+    let Some(target) = device(kind) else {
+        ui.error.set(Some("WebGPU is not available in this browser.".into()));
+        return;
+    };
+    let was_playing = ui.playing.get_untracked();
+    pause(ui);
+    spawn_local(async move {
+        let Some(mut trainer) = with_lab(|l| l.trainer.take()) else { return };
+        let moved = trainer.move_to(&target).await;
+        with_lab(|l| l.trainer = Some(trainer));
+        match moved {
+            Ok(()) => {
+                ui.backend.set(kind);
+                ui.backend_note.set("chosen by hand".into());
+                ui.steps_per_sec.set(0.0);
+                refresh(ui).await;
+                if was_playing {
+                    play(ui);
+                }
+            }
+            Err(e) => lost_device(ui, &e.to_string()).await,
+        }
+    });
+}
+
+/// Number text: 6 significant digits.
+fn sig(x: f32) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (5 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    format!("{x:.digits$}")
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let ui = Ui {
+        config: RwSignal::new(Config::default()),
+        backend: RwSignal::new(BackendKind::Cpu),
+        gpu_available: RwSignal::new(false),
+        backend_note: RwSignal::new("starting…".into()),
+        playing: RwSignal::new(false),
+        step: RwSignal::new(0),
+        epoch: RwSignal::new(0.0),
+        train_loss: RwSignal::new(None),
+        test_loss: RwSignal::new(None),
+        steps_per_sec: RwSignal::new(0.0),
+        history: RwSignal::new(Vec::new()),
+        params: RwSignal::new(Vec::new()),
+        error: RwSignal::new(None),
+        notice: RwSignal::new(None),
+        show_test: RwSignal::new(false),
+    };
+    provide_context(ui);
+    spawn_local(start(ui));
+
+    view! {
+        <header class="top">
+            <h1>"gradlab" <span class="sub">" · playground"</span></h1>
+            <div class="transport">
+                <button data-testid="reset" title="reset: same seed, same initial weights" on:click=move |_| rebuild(ui)>"⟲ reset"</button>
+                <button data-testid="play" class="primary" disabled=move || ui.playing.get() on:click=move |_| play(ui)>"▶ play"</button>
+                <button data-testid="pause" disabled=move || !ui.playing.get() on:click=move |_| {
+                    pause(ui);
+                    spawn_local(async move { refresh(ui).await; });
+                }>"❚❚ pause"</button>
+                <button data-testid="step" title="train one batch" on:click=move |_| step_once(ui)>"step"</button>
+            </div>
+            <div class="counters">
+                <div><span class="k">"epoch"</span><span data-testid="epoch">{move || format!("{}", ui.epoch.get().floor() as u64)}</span></div>
+                <div><span class="k">"step"</span><span data-testid="step-count">{move || ui.step.get().to_string()}</span></div>
+                <div><span class="k">"steps/s"</span><span data-testid="steps-per-sec">{move || format!("{:.0}", ui.steps_per_sec.get())}</span></div>
+                <div><span class="k">"backend"</span><span data-testid="backend" title=move || ui.backend_note.get()>{move || ui.backend.get().key()}</span></div>
+            </div>
+        </header>
+        {move || ui.error.get().map(|e| view! { <div class="banner error" data-testid="app-error" role="alert">{e}</div> })}
+        {move || ui.notice.get().map(|n| view! { <div class="banner notice" data-testid="notice">{n}</div> })}
+        <main class="lab">
+            <section class="panel data-panel"><DataPanel/></section>
+            <section class="panel net-panel">
+                <HyperParams/>
+                <network::Network/>
+            </section>
+            <section class="panel out-panel"><OutputPanel/></section>
+        </main>
+        <footer>"Own the tape, borrow the kernels: autodiff by gradlab, tensors by burn. "
+            <span data-testid="backend-note">{move || ui.backend_note.get()}</span></footer>
+    }
+}
+
+/// Updates the settings with `f` and rebuilds, if the result is valid.
+fn edit(ui: Ui, f: impl FnOnce(&mut Config)) {
+    let mut config = ui.config.get_untracked();
+    f(&mut config);
+    match config.validate() {
+        Ok(()) => {
+            ui.config.set(config);
+            rebuild(ui);
+        }
+        Err(e) => ui.error.set(Some(format!("Invalid setting: {e}"))),
+    }
+}
+
+#[component]
+fn DataPanel() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    view! {
+        <h2>"Data"</h2>
+        <label>"dataset"
+            <select data-testid="dataset" on:change=move |ev| {
+                if let Some(d) = DatasetKind::from_key(&event_target_value(&ev)) {
+                    edit(ui, |c| c.dataset = d);
+                }
+            }>
+                {DatasetKind::ALL.into_iter().map(|d| view! {
+                    <option value=d.key() selected=move || ui.config.get().dataset == d>{d.title()}</option>
+                }).collect_view()}
+            </select>
+        </label>
+        <label>{move || format!("train / test split: {:.0}% train", ui.config.get().train_ratio * 100.0)}
+            <input type="range" min="10" max="90" step="10" data-testid="ratio"
+                prop:value=move || (ui.config.get().train_ratio * 100.0).round().to_string()
+                on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.train_ratio = v / 100.0) } }/>
+        </label>
+        <label>{move || format!("noise: {:.0}", ui.config.get().noise * 100.0)}
+            <input type="range" min="0" max="50" step="5" data-testid="noise"
+                prop:value=move || (ui.config.get().noise * 100.0).round().to_string()
+                on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.noise = v / 100.0) } }/>
+        </label>
+        <label>{move || format!("batch size: {}", ui.config.get().batch_size)}
+            <input type="range" min="1" max="30" step="1" data-testid="batch"
+                prop:value=move || ui.config.get().batch_size.to_string()
+                on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<usize>() { edit(ui, |c| c.batch_size = v) } }/>
+        </label>
+        <label>"seed"
+            <input type="number" min="0" data-testid="seed" prop:value=move || ui.config.get().seed.to_string()
+                on:change=move |ev| {
+                    match event_target_value(&ev).parse::<u64>() {
+                        Ok(v) => edit(ui, |c| c.seed = v),
+                        Err(_) => ui.error.set(Some("The seed must be a whole number ≥ 0.".into())),
+                    }
+                }/>
+        </label>
+        <button data-testid="regenerate" title="new seed: new data and new initial weights"
+            on:click=move |_| edit(ui, |c| c.seed = c.seed.wrapping_add(1))>"regenerate"</button>
+    }
+}
+
+#[component]
+fn HyperParams() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    const RATES: [f64; 11] = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0];
+    const REG_RATES: [f64; 8] = [0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0];
+    const DROPOUT: [f64; 6] = [0.0, 0.1, 0.2, 0.3, 0.5, 0.7];
+    view! {
+        <div class="hyper">
+            <label>"optimizer"
+                <select data-testid="optimizer" on:change=move |ev| { if let Some(o) = optimizer_from_key(&event_target_value(&ev)) { edit(ui, |c| c.optimizer = o) } }>
+                    {OptimizerKind::ALL.into_iter().map(|o| view! {
+                        <option value=o.key() selected=move || ui.config.get().optimizer == o>{o.key()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"learning rate"
+                <select data-testid="lr" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.lr = v) } }>
+                    {RATES.into_iter().map(|r| view! {
+                        <option value=r.to_string() selected=move || ui.config.get().lr == r>{r.to_string()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"loss"
+                <select data-testid="loss" disabled=move || ui.config.get().dataset.task() != Task::Binary
+                    on:change=move |ev| { let v = event_target_value(&ev); edit(ui, |c| c.binary_loss = if v == "mse" { BinaryLoss::Mse } else { BinaryLoss::Bce }) }>
+                    {move || match ui.config.get().dataset.task() {
+                        Task::Binary => {
+                            let bce = ui.config.get().binary_loss == BinaryLoss::Bce;
+                            view! {
+                                <option value="bce" selected=bce>"BCE (sigmoid)"</option>
+                                <option value="mse" selected=!bce>"MSE (tanh, ±1)"</option>
+                            }.into_any()
+                        }
+                        Task::MultiClass(_) => view! { <option>"cross-entropy"</option> }.into_any(),
+                        Task::Regression => view! { <option>"MSE"</option> }.into_any(),
+                    }}
+                </select>
+            </label>
+            <label>"dropout"
+                <select data-testid="dropout" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.dropout = v) } }>
+                    {DROPOUT.into_iter().map(|r| view! {
+                        <option value=r.to_string() selected=move || ui.config.get().dropout == r>{r.to_string()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"regularization"
+                <select data-testid="reg" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    edit(ui, |c| c.regularization = match v.as_str() { "l1" => Regularization::L1, "l2" => Regularization::L2, _ => Regularization::None })
+                }>
+                    {[("none", Regularization::None), ("l1", Regularization::L1), ("l2", Regularization::L2)].into_iter().map(|(k, r)| view! {
+                        <option value=k selected=move || ui.config.get().regularization == r>{k}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"reg. rate"
+                <select data-testid="reg-rate" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.reg_rate = v) } }>
+                    {REG_RATES.into_iter().map(|r| view! {
+                        <option value=r.to_string() selected=move || ui.config.get().reg_rate == r>{r.to_string()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"backend"
+                <select data-testid="backend-select" on:change=move |ev| { if let Some(k) = BackendKind::from_key(&event_target_value(&ev)) { switch_backend(ui, k) } }>
+                    <option value="cpu" selected=move || ui.backend.get() == BackendKind::Cpu>"CPU"</option>
+                    <option value="webgpu" disabled=move || !ui.gpu_available.get() selected=move || ui.backend.get() == BackendKind::Gpu>"WebGPU"</option>
+                </select>
+            </label>
+        </div>
+    }
+}
+
+#[component]
+fn OutputPanel() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let loss = |v: RwSignal<Option<f32>>| move || v.get().map(sig).unwrap_or_else(|| "–".into());
+    let value = |v: RwSignal<Option<f32>>| move || v.get().map(|x| x.to_string()).unwrap_or_default();
+    view! {
+        <h2>"Output"</h2>
+        <div class="losses">
+            <div>"test loss " <b data-testid="loss-test" data-value=value(ui.test_loss)>{loss(ui.test_loss)}</b></div>
+            <div>"training loss " <b data-testid="loss-train" data-value=value(ui.train_loss)>{loss(ui.train_loss)}</b></div>
+        </div>
+        <LossChart/>
+        <div class="heatmap-wrap">
+            <canvas id="heatmap" width="48" height="48"></canvas>
+            <canvas id="points" width="600" height="600"></canvas>
+        </div>
+        <label class="check"><input type="checkbox" data-testid="show-test" prop:checked=move || ui.show_test.get()
+            on:change=move |ev| {
+                let on = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()).map(|i| i.checked()).unwrap_or(false);
+                ui.show_test.set(on);
+                draw_points(ui);
+            }/>" show test data"</label>
+        <div class="legend"><span class="sw neg"></span>"−1 / class 0"<span class="sw mid"></span>"0"<span class="sw pos"></span>"+1 / class 1"</div>
+    }
+}
+
+#[component]
+fn LossChart() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let (w, h) = (300.0, 70.0);
+    let lines = move || {
+        let hist = ui.history.get();
+        if hist.len() < 2 {
+            return view! { <g></g> }.into_any();
+        }
+        let max_step = hist.last().map(|p| p.0).unwrap_or(1).max(1) as f64;
+        let min_step = hist.first().map(|p| p.0).unwrap_or(0) as f64;
+        let span = (max_step - min_step).max(1.0);
+        let top = hist.iter().map(|p| p.1.max(p.2)).fold(1e-6f32, f32::max) as f64;
+        let pts = |sel: fn(&(u64, f32, f32)) -> f32| {
+            hist.iter()
+                .map(|p| format!("{:.1},{:.1}", (p.0 as f64 - min_step) / span * w, h - sel(p) as f64 / top * (h - 4.0)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        view! {
+            <g>
+                <polyline points=pts(|p| p.2) class="test-line" fill="none"/>
+                <polyline points=pts(|p| p.1) class="train-line" fill="none"/>
+            </g>
+        }
+        .into_any()
+    };
+    view! { <svg class="chart" data-testid="loss-chart" viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none">{lines}</svg> }
+}

@@ -1,0 +1,134 @@
+// Browser tests against the release build in dist/: headless chromium, driven like a person
+// would (click, select, read what the page shows), with screenshots written to tests/e2e/out/.
+// Prints 'N passed, N failed' and exits non-zero on any failure.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { serve, launch, open, text } from './lib.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const out = path.join(here, 'out');
+fs.mkdirSync(out, { recursive: true });
+
+const results = [];
+async function test(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push([name, true]);
+    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    results.push([name, false]);
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+  }
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+const stepCount = async (page) => Number(await text(page, 'step-count'));
+const lossValue = (page, id) => page.locator(`[data-testid="${id}"]`).getAttribute('data-value');
+
+/** Clicks step and waits for the counter to move on by one. */
+async function stepOnce(page) {
+  const before = await stepCount(page);
+  await page.click('[data-testid="step"]');
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) === n, before + 1);
+}
+
+async function noError(page) {
+  const n = await page.locator('[data-testid="app-error"]').count();
+  assert(n === 0, `app-error shown: ${n && await text(page, 'app-error')}`);
+}
+
+const { url, close } = await serve(path.join(root, 'dist'));
+const browser = await launch();
+
+await test('the page becomes ready and shows a backend', async () => {
+  const page = await open(browser, url);
+  const backend = await text(page, 'backend');
+  assert(['cpu', 'webgpu'].includes(backend), `backend text: ${backend}`);
+  assert((await text(page, 'epoch')) === '0', 'epoch starts at 0');
+  assert(Number(await lossValue(page, 'loss-test')) > 0, 'a test loss is shown');
+  console.log(`     auto-picked backend: ${backend} (${await text(page, 'backend-note')})`);
+  await noError(page);
+  await page.screenshot({ path: path.join(out, 'start.png') });
+  await page.close();
+});
+
+for (const [backend, limit] of [['cpu', 120], ['webgpu', 400]]) {
+  await test(`circle, 2-layer tanh net, reaches test loss < 0.05 on ${backend}`, async () => {
+    const page = await open(browser, url, `backend=${backend}`);
+    assert((await text(page, 'backend')) === backend, `backend is ${await text(page, 'backend')}`);
+    await page.selectOption('[data-testid="optimizer"]', 'adam');
+    await page.waitForFunction(() => document.querySelector('body').dataset.ready === '1');
+    await page.click('[data-testid="play"]');
+    const t0 = Date.now();
+    let loss = Infinity;
+    while ((Date.now() - t0) / 1000 < limit) {
+      await page.waitForTimeout(1000);
+      loss = Number(await lossValue(page, 'loss-test'));
+      if (loss < 0.05) break;
+    }
+    await page.click('[data-testid="pause"]');
+    const steps = await stepCount(page);
+    console.log(`     ${backend}: test loss ${loss} after ${steps} steps, ${((Date.now() - t0) / 1000).toFixed(1)} s, ` +
+      `${await text(page, 'steps-per-sec')} steps/s shown`);
+    await page.screenshot({ path: path.join(out, `trained-${backend}.png`) });
+    await noError(page);
+    assert(loss < 0.05, `test loss ${loss} after ${steps} steps`);
+    await page.close();
+  });
+}
+
+await test('step advances exactly one step; reset restores the identical first-step loss', async () => {
+  const page = await open(browser, url, 'backend=cpu');
+  const first = [];
+  for (let round = 0; round < 2; round++) {
+    await page.click('[data-testid="reset"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === '0');
+    await stepOnce(page);
+    assert((await stepCount(page)) === 1, 'one click, one step');
+    first.push(await lossValue(page, 'loss-train'));
+    await stepOnce(page);
+    assert((await stepCount(page)) === 2, 'second click, second step');
+  }
+  assert(first[0] === first[1], `first-step loss after reset: ${first[0]} vs ${first[1]}`);
+  await noError(page);
+  await page.close();
+});
+
+await test('the page and the native CLI give the same losses on the CPU path', async () => {
+  const page = await open(browser, url, 'backend=cpu');
+  for (let i = 0; i < 5; i++) await stepOnce(page);
+  const pageLoss = await lossValue(page, 'loss-train');
+  const cli = path.join(root, 'target/release/gradlab');
+  const lines = execFileSync(cli, ['train', '--steps', '5', '--eval-every', '5', '--json'], { encoding: 'utf8' })
+    .trim().split('\n').map((l) => JSON.parse(l));
+  const last = lines[lines.length - 1];
+  assert(last.step === 5, `CLI's last evaluation is at step ${last.step}`);
+  const rel = Math.abs(Number(pageLoss) - last.train_loss) / Math.abs(last.train_loss);
+  console.log(`     page ${pageLoss} vs CLI ${last.train_loss} (${String(last.train_loss) === pageLoss ? 'bit-identical' : `relative difference ${rel}`})`);
+  assert(rel < 1e-5, `page ${pageLoss} vs CLI ${last.train_loss}`);
+  await page.close();
+});
+
+await test('settings rebuild the network; a 3-class spiral trains; phone width renders', async () => {
+  const page = await open(browser, url, 'backend=cpu', { width: 390, height: 844 });
+  await page.selectOption('[data-testid="dataset"]', 'spiral3');
+  await page.click('[data-testid="layer-add"]');
+  await page.waitForSelector('#neuron-3-0');
+  await page.click('[data-testid="play"]');
+  await page.waitForTimeout(3000);
+  await page.click('[data-testid="pause"]');
+  assert((await stepCount(page)) > 0, 'trained some steps');
+  await noError(page);
+  await page.screenshot({ path: path.join(out, 'phone-spiral3.png'), fullPage: true });
+  await page.close();
+});
+
+await browser.close();
+close();
+const failed = results.filter((r) => !r[1]).length;
+console.log(`${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,10 @@
+//! gradlab's native test suite: one binary, one module per area.
+
+// Every op's backward vs finite differences and burn-autodiff; whole networks likewise.
+mod gradients;
+// Optimizers against hand-written updates.
+mod optimizers;
+// The trainer: determinism, convergence, backend parity, bad settings.
+mod training;
+// Our WGSL: every shader in shaders/ parses and validates with naga.
+mod shaders;

@@ -1,0 +1,60 @@
+//! Our optimizers against their formulas computed by hand in f64.
+
+use burn::tensor::Device;
+use gradlab::engine::{Optimizer, OptimizerConfig, OptimizerKind, Precision, block_on, read_f64, tensor_f64};
+
+fn run(kind: OptimizerKind, weight_decay: f64, grads: &[[f64; 2]]) -> Vec<f64> {
+    let cpu = Device::flex();
+    let mut params = vec![tensor_f64(&[0.5, -1.5], [1, 2], &cpu, Precision::F64)];
+    let mut opt = Optimizer::new(OptimizerConfig { weight_decay, ..OptimizerConfig::new(kind, 0.1) });
+    for g in grads {
+        opt.update(&mut params, &[tensor_f64(g, [1, 2], &cpu, Precision::F64)]);
+    }
+    block_on(read_f64(&params[0])).unwrap()
+}
+
+const GRADS: [[f64; 2]; 3] = [[1.0, -2.0], [0.5, 0.25], [-3.0, 1.0]];
+
+#[test]
+fn sgd_momentum_and_adam_follow_their_formulas() {
+    let (lr, wd) = (0.1, 0.01);
+    // SGD: w ← w − η(g + λw)
+    let mut w = [0.5, -1.5];
+    for g in GRADS {
+        for i in 0..2 {
+            w[i] -= lr * (g[i] + wd * w[i]);
+        }
+    }
+    assert_close(&run(OptimizerKind::Sgd, wd, &GRADS), &w);
+
+    // Momentum: v ← μv + g + λw; w ← w − ηv
+    let (mut w, mut v) = ([0.5, -1.5], [0.0; 2]);
+    for (t, g) in GRADS.iter().enumerate() {
+        for i in 0..2 {
+            let gi = g[i] + wd * w[i];
+            v[i] = if t == 0 { gi } else { 0.9 * v[i] + gi };
+            w[i] -= lr * v[i];
+        }
+    }
+    assert_close(&run(OptimizerKind::Momentum, wd, &GRADS), &w);
+
+    // Adam with bias correction and decoupled weight decay.
+    let (mut w, mut m, mut s) = ([0.5, -1.5], [0.0; 2], [0.0; 2]);
+    for (t, g) in GRADS.iter().enumerate() {
+        let t = (t + 1) as i32;
+        for i in 0..2 {
+            m[i] = 0.9 * m[i] + 0.1 * g[i];
+            s[i] = 0.999 * s[i] + 0.001 * g[i] * g[i];
+            let mh = m[i] / (1.0 - 0.9f64.powi(t));
+            let sh = s[i] / (1.0 - 0.999f64.powi(t));
+            w[i] -= lr * (mh / (sh.sqrt() + 1e-8) + wd * w[i]);
+        }
+    }
+    assert_close(&run(OptimizerKind::Adam, wd, &GRADS), &w);
+}
+
+fn assert_close(a: &[f64], b: &[f64]) {
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
+    }
+}
