@@ -270,7 +270,7 @@ mod tests {
         assert!(msg("--lr abc").contains("--lr"));
         assert!(msg("--lr 0").contains("learning rate"));
         assert!(msg("--layers 4,99").contains("neurons per layer"));
-        assert!(msg("--act tanh,relu").contains("--act"));
+        assert!(msg("--act tanh,relu,relu").contains("--act"));
         assert!(msg("--seed").contains("needs a value"));
         assert!(msg("--frobnicate 1").contains("unknown flag"));
         assert!(msg("--noise NaN").contains("noise"));

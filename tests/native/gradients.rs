@@ -154,8 +154,8 @@ fn loss_forwards_equal_their_textbook_formulas() {
         .iter()
         .zip(&y)
         .map(|(&z, &y)| {
-            let p = 1.0 / (1.0 + (-z).exp());
-            -(y * p.max(1e-300).ln() + (1.0 - y) * (1.0 - p).max(1e-300).ln())
+            // −[y log σ(z) + (1−y) log(1−σ(z))] with log σ(z) = −ln(1+e^(−z)), log(1−σ(z)) = −ln(1+e^z).
+            y * (-z).exp().ln_1p() + (1.0 - y) * z.exp().ln_1p()
         })
         .sum::<f64>()
         / 6.0;

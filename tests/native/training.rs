@@ -2,7 +2,7 @@
 //! moving a trained model between backends, and bad settings.
 
 use gradlab::backend;
-use gradlab::data::DatasetKind;
+use gradlab::data::{DatasetKind, Feature};
 use gradlab::engine::OptimizerKind;
 use gradlab::models::Activation;
 use gradlab::train::{Config, Regularization, Trainer, read_scalar};
@@ -55,8 +55,10 @@ fn a_two_layer_tanh_net_learns_the_circle() {
 fn every_dataset_trains() {
     let cpu = backend::cpu();
     for dataset in DatasetKind::ALL {
+        // Every input feature, as a TF Playground user would for the spirals.
         let config = Config {
             dataset,
+            features: Feature::ALL.to_vec(),
             hidden: vec![8, 8],
             activations: vec![Activation::Tanh; 2],
             optimizer: OptimizerKind::Adam,
@@ -65,7 +67,7 @@ fn every_dataset_trains() {
         };
         let mut t = Trainer::new(config, &cpu).unwrap();
         let before = test_loss(&t);
-        for _ in 0..800 {
+        for _ in 0..1500 {
             t.train_step();
         }
         let after = test_loss(&t);
