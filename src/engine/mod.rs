@@ -2,13 +2,14 @@
 //! RNG. Tensors and kernels are burn's (`burn::Tensor` on a runtime-chosen `Device`: flex on the
 //! CPU, wgpu on WebGPU/Vulkan); the differentiation is ours, so that every node can be shown.
 
+pub mod fused;
 pub mod op;
 pub mod optim;
 pub mod rng;
 pub mod tape;
 
 pub use op::{Formula, Leaf, Op, T};
-pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};
 pub use rng::{Rng, Stream};
 pub use tape::{Node, NodeId, Tape};
 

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::fused::AdamStep;
 use super::op::T;
 
 /// Which update rule.
@@ -71,6 +72,17 @@ impl OptimizerConfig {
     }
 }
 
+/// Which kernels run an update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernels {
+    /// Our fused WGSL kernel where it applies (Adam, f32, wgpu backend), else the generic path.
+    #[default]
+    Fused,
+    /// burn's generic element-wise ops only (the reference).
+    Generic,
+}
+
 /// Per-parameter optimizer state.
 #[derive(Clone, Debug)]
 enum State {
@@ -86,13 +98,15 @@ pub struct Optimizer {
     pub config: OptimizerConfig,
     /// Updates done so far (Adam's t).
     pub t: u64,
+    /// Fused or generic kernels.
+    pub kernels: Kernels,
     state: Vec<State>,
 }
 
 impl Optimizer {
     /// A fresh optimizer.
     pub fn new(config: OptimizerConfig) -> Self {
-        Self { config, t: 0, state: Vec::new() }
+        Self { config, t: 0, kernels: Kernels::default(), state: Vec::new() }
     }
 
     /// Applies one update to every parameter, in place.
@@ -124,18 +138,33 @@ impl Optimizer {
                         State::Moments { m, v } => (m.clone(), v.clone()),
                         _ => (g.zeros_like(), g.zeros_like()),
                     };
-                    let m = m0.mul_scalar(c.beta1).add(g.clone().mul_scalar(1.0 - c.beta1));
-                    let v = v0.mul_scalar(c.beta2).add(g.clone().powi_scalar(2).mul_scalar(1.0 - c.beta2));
-                    *state = State::Moments { m: m.clone(), v: v.clone() };
                     let bc1 = 1.0 - c.beta1.powi(self.t as i32);
                     let bc2 = 1.0 - c.beta2.powi(self.t as i32);
-                    let m_hat = m.div_scalar(bc1);
-                    let v_hat = v.div_scalar(bc2);
-                    let mut step = m_hat.div(v_hat.sqrt().add_scalar(c.eps));
-                    if c.weight_decay != 0.0 {
-                        step = step.add(decay(w));
-                    }
-                    w.clone().sub(step.mul_scalar(c.lr))
+                    let fused = match self.kernels {
+                        Kernels::Fused => super::fused::adam(w, g, &m0, &v0, AdamStep {
+                            lr: c.lr as f32,
+                            beta1: c.beta1 as f32,
+                            beta2: c.beta2 as f32,
+                            eps: c.eps as f32,
+                            weight_decay: c.weight_decay as f32,
+                            bc1: bc1 as f32,
+                            bc2: bc2 as f32,
+                        }),
+                        Kernels::Generic => None,
+                    };
+                    let (w_new, m, v) = fused.unwrap_or_else(|| {
+                        let m = m0.mul_scalar(c.beta1).add(g.clone().mul_scalar(1.0 - c.beta1));
+                        let v = v0.mul_scalar(c.beta2).add(g.clone().powi_scalar(2).mul_scalar(1.0 - c.beta2));
+                        let m_hat = m.clone().div_scalar(bc1);
+                        let v_hat = v.clone().div_scalar(bc2);
+                        let mut step = m_hat.div(v_hat.sqrt().add_scalar(c.eps));
+                        if c.weight_decay != 0.0 {
+                            step = step.add(decay(w));
+                        }
+                        (w.clone().sub(step.mul_scalar(c.lr)), m, v)
+                    });
+                    *state = State::Moments { m, v };
+                    w_new
                 }
             };
         }

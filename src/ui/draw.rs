@@ -85,6 +85,28 @@ fn head_width(head: Head) -> usize {
     }
 }
 
+/// One thumbnail per output unit (`output-K`): the prediction, or each class's probability.
+pub fn output_units(grid: &GridOutputs, head: Head) {
+    let k = head_width(head);
+    for o in 0..k {
+        put_pixels(&format!("output-{o}"), grid.n, |i| {
+            let p = grid.prediction[i * k + o];
+            match head {
+                Head::Linear => diverging(p),
+                Head::Sigmoid | Head::TanhMse => diverging(2.0 * p - 1.0),
+                Head::Softmax(_) => {
+                    let c = class_colour(o);
+                    let mut out = [0u8; 3];
+                    for j in 0..3 {
+                        out[j] = (WHITE[j] + (c[j] - WHITE[j]) * p.clamp(0.0, 1.0)) as u8;
+                    }
+                    out
+                }
+            }
+        });
+    }
+}
+
 /// One thumbnail per hidden neuron (`neuron-L-I`, layers from 1), normalised per neuron.
 pub fn neurons(grid: &GridOutputs) {
     let cells = grid.n * grid.n;

@@ -236,6 +236,7 @@ async fn refresh_with(ui: Ui, grid: bool) -> bool {
             ui.params.set(readout.params);
             if let Some(grid) = grid {
                 draw::output(&grid, head);
+                draw::output_units(&grid, head);
                 draw::neurons(&grid);
                 draw::features(THUMB);
             }
@@ -301,7 +302,8 @@ fn play(ui: Ui) {
 /// `grid_every` ms. Ends when its generation is no longer current.
 async fn run(ui: Ui, generation: u64) {
     let gpu = ui.backend.get_untracked() == BackendKind::Gpu;
-    let (budget, grid_every) = if gpu { (150.0, 500.0) } else { (50.0, 0.0) };
+    // A GPU frame pays a fixed readback round trip: a longer frame spends more of it training.
+    let (budget, grid_every) = if gpu { (400.0, 800.0) } else { (50.0, 0.0) };
     let mut chunk = 1usize;
     let mut last_grid = 0.0;
     let mut window: (f64, u64) = (now_ms(), ui.step.get_untracked());
@@ -445,8 +447,8 @@ fn App() -> impl IntoView {
             </section>
             <section class="panel out-panel"><OutputPanel/></section>
         </main>
-        <footer>"Own the tape, borrow the kernels: autodiff by gradlab, tensors by burn. "
-            <span data-testid="backend-note">{move || ui.backend_note.get()}</span></footer>
+        <footer>"Own the tape, borrow the kernels: autodiff by gradlab, tensors and kernels by burn. Backend: "
+            <span data-testid="backend-note">{move || ui.backend_note.get()}</span>"."</footer>
     }
 }
 
@@ -602,7 +604,11 @@ fn OutputPanel() -> impl IntoView {
                 ui.show_test.set(on);
                 draw_points(ui);
             }/>" show test data"</label>
-        <div class="legend"><span class="sw neg"></span>"−1 / class 0"<span class="sw mid"></span>"0"<span class="sw pos"></span>"+1 / class 1"</div>
+        <div class="legend">{move || match ui.config.get().dataset.task() {
+            Task::Regression => view! { <span class="sw neg"></span>"−1"<span class="sw mid"></span>"0"<span class="sw pos"></span>"+1" }.into_any(),
+            Task::Binary => view! { <span class="sw neg"></span>"class 0"<span class="sw mid"></span>"unsure"<span class="sw pos"></span>"class 1" }.into_any(),
+            Task::MultiClass(_) => view! { <span class="sw neg"></span>"class 0"<span class="sw pos"></span>"class 1"<span class="sw c2"></span>"class 2" }.into_any(),
+        }}</div>
     }
 }
 

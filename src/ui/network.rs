@@ -15,13 +15,15 @@ const NODE: f64 = 40.0;
 const ROW: f64 = 50.0;
 const COL: f64 = 120.0;
 const TOP: f64 = 56.0;
+/// Room left of the input column for the feature labels.
+const LEFT: f64 = 56.0;
 
 fn node_y(i: usize) -> f64 {
     TOP + i as f64 * ROW
 }
 
 fn col_x(c: usize) -> f64 {
-    c as f64 * COL
+    LEFT + c as f64 * COL
 }
 
 /// The whole diagram.
@@ -33,7 +35,7 @@ pub fn Network() -> impl IntoView {
         let layers = config.hidden.len();
         let outputs = config.dataset.task().outputs();
         let rows = Feature::ALL.len().max(config.hidden.iter().copied().max().unwrap_or(0)).max(outputs);
-        let width = col_x(layers + 1) + NODE + 8.0;
+        let width = col_x(layers + 1) + NODE + 40.0;
         let height = node_y(rows) + 8.0;
 
         let features = Feature::ALL
@@ -94,8 +96,10 @@ pub fn Network() -> impl IntoView {
         let outputs_view = (0..outputs)
             .map(|o| {
                 view! {
-                    <div class="node output" style=format!("left:{}px;top:{}px", col_x(layers + 1), node_y(o))>
-                        <span class="node-label">{if outputs == 1 { "ŷ".to_string() } else { format!("ŷ{}", o + 1) }}</span>
+                    <div class="node output" style=format!("left:{}px;top:{}px", col_x(layers + 1), node_y(o))
+                        title=if outputs == 1 { "the network's output".to_string() } else { format!("P(class {o})") }>
+                        <canvas id=format!("output-{o}") width="20" height="20"></canvas>
+                        <span class="out-label">{if outputs == 1 { "ŷ".to_string() } else { format!("ŷ{o}") }}</span>
                     </div>
                 }
             })

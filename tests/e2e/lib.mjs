@@ -29,16 +29,19 @@ export function serve(dir) {
   }));
 }
 
-/** Headless chromium with the flags measured in ../shared/TOOLCHAIN.md. */
-export async function launch() {
+/** Headless chromium with the flags measured in ../shared/TOOLCHAIN.md; `webgpu: false` leaves
+ *  WebGPU off (navigator.gpu gives no adapter), as on a browser without it. */
+export async function launch({ webgpu = true } = {}) {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradlab-chromium-'));
+  const gpuFlags = webgpu
+    ? ['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader']
+    : ['--disable-gpu'];
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     ignoreDefaultArgs: true,
     args: [
       '--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader',
-      '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader',
+      '--disable-component-update', '--disable-sync', ...gpuFlags,
       `--user-data-dir=${userDataDir}`, '--remote-debugging-pipe',
     ],
   });

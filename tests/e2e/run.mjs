@@ -127,6 +127,24 @@ await test('settings rebuild the network; a 3-class spiral trains; phone width r
   await page.close();
 });
 
+await test('without WebGPU the page says so plainly and trains on the CPU', async () => {
+  const plain = await launch({ webgpu: false });
+  try {
+    const page = await open(plain, url, 'backend=webgpu');
+    assert((await text(page, 'backend')) === 'cpu', `backend is ${await text(page, 'backend')}`);
+    const notice = await text(page, 'notice');
+    assert(/WebGPU is not available/.test(notice), `notice: ${notice}`);
+    const option = page.locator('[data-testid="backend-select"] option[value="webgpu"]');
+    assert(await option.isDisabled(), 'the WebGPU choice is disabled');
+    await stepOnce(page);
+    await noError(page);
+    await page.screenshot({ path: path.join(out, 'no-webgpu.png') });
+    console.log(`     notice: ${notice}`);
+  } finally {
+    await plain.close();
+  }
+});
+
 await browser.close();
 close();
 const failed = results.filter((r) => !r[1]).length;

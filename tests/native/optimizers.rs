@@ -58,3 +58,41 @@ fn assert_close(a: &[f64], b: &[f64]) {
         assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
     }
 }
+
+/// shaders/adam.wgsl (one dispatch per tensor) against the generic tensor-op path it replaces, on
+/// the wgpu backend, over several steps and shapes that are not multiples of the workgroup (64).
+#[test]
+fn fused_adam_kernel_matches_the_generic_path() {
+    use gradlab::engine::{Kernels, Rng, Stream, block_on, read, tensor};
+    let gpu = match gradlab::backend::native_gpu() {
+        Ok(d) => d,
+        Err(e) if std::env::var("GRADLAB_SKIP_GPU").is_ok() => return eprintln!("skipping: {e}"),
+        Err(e) => panic!("no GPU backend ({e}); install mesa-vulkan-drivers or set GRADLAB_SKIP_GPU=1"),
+    };
+    let mut rng = Rng::new(11, Stream::Data);
+    let shapes = [[3, 67], [65, 1], [1, 1], [13, 7]];
+    let mut runs = Vec::new();
+    for kernels in [Kernels::Generic, Kernels::Fused] {
+        let mut rng = rng.clone();
+        let mut params: Vec<_> = shapes
+            .iter()
+            .map(|&s| tensor(&(0..s[0] * s[1]).map(|_| rng.range(-1.0, 1.0) as f32).collect::<Vec<_>>(), s, &gpu, Precision::F32))
+            .collect();
+        let mut opt = Optimizer::new(OptimizerConfig { weight_decay: 0.01, ..OptimizerConfig::new(OptimizerKind::Adam, 0.05) });
+        opt.kernels = kernels;
+        for _ in 0..5 {
+            let grads: Vec<_> = shapes
+                .iter()
+                .map(|&s| tensor(&(0..s[0] * s[1]).map(|_| rng.range(-2.0, 2.0) as f32).collect::<Vec<_>>(), s, &gpu, Precision::F32))
+                .collect();
+            opt.update(&mut params, &grads);
+        }
+        runs.push(params.iter().map(|p| block_on(read(p)).unwrap()).collect::<Vec<_>>());
+    }
+    rng.next_u64();
+    for (s, (a, b)) in runs[0].iter().zip(&runs[1]).enumerate() {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 2e-6 * x.abs().max(1.0), "shape {:?}: generic {x} vs fused {y}", shapes[s]);
+        }
+    }
+}
