@@ -289,7 +289,7 @@ mod tests {
         assert!(msg("--dataset moon").contains("--dataset"), "{}", msg("--dataset moon"));
         assert!(msg("--lr abc").contains("--lr"));
         assert!(msg("--lr 0").contains("learning rate"));
-        assert!(msg("--layers 4,99").contains("neurons per layer"));
+        assert!(msg("--layers 4,99").contains("layers"));
         assert!(msg("--act tanh,relu,relu").contains("--act"));
         assert!(msg("--seed").contains("needs a value"));
         assert!(msg("--frobnicate 1").contains("unknown flag"));

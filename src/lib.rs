@@ -1,7 +1,8 @@
 //! gradlab: a neural-network laboratory that runs in a browser tab.
 //!
 //! `engine` is our tape autodiff on burn's tensors and kernels; `data`, `models` and `train` build
-//! experiments on it; `backend` picks and opens devices. All of these are plain Rust, tested
+//! experiments on it; `share` is the one schema of every setting (defaults, links, validation);
+//! `backend` picks and opens devices. All of these are plain Rust, tested
 //! natively. Only `ui` (compiled for wasm32) touches the page, through leptos and web_sys; `cli`
 //! is the native command line on the same engine.
 
@@ -9,6 +10,7 @@ pub mod backend;
 pub mod data;
 pub mod engine;
 pub mod models;
+pub mod share;
 pub mod train;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -71,67 +71,26 @@ pub struct Config {
 }
 
 impl Default for Config {
+    /// The playground's start state: the defaults of the schema in `share`.
     fn default() -> Self {
-        Self {
-            dataset: DatasetKind::Circle,
-            points: 500,
-            noise: 0.0,
-            train_ratio: 0.5,
-            features: vec![Feature::X1, Feature::X2],
-            hidden: vec![4, 2],
-            activations: vec![Activation::Tanh, Activation::Tanh],
-            dropout: 0.0,
-            regularization: Regularization::None,
-            reg_rate: 0.0,
-            binary_loss: BinaryLoss::Bce,
-            optimizer: OptimizerKind::Sgd,
-            lr: 0.03,
-            batch_size: 10,
-            seed: 1,
-        }
+        crate::share::ShareState::default().config
     }
 }
 
-/// A setting that is out of its range.
+/// A setting that is not valid.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ConfigError {
-    /// A numeric setting outside its range.
-    #[error("{name} = {value} is out of range ({range})")]
-    OutOfRange {
-        /// The setting.
-        name: &'static str,
-        /// What it was.
-        value: String,
-        /// What is allowed.
-        range: &'static str,
-    },
-    /// No input feature selected.
-    #[error("select at least one input feature")]
-    NoFeatures,
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    /// The setting, by its link/CLI key.
+    pub setting: String,
+    /// What is wrong.
+    pub message: String,
 }
 
 impl Config {
-    /// Checks every setting's range.
+    /// Checks every setting against the schema in `share` (its ranges are the only ones).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn check(ok: bool, name: &'static str, value: impl ToString, range: &'static str) -> Result<(), ConfigError> {
-            if ok { Ok(()) } else { Err(ConfigError::OutOfRange { name, value: value.to_string(), range }) }
-        }
-        check((10..=5000).contains(&self.points), "points", self.points, "10 to 5000")?;
-        check((0.0..=0.5).contains(&self.noise), "noise", self.noise, "0 to 0.5")?;
-        check((0.1..=0.9).contains(&self.train_ratio), "train ratio", self.train_ratio, "0.1 to 0.9")?;
-        if self.features.is_empty() {
-            return Err(ConfigError::NoFeatures);
-        }
-        check(self.hidden.len() <= 6, "hidden layers", self.hidden.len(), "0 to 6")?;
-        for &h in &self.hidden {
-            check((1..=16).contains(&h), "neurons per layer", h, "1 to 16")?;
-        }
-        check(self.activations.len() == self.hidden.len(), "activations", self.activations.len(), "one per hidden layer")?;
-        check((0.0..0.9 + 1e-9).contains(&self.dropout), "dropout", self.dropout, "0 to 0.9")?;
-        check((0.0..=1.0).contains(&self.reg_rate), "regularisation rate", self.reg_rate, "0 to 1")?;
-        check(self.lr > 0.0 && self.lr <= 10.0, "learning rate", self.lr, "above 0, at most 10")?;
-        check((1..=1000).contains(&self.batch_size), "batch size", self.batch_size, "1 to 1000")?;
-        Ok(())
+        crate::share::validate(self).map_err(|p| ConfigError { setting: p.key, message: p.message })
     }
 
     /// Units per layer, inputs first.

@@ -19,6 +19,7 @@ use wasm_bindgen::JsCast;
 use crate::backend::{self, BackendKind};
 use crate::data::{DatasetKind, Point, Task};
 use crate::engine::{EngineError, OptimizerKind, read};
+use crate::share::{self, BackendChoice, ShareState};
 use crate::train::{BinaryLoss, Config, Head, Regularization, Trainer, optimizer_from_key};
 
 /// Side of the heatmap grid.
@@ -54,6 +55,7 @@ fn with_lab<R>(f: impl FnOnce(&mut Lab) -> R) -> R {
 pub struct Ui {
     config: RwSignal<Config>,
     backend: RwSignal<BackendKind>,
+    backend_choice: RwSignal<BackendChoice>,
     gpu_available: RwSignal<bool>,
     backend_note: RwSignal<String>,
     playing: RwSignal<bool>,
@@ -89,10 +91,75 @@ async fn yield_now() {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
-/// `backend=cpu|webgpu` in the URL hash forces a backend (the full link schema comes with sharing).
-fn forced_backend() -> Option<BackendKind> {
-    let hash = web_sys::window()?.location().hash().ok()?;
-    hash.trim_start_matches('#').split('&').find_map(|kv| kv.strip_prefix("backend=")).and_then(BackendKind::from_key)
+fn location_hash() -> String {
+    web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default()
+}
+
+/// Reads the link in the address bar into the settings; reports what was wrong with it.
+/// Returns the number of steps the link asks to replay.
+fn apply_link(ui: Ui) -> u64 {
+    let parsed = share::decode(&location_hash());
+    if parsed.problems.is_empty() {
+        ui.error.set(None);
+    } else {
+        let list: Vec<String> = parsed.problems.iter().map(|p| p.to_string()).collect();
+        ui.error.set(Some(format!("This link had problems; the rest of it was used. {}", list.join(" · "))));
+    }
+    ui.config.set(parsed.state.config);
+    ui.backend_choice.set(parsed.state.backend);
+    parsed.state.steps
+}
+
+/// Writes the current experiment into the address bar (replaceState: no history entries).
+fn sync_url(ui: Ui) {
+    let link = current_link(ui);
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#{link}")));
+    }
+}
+
+/// The link of the experiment as it is now, steps trained included.
+fn current_link(ui: Ui) -> String {
+    share::encode(&ShareState {
+        config: ui.config.get_untracked(),
+        backend: ui.backend_choice.get_untracked(),
+        steps: ui.step.get_untracked(),
+    })
+}
+
+/// Trains the `steps` a link asks for, in chunks that let the page breathe, then redraws.
+async fn replay(ui: Ui, steps: u64) {
+    if steps == 0 {
+        return;
+    }
+    let generation = with_lab(|l| l.generation);
+    ui.notice.set(Some(format!("Replaying the {steps} steps of this link…")));
+    let mut done = 0;
+    while done < steps {
+        if with_lab(|l| l.generation) != generation {
+            return; // reset or a new link while replaying
+        }
+        let chunk = (steps - done).min(if ui.backend.get_untracked() == BackendKind::Gpu { 20 } else { 500 });
+        let loss = with_lab(|l| {
+            let t = l.trainer.as_mut()?;
+            let mut last = None;
+            for _ in 0..chunk {
+                last = Some(t.train_step());
+            }
+            last
+        });
+        let Some(loss) = loss else { return };
+        // Wait for the device to finish this chunk before queueing more.
+        if let Err(e) = read(&loss).await {
+            lost_device(ui, &e.to_string()).await;
+            return;
+        }
+        done += chunk;
+        yield_now().await;
+    }
+    ui.notice.set(None);
+    refresh(ui).await;
+    sync_url(ui);
 }
 
 fn device(kind: BackendKind) -> Option<Device> {
@@ -123,7 +190,8 @@ async fn measure(config: &Config, device: &Device, steps: usize) -> Result<f64, 
 /// Opens the devices, picks a backend (forced, or by a short measurement), builds the trainer.
 async fn start(ui: Ui) {
     with_lab(|l| l.cpu = Some(backend::cpu()));
-    let forced = forced_backend();
+    let steps = apply_link(ui);
+    let forced = ui.backend_choice.get_untracked().forced();
     let has_webgpu = web_sys::window()
         .map(|w| js_sys::Reflect::has(&w.navigator(), &"gpu".into()).unwrap_or(false))
         .unwrap_or(false);
@@ -170,11 +238,37 @@ async fn start(ui: Ui) {
         }
     };
     ui.backend.set(choice);
-    rebuild(ui);
+    rebuild_then(ui, steps);
+    listen_for_new_links(ui);
+}
+
+/// A link pasted into the address bar of an open page is read like a fresh one.
+fn listen_for_new_links(ui: Ui) {
+    use wasm_bindgen::closure::Closure;
+    let on_change = Closure::<dyn FnMut()>::new(move || {
+        if location_hash().trim_start_matches('#') != current_link(ui) {
+            let steps = apply_link(ui);
+            if let Some(kind) = ui.backend_choice.get_untracked().forced() {
+                if device(kind).is_some() && kind != ui.backend.get_untracked() {
+                    ui.backend.set(kind);
+                }
+            }
+            rebuild_then(ui, steps);
+        }
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.add_event_listener_with_callback("hashchange", on_change.as_ref().unchecked_ref());
+    }
+    on_change.forget(); // lives as long as the page
 }
 
 /// Stops the play loop and builds a fresh trainer from the settings (same seed → same start).
 fn rebuild(ui: Ui) {
+    rebuild_then(ui, 0);
+}
+
+/// As `rebuild`, then trains `steps` steps (a link's replay).
+fn rebuild_then(ui: Ui, steps: u64) {
     pause(ui);
     let Some(device) = device(ui.backend.get_untracked()) else { return };
     let config = ui.config.get_untracked();
@@ -193,9 +287,12 @@ fn rebuild(ui: Ui) {
     }
     ui.history.set(Vec::new());
     ui.steps_per_sec.set(0.0);
+    ui.step.set(0);
     spawn_local(async move {
         refresh(ui).await;
         draw_points(ui);
+        sync_url(ui);
+        replay(ui, steps).await;
         if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
             let _ = body.dataset().set("ready", "1");
         }
@@ -354,6 +451,7 @@ fn step_once(ui: Ui) {
     });
     spawn_local(async move {
         refresh(ui).await;
+        sync_url(ui);
     });
 }
 
@@ -375,7 +473,12 @@ fn switch_backend(ui: Ui, kind: BackendKind) {
         match moved {
             Ok(()) => {
                 ui.backend.set(kind);
+                ui.backend_choice.set(match kind {
+                    BackendKind::Cpu => BackendChoice::Cpu,
+                    BackendKind::Gpu => BackendChoice::Webgpu,
+                });
                 ui.backend_note.set("chosen by hand".into());
+                sync_url(ui);
                 ui.steps_per_sec.set(0.0);
                 refresh(ui).await;
                 if was_playing {
@@ -401,6 +504,7 @@ fn App() -> impl IntoView {
     let ui = Ui {
         config: RwSignal::new(Config::default()),
         backend: RwSignal::new(BackendKind::Cpu),
+        backend_choice: RwSignal::new(BackendChoice::Auto),
         gpu_available: RwSignal::new(false),
         backend_note: RwSignal::new("starting…".into()),
         playing: RwSignal::new(false),
@@ -426,7 +530,10 @@ fn App() -> impl IntoView {
                 <button data-testid="play" class="primary" disabled=move || ui.playing.get() on:click=move |_| play(ui)>"▶ play"</button>
                 <button data-testid="pause" disabled=move || !ui.playing.get() on:click=move |_| {
                     pause(ui);
-                    spawn_local(async move { refresh(ui).await; });
+                    spawn_local(async move {
+                        refresh(ui).await;
+                        sync_url(ui);
+                    });
                 }>"❚❚ pause"</button>
                 <button data-testid="step" title="train one batch" on:click=move |_| step_once(ui)>"step"</button>
             </div>
@@ -492,7 +599,7 @@ fn DataPanel() -> impl IntoView {
                 on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.noise = v / 100.0) } }/>
         </label>
         <label>{move || format!("batch size: {}", ui.config.get().batch_size)}
-            <input type="range" min="1" max="30" step="1" data-testid="batch"
+            <input type="range" min="1" max=move || ui.config.get().batch_size.max(30).to_string() step="1" data-testid="batch"
                 prop:value=move || ui.config.get().batch_size.to_string()
                 on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<usize>() { edit(ui, |c| c.batch_size = v) } }/>
         </label>
@@ -508,6 +615,16 @@ fn DataPanel() -> impl IntoView {
         <button data-testid="regenerate" title="new seed: new data and new initial weights"
             on:click=move |_| edit(ui, |c| c.seed = c.seed.wrapping_add(1))>"regenerate"</button>
     }
+}
+
+/// The preset values of a select, plus the current one if a link set another.
+fn with_current(presets: &[f64], current: f64) -> Vec<f64> {
+    let mut values = presets.to_vec();
+    if !values.contains(&current) {
+        values.push(current);
+        values.sort_by(f64::total_cmp);
+    }
+    values
 }
 
 #[component]
@@ -527,8 +644,8 @@ fn HyperParams() -> impl IntoView {
             </label>
             <label>"learning rate"
                 <select data-testid="lr" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.lr = v) } }>
-                    {RATES.into_iter().map(|r| view! {
-                        <option value=r.to_string() selected=move || ui.config.get().lr == r>{r.to_string()}</option>
+                    {move || with_current(&RATES, ui.config.get().lr).into_iter().map(|r| view! {
+                        <option value=r.to_string() selected=ui.config.get_untracked().lr == r>{r.to_string()}</option>
                     }).collect_view()}
                 </select>
             </label>
@@ -550,8 +667,8 @@ fn HyperParams() -> impl IntoView {
             </label>
             <label>"dropout"
                 <select data-testid="dropout" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.dropout = v) } }>
-                    {DROPOUT.into_iter().map(|r| view! {
-                        <option value=r.to_string() selected=move || ui.config.get().dropout == r>{r.to_string()}</option>
+                    {move || with_current(&DROPOUT, ui.config.get().dropout).into_iter().map(|r| view! {
+                        <option value=r.to_string() selected=ui.config.get_untracked().dropout == r>{r.to_string()}</option>
                     }).collect_view()}
                 </select>
             </label>
@@ -567,8 +684,8 @@ fn HyperParams() -> impl IntoView {
             </label>
             <label>"reg. rate"
                 <select data-testid="reg-rate" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.reg_rate = v) } }>
-                    {REG_RATES.into_iter().map(|r| view! {
-                        <option value=r.to_string() selected=move || ui.config.get().reg_rate == r>{r.to_string()}</option>
+                    {move || with_current(&REG_RATES, ui.config.get().reg_rate).into_iter().map(|r| view! {
+                        <option value=r.to_string() selected=ui.config.get_untracked().reg_rate == r>{r.to_string()}</option>
                     }).collect_view()}
                 </select>
             </label>
@@ -604,12 +721,40 @@ fn OutputPanel() -> impl IntoView {
                 ui.show_test.set(on);
                 draw_points(ui);
             }/>" show test data"</label>
+        <div class="share">
+            <input readonly data-testid="share-link" title="this experiment as a link" prop:value=move || {
+                ui.step.get();
+                ui.config.get();
+                format!("{}#{}", page_url(), current_link(ui))
+            }/>
+            <button data-testid="copy-link" on:click=move |_| copy_link(ui)>"copy link"</button>
+        </div>
         <div class="legend">{move || match ui.config.get().dataset.task() {
             Task::Regression => view! { <span class="sw neg"></span>"−1"<span class="sw mid"></span>"0"<span class="sw pos"></span>"+1" }.into_any(),
             Task::Binary => view! { <span class="sw neg"></span>"class 0"<span class="sw mid"></span>"unsure"<span class="sw pos"></span>"class 1" }.into_any(),
             Task::MultiClass(_) => view! { <span class="sw neg"></span>"class 0"<span class="sw pos"></span>"class 1"<span class="sw c2"></span>"class 2" }.into_any(),
         }}</div>
     }
+}
+
+/// The page address without its fragment.
+fn page_url() -> String {
+    let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+    href.split('#').next().unwrap_or_default().to_string()
+}
+
+fn copy_link(ui: Ui) {
+    sync_url(ui);
+    let link = format!("{}#{}", page_url(), current_link(ui));
+    // navigator.clipboard.writeText(link), looked up at run time (absent outside secure pages).
+    if let Some(w) = web_sys::window() {
+        let clipboard = js_sys::Reflect::get(&w.navigator(), &"clipboard".into()).ok();
+        let write = clipboard.as_ref().and_then(|c| js_sys::Reflect::get(c, &"writeText".into()).ok());
+        if let (Some(c), Some(f)) = (clipboard, write.and_then(|f| f.dyn_into::<js_sys::Function>().ok())) {
+            let _ = f.call1(&c, &link.clone().into());
+        }
+    }
+    ui.notice.set(Some("Link copied: it opens this experiment and replays its steps.".into()));
 }
 
 #[component]

@@ -127,6 +127,70 @@ await test('settings rebuild the network; a 3-class spiral trains; phone width r
   await page.close();
 });
 
+const value = (page, id) => page.locator(`[data-testid="${id}"]`).inputValue();
+
+await test('a crafted link sets every control', async () => {
+  const link = 'v=1&dataset=xor&points=300&noise=0.1&ratio=0.7&features=x1,x2,x1x2&layers=3&act=relu&dropout=0.2' +
+    '&reg=l2&regrate=0.003&loss=mse&opt=adam&lr=0.1&batch=7&seed=42&backend=cpu&steps=0';
+  const page = await open(browser, url, link);
+  const expect = { dataset: 'xor', ratio: '70', noise: '10', batch: '7', seed: '42', optimizer: 'adam', lr: '0.1',
+    loss: 'mse', dropout: '0.2', reg: 'l2', 'reg-rate': '0.003', 'act-1': 'relu', 'backend-select': 'cpu' };
+  for (const [id, want] of Object.entries(expect)) {
+    const got = await value(page, id);
+    assert(got === want, `${id} shows ${got}, the link says ${want}`);
+  }
+  assert((await text(page, 'backend')) === 'cpu', 'backend');
+  for (const [f, on] of [['x1', true], ['x2', true], ['x1x2', true], ['x1sq', false], ['sinx1', false]]) {
+    const inactive = await page.locator(`[data-testid="feature-${f}"].inactive`).count();
+    assert((inactive === 0) === on, `feature ${f} should be ${on ? 'on' : 'off'}`);
+  }
+  assert(await page.locator('#neuron-1-2').count() === 1 && await page.locator('#neuron-1-3').count() === 0, 'one layer of 3');
+  assert(await page.locator('#neuron-2-0').count() === 0, 'no second layer');
+  await noError(page);
+  const shared = await value(page, 'share-link');
+  assert(shared.endsWith('#' + link), `the page's link is ${shared}`);
+  await page.close();
+});
+
+await test('train, copy the link, open it in a fresh page: the same loss, exactly', async () => {
+  const page = await open(browser, url, 'dataset=spiral&layers=6,4&opt=adam&lr=0.01&dropout=0.1&seed=5&backend=cpu');
+  await page.click('[data-testid="play"]');
+  await page.waitForTimeout(1500);
+  await page.click('[data-testid="pause"]');
+  await page.waitForTimeout(300);
+  const steps = await stepCount(page);
+  await page.click('[data-testid="copy-link"]');
+  const link = await value(page, 'share-link');
+  const loss = await lossValue(page, 'loss-train');
+  assert(link.includes(`steps=${steps}`), `link ${link} should carry steps=${steps}`);
+  assert(page.url().endsWith(link.split('#')[1]), 'the address bar holds the same link');
+  const fresh = await browser.newPage();
+  await fresh.goto(link);
+  await fresh.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+  assert((await stepCount(fresh)) === steps, `replayed ${await stepCount(fresh)} of ${steps} steps`);
+  const again = await lossValue(fresh, 'loss-train');
+  console.log(`     ${steps} steps: ${loss} in the page, ${again} after opening its link`);
+  assert(again === loss, `training loss ${again} after replay vs ${loss}`);
+  await noError(fresh);
+  await fresh.close();
+  await page.close();
+});
+
+await test('bad links say what was wrong, use defaults there, and the page still works', async () => {
+  const page = await open(browser, url, 'v=1&lr=NaN&layers=4,99&frobnicate=1&dataset=%E2%28&seed=12&backend=cpu');
+  const error = await text(page, 'app-error');
+  for (const key of ['lr', 'layers', 'frobnicate', 'dataset']) assert(error.includes(`${key}:`), `app-error does not name ${key}: ${error}`);
+  assert((await value(page, 'seed')) === '12', 'the good part of the link still applies');
+  assert((await value(page, 'lr')) === '0.03', 'lr fell back to its default');
+  await stepOnce(page);
+  await page.screenshot({ path: path.join(out, 'bad-link.png') });
+  const hostile = await open(browser, url, encodeURIComponent('<img src=x onerror=alert(1)>') + '=1&backend=cpu');
+  assert(await hostile.locator('[data-testid="app-error"] img').count() === 0, 'markup in a link must never be rendered');
+  assert((await text(hostile, 'app-error')).includes('<img'), 'the unknown key is shown as text');
+  await hostile.close();
+  await page.close();
+});
+
 await test('without WebGPU the page says so plainly and trains on the CPU', async () => {
   const plain = await launch({ webgpu: false });
   try {

@@ -6,5 +6,7 @@ mod gradients;
 mod optimizers;
 // The trainer: determinism, convergence, backend parity, bad settings.
 mod training;
+// Share links: round trips, fuzzing, bad-link messages, replay.
+mod share;
 // Our WGSL: every shader in shaders/ parses and validates with naga.
 mod shaders;

@@ -1,0 +1,492 @@
+//! Sharing an experiment as a link: one schema table, [`FIELDS`], drives the defaults, the URL
+//! encoding and the validation of every setting (the CLI, the page and links all validate
+//! through it).
+//!
+//! A link is untrusted input. Parsing has two steps: raw `key=value` pairs (percent-decoded,
+//! bounded in size), then each known key is parsed, range-checked and applied in table order on
+//! top of the defaults. A bad value never aborts the parse: it becomes a [`Problem`] naming the
+//! key, what was wrong and what was used instead, and the default stays. Unknown keys are
+//! reported too. Nothing here can panic on any input (fuzzed in the tests).
+//!
+//! Links are versioned (`v=1`) and write every key, so a link replays the same experiment even
+//! after defaults change in a later version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendKind;
+use crate::data::{DatasetKind, Feature};
+use crate::engine::OptimizerKind;
+use crate::models::Activation;
+use crate::train::{BinaryLoss, Config, Regularization};
+
+/// The link format's version; bump it when the meaning of an existing key changes.
+pub const VERSION: u32 = 1;
+
+/// Longest link (the part after `#`) we read; longer ones are refused with a message.
+pub const MAX_LINK: usize = 8 * 1024;
+
+/// Which backend the link asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Measure at start-up and pick the faster.
+    #[default]
+    Auto,
+    /// Always the CPU path.
+    Cpu,
+    /// WebGPU where available.
+    Webgpu,
+}
+
+impl BackendChoice {
+    /// The backend forced, if any.
+    pub fn forced(&self) -> Option<BackendKind> {
+        match self {
+            BackendChoice::Auto => None,
+            BackendChoice::Cpu => Some(BackendKind::Cpu),
+            BackendChoice::Webgpu => Some(BackendKind::Gpu),
+        }
+    }
+}
+
+/// Everything a link carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShareState {
+    /// The experiment.
+    pub config: Config,
+    /// Backend preference.
+    pub backend: BackendChoice,
+    /// Steps trained so far: opening the link trains this many steps with the same seed.
+    pub steps: u64,
+}
+
+impl Default for ShareState {
+    fn default() -> Self {
+        let mut state = ShareState { config: skeleton(), backend: BackendChoice::Auto, steps: 0 };
+        for field in FIELDS {
+            // The defaults are part of the table; a default that does not parse is a bug.
+            (field.set)(&mut state, field.default).unwrap_or_else(|e| panic!("default of {}: {e}", field.key));
+        }
+        state
+    }
+}
+
+/// A config with every field set, to be overwritten by the table's defaults.
+fn skeleton() -> Config {
+    Config {
+        dataset: DatasetKind::Circle,
+        points: 500,
+        noise: 0.0,
+        train_ratio: 0.5,
+        features: vec![Feature::X1, Feature::X2],
+        hidden: vec![],
+        activations: vec![],
+        dropout: 0.0,
+        regularization: Regularization::None,
+        reg_rate: 0.0,
+        binary_loss: BinaryLoss::Bce,
+        optimizer: OptimizerKind::Sgd,
+        lr: 0.03,
+        batch_size: 10,
+        seed: 1,
+    }
+}
+
+/// One setting: its key, default, how to write it and how to read it back (with range checks).
+pub struct Field {
+    /// The URL key.
+    pub key: &'static str,
+    /// The default value, as written in a link.
+    pub default: &'static str,
+    /// What a valid value looks like (shown in messages).
+    pub expected: &'static str,
+    /// Writes the current value.
+    pub get: fn(&ShareState) -> String,
+    /// Parses, checks and applies a value; `Err` says what is wrong.
+    pub set: fn(&mut ShareState, &str) -> Result<(), String>,
+}
+
+fn float(v: &str, min: f64, max: f64) -> Result<f64, String> {
+    let x: f64 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
+    if !x.is_finite() {
+        return Err(format!("'{v}' is not a finite number"));
+    }
+    if x < min || x > max {
+        return Err(format!("{x} is outside {min} to {max}"));
+    }
+    Ok(x)
+}
+
+fn int(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    let x: u64 = v.parse().map_err(|_| format!("'{v}' is not a whole number"))?;
+    if x < min || x > max {
+        return Err(format!("{x} is outside {min} to {max}"));
+    }
+    Ok(x)
+}
+
+fn choice<X: Copy>(v: &str, all: &[X], key: fn(&X) -> &'static str) -> Result<X, String> {
+    all.iter().copied().find(|x| key(x) == v).ok_or_else(|| format!("'{v}' is not one of {}", keys(all, key)))
+}
+
+fn keys<X>(all: &[X], key: fn(&X) -> &'static str) -> String {
+    all.iter().map(key).collect::<Vec<_>>().join(", ")
+}
+
+/// Formats a float the shortest way that reads back to the same value.
+fn num(x: f64) -> String {
+    format!("{x}")
+}
+
+const REGULARIZATIONS: [Regularization; 3] = [Regularization::None, Regularization::L1, Regularization::L2];
+const BINARY_LOSSES: [BinaryLoss; 2] = [BinaryLoss::Bce, BinaryLoss::Mse];
+const BACKENDS: [BackendChoice; 3] = [BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu];
+
+fn regularization_key(r: &Regularization) -> &'static str {
+    match r {
+        Regularization::None => "none",
+        Regularization::L1 => "l1",
+        Regularization::L2 => "l2",
+    }
+}
+
+fn binary_loss_key(l: &BinaryLoss) -> &'static str {
+    match l {
+        BinaryLoss::Bce => "bce",
+        BinaryLoss::Mse => "mse",
+    }
+}
+
+fn backend_key(b: &BackendChoice) -> &'static str {
+    match b {
+        BackendChoice::Auto => "auto",
+        BackendChoice::Cpu => "cpu",
+        BackendChoice::Webgpu => "webgpu",
+    }
+}
+
+/// The schema: every shareable setting, in the order links are written and applied. (`layers`
+/// comes before `act`, which must match it.)
+pub static FIELDS: &[Field] = &[
+    Field {
+        key: "dataset",
+        default: "circle",
+        expected: "circle, xor, gauss, spiral, spiral3, plane or multigauss",
+        get: |s| s.config.dataset.key().into(),
+        set: |s, v| Ok(s.config.dataset = choice(v, &DatasetKind::ALL, DatasetKind::key)?),
+    },
+    Field {
+        key: "points",
+        default: "500",
+        expected: "a whole number from 10 to 5000",
+        get: |s| s.config.points.to_string(),
+        set: |s, v| Ok(s.config.points = int(v, 10, 5000)? as usize),
+    },
+    Field {
+        key: "noise",
+        default: "0",
+        expected: "a number from 0 to 0.5",
+        get: |s| num(s.config.noise),
+        set: |s, v| Ok(s.config.noise = float(v, 0.0, 0.5)?),
+    },
+    Field {
+        key: "ratio",
+        default: "0.5",
+        expected: "the training share, from 0.1 to 0.9",
+        get: |s| num(s.config.train_ratio),
+        set: |s, v| Ok(s.config.train_ratio = float(v, 0.1, 0.9)?),
+    },
+    Field {
+        key: "features",
+        default: "x1,x2",
+        expected: "a comma-separated list of x1, x2, x1sq, x2sq, x1x2, sinx1, sinx2 (at least one, no repeats)",
+        get: |s| s.config.features.iter().map(Feature::key).collect::<Vec<_>>().join(","),
+        set: |s, v| {
+            let mut out: Vec<Feature> = Vec::new();
+            for part in v.split(',') {
+                let f = choice(part, &Feature::ALL, Feature::key)?;
+                if out.contains(&f) {
+                    return Err(format!("'{part}' appears twice"));
+                }
+                out.push(f);
+            }
+            out.sort_by_key(|f| Feature::ALL.iter().position(|g| g == f));
+            Ok(s.config.features = out)
+        },
+    },
+    Field {
+        key: "layers",
+        default: "4,2",
+        expected: "0 to 6 comma-separated neuron counts from 1 to 16, or 'none'",
+        get: |s| {
+            if s.config.hidden.is_empty() { "none".into() } else { s.config.hidden.iter().map(usize::to_string).collect::<Vec<_>>().join(",") }
+        },
+        set: |s, v| {
+            let hidden: Vec<usize> = if v == "none" {
+                vec![]
+            } else {
+                v.split(',').map(|n| int(n, 1, 16).map(|n| n as usize)).collect::<Result<_, _>>()?
+            };
+            if hidden.len() > 6 {
+                return Err(format!("{} layers is more than 6", hidden.len()));
+            }
+            // Keep one activation per layer: the last one repeats for added layers.
+            let last = s.config.activations.last().copied().unwrap_or(Activation::Tanh);
+            s.config.activations.resize(hidden.len(), last);
+            s.config.hidden = hidden;
+            Ok(())
+        },
+    },
+    Field {
+        key: "act",
+        default: "tanh",
+        expected: "relu, leakyrelu, tanh, sigmoid or linear: one for every layer, or one per layer",
+        get: |s| {
+            let a = &s.config.activations;
+            if a.windows(2).all(|w| w[0] == w[1]) {
+                a.first().unwrap_or(&Activation::Tanh).key().into()
+            } else {
+                a.iter().map(Activation::key).collect::<Vec<_>>().join(",")
+            }
+        },
+        set: |s, v| {
+            let acts = v.split(',').map(|a| choice(a, &Activation::ALL, Activation::key)).collect::<Result<Vec<_>, _>>()?;
+            let layers = s.config.hidden.len();
+            s.config.activations = match acts.len() {
+                1 => vec![acts[0]; layers],
+                n if n == layers => acts,
+                n => return Err(format!("{n} activations for {layers} hidden layers")),
+            };
+            Ok(())
+        },
+    },
+    Field {
+        key: "dropout",
+        default: "0",
+        expected: "a number from 0 to 0.9",
+        get: |s| num(s.config.dropout),
+        set: |s, v| Ok(s.config.dropout = float(v, 0.0, 0.9)?),
+    },
+    Field {
+        key: "reg",
+        default: "none",
+        expected: "none, l1 or l2",
+        get: |s| regularization_key(&s.config.regularization).into(),
+        set: |s, v| Ok(s.config.regularization = choice(v, &REGULARIZATIONS, regularization_key)?),
+    },
+    Field {
+        key: "regrate",
+        default: "0",
+        expected: "a number from 0 to 1",
+        get: |s| num(s.config.reg_rate),
+        set: |s, v| Ok(s.config.reg_rate = float(v, 0.0, 1.0)?),
+    },
+    Field {
+        key: "loss",
+        default: "bce",
+        expected: "bce or mse (two-class datasets)",
+        get: |s| binary_loss_key(&s.config.binary_loss).into(),
+        set: |s, v| Ok(s.config.binary_loss = choice(v, &BINARY_LOSSES, binary_loss_key)?),
+    },
+    Field {
+        key: "opt",
+        default: "sgd",
+        expected: "sgd, momentum or adam",
+        get: |s| s.config.optimizer.key().into(),
+        set: |s, v| Ok(s.config.optimizer = choice(v, &OptimizerKind::ALL, OptimizerKind::key)?),
+    },
+    Field {
+        key: "lr",
+        default: "0.03",
+        expected: "a number above 0, at most 10",
+        get: |s| num(s.config.lr),
+        set: |s, v| {
+            let x = float(v, 0.0, 10.0)?;
+            if x == 0.0 {
+                return Err("the learning rate must be above 0".into());
+            }
+            Ok(s.config.lr = x)
+        },
+    },
+    Field {
+        key: "batch",
+        default: "10",
+        expected: "a whole number from 1 to 1000",
+        get: |s| s.config.batch_size.to_string(),
+        set: |s, v| Ok(s.config.batch_size = int(v, 1, 1000)? as usize),
+    },
+    Field {
+        key: "seed",
+        default: "1",
+        expected: "a whole number from 0 to 4294967295",
+        get: |s| s.config.seed.to_string(),
+        set: |s, v| Ok(s.config.seed = int(v, 0, u32::MAX as u64)?),
+    },
+    Field {
+        key: "backend",
+        default: "auto",
+        expected: "auto, cpu or webgpu",
+        get: |s| backend_key(&s.backend).into(),
+        set: |s, v| Ok(s.backend = choice(v, &BACKENDS, backend_key)?),
+    },
+    Field {
+        key: "steps",
+        default: "0",
+        expected: "a whole number from 0 to 1000000",
+        get: |s| s.steps.to_string(),
+        set: |s, v| Ok(s.steps = int(v, 0, 1_000_000)?),
+    },
+];
+
+/// Something in a link that was not used as given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The key (or `link` for the link as a whole).
+    pub key: String,
+    /// What was wrong and what was used instead.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// The result of reading a link: the state to use, and what was wrong with the link.
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    /// The experiment to open (defaults wherever the link was wrong).
+    pub state: ShareState,
+    /// Every key that was not used as given.
+    pub problems: Vec<Problem>,
+}
+
+/// Writes a state as a link fragment (without `#`): `v=1&dataset=…&…`, every key.
+pub fn encode(state: &ShareState) -> String {
+    let mut out = format!("v={VERSION}");
+    for field in FIELDS {
+        out.push('&');
+        out.push_str(field.key);
+        out.push('=');
+        out.push_str(&escape(&(field.get)(state)));
+    }
+    out
+}
+
+/// Escapes what a URL fragment cannot hold as is (our values are plain ASCII words and numbers).
+fn escape(v: &str) -> String {
+    v.chars()
+        .flat_map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | ',' | '-' | '_' | '+' => vec![c],
+            _ => format!("%{:02X}", c as u32 & 0xff).chars().collect(),
+        })
+        .collect()
+}
+
+/// Percent-decodes; `None` if the result is not UTF-8 or an escape is broken.
+fn unescape(v: &str) -> Option<String> {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Shortens untrusted text for a message (and keeps it on one line).
+fn shown(v: &str) -> String {
+    let clean: String = v.chars().filter(|c| !c.is_control()).take(40).collect();
+    if v.chars().count() > 40 { format!("{clean}…") } else { clean }
+}
+
+/// Reads a link fragment (with or without the leading `#`). Never fails: problems are reported
+/// and the defaults used for the keys they concern.
+pub fn decode(fragment: &str) -> Parsed {
+    let mut problems = Vec::new();
+    let mut state = ShareState::default();
+    let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+    if fragment.is_empty() {
+        return Parsed { state, problems };
+    }
+    if fragment.len() > MAX_LINK {
+        problems.push(Problem {
+            key: "link".into(),
+            message: format!("the link is {} bytes, more than the {MAX_LINK} we read; opened the defaults instead", fragment.len()),
+        });
+        return Parsed { state, problems };
+    }
+    // Step one: raw pairs. The last value of a repeated key wins, and the repeat is reported.
+    let mut raw: Vec<(String, String)> = Vec::new();
+    for pair in fragment.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Some(k), Some(v)) = (unescape(k), unescape(v)) else {
+            problems.push(Problem { key: shown(k), message: "broken %-escape; ignored".into() });
+            continue;
+        };
+        if let Some(prev) = raw.iter_mut().find(|(pk, _)| *pk == k) {
+            problems.push(Problem { key: shown(&k), message: "given more than once; the last value is used".into() });
+            prev.1 = v;
+        } else {
+            raw.push((k, v));
+        }
+    }
+    // The version: newer links may carry keys this version does not know.
+    if let Some((_, v)) = raw.iter().find(|(k, _)| k == "v") {
+        match v.parse::<u32>() {
+            Ok(VERSION) => {}
+            Ok(n) if n > VERSION => problems.push(Problem {
+                key: "v".into(),
+                message: format!("this link is version {n}, newer than this app ({VERSION}); read what this version understands"),
+            }),
+            _ => problems.push(Problem { key: "v".into(), message: format!("'{}' is not a link version; read as version {VERSION}", shown(v)) }),
+        }
+    }
+    for (k, _) in &raw {
+        if k != "v" && !FIELDS.iter().any(|f| f.key == k) {
+            problems.push(Problem { key: shown(k), message: "unknown setting; ignored".into() });
+        }
+    }
+    // Step two: typed, checked values, applied in table order over the defaults.
+    for field in FIELDS {
+        let Some((_, v)) = raw.iter().find(|(k, _)| k == field.key) else { continue };
+        let mut candidate = state.clone();
+        let result = (field.set)(&mut candidate, v).and_then(|()| validate(&candidate.config).map_err(|p| p.message));
+        match result {
+            Ok(()) => state = candidate,
+            Err(why) => problems.push(Problem {
+                key: field.key.into(),
+                message: format!("'{}' is not valid ({why}; expected {}); using {}", shown(v), field.expected, (field.get)(&state)),
+            }),
+        }
+    }
+    Parsed { state, problems }
+}
+
+/// Checks a config against the schema: every value must read back through its field.
+pub fn validate(config: &Config) -> Result<(), Problem> {
+    if config.activations.len() != config.hidden.len() {
+        return Err(Problem {
+            key: "act".into(),
+            message: format!("{} activations for {} hidden layers", config.activations.len(), config.hidden.len()),
+        });
+    }
+    let state = ShareState { config: config.clone(), backend: BackendChoice::Auto, steps: 0 };
+    for field in FIELDS {
+        let mut copy = state.clone();
+        let value = (field.get)(&state);
+        if let Err(message) = (field.set)(&mut copy, &value) {
+            return Err(Problem { key: field.key.into(), message });
+        }
+    }
+    Ok(())
+}
