@@ -278,7 +278,6 @@ fn rebuild_then(ui: Ui, steps: u64) {
                 l.points = (t.train_points().to_vec(), t.test_points().to_vec());
                 l.trainer = Some(t);
             });
-            ui.error.set(None);
         }
         Err(e) => {
             ui.error.set(Some(format!("Invalid settings: {e}")));
@@ -565,6 +564,8 @@ fn edit(ui: Ui, f: impl FnOnce(&mut Config)) {
     f(&mut config);
     match config.validate() {
         Ok(()) => {
+            // A change by hand answers whatever the banner said (a bad link, a bad setting).
+            ui.error.set(None);
             ui.config.set(config);
             rebuild(ui);
         }
