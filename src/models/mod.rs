@@ -109,12 +109,12 @@ impl Mlp {
 
     /// Parameter paths, in `params` order.
     pub fn names(&self) -> Vec<String> {
-        (1..self.sizes.len()).flat_map(|l| [format!("l{l}.w"), format!("l{l}.b")]).collect()
+        param_names(&self.sizes)
     }
 
     /// Shapes of the parameters, in `params` order.
     pub fn shapes(&self) -> Vec<[usize; 2]> {
-        self.sizes.windows(2).flat_map(|p| [[p[0], p[1]], [1, p[1]]]).collect()
+        param_shapes(&self.sizes)
     }
 
     /// Records the forward pass of `x` (`[batch, sizes[0]]`) on `tape`.
@@ -150,6 +150,16 @@ impl Mlp {
     pub fn weight_indices(&self) -> impl Iterator<Item = usize> {
         (0..self.sizes.len() - 1).map(|l| 2 * l)
     }
+}
+
+/// Parameter paths of an MLP with these layer sizes: `l1.w`, `l1.b`, `l2.w`, …
+pub fn param_names(sizes: &[usize]) -> Vec<String> {
+    (1..sizes.len()).flat_map(|l| [format!("l{l}.w"), format!("l{l}.b")]).collect()
+}
+
+/// Shapes of those parameters: `lK.w` is `[sizes[K−1], sizes[K]]`, `lK.b` is `[1, sizes[K]]`.
+pub fn param_shapes(sizes: &[usize]) -> Vec<[usize; 2]> {
+    sizes.windows(2).flat_map(|p| [[p[0], p[1]], [1, p[1]]]).collect()
 }
 
 /// The precision a tensor was created with.

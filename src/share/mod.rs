@@ -11,6 +11,8 @@
 //! Links are versioned (`v=1`) and write every key, so a link replays the same experiment even
 //! after defaults change in a later version.
 
+pub mod weights;
+
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
@@ -58,11 +60,15 @@ pub struct ShareState {
     pub backend: BackendChoice,
     /// Steps trained so far: opening the link trains this many steps with the same seed.
     pub steps: u64,
+    /// A snapshot of the parameters (f16 in the link), in the model's order. When present the
+    /// link opens this model as is instead of replaying `steps`.
+    #[serde(default)]
+    pub weights: Option<Vec<Vec<f32>>>,
 }
 
 impl Default for ShareState {
     fn default() -> Self {
-        let mut state = ShareState { config: skeleton(), backend: BackendChoice::Auto, steps: 0 };
+        let mut state = ShareState { config: skeleton(), backend: BackendChoice::Auto, steps: 0, weights: None };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
             (field.set)(&mut state, field.default).unwrap_or_else(|e| panic!("default of {}: {e}", field.key));
@@ -371,7 +377,21 @@ pub fn encode(state: &ShareState) -> String {
         out.push('=');
         out.push_str(&escape(&(field.get)(state)));
     }
+    if let Some(w) = &state.weights {
+        out.push_str("&w=");
+        out.push_str(&weights::to_link(w));
+    }
     out
+}
+
+/// Shapes of the parameters of the network a config describes (`l1.w`, `l1.b`, …).
+pub fn param_shapes(config: &Config) -> Vec<[usize; 2]> {
+    crate::models::param_shapes(&config.sizes())
+}
+
+/// Names of the parameters of the network a config describes.
+pub fn param_names(config: &Config) -> Vec<String> {
+    crate::models::param_names(&config.sizes())
 }
 
 /// Escapes what a URL fragment cannot hold as is (our values are plain ASCII words and numbers).
@@ -452,7 +472,7 @@ pub fn decode(fragment: &str) -> Parsed {
         }
     }
     for (k, _) in &raw {
-        if k != "v" && !FIELDS.iter().any(|f| f.key == k) {
+        if k != "v" && k != "w" && !FIELDS.iter().any(|f| f.key == k) {
             problems.push(Problem { key: shown(k), message: "unknown setting; ignored".into() });
         }
     }
@@ -469,6 +489,13 @@ pub fn decode(fragment: &str) -> Parsed {
             }),
         }
     }
+    // Weights last: they must fit the network the rest of the link describes.
+    if let Some((_, w)) = raw.iter().find(|(k, _)| k == "w") {
+        match weights::from_link(w, &param_shapes(&state.config)) {
+            Ok(values) => state.weights = Some(values),
+            Err(e) => problems.push(Problem { key: "w".into(), message: format!("{e}; the weights were not loaded") }),
+        }
+    }
     Parsed { state, problems }
 }
 
@@ -480,7 +507,7 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
             message: format!("{} activations for {} hidden layers", config.activations.len(), config.hidden.len()),
         });
     }
-    let state = ShareState { config: config.clone(), backend: BackendChoice::Auto, steps: 0 };
+    let state = ShareState { config: config.clone(), backend: BackendChoice::Auto, steps: 0, weights: None };
     for field in FIELDS {
         let mut copy = state.clone();
         let value = (field.get)(&state);
@@ -489,4 +516,56 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
         }
     }
     Ok(())
+}
+
+/// The experiment as a JSON document in the link's terms: `{"gradlab": 1, "link": {key: value},
+/// "weights": {"l1.w": {"shape": [r, c], "values": [...]}}}`, weights exact (f32).
+pub fn to_json(state: &ShareState) -> String {
+    let names = param_names(&state.config);
+    let link: serde_json::Map<String, serde_json::Value> = std::iter::once(("v".to_string(), VERSION.to_string().into()))
+        .chain(FIELDS.iter().map(|f| (f.key.to_string(), (f.get)(state).into())))
+        .collect();
+    let mut doc = serde_json::json!({ "gradlab": VERSION, "link": link });
+    if let Some(w) = &state.weights {
+        let shapes = param_shapes(&state.config);
+        let weights: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(shapes.iter().zip(w))
+            .map(|(n, (s, v))| (n.clone(), serde_json::json!({ "shape": s, "values": v })))
+            .collect();
+        doc["weights"] = weights.into();
+    }
+    serde_json::to_string_pretty(&doc).expect("JSON of plain values")
+}
+
+/// Reads `to_json`'s document: the settings go through the same checks as a link (problems are
+/// reported the same way); weights must match the network. `Err` if it is not such a document.
+pub fn from_json(text: &str) -> Result<Parsed, String> {
+    let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+    let link = doc.get("link").and_then(|l| l.as_object()).ok_or("no \"link\" object: not a gradlab experiment")?;
+    let fragment: Vec<String> = link
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k), escape(&v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))))
+        .collect();
+    let mut parsed = decode(&fragment.join("&"));
+    if let Some(weights) = doc.get("weights") {
+        let shapes = param_shapes(&parsed.state.config);
+        let mut values = Vec::new();
+        for (name, shape) in param_names(&parsed.state.config).iter().zip(&shapes) {
+            let entry = &weights[name.as_str()];
+            let got: Option<Vec<f32>> = entry["values"].as_array().and_then(|a| a.iter().map(|x| x.as_f64().map(|x| x as f32)).collect());
+            match got {
+                Some(v) if v.len() == shape[0] * shape[1] && v.iter().all(|x| x.is_finite()) => values.push(v),
+                _ => {
+                    parsed.problems.push(Problem {
+                        key: "weights".into(),
+                        message: format!("{name} is missing, of the wrong size or not finite; the weights were not loaded"),
+                    });
+                    return Ok(parsed);
+                }
+            }
+        }
+        parsed.state.weights = Some(values);
+    }
+    Ok(parsed)
 }

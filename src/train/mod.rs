@@ -457,6 +457,13 @@ impl Trainer {
         Ok(())
     }
 
+    /// Replaces the parameters with `values` (checked against the model's shapes by the caller:
+    /// see `share::weights`). Optimizer state starts over.
+    pub fn load_params(&mut self, values: &[Vec<f32>]) {
+        let device = self.device.clone();
+        self.move_to_with(&device, values);
+    }
+
     /// As `move_to`, from a host copy of the parameters (when the old device can no longer be
     /// read). Optimizer state is reset.
     pub fn move_to_with(&mut self, device: &Device, params: &[Vec<f32>]) {

@@ -40,6 +40,8 @@ struct Lab {
     /// Host copy of the latest parameters: what survives a lost GPU.
     last_params: Vec<Vec<f32>>,
     points: (Vec<Point>, Vec<Point>),
+    /// Weights a link or file brought, loaded by the next rebuild.
+    pending_weights: Option<Vec<Vec<f32>>>,
 }
 
 thread_local! {
@@ -69,6 +71,7 @@ pub struct Ui {
     error: RwSignal<Option<String>>,
     notice: RwSignal<Option<String>>,
     show_test: RwSignal<bool>,
+    include_weights: RwSignal<bool>,
 }
 
 /// Mounts the app on the page.
@@ -105,9 +108,16 @@ fn apply_link(ui: Ui) -> u64 {
         let list: Vec<String> = parsed.problems.iter().map(|p| p.to_string()).collect();
         ui.error.set(Some(format!("This link had problems; the rest of it was used. {}", list.join(" · "))));
     }
-    ui.config.set(parsed.state.config);
-    ui.backend_choice.set(parsed.state.backend);
-    parsed.state.steps
+    apply_state(ui, parsed.state)
+}
+
+/// Takes over a shared state (from a link or a file); returns the steps to replay or show.
+fn apply_state(ui: Ui, state: ShareState) -> u64 {
+    ui.config.set(state.config);
+    ui.backend_choice.set(state.backend);
+    ui.include_weights.set(state.weights.is_some());
+    with_lab(|l| l.pending_weights = state.weights);
+    state.steps
 }
 
 /// Writes the current experiment into the address bar (replaceState: no history entries).
@@ -118,13 +128,36 @@ fn sync_url(ui: Ui) {
     }
 }
 
-/// The link of the experiment as it is now, steps trained included.
-fn current_link(ui: Ui) -> String {
-    share::encode(&ShareState {
-        config: ui.config.get_untracked(),
+/// The experiment as it is now, steps trained included (and the weights, if asked for).
+fn current_state(ui: Ui, weights: bool) -> ShareState {
+    let config = ui.config.get_untracked();
+    let params = ui.params.get_untracked();
+    let fits = share::param_shapes(&config).iter().map(|s| s[0] * s[1]).eq(params.iter().map(Vec::len));
+    ShareState {
+        config,
         backend: ui.backend_choice.get_untracked(),
         steps: ui.step.get_untracked(),
-    })
+        weights: (weights && fits).then_some(params),
+    }
+}
+
+/// The link of the experiment as it is now. With "include weights", the weights ride along
+/// unless that makes the link longer than `share::MAX_LINK` (then `link_too_long` says so).
+fn current_link(ui: Ui) -> String {
+    let with = share::encode(&current_state(ui, ui.include_weights.get_untracked()));
+    if with.len() <= share::MAX_LINK {
+        return with;
+    }
+    share::encode(&current_state(ui, false))
+}
+
+/// When the weights do not fit in a link: its length with them.
+fn link_too_long(ui: Ui) -> Option<usize> {
+    if !ui.include_weights.get_untracked() {
+        return None;
+    }
+    let n = share::encode(&current_state(ui, true)).len();
+    (n > share::MAX_LINK).then_some(n)
 }
 
 /// Trains the `steps` a link asks for, in chunks that let the page breathe, then redraws.
@@ -272,18 +305,29 @@ fn rebuild_then(ui: Ui, steps: u64) {
     pause(ui);
     let Some(device) = device(ui.backend.get_untracked()) else { return };
     let config = ui.config.get_untracked();
-    match Trainer::new(config, &device) {
-        Ok(t) => {
-            with_lab(|l| {
+    let steps_to_replay = match Trainer::new(config, &device) {
+        Ok(mut t) => {
+            let loaded = with_lab(|l| {
+                let weights = l.pending_weights.take();
+                if let Some(w) = &weights {
+                    // Checked against this network's shapes when the link or file was read.
+                    t.load_params(w);
+                    t.step = steps;
+                }
                 l.points = (t.train_points().to_vec(), t.test_points().to_vec());
                 l.trainer = Some(t);
+                weights.is_some()
             });
+            if loaded {
+                ui.notice.set(Some("Opened the weights carried by this link or file; the optimizer starts afresh from them.".into()));
+            }
+            if loaded { 0 } else { steps }
         }
         Err(e) => {
             ui.error.set(Some(format!("Invalid settings: {e}")));
             return;
         }
-    }
+    };
     ui.history.set(Vec::new());
     ui.steps_per_sec.set(0.0);
     ui.step.set(0);
@@ -291,7 +335,7 @@ fn rebuild_then(ui: Ui, steps: u64) {
         refresh(ui).await;
         draw_points(ui);
         sync_url(ui);
-        replay(ui, steps).await;
+        replay(ui, steps_to_replay).await;
         if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
             let _ = body.dataset().set("ready", "1");
         }
@@ -517,6 +561,7 @@ fn App() -> impl IntoView {
         error: RwSignal::new(None),
         notice: RwSignal::new(None),
         show_test: RwSignal::new(false),
+        include_weights: RwSignal::new(false),
     };
     provide_context(ui);
     spawn_local(start(ui));
@@ -718,17 +763,40 @@ fn OutputPanel() -> impl IntoView {
         </div>
         <label class="check"><input type="checkbox" data-testid="show-test" prop:checked=move || ui.show_test.get()
             on:change=move |ev| {
-                let on = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()).map(|i| i.checked()).unwrap_or(false);
-                ui.show_test.set(on);
+                ui.show_test.set(checked(&ev));
                 draw_points(ui);
             }/>" show test data"</label>
         <div class="share">
             <input readonly data-testid="share-link" title="this experiment as a link" prop:value=move || {
                 ui.step.get();
                 ui.config.get();
+                ui.include_weights.get();
+                ui.params.get();
                 format!("{}#{}", page_url(), current_link(ui))
             }/>
             <button data-testid="copy-link" on:click=move |_| copy_link(ui)>"copy link"</button>
+        </div>
+        <label class="check"><input type="checkbox" data-testid="share-weights" prop:checked=move || ui.include_weights.get()
+            on:change=move |ev| {
+                ui.include_weights.set(checked(&ev));
+                sync_url(ui);
+            }/>" include the weights (f16, each within 0.05%)"</label>
+        {move || {
+            ui.include_weights.get();
+            ui.params.get();
+            link_too_long(ui).map(|n| view! {
+                <div class="hint" data-testid="link-too-long">{format!(
+                    "With its weights this link would be {:.1} KB, over the {} KB a link may hold: the link carries the settings and steps; download the weights file below to share the exact model.",
+                    n as f64 / 1024.0, share::MAX_LINK / 1024)}</div>
+            })
+        }}
+        <div class="files">
+            <a href="#" data-testid="download-experiment" download="gradlab-experiment.json"
+                on:click=move |ev| set_href(&ev, "application/json", share::to_json(&current_state(ui, true)).as_bytes())>"experiment ⬇"</a>
+            <a href="#" data-testid="download-weights" download="gradlab-weights.safetensors"
+                on:click=move |ev| set_href(&ev, "application/octet-stream", &weights_file(ui))>"weights ⬇"</a>
+            <label class="upload">"open file ⬆"
+                <input type="file" data-testid="open-file" accept=".json,.safetensors" on:change=move |ev| open_file(ui, ev)/></label>
         </div>
         <div class="legend">{move || match ui.config.get().dataset.task() {
             Task::Regression => view! { <span class="sw neg"></span>"−1"<span class="sw mid"></span>"0"<span class="sw pos"></span>"+1" }.into_any(),
@@ -736,6 +804,86 @@ fn OutputPanel() -> impl IntoView {
             Task::MultiClass(_) => view! { <span class="sw neg"></span>"class 0"<span class="sw pos"></span>"class 1"<span class="sw c2"></span>"class 2" }.into_any(),
         }}</div>
     }
+}
+
+fn checked(ev: &leptos::ev::Event) -> bool {
+    ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()).map(|i| i.checked()).unwrap_or(false)
+}
+
+/// Points the clicked download link at `bytes` (a data URL) just before the browser follows it.
+fn set_href(ev: &leptos::ev::MouseEvent, mime: &str, bytes: &[u8]) {
+    let mut url = format!("data:{mime},");
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if let Some(target) = ev.current_target() {
+        let _ = js_sys::Reflect::set(&target, &"href".into(), &url.into());
+    }
+}
+
+/// The current parameters as a safetensors file, with the experiment's link in its header.
+fn weights_file(ui: Ui) -> Vec<u8> {
+    let config = ui.config.get_untracked();
+    let (names, shapes) = (share::param_names(&config), share::param_shapes(&config));
+    let link = share::encode(&current_state(ui, false));
+    share::weights::to_safetensors(&share::weights::Params { names: &names, shapes: &shapes }, &ui.params.get_untracked(), &[("gradlab", &link)])
+}
+
+/// Reads a chosen file: an experiment (.json) replaces the experiment; weights (.safetensors)
+/// replace the current model's parameters. Anything wrong leaves everything as it was.
+fn open_file(ui: Ui, ev: leptos::ev::Event) {
+    let Some(input) = ev.target() else { return };
+    spawn_local(async move {
+        let file = js_sys::Reflect::get(&input, &"files".into()).and_then(|files| js_sys::Reflect::get(&files, &0.into()));
+        let Ok(file) = file else { return };
+        if file.is_undefined() {
+            return;
+        }
+        let name = js_sys::Reflect::get(&file, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
+        let bytes = async {
+            let read: js_sys::Function = js_sys::Reflect::get(&file, &"arrayBuffer".into()).ok()?.dyn_into().ok()?;
+            let promise: js_sys::Promise = read.call0(&file).ok()?.dyn_into().ok()?;
+            let buffer = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+            Some(js_sys::Uint8Array::new(&buffer).to_vec())
+        }
+        .await;
+        let _ = js_sys::Reflect::set(&input, &"value".into(), &"".into()); // the same file can be chosen again
+        let Some(bytes) = bytes else {
+            ui.error.set(Some(format!("Could not read {name}; nothing was changed.")));
+            return;
+        };
+        if name.ends_with(".json") {
+            match share::from_json(&String::from_utf8_lossy(&bytes)) {
+                Ok(parsed) => {
+                    let problems: Vec<String> = parsed.problems.iter().map(|p| p.to_string()).collect();
+                    let steps = apply_state(ui, parsed.state);
+                    rebuild_then(ui, steps);
+                    if !problems.is_empty() {
+                        ui.error.set(Some(format!("{name} had problems; the rest of it was used. {}", problems.join(" · "))));
+                    }
+                }
+                Err(e) => ui.error.set(Some(format!("Could not open {name}: {e}. Nothing was changed."))),
+            }
+            return;
+        }
+        let config = ui.config.get_untracked();
+        let (names, shapes) = (share::param_names(&config), share::param_shapes(&config));
+        match share::weights::from_safetensors(&bytes, &share::weights::Params { names: &names, shapes: &shapes }) {
+            Ok(values) => {
+                pause(ui);
+                with_lab(|l| l.trainer.as_mut().map(|t| t.load_params(&values)));
+                ui.error.set(None);
+                ui.notice.set(Some(format!("Loaded the weights of {name}.")));
+                refresh(ui).await;
+                sync_url(ui);
+            }
+            Err(e) => ui.error.set(Some(format!("Could not load {name}: {e}. The current model is unchanged."))),
+        }
+    });
 }
 
 /// The page address without its fragment.

@@ -191,6 +191,80 @@ await test('bad links say what was wrong, use defaults there, and the page still
   await page.close();
 });
 
+/** Clicks a download link and returns the file's bytes. */
+async function download(page, id) {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid="${id}"]`)]);
+  return fs.readFileSync(await file.path());
+}
+
+/** Parses a safetensors header: { name: { dtype, shape, data_offsets } }. */
+function safetensorsHeader(bytes) {
+  const n = Number(bytes.readBigUInt64LE(0));
+  return JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+}
+
+await test('weights: in a link (f16), as a safetensors file, as experiment JSON; bad files change nothing', async () => {
+  const settings = 'dataset=gauss&layers=5,3&act=tanh&opt=adam&lr=0.01&seed=8&backend=cpu';
+  const page = await open(browser, url, settings);
+  await page.click('[data-testid="play"]');
+  await page.waitForTimeout(800);
+  await page.click('[data-testid="pause"]');
+  await page.waitForTimeout(300);
+  const loss = await lossValue(page, 'loss-train');
+  const steps = await stepCount(page);
+
+  // The safetensors file: names are parameter paths, shapes match, and it loads back exactly.
+  const st = await download(page, 'download-weights');
+  const header = safetensorsHeader(st);
+  const names = Object.keys(header).filter((k) => k !== '__metadata__').sort();
+  assert(JSON.stringify(names) === JSON.stringify(['l1.b', 'l1.w', 'l2.b', 'l2.w', 'l3.b', 'l3.w']), `names ${names}`);
+  assert(JSON.stringify(header['l1.w'].shape) === '[2,5]' && JSON.stringify(header['l2.b'].shape) === '[1,3]', 'shapes');
+  assert(header['l1.w'].dtype === 'F32', 'dtype');
+  assert(header.__metadata__.gradlab.includes('dataset=gauss'), 'the experiment rides in the header');
+  const fresh = await open(browser, url, settings);
+  await fresh.locator('[data-testid="open-file"]').setInputFiles({ name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: st });
+  await fresh.waitForFunction((want) => document.querySelector('[data-testid="loss-train"]').dataset.value === want, loss, { timeout: 10_000 });
+  await noError(fresh);
+
+  // A corrupt file and another network's file are refused and change nothing.
+  for (const [name, buffer, why] of [['junk.safetensors', Buffer.from('not a model at all'), 'not a valid weights file'],
+    ['truncated.safetensors', st.subarray(0, st.length - 8), 'not a valid weights file']]) {
+    await fresh.locator('[data-testid="open-file"]').setInputFiles({ name, mimeType: 'application/octet-stream', buffer });
+    await fresh.waitForSelector('[data-testid="app-error"]');
+    const error = await text(fresh, 'app-error');
+    assert(error.includes(name) && error.includes(why) && error.includes('unchanged'), `error: ${error}`);
+    assert((await lossValue(fresh, 'loss-train')) === loss, 'the model is untouched');
+  }
+  await fresh.screenshot({ path: path.join(out, 'bad-weights-file.png') });
+  await fresh.close();
+
+  // The experiment JSON restores settings and exact weights in a default page.
+  const json = await download(page, 'download-experiment');
+  const doc = JSON.parse(json.toString('utf8'));
+  assert(doc.link.dataset === 'gauss' && doc.weights['l2.w'].shape.join() === '5,3', 'JSON content');
+  const blank = await open(browser, url, 'backend=cpu');
+  await blank.locator('[data-testid="open-file"]').setInputFiles({ name: 'exp.json', mimeType: 'application/json', buffer: json });
+  await blank.waitForFunction((want) => document.querySelector('[data-testid="loss-train"]').dataset.value === want, loss, { timeout: 10_000 });
+  assert((await value(blank, 'dataset')) === 'gauss', 'dataset from the JSON');
+  assert((await stepCount(blank)) === steps, 'steps from the JSON');
+  await blank.close();
+
+  // The link with weights (f16) opens that model: the same steps, a loss within f16's error.
+  await page.check('[data-testid="share-weights"]');
+  const link = await value(page, 'share-link');
+  assert(link.includes('&w='), 'the link carries weights');
+  const viaLink = await browser.newPage();
+  await viaLink.goto(link);
+  await viaLink.waitForSelector('body[data-ready="1"]');
+  const linked = Number(await lossValue(viaLink, 'loss-train'));
+  assert((await stepCount(viaLink)) === steps, 'steps shown');
+  assert(Math.abs(linked - Number(loss)) / Number(loss) < 1e-2, `loss ${linked} vs ${loss}`);
+  console.log(`     link with weights: ${link.length} chars; loss ${loss} → ${linked} after f16; safetensors ${st.length} bytes`);
+  await noError(viaLink);
+  await viaLink.close();
+  await page.close();
+});
+
 await test('without WebGPU the page says so plainly and trains on the CPU', async () => {
   const plain = await launch({ webgpu: false });
   try {

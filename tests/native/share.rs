@@ -4,7 +4,8 @@
 use gradlab::data::{DatasetKind, Feature};
 use gradlab::engine::{OptimizerKind, Rng, Stream};
 use gradlab::models::Activation;
-use gradlab::share::{BackendChoice, FIELDS, MAX_LINK, ShareState, decode, encode, validate};
+use gradlab::share::weights::{self, F16_RELATIVE_ERROR, Params, WeightsError};
+use gradlab::share::{BackendChoice, FIELDS, MAX_LINK, ShareState, decode, encode, param_shapes, validate};
 use gradlab::train::{BinaryLoss, Config, Regularization, Trainer, read_scalar};
 
 fn pick<X: Copy>(rng: &mut Rng, all: &[X]) -> X {
@@ -50,6 +51,7 @@ fn random_state(rng: &mut Rng) -> ShareState {
         config,
         backend: pick(rng, &[BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu]),
         steps: rng.next_u64() % 1_000_001,
+        weights: None,
     }
 }
 
@@ -197,4 +199,123 @@ fn opening_a_link_with_steps_replays_bit_identically() {
         by_hand.train_step();
     }
     assert_eq!(replay(&link).0, read_scalar(&by_hand.losses().0).to_bits());
+}
+
+fn trained(config: &Config, steps: usize) -> (Trainer, Vec<Vec<f32>>) {
+    let mut t = Trainer::new(config.clone(), &gradlab::backend::cpu()).unwrap();
+    for _ in 0..steps {
+        t.train_step();
+    }
+    let values = t.model.params.iter().map(|p| gradlab::engine::block_on(gradlab::engine::read(p)).unwrap()).collect();
+    (t, values)
+}
+
+/// A safetensors file written from a model has the parameter paths as names, the right shapes and
+/// the exact values; loading it into a fresh trainer gives the same losses bit for bit.
+#[test]
+fn weight_files_round_trip_with_names_shapes_and_values() {
+    let config = decode("dataset=spiral3&layers=7,5&act=relu&opt=adam&seed=4").state.config;
+    let (t, values) = trained(&config, 50);
+    let names = t.model.names();
+    let shapes = t.model.shapes();
+    let params = Params { names: &names, shapes: &shapes };
+    let bytes = weights::to_safetensors(&params, &values, &[]);
+
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut in_file: Vec<String> = file.names().into_iter().map(String::from).collect();
+    in_file.sort();
+    assert_eq!(in_file, vec!["l1.b", "l1.w", "l2.b", "l2.w", "l3.b", "l3.w"]);
+    assert_eq!(file.tensor("l1.w").unwrap().shape(), &[2, 7]);
+    assert_eq!(file.tensor("l3.b").unwrap().shape(), &[1, 3]);
+
+    let loaded = weights::from_safetensors(&bytes, &params).unwrap();
+    assert_eq!(loaded, values);
+    let mut fresh = Trainer::new(config, &gradlab::backend::cpu()).unwrap();
+    fresh.load_params(&loaded);
+    assert_eq!(read_scalar(&fresh.losses().0).to_bits(), read_scalar(&t.losses().0).to_bits());
+}
+
+#[test]
+fn bad_weight_files_are_refused_with_a_reason() {
+    let config = Config::default();
+    let (t, values) = trained(&config, 3);
+    let (names, shapes) = (t.model.names(), t.model.shapes());
+    let params = Params { names: &names, shapes: &shapes };
+    let good = weights::to_safetensors(&params, &values, &[]);
+    let err = |bytes: &[u8]| weights::from_safetensors(bytes, &params).unwrap_err();
+
+    assert!(matches!(err(b""), WeightsError::Corrupt(_)));
+    assert!(matches!(err(&good[..good.len() - 5]), WeightsError::Corrupt(_)));
+    assert!(matches!(err(&[0xff; 64]), WeightsError::Corrupt(_)));
+    // Another network: different shapes, missing and extra tensors.
+    let other = decode("layers=3").state.config;
+    let (o, ov) = trained(&other, 1);
+    let (on, os) = (o.model.names(), o.model.shapes());
+    let other_file = weights::to_safetensors(&Params { names: &on, shapes: &os }, &ov, &[]);
+    let msg = err(&other_file).to_string();
+    assert!(msg.contains("different network"), "{msg}");
+    // NaN inside.
+    let mut nan = values.clone();
+    nan[2][0] = f32::NAN;
+    assert!(matches!(err(&weights::to_safetensors(&params, &nan, &[])), WeightsError::NotFinite(_)));
+    // Every truncation and byte flip of a good file is refused or read; never a panic.
+    let mut rng = Rng::new(8, Stream::Data);
+    for i in 0..2000 {
+        let mut bytes = good.clone();
+        if i % 2 == 0 {
+            bytes.truncate(rng.below(bytes.len()));
+        } else {
+            let j = rng.below(bytes.len());
+            bytes[j] = rng.below(256) as u8;
+        }
+        let _ = weights::from_safetensors(&bytes, &params);
+    }
+}
+
+/// Weights in a link: f16, within the stated error, for the network the link describes.
+#[test]
+fn weights_ride_in_links_as_f16() {
+    let config = decode("layers=6,6,4&features=x1,x2,sinx1&seed=2").state.config;
+    let (_, values) = trained(&config, 20);
+    let state = ShareState { config: config.clone(), steps: 20, weights: Some(values.clone()), ..ShareState::default() };
+    let link = encode(&state);
+    let parsed = decode(&link);
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    let back = parsed.state.weights.expect("weights");
+    for (a, b) in values.iter().flatten().zip(back.iter().flatten()) {
+        assert!(((a - b).abs() as f64) <= F16_RELATIVE_ERROR * (a.abs() as f64) + 1e-7, "{a} → {b}");
+    }
+    // The weights must fit the network the link describes; otherwise the link opens without them.
+    let wrong = link.replace("layers=6,6,4", "layers=6,6");
+    let parsed = decode(&wrong);
+    assert!(parsed.state.weights.is_none());
+    assert!(parsed.problems.iter().any(|p| p.key == "w" && p.message.contains("different network")), "{:?}", parsed.problems);
+    assert!(decode(&format!("{link}x")).problems.iter().any(|p| p.key == "w"));
+    assert!(decode(&link.replace("&w=", "&w=*")).problems.iter().any(|p| p.key == "w"));
+    assert_eq!(param_shapes(&config).len(), 8);
+    // The biggest network the playground allows still fits in a link with its weights.
+    let biggest = decode("features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2&layers=16,16,16,16,16,16&dataset=spiral3").state.config;
+    let count: usize = param_shapes(&biggest).iter().map(|s| s[0] * s[1]).sum();
+    let full = encode(&ShareState { config: biggest, weights: Some(param_shapes(&decode("features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2&layers=16,16,16,16,16,16&dataset=spiral3").state.config).iter().map(|s| vec![0.5; s[0] * s[1]]).collect()), ..ShareState::default() });
+    eprintln!("largest network: {count} weights, a {} byte link", full.len());
+    assert!(full.len() <= MAX_LINK, "{} bytes", full.len());
+}
+
+/// The experiment JSON uses the link's keys and values; weights in it are exact.
+#[test]
+fn experiment_json_round_trips_and_bad_json_is_refused() {
+    let config = decode("dataset=gauss&layers=3,3&opt=momentum&seed=6").state.config;
+    let (_, values) = trained(&config, 10);
+    let state = ShareState { config, steps: 10, weights: Some(values), ..ShareState::default() };
+    let json = gradlab::share::to_json(&state);
+    assert!(json.contains("\"dataset\": \"gauss\"") && json.contains("\"l2.w\""), "{json}");
+    let parsed = gradlab::share::from_json(&json).unwrap();
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    assert_eq!(parsed.state, state, "JSON keeps f32 weights exactly");
+    assert!(gradlab::share::from_json("{").is_err());
+    assert!(gradlab::share::from_json("[1,2]").unwrap_err().contains("not a gradlab experiment"));
+    let bad = json.replace("\"gauss\"", "\"moon\"");
+    assert!(gradlab::share::from_json(&bad).unwrap().problems.iter().any(|p| p.key == "dataset"));
+    let short = json.replacen("\"values\": [", "\"values\": [1e40, ", 1);
+    assert!(gradlab::share::from_json(&short).unwrap().problems.iter().any(|p| p.key == "weights"));
 }
