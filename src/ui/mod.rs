@@ -663,6 +663,31 @@ fn DataPanel() -> impl IntoView {
     }
 }
 
+/// A select of preset numbers for one setting; shows a linked value outside the presets too.
+#[component]
+fn NumberSelect(
+    label: &'static str,
+    testid: &'static str,
+    presets: &'static [f64],
+    get: fn(&Config) -> f64,
+    set: fn(&mut Config, f64),
+) -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    view! {
+        <label>{label}
+            <select data-testid=testid on:change=move |ev| {
+                if let Ok(v) = event_target_value(&ev).parse::<f64>() {
+                    edit(ui, |c| set(c, v))
+                }
+            }>
+                {move || with_current(presets, get(&ui.config.get())).into_iter().map(|r| view! {
+                    <option value=r.to_string() selected=get(&ui.config.get_untracked()) == r>{r.to_string()}</option>
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
 /// The preset values of a select, plus the current one if a link set another.
 fn with_current(presets: &[f64], current: f64) -> Vec<f64> {
     let mut values = presets.to_vec();
@@ -688,13 +713,7 @@ fn HyperParams() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <label>"learning rate"
-                <select data-testid="lr" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.lr = v) } }>
-                    {move || with_current(&RATES, ui.config.get().lr).into_iter().map(|r| view! {
-                        <option value=r.to_string() selected=ui.config.get_untracked().lr == r>{r.to_string()}</option>
-                    }).collect_view()}
-                </select>
-            </label>
+            <NumberSelect label="learning rate" testid="lr" presets=&RATES get=|c| c.lr set=|c, v| c.lr = v/>
             <label>"loss"
                 <select data-testid="loss" disabled=move || ui.config.get().dataset.task() != Task::Binary
                     on:change=move |ev| { let v = event_target_value(&ev); edit(ui, |c| c.binary_loss = if v == "mse" { BinaryLoss::Mse } else { BinaryLoss::Bce }) }>
@@ -711,13 +730,7 @@ fn HyperParams() -> impl IntoView {
                     }}
                 </select>
             </label>
-            <label>"dropout"
-                <select data-testid="dropout" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.dropout = v) } }>
-                    {move || with_current(&DROPOUT, ui.config.get().dropout).into_iter().map(|r| view! {
-                        <option value=r.to_string() selected=ui.config.get_untracked().dropout == r>{r.to_string()}</option>
-                    }).collect_view()}
-                </select>
-            </label>
+            <NumberSelect label="dropout" testid="dropout" presets=&DROPOUT get=|c| c.dropout set=|c, v| c.dropout = v/>
             <label>"regularization"
                 <select data-testid="reg" on:change=move |ev| {
                     let v = event_target_value(&ev);
@@ -728,13 +741,7 @@ fn HyperParams() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <label>"reg. rate"
-                <select data-testid="reg-rate" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.reg_rate = v) } }>
-                    {move || with_current(&REG_RATES, ui.config.get().reg_rate).into_iter().map(|r| view! {
-                        <option value=r.to_string() selected=ui.config.get_untracked().reg_rate == r>{r.to_string()}</option>
-                    }).collect_view()}
-                </select>
-            </label>
+            <NumberSelect label="reg. rate" testid="reg-rate" presets=&REG_RATES get=|c| c.reg_rate set=|c, v| c.reg_rate = v/>
             <label>"backend"
                 <select data-testid="backend-select" on:change=move |ev| { if let Some(k) = BackendKind::from_key(&event_target_value(&ev)) { switch_backend(ui, k) } }>
                     <option value="cpu" selected=move || ui.backend.get() == BackendKind::Cpu>"CPU"</option>
