@@ -663,6 +663,19 @@ fn DataPanel() -> impl IntoView {
     }
 }
 
+/// A labelled checkbox bound to a signal; `then` runs after each change.
+#[component]
+fn Toggle(testid: &'static str, label: &'static str, value: RwSignal<bool>, then: fn(Ui)) -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    view! {
+        <label class="check"><input type="checkbox" data-testid=testid prop:checked=move || value.get()
+            on:change=move |ev| {
+                value.set(checked(&ev));
+                then(ui);
+            }/>{label}</label>
+    }
+}
+
 /// A select of preset numbers for one setting; shows a linked value outside the presets too.
 #[component]
 fn NumberSelect(
@@ -768,11 +781,7 @@ fn OutputPanel() -> impl IntoView {
             <canvas id="heatmap" width="48" height="48"></canvas>
             <canvas id="points" width="600" height="600"></canvas>
         </div>
-        <label class="check"><input type="checkbox" data-testid="show-test" prop:checked=move || ui.show_test.get()
-            on:change=move |ev| {
-                ui.show_test.set(checked(&ev));
-                draw_points(ui);
-            }/>" show test data"</label>
+        <Toggle testid="show-test" label=" show test data" value=ui.show_test then=draw_points/>
         <div class="share">
             <input readonly data-testid="share-link" title="this experiment as a link" prop:value=move || {
                 ui.step.get();
@@ -783,11 +792,7 @@ fn OutputPanel() -> impl IntoView {
             }/>
             <button data-testid="copy-link" on:click=move |_| copy_link(ui)>"copy link"</button>
         </div>
-        <label class="check"><input type="checkbox" data-testid="share-weights" prop:checked=move || ui.include_weights.get()
-            on:change=move |ev| {
-                ui.include_weights.set(checked(&ev));
-                sync_url(ui);
-            }/>" include the weights (f16, each within 0.05%)"</label>
+        <Toggle testid="share-weights" label=" include the weights (f16, each within 0.05%)" value=ui.include_weights then=sync_url/>
         {move || {
             ui.include_weights.get();
             ui.params.get();
@@ -873,7 +878,10 @@ fn open_file(ui: Ui, ev: leptos::ev::Event) {
                         ui.error.set(Some(format!("{name} had problems; the rest of it was used. {}", problems.join(" · "))));
                     }
                 }
-                Err(e) => ui.error.set(Some(format!("Could not open {name}: {e}. Nothing was changed."))),
+                Err(e) => {
+                    ui.notice.set(None);
+                    ui.error.set(Some(format!("Could not open {name}: {e}. Nothing was changed.")));
+                }
             }
             return;
         }
@@ -888,7 +896,10 @@ fn open_file(ui: Ui, ev: leptos::ev::Event) {
                 refresh(ui).await;
                 sync_url(ui);
             }
-            Err(e) => ui.error.set(Some(format!("Could not load {name}: {e}. The current model is unchanged."))),
+            Err(e) => {
+                ui.notice.set(None);
+                ui.error.set(Some(format!("Could not load {name}: {e}. The current model is unchanged.")));
+            }
         }
     });
 }
