@@ -5,10 +5,9 @@
 use std::time::Instant;
 
 use crate::backend::{self, BackendKind};
-use crate::data::{DatasetKind, Feature};
 use crate::engine::Kernels;
-use crate::models::Activation;
-use crate::train::{BinaryLoss, Config, Regularization, Trainer, optimizer_from_key, read_scalar};
+use crate::share::{self, ShareState};
+use crate::train::{Config, Trainer, read_scalar};
 
 const HELP: &str = "\
 gradlab — train the playground's networks natively on the same engine as the web app
@@ -49,7 +48,15 @@ pub enum CliError {
         /// What is expected.
         expected: String,
     },
-    /// The settings are individually fine but not together.
+    /// An experiment flag the schema refused.
+    #[error("{flag}: {message}")]
+    Setting {
+        /// The flag.
+        flag: String,
+        /// The schema's account of what is wrong.
+        message: String,
+    },
+    /// The settings do not make a valid experiment.
     #[error("{0}")]
     Config(#[from] crate::train::ConfigError),
     /// The GPU could not be opened.
@@ -94,14 +101,31 @@ fn number<N: std::str::FromStr>(flag: &str, value: &str, expected: &str) -> Resu
     value.parse().map_err(|_| bad(flag, value, expected))
 }
 
-fn list<X>(flag: &str, value: &str, expected: &str, parse: impl Fn(&str) -> Option<X>) -> Result<Vec<X>, CliError> {
-    value.split(',').map(|v| parse(v.trim()).ok_or_else(|| bad(flag, value, expected))).collect()
-}
+/// Experiment flags and the schema keys (`share::FIELDS`) they set: the schema parses, checks
+/// and applies them, exactly as it does for links.
+const SETTING_FLAGS: [(&str, &str); 15] = [
+    ("--dataset", "dataset"),
+    ("--points", "points"),
+    ("--noise", "noise"),
+    ("--ratio", "ratio"),
+    ("--features", "features"),
+    ("--layers", "layers"),
+    ("--act", "act"),
+    ("--dropout", "dropout"),
+    ("--reg", "reg"),
+    ("--reg-rate", "regrate"),
+    ("--loss", "loss"),
+    ("--optimizer", "opt"),
+    ("--lr", "lr"),
+    ("--batch", "batch"),
+    ("--seed", "seed"),
+];
 
-/// Step one: `--flag value` pairs (and bare `--json`). Step two: typed values into options.
+/// Step one: `--flag value` pairs (and bare `--json`); the run's own flags are parsed here.
+/// Step two: the experiment's flags go through the schema, over its defaults.
 fn parse_train(args: &[String]) -> Result<TrainOptions, CliError> {
     let mut o = TrainOptions { config: Config::default(), steps: 500, eval_every: 50, backend: BackendKind::Cpu, json: false };
-    let mut acts: Option<Vec<Activation>> = None;
+    let mut settings: Vec<(String, String)> = Vec::new();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         if flag == "--json" {
@@ -113,10 +137,7 @@ fn parse_train(args: &[String]) -> Result<TrainOptions, CliError> {
         }
         let value = it.next().ok_or_else(|| CliError::Missing(flag.clone()))?;
         let v = value.as_str();
-        let c = &mut o.config;
         match flag.as_str() {
-            "--dataset" => c.dataset = DatasetKind::from_key(v).ok_or_else(|| bad(flag, v, "circle, xor, gauss, spiral, spiral3, plane or multigauss"))?,
-            "--seed" => c.seed = number(flag, v, "a whole number ≥ 0")?,
             "--steps" => o.steps = number(flag, v, "a whole number ≥ 0")?,
             "--eval-every" => {
                 o.eval_every = number(flag, v, "a whole number ≥ 1")?;
@@ -125,45 +146,18 @@ fn parse_train(args: &[String]) -> Result<TrainOptions, CliError> {
                 }
             }
             "--backend" => o.backend = BackendKind::from_key(v).ok_or_else(|| bad(flag, v, "cpu or wgpu"))?,
-            "--points" => c.points = number(flag, v, "a whole number")?,
-            "--noise" => c.noise = number(flag, v, "a number from 0 to 0.5")?,
-            "--ratio" => c.train_ratio = number(flag, v, "a number from 0.1 to 0.9")?,
-            "--features" => c.features = list(flag, v, "comma-separated x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2", Feature::from_key)?,
-            "--layers" => {
-                c.hidden = if v == "none" { vec![] } else { list(flag, v, "comma-separated neuron counts, or none", |s| s.parse().ok())? }
+            _ => {
+                let (_, key) = SETTING_FLAGS.iter().find(|(f, _)| f == flag).ok_or_else(|| CliError::Flag(flag.clone()))?;
+                settings.push((key.to_string(), value.clone()));
             }
-            "--act" => acts = Some(list(flag, v, "relu, leakyrelu, tanh, sigmoid or linear", Activation::from_key)?),
-            "--optimizer" => c.optimizer = optimizer_from_key(v).ok_or_else(|| bad(flag, v, "sgd, momentum or adam"))?,
-            "--lr" => c.lr = number(flag, v, "a number")?,
-            "--batch" => c.batch_size = number(flag, v, "a whole number")?,
-            "--loss" => {
-                c.binary_loss = match v {
-                    "bce" => BinaryLoss::Bce,
-                    "mse" => BinaryLoss::Mse,
-                    _ => return Err(bad(flag, v, "bce or mse")),
-                }
-            }
-            "--dropout" => c.dropout = number(flag, v, "a number from 0 to 0.9")?,
-            "--reg" => {
-                c.regularization = match v {
-                    "none" => Regularization::None,
-                    "l1" => Regularization::L1,
-                    "l2" => Regularization::L2,
-                    _ => return Err(bad(flag, v, "none, l1 or l2")),
-                }
-            }
-            "--reg-rate" => c.reg_rate = number(flag, v, "a number from 0 to 1")?,
-            _ => return Err(CliError::Flag(flag.clone())),
         }
     }
-    let layers = o.config.hidden.len();
-    o.config.activations = match acts {
-        None => vec![Activation::Tanh; layers],
-        Some(a) if a.len() == 1 => vec![a[0]; layers],
-        Some(a) if a.len() == layers => a,
-        Some(a) => return Err(bad("--act", &format!("{} activations", a.len()), "one, or one per hidden layer")),
-    };
-    o.config.validate()?;
+    let mut state = ShareState::default();
+    if let Some(problem) = share::apply(&mut state, &settings).into_iter().next() {
+        let (flag, _) = SETTING_FLAGS.iter().find(|(_, k)| *k == problem.key).expect("problems name schema keys");
+        return Err(CliError::Setting { flag: flag.to_string(), message: problem.message });
+    }
+    o.config = state.config;
     Ok(o)
 }
 
@@ -268,6 +262,8 @@ fn bench(args: &[String]) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::DatasetKind;
+    use crate::models::Activation;
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
@@ -281,6 +277,9 @@ mod tests {
         assert_eq!(o.config.hidden, vec![8, 8, 3]);
         assert_eq!(o.config.activations, vec![Activation::Relu; 3]);
         assert!(o.json);
+        // Order does not matter: the schema applies layers before act.
+        let o = parse_train(&args("--act relu,tanh --layers 3,3")).unwrap();
+        assert_eq!(o.config.activations, vec![Activation::Relu, Activation::Tanh]);
     }
 
     #[test]

@@ -477,17 +477,11 @@ pub fn decode(fragment: &str) -> Parsed {
         }
     }
     // Step two: typed, checked values, applied in table order over the defaults.
-    for field in FIELDS {
-        let Some((_, v)) = raw.iter().find(|(k, _)| k == field.key) else { continue };
-        let mut candidate = state.clone();
-        let result = (field.set)(&mut candidate, v).and_then(|()| validate(&candidate.config).map_err(|p| p.message));
-        match result {
-            Ok(()) => state = candidate,
-            Err(why) => problems.push(Problem {
-                key: field.key.into(),
-                message: format!("'{}' is not valid ({why}; expected {}); using {}", shown(v), field.expected, (field.get)(&state)),
-            }),
+    for mut problem in apply(&mut state, &raw) {
+        if let Some(field) = FIELDS.iter().find(|f| f.key == problem.key) {
+            problem.message.push_str(&format!("; using {}", (field.get)(&state)));
         }
+        problems.push(problem);
     }
     // Weights last: they must fit the network the rest of the link describes.
     if let Some((_, w)) = raw.iter().find(|(k, _)| k == "w") {
@@ -497,6 +491,28 @@ pub fn decode(fragment: &str) -> Parsed {
         }
     }
     Parsed { state, problems }
+}
+
+/// Applies `key = value` settings to `state` in the table's order (so `layers` comes before `act`
+/// whatever order they were given in). Each value is parsed, range-checked and kept only if the
+/// whole config stays valid; otherwise the previous value stays and a [`Problem`] says why. Keys
+/// that are not in the table are left to the caller. (`decode` adds what was used instead; the CLI
+/// refuses.)
+pub fn apply(state: &mut ShareState, settings: &[(String, String)]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for field in FIELDS {
+        let Some((_, v)) = settings.iter().find(|(k, _)| k == field.key) else { continue };
+        let mut candidate = state.clone();
+        let result = (field.set)(&mut candidate, v).and_then(|()| validate(&candidate.config).map_err(|p| p.message));
+        match result {
+            Ok(()) => *state = candidate,
+            Err(why) => problems.push(Problem {
+                key: field.key.into(),
+                message: format!("'{}' is not valid ({why}; expected {})", shown(v), field.expected),
+            }),
+        }
+    }
+    problems
 }
 
 /// Checks a config against the schema: every value must read back through its field.

@@ -226,7 +226,7 @@ impl Pending {
         let mut parts = vec![self.train_loss, self.test_loss];
         let n_params = self.params.len();
         parts.extend(self.params);
-        let grid_n = self.grid.as_ref().map(|g| g.0);
+        let grid_shape = self.grid.as_ref().map(|(n, _, hidden)| (*n, hidden.len()));
         if let Some((_, prediction, hidden)) = self.grid {
             parts.push(prediction);
             parts.extend(hidden);
@@ -249,9 +249,9 @@ impl Pending {
             return Err(EngineError::NotFinite);
         }
         let params = (0..n_params).map(|_| next()).collect();
-        let grid = grid_n.map(|n| {
+        let grid = grid_shape.map(|(n, n_hidden)| {
             let prediction = next();
-            let hidden = (0..sizes.len() - 3 - n_params).map(|_| next()).collect();
+            let hidden = (0..n_hidden).map(|_| next()).collect();
             GridOutputs { n, prediction, hidden }
         });
         Ok((Readout { step: self.step, train_loss, test_loss, params }, grid))

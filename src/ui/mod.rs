@@ -102,13 +102,17 @@ fn location_hash() -> String {
 /// Returns the number of steps the link asks to replay.
 fn apply_link(ui: Ui) -> u64 {
     let parsed = share::decode(&location_hash());
-    if parsed.problems.is_empty() {
-        ui.error.set(None);
-    } else {
-        let list: Vec<String> = parsed.problems.iter().map(|p| p.to_string()).collect();
-        ui.error.set(Some(format!("This link had problems; the rest of it was used. {}", list.join(" · "))));
-    }
+    ui.error.set(problems_banner("This link", &parsed.problems));
     apply_state(ui, parsed.state)
+}
+
+/// The banner text for what was wrong with a link or file (`None` if nothing was).
+fn problems_banner(source: &str, problems: &[share::Problem]) -> Option<String> {
+    if problems.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    Some(format!("{source} had problems; the rest of it was used. {}", list.join(" · ")))
 }
 
 /// Takes over a shared state (from a link or a file); returns the steps to replay or show.
@@ -871,11 +875,11 @@ fn open_file(ui: Ui, ev: leptos::ev::Event) {
         if name.ends_with(".json") {
             match share::from_json(&String::from_utf8_lossy(&bytes)) {
                 Ok(parsed) => {
-                    let problems: Vec<String> = parsed.problems.iter().map(|p| p.to_string()).collect();
+                    let banner = problems_banner(&name, &parsed.problems);
                     let steps = apply_state(ui, parsed.state);
                     rebuild_then(ui, steps);
-                    if !problems.is_empty() {
-                        ui.error.set(Some(format!("{name} had problems; the rest of it was used. {}", problems.join(" · "))));
+                    if banner.is_some() {
+                        ui.error.set(banner);
                     }
                 }
                 Err(e) => {
