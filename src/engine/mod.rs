@@ -59,6 +59,30 @@ pub async fn read_f64(t: &T) -> Result<Vec<f64>, EngineError> {
     data.convert::<f64>().try_to_vec::<f64>().map_err(|e| EngineError::Readback(format!("{e:?}")))
 }
 
+/// Reads many tensors back in one transfer: each is flattened into one row on the device and
+/// the rows concatenated, because every readback costs a round trip (on WebGPU a `mapAsync`),
+/// far more than the copy. All must have the same dtype.
+pub async fn read_many(parts: Vec<T>) -> Result<Vec<Vec<f64>>, EngineError> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sizes: Vec<usize> = parts.iter().map(|t| t.dims().iter().product()).collect();
+    let total: usize = sizes.iter().sum();
+    let flat = T::cat(parts.into_iter().zip(&sizes).map(|(t, &n)| t.reshape([1, n])).collect(), 1);
+    let all = read_f64(&flat).await?;
+    if all.len() != total {
+        return Err(EngineError::Readback(format!("read {} values, expected {total}", all.len())));
+    }
+    let mut offset = 0;
+    Ok(sizes
+        .iter()
+        .map(|&n| {
+            offset += n;
+            all[offset - n..offset].to_vec()
+        })
+        .collect())
+}
+
 /// Runs a future to completion on native targets (the CLI and tests).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {

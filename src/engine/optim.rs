@@ -182,6 +182,16 @@ impl Optimizer {
             .collect()
     }
 
+    /// The state of parameter `index` before the next update: `[]` (none yet, or SGD), `[v]`
+    /// (momentum) or `[m, v]` (Adam).
+    pub fn slots(&self, index: usize) -> Vec<&T> {
+        match self.state.get(index) {
+            None | Some(State::Empty) => vec![],
+            Some(State::Velocity(v)) => vec![v],
+            Some(State::Moments { m, v }) => vec![m, v],
+        }
+    }
+
     /// Replaces the state tensors with copies (e.g. on another device) in `state_tensors` order.
     /// An empty list resets the state (and Adam's step count, so bias correction starts over).
     pub fn replace_state_tensors(&mut self, tensors: Vec<T>) {

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{self, DatasetKind, Feature, Point, Task};
-use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, Tape, read, tensor};
+use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, Tape, read, read_many, tensor};
 use crate::models::{Activation, Dropout, Mlp, MlpNodes};
 
 /// Loss for binary classification (the other tasks have one natural loss each).
@@ -231,18 +231,7 @@ impl Pending {
             parts.push(prediction);
             parts.extend(hidden);
         }
-        let sizes: Vec<usize> = parts.iter().map(|t| t.dims().iter().product()).collect();
-        let total: usize = sizes.iter().sum();
-        let flat = T::cat(parts.into_iter().zip(&sizes).map(|(t, &n)| t.reshape([1, n])).collect(), 1);
-        let all = read(&flat).await?;
-        if all.len() != total {
-            return Err(EngineError::Readback(format!("read {} values, expected {total}", all.len())));
-        }
-        let mut offset = 0;
-        let mut pieces = sizes.iter().map(|&n| {
-            offset += n;
-            all[offset - n..offset].to_vec()
-        });
+        let mut pieces = read_many(parts).await?.into_iter().map(|v| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>());
         let mut next = move || pieces.next().expect("one piece per part");
         let (train_loss, test_loss) = (next()[0], next()[0]);
         if !train_loss.is_finite() || !test_loss.is_finite() {

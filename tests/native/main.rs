@@ -10,3 +10,5 @@ mod training;
 mod share;
 // Our WGSL: every shader in shaders/ parses and validates with naga.
 mod shaders;
+// The stepper: presets by hand, every shown value vs burn-autodiff and finite differences.
+mod stepper;

@@ -1,0 +1,511 @@
+//! MathML for the stepper: each op's formula at one element, with the traced numbers
+//! substituted (`h1[0,1] = σ(z1[0,1]) = 1 / (1 + e^−(2)) = 0.8808`). MathML is native in the
+//! browser, so the page needs no maths library; this module only builds strings, so it is
+//! tested natively like the rest.
+
+use super::{Matrix, Trace, TraceNode};
+use crate::engine::{Op, OptimizerKind, Precision};
+
+/// A number to 5 significant digits (trailing zeros trimmed; scientific when very small or large).
+pub fn sig(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    let s = if !(1e-4..1e6).contains(&a) {
+        let s = format!("{x:.4e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = trim(m);
+        format!("{m}e{e}")
+    } else {
+        let decimals = (4 - a.log10().floor() as i32).max(0) as usize;
+        trim(&format!("{x:.decimals$}"))
+    };
+    s.replace('-', "−")
+}
+
+fn trim(s: &str) -> String {
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() }
+}
+
+/// The full value, as the precision it was computed in reads it (shown on hover).
+pub fn full(x: f64, precision: Precision) -> String {
+    match precision {
+        Precision::F32 => format!("{}", x as f32),
+        Precision::F64 => format!("{x}"),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn mi(s: &str) -> String {
+    format!("<mi>{}</mi>", esc(s))
+}
+
+fn mo(s: &str) -> String {
+    format!("<mo>{}</mo>", esc(s))
+}
+
+fn mn(s: &str) -> String {
+    format!("<mn>{}</mn>", esc(s))
+}
+
+fn row(parts: &[String]) -> String {
+    format!("<mrow>{}</mrow>", parts.concat())
+}
+
+fn frac(a: &str, b: &str) -> String {
+    format!("<mfrac>{a}{b}</mfrac>")
+}
+
+fn sup(a: &str, b: &str) -> String {
+    format!("<msup>{a}{b}</msup>")
+}
+
+fn msqrt(a: &str) -> String {
+    format!("<msqrt>{a}</msqrt>")
+}
+
+fn paren(a: &str) -> String {
+    row(&[mo("("), a.to_string(), mo(")")])
+}
+
+/// A number as an operand: negative numbers get parentheses.
+fn num(x: f64) -> String {
+    let s = sig(x);
+    if x < 0.0 { paren(&mn(&s)) } else { mn(&s) }
+}
+
+/// A result number.
+fn res(x: f64) -> String {
+    mn(&sig(x))
+}
+
+/// `label[r,c]`, or just `label` for a `[1,1]` value.
+fn at(label: &str, m: &Matrix, r: usize, c: usize) -> String {
+    if m.rows == 1 && m.cols == 1 {
+        mi(label)
+    } else {
+        row(&[mi(label), mo("["), mn(&r.to_string()), mo(","), mn(&c.to_string()), mo("]")])
+    }
+}
+
+/// `∂L/∂label[r,c]`.
+fn d(label: &str, m: &Matrix, r: usize, c: usize) -> String {
+    frac(&row(&[mi("∂"), mi("L")]), &row(&[mi("∂"), at(label, m, r, c)]))
+}
+
+fn eq(parts: &[String]) -> String {
+    let mut out = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(mo("="));
+        }
+        out.push(p.clone());
+    }
+    format!("<math display=\"block\">{}</math>", row(&out))
+}
+
+/// Joins terms with an operator, eliding the middle of long sums.
+fn join(terms: Vec<String>, op: &str) -> String {
+    let mut out = Vec::new();
+    let n = terms.len();
+    for (i, t) in terms.into_iter().enumerate() {
+        if n > 6 && (3..n - 2).contains(&i) {
+            if i == 3 {
+                out.push(mo(op));
+                out.push(mo("⋯"));
+            }
+            continue;
+        }
+        if i > 0 {
+            out.push(mo(op));
+        }
+        out.push(t);
+    }
+    row(&out)
+}
+
+fn times(a: String, b: String) -> String {
+    row(&[a, mo("·"), b])
+}
+
+/// The element of a node's output that the formulas are shown for, clamped to its shape.
+pub fn clamp(m: &Matrix, (r, c): (usize, usize)) -> (usize, usize) {
+    (r.min(m.rows.saturating_sub(1)), c.min(m.cols.saturating_sub(1)))
+}
+
+/// The forward formula of node `id` at output element `focus`, with numbers.
+pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
+    let node = &trace.nodes[id];
+    let y = &node.value;
+    let (r, c) = clamp(y, focus);
+    let input = |k: usize| -> (&TraceNode, &Matrix) {
+        let n = &trace.nodes[node.inputs[k]];
+        (n, &n.value)
+    };
+    let lhs = at(&node.label, y, r, c);
+    let out = res(y.at(r, c));
+    match node.op {
+        Op::Leaf(_) => eq(&[lhs, out]),
+        Op::MatMul => {
+            let ((a, am), (b, bm)) = (input(0), input(1));
+            let k = am.cols;
+            let symbolic = row(&[mo("∑"), mi("k"), at(&a.label, am, r, 0).replace("<mn>0</mn><mo>]</mo>", "<mi>k</mi><mo>]</mo>"), mo("·"), at(&b.label, bm, 0, c).replace("<mo>[</mo><mn>0</mn>", "<mo>[</mo><mi>k</mi>")]);
+            let terms = (0..k).map(|j| times(num(am.at(r, j)), num(bm.at(j, c)))).collect();
+            eq(&[lhs, symbolic, join(terms, "+"), out])
+        }
+        Op::Add | Op::Mul => {
+            let ((a, am), (b, bm)) = (input(0), input(1));
+            let (br, bc) = (if bm.rows == 1 { 0 } else { r }, if bm.cols == 1 { 0 } else { c });
+            let op = if node.op == Op::Add { "+" } else { "·" };
+            eq(&[
+                lhs,
+                row(&[at(&a.label, am, r, c), mo(op), at(&b.label, bm, br, bc)]),
+                row(&[num(am.at(r, c)), mo(op), num(bm.at(br, bc))]),
+                out,
+            ])
+        }
+        Op::Sum | Op::Mean => {
+            let (a, am) = input(0);
+            let terms = am.values.iter().map(|&v| num(v)).collect();
+            let sum = join(terms, "+");
+            let (sym, nums) = if node.op == Op::Sum {
+                (row(&[mo("∑"), mi(&a.label)]), sum)
+            } else {
+                let n = mn(&am.len().to_string());
+                (row(&[frac(&mn("1"), &n), mo("∑"), mi(&a.label)]), row(&[frac(&mn("1"), &n), paren(&sum)]))
+            };
+            eq(&[lhs, sym, nums, out])
+        }
+        Op::Relu | Op::LeakyRelu { .. } | Op::Sigmoid | Op::Tanh | Op::Identity => {
+            let (a, am) = input(0);
+            let x = am.at(r, c);
+            let xs = at(&a.label, am, r, c);
+            let (sym, nums) = match node.op {
+                Op::Relu => (row(&[mi("max"), paren(&row(&[mn("0"), mo(","), xs]))]), row(&[mi("max"), paren(&row(&[mn("0"), mo(","), num(x)]))])),
+                Op::LeakyRelu { slope } => {
+                    let s = mn(&sig(slope as f64));
+                    if x > 0.0 {
+                        (row(&[xs, mtext(" since it is > 0")]), num(x))
+                    } else {
+                        (row(&[s.clone(), mo("·"), xs, mtext(" since it is ≤ 0")]), row(&[s, mo("·"), num(x)]))
+                    }
+                }
+                Op::Sigmoid => {
+                    let f = |v: String| frac(&mn("1"), &row(&[mn("1"), mo("+"), sup(&mi("e"), &row(&[mo("−"), v]))]));
+                    (row(&[mi("σ"), paren(&xs)]), row(&[f(paren(&num(x)))]))
+                }
+                Op::Tanh => (row(&[mi("tanh"), paren(&xs)]), row(&[mi("tanh"), paren(&num(x))])),
+                _ => (xs, num(x)),
+            };
+            eq(&[lhs, sym, nums, out])
+        }
+        Op::Softmax | Op::LogSoftmax => {
+            let (a, am) = input(0);
+            let xs = am.row(r);
+            let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let denom: f64 = xs.iter().map(|v| (v - max).exp()).sum::<f64>() * max.exp();
+            let exps = xs.iter().map(|&v| sup(&mi("e"), &num(v))).collect();
+            let sym_x = at(&a.label, am, r, c);
+            if node.op == Op::Softmax {
+                eq(&[
+                    lhs,
+                    frac(&sup(&mi("e"), &sym_x), &row(&[mo("∑"), mi("j"), sup(&mi("e"), &row(&[mi(&a.label), mo("["), mn(&r.to_string()), mo(","), mi("j"), mo("]")]))])),
+                    frac(&sup(&mi("e"), &num(am.at(r, c))), &join(exps, "+")),
+                    frac(&res(am.at(r, c).exp()), &res(denom)),
+                    out,
+                ])
+            } else {
+                eq(&[lhs, row(&[sym_x, mo("−"), mi("log"), mo("∑"), mi("j"), sup(&mi("e"), &mi("x"))]), row(&[num(am.at(r, c)), mo("−"), mi("log"), paren(&join(exps, "+"))]), out])
+            }
+        }
+        Op::Mse => {
+            let ((p, pm), (t, tm)) = (input(0), input(1));
+            let n = pm.len();
+            let terms = (0..n).map(|i| sup(&paren(&row(&[num(pm.values[i]), mo("−"), num(tm.values[i])])), &mn("2"))).collect();
+            let half = frac(&mn("1"), &mn("2"));
+            let nn = frac(&mn("1"), &mn(&n.to_string()));
+            eq(&[
+                lhs,
+                row(&[half.clone(), nn.clone(), mo("∑"), sup(&paren(&row(&[mi(&p.label), mo("−"), mi(&t.label)])), &mn("2"))]),
+                row(&[half, nn, paren(&join(terms, "+"))]),
+                out,
+            ])
+        }
+        Op::SoftmaxCrossEntropy => {
+            let ((z, zm), (_, tm)) = (input(0), input(1));
+            let m = zm.rows;
+            let terms = (0..m)
+                .map(|row_i| {
+                    let xs = zm.row(row_i);
+                    let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let lse = max + xs.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                    let picked: f64 = tm.row(row_i).iter().zip(xs).map(|(t, x)| t * (x - lse)).sum();
+                    num(picked)
+                })
+                .collect();
+            eq(&[
+                lhs,
+                row(&[mo("−"), frac(&mn("1"), &mn(&m.to_string())), mo("∑"), mi("y"), mi("log"), mi("softmax"), paren(&mi(&z.label))]),
+                row(&[mo("−"), frac(&mn("1"), &mn(&m.to_string())), paren(&join(terms, "+"))]),
+                out,
+            ])
+        }
+        Op::BceWithLogits => {
+            let ((z, zm), (t, tm)) = (input(0), input(1));
+            let n = zm.len();
+            let terms = (0..n)
+                .map(|i| {
+                    let (zv, tv) = (zm.values[i], tm.values[i]);
+                    num(zv.max(0.0) - zv * tv + (-zv.abs()).exp().ln_1p())
+                })
+                .collect();
+            eq(&[
+                lhs,
+                row(&[frac(&mn("1"), &mn(&n.to_string())), mo("∑"), paren(&row(&[mi("max"), paren(&row(&[mi(&z.label), mo(","), mn("0")])), mo("−"), mi(&z.label), mo("·"), mi(&t.label), mo("+"), mi("log"), paren(&row(&[mn("1"), mo("+"), sup(&mi("e"), &row(&[mo("−"), mo("|"), mi(&z.label), mo("|")]))]))]))]),
+                row(&[frac(&mn("1"), &mn(&n.to_string())), paren(&join(terms, "+"))]),
+                out,
+            ])
+        }
+        Op::Dropout { rate } => {
+            let ((a, am), (m, mm)) = (input(0), input(1));
+            eq(&[
+                lhs,
+                frac(&row(&[at(&a.label, am, r, c), mo("·"), at(&m.label, mm, r, c)]), &row(&[mn("1"), mo("−"), mn(&sig(rate as f64))])),
+                frac(&row(&[num(am.at(r, c)), mo("·"), num(mm.at(r, c))]), &mn(&sig(1.0 - rate as f64))),
+                out,
+            ])
+        }
+        Op::L1 { rate } | Op::L2 { rate } => {
+            let (a, am) = input(0);
+            let l = mn(&sig(rate as f64));
+            let (sym, total) = if let Op::L1 { .. } = node.op {
+                (row(&[l.clone(), mo("∑"), mo("|"), mi(&a.label), mo("|")]), row(&[l, mo("·"), res(am.values.iter().map(|v| v.abs()).sum())]))
+            } else {
+                let half = frac(&mn("1"), &mn("2"));
+                (row(&[l.clone(), mo("·"), half.clone(), mo("∑"), sup(&mi(&a.label), &mn("2"))]), row(&[l, mo("·"), half, mo("·"), res(am.values.iter().map(|v| v * v).sum())]))
+            };
+            eq(&[lhs, sym, total, out])
+        }
+    }
+}
+
+fn mtext(s: &str) -> String {
+    format!("<mtext>{}</mtext>", esc(s))
+}
+
+/// The backward formulas of node `id`: for each input that gets a gradient, `∂L/∂input` at the
+/// focus element (clamped to that input's shape) as upstream × local = passed on, with numbers.
+pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> {
+    let node = &trace.nodes[id];
+    let Some(g) = node.grad.as_ref() else { return vec![] };
+    let y = &node.value;
+    let mut out = Vec::new();
+    for (k, passed) in node.input_grads.iter().enumerate() {
+        let Some(passed) = passed else { continue };
+        let input = &trace.nodes[node.inputs[k]];
+        let xm = &input.value;
+        let (r, c) = clamp(xm, focus);
+        let lhs = d(&input.label, xm, r, c);
+        let result = res(passed.at(r, c));
+        let up = |rr: usize, cc: usize| num(g.at(rr, cc));
+        let dy = |rr: usize, cc: usize| d(&node.label, y, rr, cc);
+        let line = match node.op {
+            Op::Leaf(_) => continue,
+            Op::MatMul => {
+                let other = &trace.nodes[node.inputs[1 - k]];
+                let om = &other.value;
+                if k == 0 {
+                    // ∂L/∂A[r,c] = Σ_j ∂L/∂Y[r,j] · B[c,j]
+                    let terms = (0..g.cols).map(|j| times(up(r, j), num(om.at(c, j)))).collect();
+                    eq(&[lhs, row(&[mo("∑"), mi("j"), dy_j(&node.label, true, r), mo("·"), idx(&other.label, &c.to_string(), "j")]), join(terms, "+"), result])
+                } else {
+                    // ∂L/∂B[r,c] = Σ_i A[i,r] · ∂L/∂Y[i,c]
+                    let terms = (0..g.rows).map(|i| times(num(om.at(i, r)), up(i, c))).collect();
+                    eq(&[lhs, row(&[mo("∑"), mi("i"), idx(&other.label, "i", &r.to_string()), mo("·"), dy_j(&node.label, false, c)]), join(terms, "+"), result])
+                }
+            }
+            Op::Add | Op::Mul => {
+                let broadcast_rows = xm.rows == 1 && g.rows > 1;
+                let broadcast_cols = xm.cols == 1 && g.cols > 1;
+                let cells: Vec<(usize, usize)> = (0..g.rows)
+                    .filter(|&i| if broadcast_rows { true } else { i == r })
+                    .flat_map(|i| (0..g.cols).filter(move |&j| if broadcast_cols { true } else { j == c }).map(move |j| (i, j)))
+                    .collect();
+                let factor = |i: usize, j: usize| -> Option<f64> {
+                    (node.op == Op::Mul).then(|| trace.nodes[node.inputs[1 - k]].value.broadcast_at(i, j))
+                };
+                let terms: Vec<String> = cells
+                    .iter()
+                    .map(|&(i, j)| match factor(i, j) {
+                        Some(f) => times(up(i, j), num(f)),
+                        None => up(i, j),
+                    })
+                    .collect();
+                let sym = if cells.len() > 1 {
+                    row(&[mo("∑"), mi("broadcast"), dy(r, c), if node.op == Op::Mul { mtext(" · other") } else { String::new() }])
+                } else if node.op == Op::Mul {
+                    row(&[dy(r, c), mo("·"), at(&trace.nodes[node.inputs[1 - k]].label, &trace.nodes[node.inputs[1 - k]].value, r, c)])
+                } else {
+                    row(&[dy(r, c), mo("·"), mn("1")])
+                };
+                eq(&[lhs, sym, join(terms, "+"), result])
+            }
+            Op::Sum | Op::Mean => {
+                let n = xm.len() as f64;
+                let local = if node.op == Op::Sum { 1.0 } else { 1.0 / n };
+                eq(&[lhs, row(&[dy(0, 0), mo("·"), if node.op == Op::Sum { mn("1") } else { frac(&mn("1"), &mn(&xm.len().to_string())) }]), times(up(0, 0), num(local)), result])
+            }
+            Op::Relu | Op::LeakyRelu { .. } | Op::Sigmoid | Op::Tanh | Op::Identity | Op::Dropout { .. } => {
+                let x = xm.at(r, c);
+                let yv = y.at(r, c);
+                let ys = at(&node.label, y, r, c);
+                let (sym_local, num_local, local) = match node.op {
+                    Op::Relu => (row(&[mo("["), at(&input.label, xm, r, c), mo(">"), mn("0"), mo("]")]), row(&[mo("["), num(x), mo(">"), mn("0"), mo("]")]), if x > 0.0 { 1.0 } else { 0.0 }),
+                    Op::LeakyRelu { slope } => {
+                        let l = if x > 0.0 { 1.0 } else { slope as f64 };
+                        (row(&[mtext(if x > 0.0 { "1 (input > 0)" } else { "α (input ≤ 0)" })]), num(l), l)
+                    }
+                    Op::Sigmoid => (row(&[ys.clone(), paren(&row(&[mn("1"), mo("−"), ys]))]), row(&[num(yv), paren(&row(&[mn("1"), mo("−"), num(yv)]))]), yv * (1.0 - yv)),
+                    Op::Tanh => (row(&[paren(&row(&[mn("1"), mo("−"), sup(&ys, &mn("2"))]))]), paren(&row(&[mn("1"), mo("−"), sup(&num(yv), &mn("2"))])), 1.0 - yv * yv),
+                    Op::Dropout { rate } => {
+                        let mask = trace.nodes[node.inputs[1]].value.at(r, c);
+                        (frac(&mi("mask"), &row(&[mn("1"), mo("−"), mi("p")])), frac(&num(mask), &mn(&sig(1.0 - rate as f64))), mask / (1.0 - rate as f64))
+                    }
+                    _ => (mn("1"), mn("1"), 1.0),
+                };
+                eq(&[lhs, row(&[dy(r, c), mo("·"), sym_local]), row(&[up(r, c), mo("·"), num_local]), times(up(r, c), num(local)), result])
+            }
+            Op::Softmax => {
+                let s = y.row(r);
+                let gr = g.row(r);
+                let dot: f64 = s.iter().zip(gr).map(|(a, b)| a * b).sum();
+                eq(&[lhs, row(&[at(&node.label, y, r, c), paren(&row(&[dy(r, c), mo("−"), mo("∑"), mi("j"), mi("g"), mi("y")]))]), row(&[num(y.at(r, c)), paren(&row(&[up(r, c), mo("−"), num(dot)]))]), result])
+            }
+            Op::LogSoftmax => {
+                let sum: f64 = g.row(r).iter().sum();
+                let s = y.at(r, c).exp();
+                eq(&[lhs, row(&[dy(r, c), mo("−"), mi("softmax"), mo("·"), mo("∑"), mi("j"), mi("g")]), row(&[up(r, c), mo("−"), num(s), mo("·"), num(sum)]), result])
+            }
+            Op::Mse => {
+                let t = &trace.nodes[node.inputs[1 - k]].value;
+                let n = xm.len();
+                let (p, q) = if k == 0 { (xm.at(r, c), t.at(r, c)) } else { (t.at(r, c), xm.at(r, c)) };
+                let diff = row(&[num(p), mo("−"), num(q)]);
+                let sign = if k == 0 { String::new() } else { mo("−") };
+                eq(&[lhs, row(&[sign.clone(), dy(0, 0), mo("·"), frac(&row(&[mi("ŷ"), mo("−"), mi("y")]), &mn(&n.to_string()))]), row(&[sign, up(0, 0), mo("·"), frac(&paren(&diff), &mn(&n.to_string()))]), result])
+            }
+            Op::SoftmaxCrossEntropy => {
+                let t = &trace.nodes[node.inputs[1]].value;
+                let xs = xm.row(r);
+                let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = xs.iter().map(|v| (v - max).exp()).sum();
+                let s = (xm.at(r, c) - max).exp() / z;
+                let m = xm.rows.to_string();
+                eq(&[lhs, row(&[dy(0, 0), mo("·"), frac(&row(&[mi("softmax"), mo("−"), mi("y")]), &mn(&m))]), row(&[up(0, 0), mo("·"), frac(&paren(&row(&[num(s), mo("−"), num(t.at(r, c))])), &mn(&m))]), result])
+            }
+            Op::BceWithLogits => {
+                let t = &trace.nodes[node.inputs[1]].value;
+                let z = xm.at(r, c);
+                let s = 1.0 / (1.0 + (-z).exp());
+                let n = xm.len().to_string();
+                eq(&[lhs, row(&[dy(0, 0), mo("·"), frac(&row(&[mi("σ"), paren(&mi("z")), mo("−"), mi("y")]), &mn(&n))]), row(&[up(0, 0), mo("·"), frac(&paren(&row(&[num(s), mo("−"), num(t.at(r, c))])), &mn(&n))]), result])
+            }
+            Op::L1 { rate } | Op::L2 { rate } => {
+                let w = xm.at(r, c);
+                let (sym, local) = match node.op {
+                    Op::L1 { .. } => (row(&[mi("λ"), mo("·"), mi("sign"), paren(&at(&input.label, xm, r, c))]), rate as f64 * if w == 0.0 { 0.0 } else { w.signum() }),
+                    _ => (row(&[mi("λ"), mo("·"), at(&input.label, xm, r, c)]), rate as f64 * w),
+                };
+                eq(&[lhs, row(&[dy(0, 0), mo("·"), sym]), times(up(0, 0), num(local)), result])
+            }
+        };
+        out.push(line);
+    }
+    out
+}
+
+/// `label[i,j]` with symbolic indices.
+fn idx(label: &str, i: &str, j: &str) -> String {
+    let part = |s: &str| if s.chars().all(|c| c.is_ascii_digit()) { mn(s) } else { mi(s) };
+    row(&[mi(label), mo("["), part(i), mo(","), part(j), mo("]")])
+}
+
+/// `∂L/∂Y[r,j]` (row fixed) or `∂L/∂Y[i,c]` (column fixed).
+fn dy_j(label: &str, row_fixed: bool, k: usize) -> String {
+    let index = if row_fixed { idx(label, &k.to_string(), "j") } else { idx(label, "i", &k.to_string()) };
+    frac(&row(&[mi("∂"), mi("L")]), &row(&[mi("∂"), index]))
+}
+
+/// The update of parameter `param` at `element`, as the optimizer's formulas with numbers.
+/// Returns one line per formula.
+pub fn update(trace: &Trace, param: usize, element: usize) -> Vec<String> {
+    let p = &trace.params[param];
+    let c = trace.optimizer;
+    let (w, g, w_new) = (p.before.values[element], p.grad.values[element], p.after.values[element]);
+    let eta = mn(&sig(c.lr));
+    let name = mi(&format!("{}[{}]", p.name, index_of(&p.before, element)));
+    let name_new = mi(&format!("{}′", p.name));
+    let decay = c.weight_decay != 0.0;
+    let g_eff = if decay { g + c.weight_decay * w } else { g };
+    let g_term = if decay {
+        paren(&row(&[num(g), mo("+"), mn(&sig(c.weight_decay)), mo("·"), num(w)]))
+    } else {
+        num(g)
+    };
+    match c.kind {
+        OptimizerKind::Sgd => vec![eq(&[
+            name_new,
+            row(&[name, mo("−"), mi("η"), mo("·"), mi("g")]),
+            row(&[num(w), mo("−"), eta, mo("·"), g_term]),
+            res(w_new),
+        ])],
+        OptimizerKind::Momentum => {
+            let v0 = p.state_before.first().map(|m| m.values[element]).unwrap_or(0.0);
+            let v1 = p.state_after.first().map(|m| m.values[element]).unwrap_or(g_eff);
+            let mu = mn(&sig(c.momentum));
+            vec![
+                eq(&[mi("v′"), row(&[mi("μ"), mo("·"), mi("v"), mo("+"), mi("g")]), row(&[mu, mo("·"), num(v0), mo("+"), g_term]), res(v1)]),
+                eq(&[name_new, row(&[name, mo("−"), mi("η"), mo("·"), mi("v′")]), row(&[num(w), mo("−"), eta, mo("·"), num(v1)]), res(w_new)]),
+            ]
+        }
+        OptimizerKind::Adam => {
+            let slot = |s: &Vec<super::Matrix>, i: usize| s.get(i).map(|m| m.values[element]).unwrap_or(0.0);
+            let (m0, v0) = (slot(&p.state_before, 0), slot(&p.state_before, 1));
+            let (m1, v1) = (slot(&p.state_after, 0), slot(&p.state_after, 1));
+            let t = trace.t as i32;
+            let (bc1, bc2) = (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t));
+            let (m_hat, v_hat) = (m1 / bc1, v1 / bc2);
+            let b1 = mn(&sig(c.beta1));
+            let b2 = mn(&sig(c.beta2));
+            let one_minus = |b: f64| mn(&sig(1.0 - b));
+            let tt = mn(&t.to_string());
+            let mut lines = vec![
+                eq(&[mi("m′"), row(&[mi("β₁"), mi("m"), mo("+"), paren(&row(&[mn("1"), mo("−"), mi("β₁")])), mi("g")]), row(&[b1.clone(), mo("·"), num(m0), mo("+"), one_minus(c.beta1), mo("·"), num(g)]), res(m1)]),
+                eq(&[mi("v′"), row(&[mi("β₂"), mi("v"), mo("+"), paren(&row(&[mn("1"), mo("−"), mi("β₂")])), sup(&mi("g"), &mn("2"))]), row(&[b2.clone(), mo("·"), num(v0), mo("+"), one_minus(c.beta2), mo("·"), sup(&num(g), &mn("2"))]), res(v1)]),
+                eq(&[mi("m̂"), frac(&mi("m′"), &row(&[mn("1"), mo("−"), sup(&mi("β₁"), &mi("t"))])), frac(&num(m1), &row(&[mn("1"), mo("−"), sup(&b1, &tt)])), res(m_hat)]),
+                eq(&[mi("v̂"), frac(&mi("v′"), &row(&[mn("1"), mo("−"), sup(&mi("β₂"), &mi("t"))])), frac(&num(v1), &row(&[mn("1"), mo("−"), sup(&b2, &tt)])), res(v_hat)]),
+            ];
+            let step_sym = frac(&mi("m̂"), &row(&[msqrt(&mi("v̂")), mo("+"), mi("ε")]));
+            let step_num = frac(&num(m_hat), &row(&[msqrt(&num(v_hat)), mo("+"), mn(&sig(c.eps))]));
+            let (sym, nums) = if decay {
+                (row(&[name, mo("−"), mi("η"), paren(&row(&[step_sym, mo("+"), mi("λ"), mi("w")]))]), row(&[num(w), mo("−"), eta, paren(&row(&[step_num, mo("+"), mn(&sig(c.weight_decay)), mo("·"), num(w)]))]))
+            } else {
+                (row(&[name, mo("−"), mi("η"), step_sym]), row(&[num(w), mo("−"), eta, mo("·"), step_num]))
+            };
+            lines.push(eq(&[name_new, sym, nums, res(w_new)]));
+            lines
+        }
+    }
+}
+
+/// `"r,c"` of a flat index.
+pub fn index_of(m: &Matrix, element: usize) -> String {
+    format!("{},{}", element / m.cols.max(1), element % m.cols.max(1))
+}

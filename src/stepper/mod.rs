@@ -1,0 +1,497 @@
+//! The step-by-step view of one training step, as plain data: which stages there are and every
+//! number each stage shows. Read straight from the tape — each forward node in order, the loss,
+//! each backward node in reverse order, then each parameter update — so what the page shows is
+//! what the engine computed, not a re-derivation.
+//!
+//! A [`StepRecord`] is one step on the device (tape after backward, optimizer before and after);
+//! [`Trace::read`] copies every value to the host in one transfer (async: WebGPU never blocks).
+//! Gradient checks replay the traced graph on the CPU in f64 ([`Trace::loss_with`]), so they are
+//! independent of the backend and of the backward rules being checked.
+
+pub mod math;
+pub mod presets;
+
+use burn::tensor::Device;
+
+use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, Precision, T, Tape, read_many, tensor_f64};
+use crate::train::Trainer;
+
+pub use presets::{Erratum, PRESETS, Preset, preset};
+
+/// A host copy of a rank-2 tensor, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// `rows · cols` values.
+    pub values: Vec<f64>,
+}
+
+/// Summary statistics of a tensor too large to print.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Euclidean (Frobenius) norm.
+    pub norm: f64,
+}
+
+impl Matrix {
+    /// A matrix from row-major values.
+    pub fn new(rows: usize, cols: usize, values: Vec<f64>) -> Self {
+        assert_eq!(values.len(), rows * cols, "{} values for [{rows}, {cols}]", values.len());
+        Self { rows, cols, values }
+    }
+
+    /// The value at row `r`, column `c`.
+    pub fn at(&self, r: usize, c: usize) -> f64 {
+        self.values[r * self.cols + c]
+    }
+
+    /// The value at `(r, c)` read with broadcasting: a row `[1, n]` or scalar `[1, 1]` repeats.
+    pub fn broadcast_at(&self, r: usize, c: usize) -> f64 {
+        self.at(if self.rows == 1 { 0 } else { r }, if self.cols == 1 { 0 } else { c })
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether it holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Row `r`.
+    pub fn row(&self, r: usize) -> &[f64] {
+        &self.values[r * self.cols..(r + 1) * self.cols]
+    }
+
+    /// min / max / mean / norm.
+    pub fn stats(&self) -> Stats {
+        let n = self.values.len().max(1) as f64;
+        Stats {
+            min: self.values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: self.values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            mean: self.values.iter().sum::<f64>() / n,
+            norm: self.values.iter().map(|v| v * v).sum::<f64>().sqrt(),
+        }
+    }
+
+    /// `"[rows × cols]"`.
+    pub fn shape(&self) -> String {
+        format!("[{} × {}]", self.rows, self.cols)
+    }
+
+    /// The transpose.
+    pub fn transpose(&self) -> Matrix {
+        let mut values = Vec::with_capacity(self.len());
+        for c in 0..self.cols {
+            for r in 0..self.rows {
+                values.push(self.at(r, c));
+            }
+        }
+        Matrix::new(self.cols, self.rows, values)
+    }
+
+    fn map(&self, f: impl Fn(f64) -> f64) -> Matrix {
+        Matrix::new(self.rows, self.cols, self.values.iter().map(|&v| f(v)).collect())
+    }
+}
+
+/// Tensors with more values than this are shown as a heatmap with statistics, not as numbers.
+pub const PRINT_LIMIT: usize = 64;
+
+/// One node of the traced tape, on the host.
+#[derive(Clone, Debug)]
+pub struct TraceNode {
+    /// The op.
+    pub op: Op,
+    /// Input node ids.
+    pub inputs: Vec<NodeId>,
+    /// Label (`l1.w`, `z1`, `h1`, `loss`).
+    pub label: String,
+    /// Its value.
+    pub value: Matrix,
+    /// `∂L/∂value`, if a gradient reached it.
+    pub grad: Option<Matrix>,
+    /// What it passed to each input during backward.
+    pub input_grads: Vec<Option<Matrix>>,
+}
+
+/// One parameter's update.
+#[derive(Clone, Debug)]
+pub struct ParamUpdate {
+    /// Its path (`l1.w`).
+    pub name: String,
+    /// Its leaf on the tape.
+    pub node: NodeId,
+    /// The value before the step.
+    pub before: Matrix,
+    /// Its gradient (zeros if none reached it).
+    pub grad: Matrix,
+    /// Optimizer state before: `[]`, `[v]` or `[m, v]` (zeros at the first step).
+    pub state_before: Vec<Matrix>,
+    /// Optimizer state after.
+    pub state_after: Vec<Matrix>,
+    /// The value after the step.
+    pub after: Matrix,
+}
+
+/// What a stage shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageKind {
+    /// A forward op of the network.
+    Forward,
+    /// A forward op of the loss.
+    Loss,
+    /// A backward op (the op's node, walked in reverse).
+    Backward,
+    /// A parameter update.
+    Update,
+}
+
+impl StageKind {
+    /// Display name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StageKind::Forward => "forward",
+            StageKind::Loss => "loss",
+            StageKind::Backward => "backward",
+            StageKind::Update => "update",
+        }
+    }
+}
+
+/// One stage of the walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stage {
+    /// Which part of the step.
+    pub kind: StageKind,
+    /// The node (forward, loss, backward) or the parameter index (update).
+    pub index: usize,
+}
+
+/// One training step on the device, before it is read back.
+pub struct StepRecord {
+    /// The tape after backward.
+    pub tape: Tape,
+    /// The total-loss node.
+    pub loss: NodeId,
+    /// The parameter leaves, in the model's order.
+    pub params: Vec<NodeId>,
+    /// The optimizer before the update.
+    pub before: Optimizer,
+    /// The optimizer after the update.
+    pub after: Optimizer,
+    /// The parameters after the update.
+    pub new_params: Vec<T>,
+}
+
+impl StepRecord {
+    /// Back-propagates `loss` on `tape` and applies `optimizer` to the parameters, keeping the
+    /// optimizer before and after. Returns the record; `optimizer` is advanced.
+    pub fn take(mut tape: Tape, loss: NodeId, params: Vec<NodeId>, optimizer: &mut Optimizer) -> Self {
+        tape.backward(loss);
+        let before = optimizer.clone();
+        let mut values: Vec<T> = params.iter().map(|&p| tape.value(p).clone()).collect();
+        let grads: Vec<T> =
+            params.iter().map(|&p| tape.grad(p).cloned().unwrap_or_else(|| tape.value(p).zeros_like())).collect();
+        optimizer.update(&mut values, &grads);
+        Self { tape, loss, params, before, after: optimizer.clone(), new_params: values }
+    }
+
+    /// The trainer's next training step (its next batch and dropout mask), taken for real: the
+    /// trainer's parameters, optimizer and step count advance exactly as `train_step` would.
+    pub fn from_trainer(trainer: &mut Trainer) -> Self {
+        let (tape, nodes, loss) = trainer.record_step();
+        let record = Self::take(tape, loss, nodes.params, &mut trainer.optimizer);
+        trainer.model.params = record.new_params.clone();
+        trainer.step += 1;
+        record
+    }
+
+    /// A preset's step from the given parameters and optimizer (advanced).
+    pub fn from_preset(preset: &Preset, params: &[T], optimizer: &mut Optimizer) -> Self {
+        let (tape, loss, nodes) = preset.record(params);
+        Self::take(tape, loss, nodes, optimizer)
+    }
+}
+
+/// Every number of one training step, on the host, and the stages that show them.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    /// The tape's nodes.
+    pub nodes: Vec<TraceNode>,
+    /// The total-loss node.
+    pub loss: NodeId,
+    /// One update per parameter.
+    pub params: Vec<ParamUpdate>,
+    /// The optimizer's settings.
+    pub optimizer: OptimizerConfig,
+    /// The optimizer's step count after this update (Adam's t).
+    pub t: u64,
+    /// The precision the step ran in.
+    pub precision: Precision,
+    /// The walk: forward, loss, backward, update.
+    pub stages: Vec<Stage>,
+}
+
+fn is_loss_op(op: &Op) -> bool {
+    matches!(op, Op::Mse | Op::SoftmaxCrossEntropy | Op::BceWithLogits | Op::L1 { .. } | Op::L2 { .. })
+}
+
+impl Trace {
+    /// Reads a step back to the host in one transfer.
+    pub async fn read(record: StepRecord) -> Result<Trace, EngineError> {
+        let StepRecord { tape, loss, params, before, after, new_params } = record;
+        let precision = crate::models::precision_of(tape.value(0));
+        // Everything in one list; decoded below in the same order, from the same structure.
+        let mut parts: Vec<T> = Vec::new();
+        for node in tape.nodes() {
+            parts.push(node.value.clone());
+            parts.extend(node.grad.clone());
+            parts.extend(node.input_grads.iter().flatten().cloned());
+        }
+        let grads: Vec<T> =
+            params.iter().map(|&p| tape.grad(p).cloned().unwrap_or_else(|| tape.value(p).zeros_like())).collect();
+        for (i, (grad, new)) in grads.iter().zip(&new_params).enumerate() {
+            parts.push(grad.clone());
+            parts.extend(before.slots(i).into_iter().cloned());
+            parts.extend(after.slots(i).into_iter().cloned());
+            parts.push(new.clone());
+        }
+        let shapes: Vec<[usize; 2]> = parts.iter().map(|t| t.dims()).collect();
+        let mut values = read_many(parts).await?.into_iter().zip(shapes).map(|(v, [r, c])| Matrix::new(r, c, v));
+        let mut next = move || values.next().expect("one host copy per tensor");
+        let mut nodes = Vec::new();
+        for node in tape.nodes() {
+            let value = next();
+            let grad = node.grad.as_ref().map(|_| next());
+            let input_grads = node.input_grads.iter().map(|g| g.as_ref().map(|_| next())).collect();
+            nodes.push(TraceNode { op: node.op, inputs: node.inputs.clone(), label: node.label.clone(), value, grad, input_grads });
+        }
+        let mut updates = Vec::new();
+        for (i, &p) in params.iter().enumerate() {
+            let grad = next();
+            let slots_before = before.slots(i).len();
+            let slots_after = after.slots(i).len();
+            let mut state_before: Vec<Matrix> = (0..slots_before).map(|_| next()).collect();
+            let state_after: Vec<Matrix> = (0..slots_after).map(|_| next()).collect();
+            // The first step starts from zero state.
+            if state_before.is_empty() {
+                state_before = state_after.iter().map(|m| m.map(|_| 0.0)).collect();
+            }
+            let after_value = next();
+            updates.push(ParamUpdate {
+                name: nodes[p].label.clone(),
+                node: p,
+                before: nodes[p].value.clone(),
+                grad,
+                state_before,
+                state_after,
+                after: after_value,
+            });
+        }
+        let stages = stages(&tape, loss, updates.len());
+        Ok(Trace { nodes, loss, params: updates, optimizer: after.config, t: after.t, precision, stages })
+    }
+
+    /// The loss value.
+    pub fn loss_value(&self) -> f64 {
+        self.nodes[self.loss].value.values[0]
+    }
+
+    /// The stage list's index of the first stage of each kind (forward, loss, backward, update).
+    pub fn first_of(&self, kind: StageKind) -> Option<usize> {
+        self.stages.iter().position(|s| s.kind == kind)
+    }
+
+    /// The parameter index of a parameter node.
+    pub fn param_of(&self, node: NodeId) -> Option<usize> {
+        self.params.iter().position(|p| p.node == node)
+    }
+
+    /// Replays the traced graph on the CPU in f64 with some leaf values changed:
+    /// `changes` are `(node, element, new value)`. Returns the loss. The recorded leaves
+    /// (inputs, targets, dropout masks, parameters) are reused, so this is exactly the step's
+    /// loss as a function of the changed values.
+    pub fn loss_with(&self, changes: &[(NodeId, usize, f64)]) -> f64 {
+        let device = Device::flex();
+        let mut values: Vec<T> = Vec::with_capacity(self.loss + 1);
+        for (id, node) in self.nodes[..=self.loss].iter().enumerate() {
+            let value = if let Op::Leaf(_) = node.op {
+                let mut v = node.value.values.clone();
+                for &(n, e, x) in changes {
+                    if n == id {
+                        v[e] = x;
+                    }
+                }
+                tensor_f64(&v, [node.value.rows, node.value.cols], &device, Precision::F64)
+            } else {
+                let inputs: Vec<&T> = node.inputs.iter().map(|&i| &values[i]).collect();
+                node.op.forward(&inputs)
+            };
+            values.push(value);
+        }
+        let loss = values.pop().expect("the loss node");
+        loss.into_data().convert::<f64>().try_to_vec::<f64>().expect("f64 data")[0]
+    }
+
+    /// Central finite-difference estimate of `∂L/∂param[element]` with step `eps` (f64 replay),
+    /// and its relative error against the traced (analytic) gradient.
+    pub fn gradient_check(&self, param: usize, element: usize, eps: f64) -> GradientCheck {
+        let p = &self.params[param];
+        let w = p.before.values[element];
+        let plus = self.loss_with(&[(p.node, element, w + eps)]);
+        let minus = self.loss_with(&[(p.node, element, w - eps)]);
+        let numeric = (plus - minus) / (2.0 * eps);
+        let analytic = p.grad.values[element];
+        GradientCheck { analytic, numeric, relative_error: relative_error(analytic, numeric) }
+    }
+
+    /// The loss with `param[element]` nudged by `eps`, against the unchanged loss (both f64
+    /// replays), and the first-order prediction `g·eps`.
+    pub fn nudge(&self, param: usize, element: usize, eps: f64) -> Nudge {
+        let p = &self.params[param];
+        let base = self.loss_with(&[]);
+        let nudged = self.loss_with(&[(p.node, element, p.before.values[element] + eps)]);
+        Nudge { eps, base, nudged, predicted: p.grad.values[element] * eps }
+    }
+}
+
+/// `|a − b| / max(|a|, |b|)`, 0 when both are 0 (tiny absolute differences count as 0 only
+/// when both values are below 1e-12).
+pub fn relative_error(a: f64, b: f64) -> f64 {
+    let scale = a.abs().max(b.abs());
+    if scale < 1e-12 { 0.0 } else { (a - b).abs() / scale }
+}
+
+/// A gradient check of one parameter value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradientCheck {
+    /// The traced gradient.
+    pub analytic: f64,
+    /// `(L(w+ε) − L(w−ε)) / 2ε`.
+    pub numeric: f64,
+    /// Relative error between them.
+    pub relative_error: f64,
+}
+
+/// The effect of nudging one parameter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Nudge {
+    /// The nudge ε.
+    pub eps: f64,
+    /// L(w).
+    pub base: f64,
+    /// L(w + ε).
+    pub nudged: f64,
+    /// g·ε, the first-order prediction of the change.
+    pub predicted: f64,
+}
+
+/// The default ε of gradient checks and nudges (f64 replays, so small is fine).
+pub const EPS: f64 = 1e-5;
+
+/// The stage list of a step: forward nodes in order (those of the loss marked), backward nodes
+/// in reverse order, then one update per parameter.
+fn stages(tape: &Tape, loss: NodeId, n_params: usize) -> Vec<Stage> {
+    let nodes = &tape.nodes()[..=loss];
+    let first_loss = nodes.iter().position(|n| is_loss_op(&n.op)).unwrap_or(loss);
+    let mut out = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if matches!(n.op, Op::Leaf(_)) {
+            continue;
+        }
+        let kind = if i >= first_loss { StageKind::Loss } else { StageKind::Forward };
+        out.push(Stage { kind, index: i });
+    }
+    for (i, n) in nodes.iter().enumerate().rev() {
+        if !matches!(n.op, Op::Leaf(_)) && n.requires_grad && n.grad.is_some() {
+            out.push(Stage { kind: StageKind::Backward, index: i });
+        }
+    }
+    out.extend((0..n_params).map(|index| Stage { kind: StageKind::Update, index }));
+    out
+}
+
+/// The local derivative a backward stage multiplies the upstream gradient by, per input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Local {
+    /// Elementwise: `∂L/∂x = ∂L/∂y ⊙ local` (same shape as the input, before any broadcast sum).
+    Elementwise(Matrix),
+    /// A matrix product: `∂L/∂A = ∂L/∂Y · M` or `∂L/∂B = M · ∂L/∂Y`, with M shown.
+    MatMulRight(Matrix),
+    /// See `MatMulRight`.
+    MatMulLeft(Matrix),
+    /// No simple local factor (softmax Jacobians); the formula says how it is applied.
+    Jacobian,
+    /// The input gets no gradient (targets, masks).
+    None,
+}
+
+/// The local derivatives of node `id`'s op with respect to each input, from the traced values.
+pub fn local_derivatives(trace: &Trace, id: NodeId) -> Vec<Local> {
+    let node = &trace.nodes[id];
+    let input = |k: usize| &trace.nodes[node.inputs[k]].value;
+    let y = &node.value;
+    let ones = |m: &Matrix| m.map(|_| 1.0);
+    match node.op {
+        Op::Leaf(_) => vec![],
+        Op::MatMul => vec![Local::MatMulRight(input(1).transpose()), Local::MatMulLeft(input(0).transpose())],
+        Op::Add => vec![Local::Elementwise(ones(y)), Local::Elementwise(ones(y))],
+        Op::Mul => {
+            let (a, b) = (input(0), input(1));
+            let grid = |m: &Matrix| Matrix::new(y.rows, y.cols, (0..y.len()).map(|i| m.broadcast_at(i / y.cols, i % y.cols)).collect());
+            vec![Local::Elementwise(grid(b)), Local::Elementwise(grid(a))]
+        }
+        Op::Sum => vec![Local::Elementwise(ones(input(0)))],
+        Op::Mean => {
+            let n = input(0).len() as f64;
+            vec![Local::Elementwise(input(0).map(|_| 1.0 / n))]
+        }
+        Op::Relu => vec![Local::Elementwise(input(0).map(|x| if x > 0.0 { 1.0 } else { 0.0 }))],
+        Op::LeakyRelu { slope } => vec![Local::Elementwise(input(0).map(|x| if x > 0.0 { 1.0 } else { slope as f64 }))],
+        Op::Sigmoid => vec![Local::Elementwise(y.map(|s| s * (1.0 - s)))],
+        Op::Tanh => vec![Local::Elementwise(y.map(|t| 1.0 - t * t))],
+        Op::Identity => vec![Local::Elementwise(ones(y))],
+        Op::Softmax | Op::LogSoftmax => vec![Local::Jacobian],
+        Op::Mse => {
+            let (p, t) = (input(0), input(1));
+            let n = p.len() as f64;
+            let d = Matrix::new(p.rows, p.cols, p.values.iter().zip(&t.values).map(|(a, b)| (a - b) / n).collect());
+            let neg = d.map(|v| -v);
+            vec![Local::Elementwise(d), Local::Elementwise(neg)]
+        }
+        Op::SoftmaxCrossEntropy | Op::BceWithLogits => {
+            // The upstream of a loss is the scalar 1 (or the sum's 1): its local derivative is
+            // the gradient it passes on.
+            let local = node.input_grads.first().cloned().flatten().map(Local::Elementwise).unwrap_or(Local::Jacobian);
+            vec![local, Local::None]
+        }
+        Op::Dropout { rate } => {
+            let mask = input(1);
+            vec![Local::Elementwise(mask.map(|m| m / (1.0 - rate as f64))), Local::None]
+        }
+        Op::L1 { rate } => vec![Local::Elementwise(input(0).map(|w| rate as f64 * w.signum() * (w != 0.0) as u8 as f64))],
+        Op::L2 { rate } => vec![Local::Elementwise(input(0).map(|w| rate as f64 * w))],
+    }
+}
+
+/// Whether a node is an op (not a leaf).
+pub fn is_op(node: &TraceNode) -> bool {
+    !matches!(node.op, Op::Leaf(_))
+}
+
+/// Whether a node is a parameter leaf.
+pub fn is_param(node: &TraceNode) -> bool {
+    node.op == Op::Leaf(Leaf::Param)
+}
