@@ -15,6 +15,8 @@ gradlab — train the playground's networks natively on the same engine as the w
 USAGE:
   gradlab train [FLAGS]      train and print losses (one JSON object per evaluation with --json)
   gradlab bench [--json]     steps/s of the playground net on the CPU and the GPU backends
+  gradlab step --preset xor-2-2-1|essay-relu|essay-sigmoid [--optimizer sgd|momentum|adam] [--backend cpu|wgpu] [--json]
+                             one training step of a stepper preset: every stage, every gradient with its check
   gradlab help
 
 TRAIN FLAGS (defaults are the playground's):
@@ -73,6 +75,7 @@ pub fn run(args: &[String]) -> i32 {
         }
         Some("train") => train(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("step") => step(&args[1..]),
         Some(other) => Err(CliError::Command(other.to_string())),
     };
     match result {
@@ -186,6 +189,82 @@ fn train(args: &[String]) -> Result<(), CliError> {
         trainer.train_step();
         if trainer.step % o.eval_every == 0 || trainer.step == o.steps {
             report(&trainer);
+        }
+    }
+    Ok(())
+}
+
+/// `gradlab step`: the stepper's numbers for a preset, natively (the browser test compares the
+/// page's gradients with these).
+fn step(args: &[String]) -> Result<(), CliError> {
+    use crate::engine::{Optimizer, OptimizerConfig, Precision};
+    use crate::stepper::{self, StepRecord, Trace};
+    let names = || stepper::PRESETS.iter().map(|p| p.key).collect::<Vec<_>>().join(", ");
+    let (mut preset, mut kind, mut backend, mut json) = (None, None, BackendKind::Cpu, false);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--json" {
+            json = true;
+            continue;
+        }
+        let value = it.next().ok_or_else(|| CliError::Missing(flag.clone()))?;
+        match flag.as_str() {
+            "--preset" => preset = Some(stepper::preset(value).ok_or_else(|| bad(flag, value, &names()))?),
+            "--optimizer" => kind = Some(crate::train::optimizer_from_key(value).ok_or_else(|| bad(flag, value, "sgd, momentum or adam"))?),
+            "--backend" => backend = BackendKind::from_key(value).ok_or_else(|| bad(flag, value, "cpu or wgpu"))?,
+            _ => return Err(CliError::Flag(flag.clone())),
+        }
+    }
+    let preset = preset.ok_or_else(|| CliError::Missing(format!("--preset ({})", names())))?;
+    let device = device_for(backend)?;
+    let params = preset.initial_params(&device, Precision::F32);
+    let mut optimizer = Optimizer::new(OptimizerConfig::new(kind.unwrap_or(preset.optimizer), preset.lr));
+    let record = StepRecord::from_preset(preset, &params, &mut optimizer);
+    let trace = crate::engine::block_on(Trace::read(record)).map_err(|e| CliError::Gpu(e.to_string()))?;
+    let checks = |i: usize| -> Vec<stepper::GradientCheck> {
+        (0..trace.params[i].grad.len()).map(|j| trace.gradient_check(i, j, stepper::EPS)).collect()
+    };
+    if json {
+        let params: serde_json::Map<String, serde_json::Value> = trace
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let fd: Vec<f64> = checks(i).iter().map(|c| c.numeric).collect();
+                let entry = serde_json::json!({
+                    "shape": [p.before.rows, p.before.cols],
+                    "value": p.before.values, "grad": p.grad.values, "after": p.after.values, "finite_difference": fd,
+                });
+                (p.name.clone(), entry)
+            })
+            .collect();
+        let doc = serde_json::json!({ "preset": preset.key, "loss": trace.loss_value(), "stages": trace.stages.len(), "params": params });
+        println!("{doc}");
+        return Ok(());
+    }
+    println!("{} — loss {}", preset.title, stepper::math::sig(trace.loss_value()));
+    for (k, stage) in trace.stages.iter().enumerate() {
+        let (what, shape) = match stage.kind {
+            stepper::StageKind::Update => (trace.params[stage.index].name.clone(), trace.params[stage.index].before.shape()),
+            _ => {
+                let n = &trace.nodes[stage.index];
+                (format!("{} {}", n.op.name(), n.label), n.value.shape())
+            }
+        };
+        println!("{:>3}/{}  {:<8}  {what} {shape}", k + 1, trace.stages.len(), stage.kind.name());
+    }
+    for (i, p) in trace.params.iter().enumerate() {
+        for (j, c) in checks(i).iter().enumerate() {
+            println!(
+                "∂L/∂{}.{} = {:<12} finite difference {:<12} relative error {:.1e}   {} → {}",
+                p.name,
+                stepper::math::index_of(&p.before, j).replace(',', "."),
+                stepper::math::sig(c.analytic),
+                stepper::math::sig(c.numeric),
+                c.relative_error,
+                stepper::math::sig(p.before.values[j]),
+                stepper::math::sig(p.after.values[j]),
+            );
         }
     }
     Ok(())

@@ -51,6 +51,28 @@ impl BackendChoice {
     }
 }
 
+/// Which page a link opens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Page {
+    /// The playground.
+    #[default]
+    Play,
+    /// The step-by-step view of one training step.
+    Step,
+}
+
+/// What the step-by-step view shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// The page.
+    pub page: Page,
+    /// A stepper preset's key (`None`: the playground's network and its next batch).
+    pub preset: Option<String>,
+    /// The stage shown, counted from 0.
+    pub stage: u32,
+}
+
 /// Everything a link carries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShareState {
@@ -64,11 +86,14 @@ pub struct ShareState {
     /// link opens this model as is instead of replaying `steps`.
     #[serde(default)]
     pub weights: Option<Vec<Vec<f32>>>,
+    /// The page, and what the stepper shows.
+    #[serde(default)]
+    pub view: View,
 }
 
 impl Default for ShareState {
     fn default() -> Self {
-        let mut state = ShareState { config: skeleton(), backend: BackendChoice::Auto, steps: 0, weights: None };
+        let mut state = ShareState { config: skeleton(), backend: BackendChoice::Auto, steps: 0, weights: None, view: View::default() };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
             (field.set)(&mut state, field.default).unwrap_or_else(|e| panic!("default of {}: {e}", field.key));
@@ -161,6 +186,19 @@ fn binary_loss_key(l: &BinaryLoss) -> &'static str {
         BinaryLoss::Bce => "bce",
         BinaryLoss::Mse => "mse",
     }
+}
+
+const PAGES: [Page; 2] = [Page::Play, Page::Step];
+
+fn page_key(p: &Page) -> &'static str {
+    match p {
+        Page::Play => "play",
+        Page::Step => "step",
+    }
+}
+
+fn preset_keys() -> Vec<&'static str> {
+    std::iter::once("none").chain(crate::stepper::PRESETS.iter().map(|p| p.key)).collect()
 }
 
 fn backend_key(b: &BackendChoice) -> &'static str {
@@ -342,6 +380,31 @@ pub static FIELDS: &[Field] = &[
         get: |s| s.steps.to_string(),
         set: |s, v| Ok(s.steps = int(v, 0, 1_000_000)?),
     },
+    Field {
+        key: "page",
+        default: "play",
+        expected: "play or step",
+        get: |s| page_key(&s.view.page).into(),
+        set: |s, v| Ok(s.view.page = choice(v, &PAGES, page_key)?),
+    },
+    Field {
+        key: "preset",
+        default: "none",
+        expected: "none, xor-2-2-1, essay-relu or essay-sigmoid",
+        get: |s| s.view.preset.clone().unwrap_or_else(|| "none".into()),
+        set: |s, v| {
+            let key = choice(v, &preset_keys(), |k| k)?;
+            s.view.preset = (key != "none").then(|| key.to_string());
+            Ok(())
+        },
+    },
+    Field {
+        key: "stage",
+        default: "0",
+        expected: "a whole number from 0 to 100000 (the stepper's stage, from 0)",
+        get: |s| s.view.stage.to_string(),
+        set: |s, v| Ok(s.view.stage = int(v, 0, 100_000)? as u32),
+    },
 ];
 
 /// Something in a link that was not used as given.
@@ -483,6 +546,10 @@ pub fn decode(fragment: &str) -> Parsed {
         }
         problems.push(problem);
     }
+    // A short link names just a preset (`#preset=essay-relu`): that opens the stepper.
+    if state.view.preset.is_some() && !raw.iter().any(|(k, _)| k == "page") {
+        state.view.page = Page::Step;
+    }
     // Weights last: they must fit the network the rest of the link describes.
     if let Some((_, w)) = raw.iter().find(|(k, _)| k == "w") {
         match weights::from_link(w, &param_shapes(&state.config)) {
@@ -523,7 +590,7 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
             message: format!("{} activations for {} hidden layers", config.activations.len(), config.hidden.len()),
         });
     }
-    let state = ShareState { config: config.clone(), backend: BackendChoice::Auto, steps: 0, weights: None };
+    let state = ShareState { config: config.clone(), ..ShareState::default() };
     for field in FIELDS {
         let mut copy = state.clone();
         let value = (field.get)(&state);

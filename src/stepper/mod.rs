@@ -495,3 +495,77 @@ pub fn is_op(node: &TraceNode) -> bool {
 pub fn is_param(node: &TraceNode) -> bool {
     node.op == Op::Leaf(Leaf::Param)
 }
+
+/// Where a node or parameter sits on the network diagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The weights into layer K (1-based): `lK.w` and its matmul.
+    Edges(usize),
+    /// The units of layer K (0: inputs): biases, pre-activations, activations, dropout.
+    Units(usize),
+    /// The loss (targets, loss ops, penalties).
+    Loss,
+}
+
+/// Where the node or parameter with this label is drawn: labels are `x`, `hK·lK+1.w`, `zK`,
+/// `hK`, `hK′`, `maskK`, `ŷ`, `y`, `loss…`, `penalty(…)`, and parameter paths `lK.w`, `lK.b`.
+pub fn place(label: &str, layers: usize) -> Place {
+    let number = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<usize>().ok();
+    if let Some((_, rest)) = label.rsplit_once("·l") {
+        return number(rest).map(Place::Edges).unwrap_or(Place::Loss);
+    }
+    if let Some(rest) = label.strip_prefix('l') {
+        if let Some(k) = number(rest) {
+            return if rest.ends_with(".w") { Place::Edges(k) } else { Place::Units(k) };
+        }
+    }
+    for prefix in ["z", "h", "mask"] {
+        if let Some(k) = label.strip_prefix(prefix).and_then(number) {
+            return Place::Units(k);
+        }
+    }
+    match label {
+        "x" => Place::Units(0),
+        "ŷ" => Place::Units(layers),
+        _ => Place::Loss,
+    }
+}
+
+impl Trace {
+    /// Units per layer, inputs first, read from the weight shapes.
+    pub fn sizes(&self) -> Vec<usize> {
+        let weights: Vec<&ParamUpdate> = self.params.iter().filter(|p| p.name.ends_with(".w")).collect();
+        let mut sizes: Vec<usize> = weights.first().map(|w| vec![w.before.rows]).unwrap_or_default();
+        sizes.extend(weights.iter().map(|w| w.before.cols));
+        sizes
+    }
+
+    /// The stage (position in `stages`) at which parameter `param`'s gradient is complete: the
+    /// backward stage of the last op (in backward order) that passes it a gradient.
+    pub fn gradient_stage(&self, param: usize) -> Option<usize> {
+        let node = self.params[param].node;
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == StageKind::Backward && self.nodes[s.index].inputs.contains(&node))
+            .map(|(i, _)| i)
+            .max()
+    }
+
+    /// The stage of parameter `param`'s update.
+    pub fn update_stage(&self, param: usize) -> Option<usize> {
+        self.stages.iter().position(|s| s.kind == StageKind::Update && s.index == param)
+    }
+
+    /// A short name of stage `i`: `"backward · sigmoid · h1"`.
+    pub fn stage_name(&self, i: usize) -> String {
+        let stage = self.stages[i];
+        match stage.kind {
+            StageKind::Update => format!("update · {} · {}", self.optimizer.kind.key(), self.params[stage.index].name),
+            kind => {
+                let n = &self.nodes[stage.index];
+                format!("{} · {} · {}", kind.name(), n.op.name(), n.label)
+            }
+        }
+    }
+}

@@ -52,6 +52,11 @@ fn random_state(rng: &mut Rng) -> ShareState {
         backend: pick(rng, &[BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu]),
         steps: rng.next_u64() % 1_000_001,
         weights: None,
+        view: gradlab::share::View {
+            page: pick(rng, &[gradlab::share::Page::Play, gradlab::share::Page::Step]),
+            preset: pick(rng, &[None, Some("xor-2-2-1"), Some("essay-relu"), Some("essay-sigmoid")]).map(String::from),
+            stage: rng.below(100_001) as u32,
+        },
     }
 }
 
@@ -318,4 +323,20 @@ fn experiment_json_round_trips_and_bad_json_is_refused() {
     assert!(gradlab::share::from_json(&bad).unwrap().problems.iter().any(|p| p.key == "dataset"));
     let short = json.replacen("\"values\": [", "\"values\": [1e40, ", 1);
     assert!(gradlab::share::from_json(&short).unwrap().problems.iter().any(|p| p.key == "weights"));
+}
+
+#[test]
+fn a_preset_name_alone_opens_the_stepper() {
+    let parsed = decode("#preset=essay-relu");
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    assert_eq!(parsed.state.view.page, gradlab::share::Page::Step);
+    assert_eq!(parsed.state.view.preset.as_deref(), Some("essay-relu"));
+    let parsed = decode("#preset=essay-relu&page=play&stage=7");
+    assert_eq!(parsed.state.view.page, gradlab::share::Page::Play);
+    assert_eq!(parsed.state.view.stage, 7);
+    let parsed = decode("#preset=essay-tanh&stage=-1");
+    let keys: Vec<&str> = parsed.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["preset", "stage"], "{:?}", parsed.problems);
+    assert!(parsed.problems[0].message.contains("xor-2-2-1"), "{}", parsed.problems[0].message);
+    assert_eq!(parsed.state.view.preset, None);
 }
