@@ -81,6 +81,11 @@ fn num(x: f64) -> String {
     if x < 0.0 { paren(&mn(&s)) } else { mn(&s) }
 }
 
+/// A number inside brackets that are already there.
+fn bare(x: f64) -> String {
+    mn(&sig(x))
+}
+
 /// A result number.
 fn res(x: f64) -> String {
     mn(&sig(x))
@@ -188,7 +193,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             let x = am.at(r, c);
             let xs = at(&a.label, am, r, c);
             let (sym, nums) = match node.op {
-                Op::Relu => (row(&[mi("max"), paren(&row(&[mn("0"), mo(","), xs]))]), row(&[mi("max"), paren(&row(&[mn("0"), mo(","), num(x)]))])),
+                Op::Relu => (row(&[mi("max"), paren(&row(&[mn("0"), mo(","), xs]))]), row(&[mi("max"), paren(&row(&[mn("0"), mo(","), bare(x)]))])),
                 Op::LeakyRelu { slope } => {
                     let s = mn(&sig(slope as f64));
                     if x > 0.0 {
@@ -199,9 +204,9 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
                 }
                 Op::Sigmoid => {
                     let f = |v: String| frac(&mn("1"), &row(&[mn("1"), mo("+"), sup(&mi("e"), &row(&[mo("−"), v]))]));
-                    (row(&[mi("σ"), paren(&xs)]), row(&[f(paren(&num(x)))]))
+                    (row(&[mi("σ"), paren(&xs)]), row(&[f(paren(&bare(x)))]))
                 }
-                Op::Tanh => (row(&[mi("tanh"), paren(&xs)]), row(&[mi("tanh"), paren(&num(x))])),
+                Op::Tanh => (row(&[mi("tanh"), paren(&xs)]), row(&[mi("tanh"), paren(&bare(x))])),
                 _ => (xs, num(x)),
             };
             eq(&[lhs, sym, nums, out])
@@ -451,7 +456,7 @@ pub fn update(trace: &Trace, param: usize, element: usize) -> Vec<String> {
     let (w, g, w_new) = (p.before.values[element], p.grad.values[element], p.after.values[element]);
     let eta = mn(&sig(c.lr));
     let name = mi(&format!("{}[{}]", p.name, index_of(&p.before, element)));
-    let name_new = mi(&format!("{}′", p.name));
+    let name_new = mi(&format!("{}′[{}]", p.name, index_of(&p.before, element)));
     let decay = c.weight_decay != 0.0;
     let g_eff = if decay { g + c.weight_decay * w } else { g };
     let g_term = if decay {

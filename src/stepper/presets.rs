@@ -89,7 +89,6 @@ pub static PRESETS: &[Preset] = &[
                 printed: "1.1",
                 right: "1.0 (0.1 + 0.4 + 0.5); the essay's later numbers that use z₁ change with it",
             },
-            Erratum { what: "z₂ = 0.3·1 + 0.4·2 + 0.6", printed: "—", right: "1.7" },
         ],
     },
     Preset {

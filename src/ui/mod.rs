@@ -8,6 +8,7 @@
 
 mod draw;
 mod network;
+mod step;
 
 use std::cell::RefCell;
 
@@ -19,7 +20,7 @@ use wasm_bindgen::JsCast;
 use crate::backend::{self, BackendKind};
 use crate::data::{DatasetKind, Point, Task};
 use crate::engine::{EngineError, OptimizerKind, read};
-use crate::share::{self, BackendChoice, ShareState};
+use crate::share::{self, BackendChoice, Page, ShareState, View};
 use crate::train::{BinaryLoss, Config, Head, Regularization, Trainer, optimizer_from_key};
 
 /// Side of the heatmap grid.
@@ -42,6 +43,8 @@ struct Lab {
     points: (Vec<Point>, Vec<Point>),
     /// Weights a link or file brought, loaded by the next rebuild.
     pending_weights: Option<Vec<Vec<f32>>>,
+    /// The stepper view a link asked for, opened after the next rebuild.
+    pending_view: Option<View>,
 }
 
 thread_local! {
@@ -72,6 +75,8 @@ pub struct Ui {
     notice: RwSignal<Option<String>>,
     show_test: RwSignal<bool>,
     include_weights: RwSignal<bool>,
+    page: RwSignal<Page>,
+    stepper: step::StepUi,
 }
 
 /// Mounts the app on the page.
@@ -120,7 +125,11 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     ui.config.set(state.config);
     ui.backend_choice.set(state.backend);
     ui.include_weights.set(state.weights.is_some());
-    with_lab(|l| l.pending_weights = state.weights);
+    ui.page.set(state.view.page);
+    with_lab(|l| {
+        l.pending_weights = state.weights;
+        l.pending_view = (state.view.page == Page::Step).then_some(state.view);
+    });
     state.steps
 }
 
@@ -142,6 +151,11 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
         backend: ui.backend_choice.get_untracked(),
         steps: ui.step.get_untracked(),
         weights: (weights && fits).then_some(params),
+        view: View {
+            page: ui.page.get_untracked(),
+            preset: ui.stepper.preset.get_untracked().map(String::from),
+            stage: ui.stepper.stage.get_untracked() as u32,
+        },
     }
 }
 
@@ -340,6 +354,10 @@ fn rebuild_then(ui: Ui, steps: u64) {
         draw_points(ui);
         sync_url(ui);
         replay(ui, steps_to_replay).await;
+        if let Some(view) = with_lab(|l| l.pending_view.take()) {
+            let preset = view.preset.as_deref().and_then(crate::stepper::preset).map(|p| p.key);
+            step::open(ui, ui.stepper, preset, view.stage as usize);
+        }
         if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
             let _ = body.dataset().set("ready", "1");
         }
@@ -528,6 +546,7 @@ fn switch_backend(ui: Ui, kind: BackendKind) {
                 sync_url(ui);
                 ui.steps_per_sec.set(0.0);
                 refresh(ui).await;
+                step::backend_changed(ui, ui.stepper);
                 if was_playing {
                     play(ui);
                 }
@@ -566,14 +585,25 @@ fn App() -> impl IntoView {
         notice: RwSignal::new(None),
         show_test: RwSignal::new(false),
         include_weights: RwSignal::new(false),
+        page: RwSignal::new(Page::Play),
+        stepper: step::StepUi::new(),
     };
     provide_context(ui);
+    provide_context(ui.stepper);
     spawn_local(start(ui));
+    step::listen_for_keys(ui, ui.stepper);
+    let on_play = move || ui.page.get() == Page::Play;
 
     view! {
         <header class="top">
-            <h1>"gradlab" <span class="sub">" · playground"</span></h1>
-            <div class="transport">
+            <h1>"gradlab"</h1>
+            <nav class="tabs">
+                <button data-testid="page-play" class:active=on_play on:click=move |_| { ui.page.set(Page::Play); sync_url(ui) }>"playground"</button>
+                <button data-testid="page-step" class:active=move || !on_play() on:click=move |_| {
+                    if ui.stepper.trace.get_untracked().is_some() { ui.page.set(Page::Step); sync_url(ui) } else { step::open(ui, ui.stepper, None, 0) }
+                }>"step through backprop"</button>
+            </nav>
+            <div class="transport" class:hidden=move || !on_play()>
                 <button data-testid="reset" title="reset: same seed, same initial weights" on:click=move |_| rebuild(ui)>"⟲ reset"</button>
                 <button data-testid="play" class="primary" disabled=move || ui.playing.get() on:click=move |_| play(ui)>"▶ play"</button>
                 <button data-testid="pause" disabled=move || !ui.playing.get() on:click=move |_| {
@@ -584,8 +614,10 @@ fn App() -> impl IntoView {
                     });
                 }>"❚❚ pause"</button>
                 <button data-testid="step" title="train one batch" on:click=move |_| step_once(ui)>"step"</button>
+                <button data-testid="open-stepper" title="take the next step stage by stage: every op forward and backward"
+                    on:click=move |_| step::open(ui, ui.stepper, None, 0)>"step through ▸"</button>
             </div>
-            <div class="counters">
+            <div class="counters" class:on-step=move || !on_play()>
                 <div><span class="k">"epoch"</span><span data-testid="epoch">{move || format!("{}", ui.epoch.get().floor() as u64)}</span></div>
                 <div><span class="k">"step"</span><span data-testid="step-count">{move || ui.step.get().to_string()}</span></div>
                 <div><span class="k">"steps/s"</span><span data-testid="steps-per-sec">{move || format!("{:.0}", ui.steps_per_sec.get())}</span></div>
@@ -594,7 +626,8 @@ fn App() -> impl IntoView {
         </header>
         {move || ui.error.get().map(|e| view! { <div class="banner error" data-testid="app-error" role="alert">{e}</div> })}
         {move || ui.notice.get().map(|n| view! { <div class="banner notice" data-testid="notice">{n}</div> })}
-        <main class="lab">
+        <div class="step-page" class:hidden=on_play><step::StepPage/></div>
+        <main class="lab" class:hidden=move || !on_play()>
             <section class="panel data-panel"><DataPanel/></section>
             <section class="panel net-panel">
                 <HyperParams/>

@@ -13,7 +13,9 @@ const out = path.join(here, 'out');
 fs.mkdirSync(out, { recursive: true });
 
 const results = [];
+/** `ONLY=regex node run.mjs` runs the tests whose names match. */
 async function test(name, fn) {
+  if (process.env.ONLY && !new RegExp(process.env.ONLY).test(name)) return;
   const t0 = Date.now();
   try {
     await fn();
@@ -281,6 +283,143 @@ await test('without WebGPU the page says so plainly and trains on the CPU', asyn
   } finally {
     await plain.close();
   }
+});
+
+// The stepper. Native numbers come from the CLI on the same engine (`gradlab step --json`).
+const cli = path.join(root, 'target/release/gradlab');
+function nativeStep(preset) {
+  return JSON.parse(execFileSync(cli, ['step', '--preset', preset, '--json'], { encoding: 'utf8' }));
+}
+const stageIndex = async (page) => Number(await text(page, 'stage-index'));
+async function openStepper(hash, b = browser) {
+  const page = await open(b, url, hash, { width: 1400, height: 1000 });
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="stage-count"]')?.textContent) > 0, null, { timeout: 180_000 });
+  return page;
+}
+/** Every displayed parameter gradient against the native values: 1e-5 relative. */
+async function compareGradients(page, native, what) {
+  let n = 0;
+  for (const [name, p] of Object.entries(native.params)) {
+    const [rows, cols] = p.shape;
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+      const shown = Number(await page.locator(`[data-testid="grad-${name}.${r}.${c}"]`).getAttribute('data-value'));
+      const want = p.grad[r * cols + c];
+      assert(Math.abs(shown - want) <= 1e-5 * Math.max(Math.abs(want), 0.1), `${what}: grad-${name}.${r}.${c} shows ${shown}, native ${want}`);
+      n++;
+    }
+  }
+  return n;
+}
+
+for (const preset of ['xor-2-2-1', 'essay-relu', 'essay-sigmoid']) {
+  await test(`stepper preset ${preset}: walk every stage with the keyboard; gradients equal the native ones`, async () => {
+    const page = await openStepper(`preset=${preset}&backend=cpu`);
+    const native = nativeStep(preset);
+    const count = Number(await text(page, 'stage-count'));
+    assert(count === native.stages, `stage count ${count} vs native ${native.stages}`);
+    assert(Math.abs(Number(await text(page, 'step-loss')) - native.loss) <= 1e-4 * native.loss, 'loss shown');
+    await page.keyboard.press('Home');
+    const shots = { forward: false, backward: false, update: false };
+    for (let i = 1; i <= count; i++) {
+      assert((await stageIndex(page)) === i, `stage-index ${await stageIndex(page)}, expected ${i}`);
+      const name = await text(page, 'stage-name');
+      const kind = name.split(' · ')[0];
+      assert(['forward', 'loss', 'backward', 'update'].includes(kind), `stage name ${name}`);
+      assert(await page.locator('[data-testid="stage-math"] math').count() > 0, `MathML at ${name}`);
+      if (kind in shots && !shots[kind] && (kind !== 'forward' || i > 1)) {
+        shots[kind] = true;
+        await page.screenshot({ path: path.join(out, `stepper-${preset}-${kind}.png`), fullPage: true });
+      }
+      // Before the backward pass reaches l1.w its gradient is not shown.
+      if (kind === 'forward') assert((await text(page, 'grad-l1.w.0.1')) === '—', 'gradient hidden during forward');
+      await page.keyboard.press('ArrowRight');
+    }
+    assert((await stageIndex(page)) === count, 'stops at the last stage');
+    await page.keyboard.press('ArrowLeft');
+    assert((await stageIndex(page)) === count - 1, '← goes back');
+    await page.keyboard.press('End');
+    const n = await compareGradients(page, native, preset);
+    // Every gradient check is green.
+    const bad = await page.locator('td[data-testid^="relerr-"]:not(.good)').count();
+    assert(bad === 0, `${bad} gradient checks are not green`);
+    // The nudge: Δloss ≈ g·ε for l1.w.0.1.
+    await page.click('[data-testid="grad-l1.w.0.1"]');
+    await page.locator('tr:has([data-testid="grad-l1.w.0.1"]) input[type=radio]').check();
+    await page.check('[data-testid="nudge-toggle"]');
+    const delta = Number(await page.locator('[data-testid="nudge-delta"]').getAttribute('data-value'));
+    const g = native.params['l1.w'].grad[1];
+    // Second-order terms (½·∂²L/∂w²·ε²) make the two differ slightly.
+    assert(Math.abs(delta - g * 1e-3) <= 1e-2 * Math.abs(g * 1e-3) + 1e-9, `nudge Δloss ${delta} vs g·ε ${g * 1e-3}`);
+    // The link names the preset and the stage.
+    const hash = await page.evaluate(() => location.hash);
+    assert(hash.includes(`preset=${preset}`) && hash.includes(`stage=${count - 1}`) && hash.includes('page=step'), `link ${hash}`);
+    if (preset !== 'xor-2-2-1') assert((await page.locator('[data-testid="errata"] tr').count()) >= 2, 'errata panel');
+    console.log(`     ${count} stages walked; ${n} gradients equal the native ones; nudge Δloss ${delta.toExponential(4)} vs g·ε ${(g * 1e-3).toExponential(4)}`);
+    await noError(page);
+    await page.close();
+  });
+}
+
+await test('stepper: jump buttons, the optimizer update with Adam, animation, the next training step', async () => {
+  const page = await openStepper('preset=essay-relu&backend=cpu');
+  await page.click('[data-testid="jump-update"]');
+  assert((await text(page, 'stage-name')).startsWith('update'), 'jump to update');
+  await page.selectOption('[data-testid="step-optimizer"]', 'adam');
+  await page.waitForFunction(() => document.querySelector('[data-testid="stage-name"]')?.textContent.includes('adam'));
+  const maths = await page.locator('[data-testid="stage-math"] math').count();
+  assert(maths === 5, `Adam shows m, v, m̂, v̂ and the update: ${maths} formulas`);
+  await page.screenshot({ path: path.join(out, 'stepper-adam-update.png'), fullPage: true });
+  await page.click('[data-testid="jump-backward"]');
+  assert((await text(page, 'stage-name')).startsWith('backward'), 'jump to backward');
+  await page.click('[data-testid="jump-loss"]');
+  assert((await text(page, 'stage-name')).startsWith('loss'), 'jump to loss');
+  await page.selectOption('[data-testid="step-speed"]', '200');
+  const before = await stageIndex(page);
+  await page.click('[data-testid="step-play"]');
+  await page.waitForFunction((b) => Number(document.querySelector('[data-testid="stage-index"]').textContent) >= b + 3, before);
+  await page.click('[data-testid="step-play"]');
+  const lossBefore = Number(await text(page, 'step-loss'));
+  await page.click('[data-testid="step-again"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="step-taken"]').textContent === '2');
+  const lossAfter = Number(await text(page, 'step-loss'));
+  assert(lossAfter < lossBefore, `the second step's loss ${lossAfter} is below the first's ${lossBefore}`);
+  await noError(page);
+  await page.close();
+});
+
+await test('stepper from the playground: the next real step, large tensors as heatmaps, back to the playground', async () => {
+  const page = await open(browser, url, 'backend=cpu&layers=8,8&batch=30&dropout=0.2&reg=l2&regrate=0.001', { width: 1400, height: 1000 });
+  await page.click('[data-testid="open-stepper"]');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="stage-count"]')?.textContent) > 0, null, { timeout: 60_000 });
+  // h1 is [30 × 8] = 240 values: a heatmap with statistics, not 240 numbers.
+  for (let i = 0; i < 40 && !(await text(page, 'stage-name')).includes('· h1'); i++) await page.keyboard.press('ArrowRight');
+  assert((await text(page, 'stage-name')).includes('h1'), 'reached the h1 activation');
+  assert(await page.locator('svg.heat').count() > 0, 'heatmap shown');
+  assert(/min .* max .* mean .* norm/.test(await page.locator('.large .stats').first().textContent()), 'statistics shown');
+  await page.locator('svg.heat rect').nth(8 * 5 + 2).click();
+  assert((await page.locator('.drill input').first().inputValue()) === '5', 'drilled into row 5');
+  await page.screenshot({ path: path.join(out, 'stepper-playground-heatmap.png'), fullPage: true });
+  await page.keyboard.press('End');
+  const bad = await page.locator('td[data-testid^="relerr-"].bad').count();
+  assert(bad === 0, `${bad} red gradient checks (dropout and L2 included)`);
+  await page.click('[data-testid="page-play"]');
+  assert((await stepCount(page)) === 1, 'the playground took the stepped step');
+  await noError(page);
+  await page.close();
+});
+
+await test('stepper on WebGPU: the same gradients as the native CPU engine', async () => {
+  const page = await openStepper('preset=xor-2-2-1&backend=webgpu');
+  const backend = await text(page, 'backend');
+  if (backend !== 'webgpu') {
+    console.log(`     WebGPU not available here (${backend}); compared on ${backend}`);
+  }
+  await page.keyboard.press('End');
+  const n = await compareGradients(page, nativeStep('xor-2-2-1'), `xor on ${backend}`);
+  await page.screenshot({ path: path.join(out, `stepper-xor-${backend}.png`), fullPage: true });
+  console.log(`     ${n} gradients on ${backend} equal the native CPU values within 1e-5`);
+  await noError(page);
+  await page.close();
 });
 
 await browser.close();
