@@ -146,10 +146,15 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
     let config = ui.config.get_untracked();
     let params = ui.params.get_untracked();
     let fits = share::param_shapes(&config).iter().map(|s| s[0] * s[1]).eq(params.iter().map(Vec::len));
+    // The stepper shows the playground's step n (taken from step n − 1): its link replays n − 1
+    // steps and takes that step again.
+    let stepping_playground = ui.page.get_untracked() == Page::Step
+        && ui.stepper.preset.get_untracked().is_none()
+        && ui.stepper.trace.with_untracked(Option::is_some);
     ShareState {
         config,
         backend: ui.backend_choice.get_untracked(),
-        steps: ui.step.get_untracked(),
+        steps: if stepping_playground { ui.step.get_untracked().saturating_sub(1) } else { ui.step.get_untracked() },
         weights: (weights && fits).then_some(params),
         view: View {
             page: ui.page.get_untracked(),

@@ -133,7 +133,7 @@ const value = (page, id) => page.locator(`[data-testid="${id}"]`).inputValue();
 
 await test('a crafted link sets every control', async () => {
   const link = 'v=1&dataset=xor&points=300&noise=0.1&ratio=0.7&features=x1,x2,x1x2&layers=3&act=relu&dropout=0.2' +
-    '&reg=l2&regrate=0.003&loss=mse&opt=adam&lr=0.1&batch=7&seed=42&backend=cpu&steps=0';
+    '&reg=l2&regrate=0.003&loss=mse&opt=adam&lr=0.1&batch=7&seed=42&backend=cpu&steps=0&page=play&preset=none&stage=0';
   const page = await open(browser, url, link);
   const expect = { dataset: 'xor', ratio: '70', noise: '10', batch: '7', seed: '42', optimizer: 'adam', lr: '0.1',
     loss: 'mse', dropout: '0.2', reg: 'l2', 'reg-rate': '0.003', 'act-1': 'relu', 'backend-select': 'cpu' };
@@ -402,6 +402,14 @@ await test('stepper from the playground: the next real step, large tensors as he
   await page.keyboard.press('End');
   const bad = await page.locator('td[data-testid^="relerr-"].bad').count();
   assert(bad === 0, `${bad} red gradient checks (dropout and L2 included)`);
+  // Its link replays the steps before it and shows the same step: the same loss.
+  const link = await page.evaluate(() => location.href);
+  assert(link.includes('page=step') && link.includes('steps=0&'), `link ${link}`);
+  const again = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await again.goto(link);
+  await again.waitForFunction(() => Number(document.querySelector('[data-testid="stage-count"]')?.textContent) > 0, null, { timeout: 60_000 });
+  assert((await text(again, 'step-loss')) === (await text(page, 'step-loss')), 'the link shows the same step');
+  await again.close();
   await page.click('[data-testid="page-play"]');
   assert((await stepCount(page)) === 1, 'the playground took the stepped step');
   await noError(page);

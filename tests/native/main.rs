@@ -12,3 +12,5 @@ mod share;
 mod shaders;
 // The stepper: presets by hand, every shown value vs burn-autodiff and finite differences.
 mod stepper;
+// Helpers shared by the modules above.
+mod support;

@@ -406,17 +406,7 @@ fn numbers_are_shown_to_five_significant_digits() {
     assert!(m.contains("<mn>0.5</mn>") && m.ends_with("<mn>1</mn></mrow></math>"), "{m}");
 }
 
-/// The GPU backend (lavapipe natively), as in the training tests.
-fn gpu() -> Option<Device> {
-    match gradlab::backend::native_gpu() {
-        Ok(d) => Some(d),
-        Err(e) if std::env::var("GRADLAB_SKIP_GPU").is_ok() => {
-            eprintln!("skipping GPU test: {e}");
-            None
-        }
-        Err(e) => panic!("no GPU backend ({e}); install mesa-vulkan-drivers (./x setup) or set GRADLAB_SKIP_GPU=1"),
-    }
-}
+use crate::support::gpu;
 
 #[test]
 fn cpu_and_gpu_traces_agree() {

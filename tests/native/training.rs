@@ -75,17 +75,8 @@ fn every_dataset_trains() {
     }
 }
 
-/// The GPU backend (natively: wgpu on Vulkan, lavapipe on a machine without a GPU).
-fn gpu() -> Option<burn::tensor::Device> {
-    match backend::native_gpu() {
-        Ok(d) => Some(d),
-        Err(e) if std::env::var("GRADLAB_SKIP_GPU").is_ok() => {
-            eprintln!("skipping GPU test: {e}");
-            None
-        }
-        Err(e) => panic!("no GPU backend ({e}); install mesa-vulkan-drivers (./x setup) or set GRADLAB_SKIP_GPU=1"),
-    }
-}
+
+use crate::support::gpu;
 
 #[test]
 fn cpu_and_gpu_agree() {
