@@ -117,6 +117,12 @@ impl Tape {
         self.nodes[id].grad.as_ref()
     }
 
+    /// The gradients of the given nodes after backward, zeros for any that no gradient reached
+    /// (what an optimizer expects: one gradient per parameter).
+    pub fn grads_or_zeros(&self, ids: &[NodeId]) -> Vec<T> {
+        ids.iter().map(|&id| self.grad(id).cloned().unwrap_or_else(|| self.value(id).zeros_like())).collect()
+    }
+
     /// The nodes recorded as parameters, with their labels.
     pub fn params(&self) -> impl Iterator<Item = (NodeId, &Node)> {
         self.nodes.iter().enumerate().filter(|(_, n)| n.op == Op::Leaf(Leaf::Param))

@@ -3,7 +3,7 @@
 //! browser, so the page needs no maths library; this module only builds strings, so it is
 //! tested natively like the rest.
 
-use super::{Matrix, Trace, TraceNode};
+use super::{Local, Matrix, Trace, TraceNode};
 use crate::engine::{Op, OptimizerKind, Precision};
 
 /// A number to 5 significant digits (trailing zeros trimmed; scientific when very small or large).
@@ -161,7 +161,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
         Op::MatMul => {
             let ((a, am), (b, bm)) = (input(0), input(1));
             let k = am.cols;
-            let symbolic = row(&[mo("∑"), mi("k"), at(&a.label, am, r, 0).replace("<mn>0</mn><mo>]</mo>", "<mi>k</mi><mo>]</mo>"), mo("·"), at(&b.label, bm, 0, c).replace("<mo>[</mo><mn>0</mn>", "<mo>[</mo><mi>k</mi>")]);
+            let symbolic = row(&[mo("∑"), mi("k"), idx(&a.label, &r.to_string(), "k"), mo("·"), idx(&b.label, "k", &c.to_string())]);
             let terms = (0..k).map(|j| times(num(am.at(r, j)), num(bm.at(j, c)))).collect();
             eq(&[lhs, symbolic, join(terms, "+"), out])
         }
@@ -311,6 +311,12 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
     let node = &trace.nodes[id];
     let Some(g) = node.grad.as_ref() else { return vec![] };
     let y = &node.value;
+    // The local factors' values are `local_derivatives`'; this only writes them out.
+    let locals = super::local_derivatives(trace, id);
+    let local_at = |k: usize, r: usize, c: usize| match &locals[k] {
+        Local::Elementwise(m) => m.broadcast_at(r, c),
+        other => unreachable!("{} has an elementwise local derivative, not {other:?}", node.op.name()),
+    };
     let mut out = Vec::new();
     for (k, passed) in node.input_grads.iter().enumerate() {
         let Some(passed) = passed else { continue };
@@ -363,27 +369,23 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
                 eq(&[lhs, sym, join(terms, "+"), result])
             }
             Op::Sum | Op::Mean => {
-                let n = xm.len() as f64;
-                let local = if node.op == Op::Sum { 1.0 } else { 1.0 / n };
-                eq(&[lhs, row(&[dy(0, 0), mo("·"), if node.op == Op::Sum { mn("1") } else { frac(&mn("1"), &mn(&xm.len().to_string())) }]), times(up(0, 0), num(local)), result])
+                eq(&[lhs, row(&[dy(0, 0), mo("·"), if node.op == Op::Sum { mn("1") } else { frac(&mn("1"), &mn(&xm.len().to_string())) }]), times(up(0, 0), num(local_at(k, r, c))), result])
             }
             Op::Relu | Op::LeakyRelu { .. } | Op::Sigmoid | Op::Tanh | Op::Identity | Op::Dropout { .. } => {
                 let x = xm.at(r, c);
                 let yv = y.at(r, c);
                 let ys = at(&node.label, y, r, c);
-                let (sym_local, num_local, local) = match node.op {
-                    Op::Relu => (row(&[mo("["), at(&input.label, xm, r, c), mo(">"), mn("0"), mo("]")]), row(&[mo("["), num(x), mo(">"), mn("0"), mo("]")]), if x > 0.0 { 1.0 } else { 0.0 }),
-                    Op::LeakyRelu { slope } => {
-                        let l = if x > 0.0 { 1.0 } else { slope as f64 };
-                        (row(&[mtext(if x > 0.0 { "1 (input > 0)" } else { "α (input ≤ 0)" })]), num(l), l)
-                    }
-                    Op::Sigmoid => (row(&[ys.clone(), paren(&row(&[mn("1"), mo("−"), ys]))]), row(&[num(yv), paren(&row(&[mn("1"), mo("−"), num(yv)]))]), yv * (1.0 - yv)),
-                    Op::Tanh => (row(&[paren(&row(&[mn("1"), mo("−"), sup(&ys, &mn("2"))]))]), paren(&row(&[mn("1"), mo("−"), sup(&num(yv), &mn("2"))])), 1.0 - yv * yv),
+                let local = local_at(k, r, c);
+                let (sym_local, num_local) = match node.op {
+                    Op::Relu => (row(&[mo("["), at(&input.label, xm, r, c), mo(">"), mn("0"), mo("]")]), row(&[mo("["), num(x), mo(">"), mn("0"), mo("]")])),
+                    Op::LeakyRelu { .. } => (row(&[mtext(if x > 0.0 { "1 (input > 0)" } else { "α (input ≤ 0)" })]), num(local)),
+                    Op::Sigmoid => (row(&[ys.clone(), paren(&row(&[mn("1"), mo("−"), ys]))]), row(&[num(yv), paren(&row(&[mn("1"), mo("−"), num(yv)]))])),
+                    Op::Tanh => (row(&[paren(&row(&[mn("1"), mo("−"), sup(&ys, &mn("2"))]))]), paren(&row(&[mn("1"), mo("−"), sup(&num(yv), &mn("2"))]))),
                     Op::Dropout { rate } => {
                         let mask = trace.nodes[node.inputs[1]].value.at(r, c);
-                        (frac(&mi("mask"), &row(&[mn("1"), mo("−"), mi("p")])), frac(&num(mask), &mn(&sig(1.0 - rate as f64))), mask / (1.0 - rate as f64))
+                        (frac(&mi("mask"), &row(&[mn("1"), mo("−"), mi("p")])), frac(&num(mask), &mn(&sig(1.0 - rate as f64))))
                     }
-                    _ => (mn("1"), mn("1"), 1.0),
+                    _ => (mn("1"), mn("1")),
                 };
                 eq(&[lhs, row(&[dy(r, c), mo("·"), sym_local]), row(&[up(r, c), mo("·"), num_local]), times(up(r, c), num(local)), result])
             }
@@ -422,13 +424,12 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
                 let n = xm.len().to_string();
                 eq(&[lhs, row(&[dy(0, 0), mo("·"), frac(&row(&[mi("σ"), paren(&mi("z")), mo("−"), mi("y")]), &mn(&n))]), row(&[up(0, 0), mo("·"), frac(&paren(&row(&[num(s), mo("−"), num(t.at(r, c))])), &mn(&n))]), result])
             }
-            Op::L1 { rate } | Op::L2 { rate } => {
-                let w = xm.at(r, c);
-                let (sym, local) = match node.op {
-                    Op::L1 { .. } => (row(&[mi("λ"), mo("·"), mi("sign"), paren(&at(&input.label, xm, r, c))]), rate as f64 * if w == 0.0 { 0.0 } else { w.signum() }),
-                    _ => (row(&[mi("λ"), mo("·"), at(&input.label, xm, r, c)]), rate as f64 * w),
+            Op::L1 { .. } | Op::L2 { .. } => {
+                let sym = match node.op {
+                    Op::L1 { .. } => row(&[mi("λ"), mo("·"), mi("sign"), paren(&at(&input.label, xm, r, c))]),
+                    _ => row(&[mi("λ"), mo("·"), at(&input.label, xm, r, c)]),
                 };
-                eq(&[lhs, row(&[dy(0, 0), mo("·"), sym]), times(up(0, 0), num(local)), result])
+                eq(&[lhs, row(&[dy(0, 0), mo("·"), sym]), times(up(0, 0), num(local_at(k, r, c))), result])
             }
         };
         out.push(line);

@@ -202,9 +202,7 @@ impl StepRecord {
         tape.backward(loss);
         let before = optimizer.clone();
         let mut values: Vec<T> = params.iter().map(|&p| tape.value(p).clone()).collect();
-        let grads: Vec<T> =
-            params.iter().map(|&p| tape.grad(p).cloned().unwrap_or_else(|| tape.value(p).zeros_like())).collect();
-        optimizer.update(&mut values, &grads);
+        optimizer.update(&mut values, &tape.grads_or_zeros(&params));
         Self { tape, loss, params, before, after: optimizer.clone(), new_params: values }
     }
 
@@ -260,10 +258,8 @@ impl Trace {
             parts.extend(node.grad.clone());
             parts.extend(node.input_grads.iter().flatten().cloned());
         }
-        let grads: Vec<T> =
-            params.iter().map(|&p| tape.grad(p).cloned().unwrap_or_else(|| tape.value(p).zeros_like())).collect();
-        for (i, (grad, new)) in grads.iter().zip(&new_params).enumerate() {
-            parts.push(grad.clone());
+        // A parameter's value and gradient are its leaf node's, read above.
+        for (i, new) in new_params.iter().enumerate() {
             parts.extend(before.slots(i).into_iter().cloned());
             parts.extend(after.slots(i).into_iter().cloned());
             parts.push(new.clone());
@@ -280,7 +276,6 @@ impl Trace {
         }
         let mut updates = Vec::new();
         for (i, &p) in params.iter().enumerate() {
-            let grad = next();
             let slots_before = before.slots(i).len();
             let slots_after = after.slots(i).len();
             let mut state_before: Vec<Matrix> = (0..slots_before).map(|_| next()).collect();
@@ -294,7 +289,7 @@ impl Trace {
                 name: nodes[p].label.clone(),
                 node: p,
                 before: nodes[p].value.clone(),
-                grad,
+                grad: nodes[p].grad.clone().unwrap_or_else(|| nodes[p].value.map(|_| 0.0)),
                 state_before,
                 state_after,
                 after: after_value,

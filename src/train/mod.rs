@@ -388,11 +388,7 @@ impl Trainer {
     pub fn train_step(&mut self) -> T {
         let (mut tape, nodes, loss) = self.record_step();
         tape.backward(loss);
-        let grads: Vec<T> = nodes
-            .params
-            .iter()
-            .map(|&p| tape.grad(p).cloned().unwrap_or_else(|| tape.value(p).zeros_like()))
-            .collect();
+        let grads = tape.grads_or_zeros(&nodes.params);
         self.optimizer.update(&mut self.model.params, &grads);
         self.step += 1;
         tape.value(loss).clone()

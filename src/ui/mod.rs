@@ -91,9 +91,14 @@ fn now_ms() -> f64 {
 
 /// Lets the browser render and handle input.
 async fn yield_now() {
+    sleep(0).await;
+}
+
+/// Waits `ms` milliseconds without blocking (a `setTimeout` promise).
+async fn sleep(ms: u32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
         }
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;

@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use super::{Ui, device, draw, refresh, sync_url, with_lab};
+use super::{Ui, device, draw, refresh, sleep, sync_url, with_lab};
 use crate::backend::BackendKind;
 use crate::engine::{Optimizer, OptimizerConfig, OptimizerKind, Precision, T};
 use crate::share::Page;
@@ -119,8 +119,8 @@ async fn take_step(ui: Ui, s: StepUi, fresh: bool, stage: usize) {
                     e.backend = Some(kind);
                     s.taken.set(0);
                 }
-                let params = e.params.clone();
-                let record = StepRecord::from_preset(p, &params, e.optimizer.as_mut().expect("set above"));
+                let e = &mut *e;
+                let record = StepRecord::from_preset(p, &e.params, e.optimizer.as_mut().expect("set above"));
                 e.params = record.new_params.clone();
                 record
             })),
@@ -179,15 +179,6 @@ fn go(ui: Ui, s: StepUi, i: usize) {
 fn stop(s: StepUi) {
     s.playing.set(false);
     ENGINE.with(|e| e.borrow_mut().generation += 1);
-}
-
-async fn sleep(ms: u32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// Plays the walk from the current stage to the end, one stage per `speed` ms.

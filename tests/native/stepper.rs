@@ -294,13 +294,18 @@ fn check_trace(p: &Preset, trace: &Trace, params: &[Vec<f64>], kind: OptimizerKi
     assert_eq!(count(StageKind::Update), trace.params.len());
     assert!(trace.stages.windows(2).all(|w| w[0].kind != StageKind::Backward || w[1].kind != StageKind::Backward || w[0].index > w[1].index));
     // Every formula renders with the traced numbers.
-    for stage in &trace.stages {
+    assert_every_formula_renders(trace, &what("formula"));
+}
+
+/// Every stage's MathML renders (forward, backward per input, update).
+fn assert_every_formula_renders(trace: &Trace, what: &str) {
+    for (i, stage) in trace.stages.iter().enumerate() {
         let texts = match stage.kind {
             StageKind::Forward | StageKind::Loss => vec![math::forward(trace, stage.index, (0, 0))],
             StageKind::Backward => math::backward(trace, stage.index, (0, 0)),
             StageKind::Update => math::update(trace, stage.index, 0),
         };
-        assert!(!texts.is_empty() && texts.iter().all(|m| m.starts_with("<math") && m.ends_with("</math>")), "{}", what("formula"));
+        assert!(!texts.is_empty() && texts.iter().all(|m| m.starts_with("<math") && m.ends_with("</math>")), "{what}: {}", trace.stage_name(i));
     }
 }
 
@@ -374,6 +379,8 @@ fn playground_steps_are_the_trainers_real_steps() {
             let check = trace.gradient_check(i, 0, stepper::EPS);
             assert!(check.relative_error < 1e-3, "{}: {check:?}", u.name);
         }
+        // Every formula renders, dropout and penalty stages included.
+        assert_every_formula_renders(&trace, "playground step");
         // The loss includes the penalty and a dropout mask leaf.
         assert!(trace.nodes.iter().any(|n| n.label.starts_with("mask")));
         assert!(trace.stages.iter().any(|s| s.kind == StageKind::Loss && trace.nodes[s.index].op.name() == "L2 penalty"));
