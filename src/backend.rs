@@ -38,8 +38,18 @@ pub fn cpu() -> Device {
 }
 
 /// Opens the GPU device (async: the browser requires it). Call once; clone the result.
-pub async fn open_gpu() -> Result<Device, String> {
-    Device::wgpu_options().init_async().await.map_err(|e| format!("{e}"))
+///
+/// `on_lost` is called once if the GPU device is lost later (the browser's `GPUDevice.lost`:
+/// a driver reset, a destroyed device, a GPU that went away), with the reason in words. Lost
+/// devices are otherwise only noticed when a readback fails. In the browser the callback is one
+/// more listener beside cubecl's own (which marks the device poisoned); natively wgpu keeps one
+/// callback per device, so there cubecl's is left in place and `on_lost` is not registered.
+pub async fn open_gpu(on_lost: fn(String)) -> Result<Device, String> {
+    let (device, setup) = Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("{e}"))?;
+    if cfg!(target_arch = "wasm32") {
+        setup.device.set_device_lost_callback(move |reason, message| on_lost(format!("device lost, {reason:?}: {message}")));
+    }
+    Ok(device)
 }
 
 /// Opens the GPU device natively, once per process; later calls return the same device.

@@ -64,14 +64,26 @@ pub enum CliError {
     /// The GPU could not be opened.
     #[error("the GPU backend is not available here: {0}")]
     Gpu(String),
+    /// Writing to standard output failed (a closed pipe ends the command quietly instead).
+    #[error("could not write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// `println!` that returns the write error instead of panicking, so that `gradlab … | head`
+/// ends quietly when `head` closes the pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn run(args: &[String]) -> i32 {
     let result = match args.first().map(String::as_str) {
         None | Some("help" | "--help" | "-h") => {
-            print!("{HELP}");
-            Ok(())
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(HELP.as_bytes()).map_err(CliError::from)
         }
         Some("train") => train(&args[1..]),
         Some("bench") => bench(&args[1..]),
@@ -80,6 +92,8 @@ pub fn run(args: &[String]) -> i32 {
     };
     match result {
         Ok(()) => 0,
+        // The reader went away (`| head`, `| less` quit): nothing more to say, and no error.
+        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             eprintln!("gradlab: {e}");
             2
@@ -175,20 +189,21 @@ fn train(args: &[String]) -> Result<(), CliError> {
     let o = parse_train(args)?;
     let device = device_for(o.backend)?;
     let mut trainer = Trainer::new(o.config, &device)?;
-    let report = |t: &Trainer| {
+    let report = |t: &Trainer| -> Result<(), CliError> {
         let (train, test) = t.losses();
         let (train, test) = (read_scalar(&train), read_scalar(&test));
         if o.json {
-            println!("{{\"step\":{},\"train_loss\":{},\"test_loss\":{}}}", t.step, json_f32(train), json_f32(test));
+            out!("{{\"step\":{},\"train_loss\":{},\"test_loss\":{}}}", t.step, json_f32(train), json_f32(test));
         } else {
-            println!("step {:>6}  epoch {:>7.2}  train loss {:.6}  test loss {:.6}", t.step, t.epoch(), train, test);
+            out!("step {:>6}  epoch {:>7.2}  train loss {:.6}  test loss {:.6}", t.step, t.epoch(), train, test);
         }
+        Ok(())
     };
-    report(&trainer);
+    report(&trainer)?;
     while trainer.step < o.steps {
         trainer.train_step();
         if trainer.step % o.eval_every == 0 || trainer.step == o.steps {
-            report(&trainer);
+            report(&trainer)?;
         }
     }
     Ok(())
@@ -239,10 +254,10 @@ fn step(args: &[String]) -> Result<(), CliError> {
             })
             .collect();
         let doc = serde_json::json!({ "preset": preset.key, "loss": trace.loss_value(), "stages": trace.stages.len(), "params": params });
-        println!("{doc}");
+        out!("{doc}");
         return Ok(());
     }
-    println!("{} — loss {}", preset.title, stepper::math::sig(trace.loss_value()));
+    out!("{} — loss {}", preset.title, stepper::math::sig(trace.loss_value()));
     for (k, stage) in trace.stages.iter().enumerate() {
         let (what, shape) = match stage.kind {
             stepper::StageKind::Update => (trace.params[stage.index].name.clone(), trace.params[stage.index].before.shape()),
@@ -251,11 +266,11 @@ fn step(args: &[String]) -> Result<(), CliError> {
                 (format!("{} {}", n.op.name(), n.label), n.value.shape())
             }
         };
-        println!("{:>3}/{}  {:<8}  {what} {shape}", k + 1, trace.stages.len(), stage.kind.name());
+        out!("{:>3}/{}  {:<8}  {what} {shape}", k + 1, trace.stages.len(), stage.kind.name());
     }
     for (i, p) in trace.params.iter().enumerate() {
         for (j, c) in checks(i).iter().enumerate() {
-            println!(
+            out!(
                 "∂L/∂{}.{} = {:<12} finite difference {:<12} relative error {:.1e}   {} → {}",
                 p.name,
                 stepper::math::index_of(&p.before, j).replace(',', "."),
@@ -268,6 +283,19 @@ fn step(args: &[String]) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// What the last update ran, in words: `fused (6/6 tensors)`, `generic (not on the wgpu backend)`.
+fn ran(paths: &[crate::engine::UpdatePath]) -> String {
+    use crate::engine::UpdatePath;
+    let fused = paths.iter().filter(|p| **p == UpdatePath::Fused).count();
+    let why: Vec<&str> = paths.iter().filter_map(|p| if let UpdatePath::Generic(w) = p { Some(*w) } else { None }).collect();
+    match (fused, why.first()) {
+        (_, None) if paths.is_empty() => "generic (no fused kernel for this optimizer)".to_string(),
+        (n, None) => format!("fused ({n}/{n} tensors)"),
+        (0, Some(w)) => format!("generic ({w})"),
+        (n, Some(w)) => format!("fused {n}/{} tensors, generic for the rest ({w})", paths.len()),
+    }
 }
 
 /// JSON has no NaN: non-finite losses print as null.
@@ -291,7 +319,7 @@ fn bench(args: &[String]) -> Result<(), CliError> {
         ("adam", BackendKind::Gpu, &adam, Kernels::Generic),
         ("adam", BackendKind::Gpu, &adam, Kernels::Fused),
     ];
-    let mut results: Vec<(&str, BackendKind, Kernels, f64)> = Vec::new();
+    let mut results: Vec<(&str, BackendKind, Kernels, f64, String)> = Vec::new();
     for (name, kind, config, kernels) in runs {
         let device = match device_for(kind) {
             Ok(d) => d,
@@ -316,21 +344,24 @@ fn bench(args: &[String]) -> Result<(), CliError> {
                 read_scalar(&loss);
             }
         }
-        results.push((name, kind, kernels, steps as f64 / start.elapsed().as_secs_f64()));
+        let per_sec = steps as f64 / start.elapsed().as_secs_f64();
+        results.push((name, kind, kernels, per_sec, ran(trainer.optimizer.paths())));
     }
-    for &(name, kind, kernels, per_sec) in &results {
+    for (name, kind, kernels, per_sec, ran) in &results {
+        let (name, kind, kernels, per_sec) = (*name, *kind, *kernels, *per_sec);
         let base = |k: BackendKind, kern: Kernels| results.iter().find(|r| r.0 == name && r.1 == k && r.2 == kern).map(|r| r.3);
         let vs_cpu = base(BackendKind::Cpu, Kernels::Generic).map(|c| per_sec / c).unwrap_or(f64::NAN);
         let vs_generic = base(kind, Kernels::Generic).map(|g| per_sec / g).unwrap_or(f64::NAN);
         let kernels = if kernels == Kernels::Fused { "fused" } else { "generic" };
         if json {
-            println!(
-                "{{\"where\":\"native\",\"optimizer\":\"{name}\",\"backend\":\"{}\",\"kernels\":\"{kernels}\",\"steps_per_sec\":{per_sec:.1},\"vs_cpu\":{vs_cpu:.4},\"vs_generic\":{vs_generic:.4}}}",
-                kind.key()
+            out!(
+                "{{\"where\":\"native\",\"optimizer\":\"{name}\",\"backend\":\"{}\",\"kernels\":\"{kernels}\",\"ran\":{},\"steps_per_sec\":{per_sec:.1},\"vs_cpu\":{vs_cpu:.4},\"vs_generic\":{vs_generic:.4}}}",
+                kind.key(),
+                serde_json::Value::from(ran.as_str())
             );
         } else {
-            println!(
-                "native {name:<5} {:<7} {kernels:<8} {per_sec:>10.1} steps/s  ({vs_cpu:.3}× the CPU path, {vs_generic:.3}× generic kernels)",
+            out!(
+                "native {name:<5} {:<7} {kernels:<8} {per_sec:>10.1} steps/s  ({vs_cpu:.3}× the CPU path, {vs_generic:.3}× generic kernels; ran: {ran})",
                 kind.key()
             );
         }

@@ -11,6 +11,8 @@ use cubecl::server::KernelArguments;
 use cubecl::prelude::KernelId;
 use cubecl::{CubeCount, CubeDim};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::op::T;
 
 /// Threads per workgroup of the element-wise kernels (must match `@workgroup_size`).
@@ -52,19 +54,40 @@ pub struct AdamStep {
     pub bc2: f32,
 }
 
-/// One fused Adam update `(w, g, m, v) → (w', m', v')` in a single dispatch, or `None` where the
-/// kernel does not apply (not f32 on the wgpu backend): the caller then takes the generic path.
-pub fn adam(w: &T, g: &T, m: &T, v: &T, step: AdamStep) -> Option<(T, T, T)> {
+/// Which kernels ran one parameter's update: observable, so that a test or a benchmark that
+/// means to measure the fused kernel can check it did not silently take the generic path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdatePath {
+    /// Our fused WGSL kernel (one dispatch).
+    Fused,
+    /// burn's generic element-wise ops, and why the kernel was not used.
+    Generic(&'static str),
+}
+
+static LAUNCHES: AtomicU64 = AtomicU64::new(0);
+
+/// How many times a fused kernel was launched in this process (tests read the difference).
+pub fn launches() -> u64 {
+    LAUNCHES.load(Ordering::Relaxed)
+}
+
+/// One fused Adam update `(w, g, m, v) → (w', m', v')` in a single dispatch, or why the kernel
+/// does not apply (not f32, not on the wgpu backend, empty or too large for one 1-D dispatch):
+/// the caller then takes the generic path.
+pub fn adam(w: &T, g: &T, m: &T, v: &T, step: AdamStep) -> Result<(T, T, T), &'static str> {
     if [w, g, m, v].iter().any(|t| t.dtype() != DType::F32) {
-        return None;
+        return Err("not f32");
     }
     let n = w.dims().iter().product::<usize>();
     let groups = (n as u32).div_ceil(WORKGROUP);
-    if n == 0 || groups > 65_535 {
-        return None;
+    if n == 0 {
+        return Err("empty tensor");
+    }
+    if groups > 65_535 {
+        return Err("too large for one dispatch");
     }
     let shape = w.shape();
-    let cube = |t: &T| t.clone().try_into_primitive::<Wgpu>().ok().map(into_contiguous);
+    let cube = |t: &T| t.clone().try_into_primitive::<Wgpu>().map(into_contiguous).map_err(|_| "not on the wgpu backend");
     let (w, g, m, v) = (cube(w)?, cube(g)?, cube(m)?, cube(v)?);
     let client = w.client.clone();
     let fresh = || {
@@ -83,6 +106,7 @@ pub fn adam(w: &T, g: &T, m: &T, v: &T, step: AdamStep) -> Option<(T, T, T)> {
         CubeCount::Static(groups, 1, 1),
         KernelArguments::new().with_buffers(buffers),
     );
+    LAUNCHES.fetch_add(1, Ordering::Relaxed);
     let wrap = |t: CubeTensor| T::from_primitive::<Wgpu>(t);
-    Some((wrap(w_out), wrap(m_out), wrap(v_out)))
+    Ok((wrap(w_out), wrap(m_out), wrap(v_out)))
 }

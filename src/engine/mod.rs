@@ -9,6 +9,7 @@ pub mod rng;
 pub mod tape;
 
 pub use op::{Formula, Leaf, Op, T};
+pub use fused::UpdatePath;
 pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};
 pub use rng::{Rng, Stream};
 pub use tape::{Node, NodeId, Tape};

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::fused::AdamStep;
+use super::fused::{AdamStep, UpdatePath};
 use super::op::T;
 
 /// Which update rule.
@@ -101,12 +101,13 @@ pub struct Optimizer {
     /// Fused or generic kernels.
     pub kernels: Kernels,
     state: Vec<State>,
+    paths: Vec<UpdatePath>,
 }
 
 impl Optimizer {
     /// A fresh optimizer.
     pub fn new(config: OptimizerConfig) -> Self {
-        Self { config, t: 0, kernels: Kernels::default(), state: Vec::new() }
+        Self { config, t: 0, kernels: Kernels::default(), state: Vec::new(), paths: Vec::new() }
     }
 
     /// Applies one update to every parameter, in place.
@@ -117,6 +118,7 @@ impl Optimizer {
         }
         self.t += 1;
         let c = self.config;
+        self.paths.clear();
         for ((w, g), state) in params.iter_mut().zip(grads).zip(self.state.iter_mut()) {
             let decay = |w: &T| w.clone().mul_scalar(c.weight_decay);
             *w = match c.kind {
@@ -150,9 +152,13 @@ impl Optimizer {
                             bc1: bc1 as f32,
                             bc2: bc2 as f32,
                         }),
-                        Kernels::Generic => None,
+                        Kernels::Generic => Err("generic kernels chosen"),
                     };
-                    let (w_new, m, v) = fused.unwrap_or_else(|| {
+                    self.paths.push(match &fused {
+                        Ok(_) => UpdatePath::Fused,
+                        Err(why) => UpdatePath::Generic(why),
+                    });
+                    let (w_new, m, v) = fused.unwrap_or_else(|_| {
                         let m = m0.mul_scalar(c.beta1).add(g.clone().mul_scalar(1.0 - c.beta1));
                         let v = v0.mul_scalar(c.beta2).add(g.clone().powi_scalar(2).mul_scalar(1.0 - c.beta2));
                         let m_hat = m.clone().div_scalar(bc1);
@@ -168,6 +174,12 @@ impl Optimizer {
                 }
             };
         }
+    }
+
+    /// Which kernels ran each parameter's last update (Adam only; SGD and momentum are always
+    /// generic and leave this empty).
+    pub fn paths(&self) -> &[UpdatePath] {
+        &self.paths
     }
 
     /// The state tensors (velocities or moments), in parameter order.

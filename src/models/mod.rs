@@ -93,18 +93,28 @@ impl Mlp {
     /// # Shapes
     /// `lK.w`: `[sizes[K−1], sizes[K]]`, `lK.b`: `[1, sizes[K]]`.
     pub fn init(sizes: &[usize], activations: &[Activation], seed: u64, device: &Device, precision: Precision) -> Self {
+        assert_eq!(activations.len(), sizes.len().saturating_sub(2), "one activation per hidden layer");
+        let params = Self::initial_values(sizes, seed)
+            .iter()
+            .zip(param_shapes(sizes))
+            .map(|(values, shape)| tensor_f64(values, shape, device, precision))
+            .collect();
+        Self { sizes: sizes.to_vec(), activations: activations.to_vec(), params }
+    }
+
+    /// The values [`Mlp::init`] uploads, on the host: what a trainer can fall back on before
+    /// anything was read from its device.
+    pub fn initial_values(sizes: &[usize], seed: u64) -> Vec<Vec<f64>> {
         assert!(sizes.len() >= 2, "a network needs inputs and outputs");
-        assert_eq!(activations.len(), sizes.len() - 2, "one activation per hidden layer");
         let mut rng = Rng::new(seed, Stream::Init);
         let mut params = Vec::new();
         for pair in sizes.windows(2) {
             let (fan_in, fan_out) = (pair[0], pair[1]);
             let limit = libm::sqrt(6.0 / (fan_in + fan_out) as f64);
-            let w: Vec<f64> = (0..fan_in * fan_out).map(|_| rng.range(-limit, limit)).collect();
-            params.push(tensor_f64(&w, [fan_in, fan_out], device, precision));
-            params.push(tensor_f64(&vec![0.0; fan_out], [1, fan_out], device, precision));
+            params.push((0..fan_in * fan_out).map(|_| rng.range(-limit, limit)).collect());
+            params.push(vec![0.0; fan_out]);
         }
-        Self { sizes: sizes.to_vec(), activations: activations.to_vec(), params }
+        params
     }
 
     /// Parameter paths, in `params` order.

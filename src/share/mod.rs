@@ -27,6 +27,18 @@ pub const VERSION: u32 = 1;
 /// Longest link (the part after `#`) we read; longer ones are refused with a message.
 pub const MAX_LINK: usize = 8 * 1024;
 
+/// Largest experiment or weights file we open (32 MiB); a larger one is refused by its size,
+/// before it is read into memory.
+pub const MAX_FILE: usize = 32 << 20;
+
+/// Refuses a file by its size (in bytes, as the browser reports it) before it is read.
+pub fn check_file_size(bytes: f64) -> Result<(), String> {
+    if bytes.is_finite() && bytes <= MAX_FILE as f64 {
+        return Ok(());
+    }
+    Err(format!("it is {:.1} MB, more than the {} MB a file may have here", bytes / 1e6, MAX_FILE >> 20))
+}
+
 /// Which backend the link asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -624,6 +636,7 @@ pub fn to_json(state: &ShareState) -> String {
 /// Reads `to_json`'s document: the settings go through the same checks as a link (problems are
 /// reported the same way); weights must match the network. `Err` if it is not such a document.
 pub fn from_json(text: &str) -> Result<Parsed, String> {
+    check_file_size(text.len() as f64)?;
     let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
     let link = doc.get("link").and_then(|l| l.as_object()).ok_or("no \"link\" object: not a gradlab experiment")?;
     let fragment: Vec<String> = link

@@ -247,6 +247,14 @@ fn is_loss_op(op: &Op) -> bool {
 }
 
 impl Trace {
+    /// Stage `i` with its position, clamped to the last stage: a stage number from a link, or
+    /// one meant for the trace this one replaced, never indexes past the end. `None` only for a
+    /// trace without stages.
+    pub fn stage(&self, i: usize) -> Option<(usize, Stage)> {
+        let i = i.min(self.stages.len().checked_sub(1)?);
+        Some((i, self.stages[i]))
+    }
+
     /// Reads a step back to the host in one transfer.
     pub async fn read(record: StepRecord) -> Result<Trace, EngineError> {
         let StepRecord { tape, loss, params, before, after, new_params } = record;

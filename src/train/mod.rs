@@ -196,9 +196,23 @@ pub struct GridOutputs {
     pub hidden: Vec<Vec<f32>>,
 }
 
+/// A host copy of a trainer's parameters at one step: what training falls back on when its
+/// device is lost or its loss stops being finite. At first, the initial parameters (computed on
+/// the host, so there is one before anything was read from a device).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// Steps trained when these parameters were current.
+    pub step: u64,
+    /// Every parameter's values, in `Mlp::names` order.
+    pub params: Vec<Vec<f32>>,
+}
+
 /// Parameters and losses read back after some steps, for display.
 #[derive(Clone, Debug, Default)]
 pub struct Readout {
+    /// The [`Trainer::id`] of the trainer read: a readout of a trainer since replaced (a rebuild
+    /// while the read was in flight) belongs to another network and must not be shown.
+    pub trainer: u64,
     /// Step count at the time of the readout.
     pub step: u64,
     /// Data loss on the whole training split.
@@ -211,6 +225,7 @@ pub struct Readout {
 
 /// Values enqueued on the device by [`Trainer::pending`], not yet read.
 pub struct Pending {
+    trainer: u64,
     step: u64,
     train_loss: T,
     test_loss: T,
@@ -243,7 +258,7 @@ impl Pending {
             let hidden = (0..n_hidden).map(|_| next()).collect();
             GridOutputs { n, prediction, hidden }
         });
-        Ok((Readout { step: self.step, train_loss, test_loss, params }, grid))
+        Ok((Readout { trainer: self.trainer, step: self.step, train_loss, test_loss, params }, grid))
     }
 }
 
@@ -257,6 +272,8 @@ pub struct Trainer {
     pub optimizer: Optimizer,
     /// Steps (batches) done.
     pub step: u64,
+    id: u64,
+    saved: Snapshot,
     head: Head,
     device: Device,
     precision: Precision,
@@ -290,6 +307,9 @@ impl Trainer {
         };
         let (train, test) = (encode(train), encode(test));
         let model = Mlp::init(&config.sizes(), &config.activations, config.seed, device, precision);
+        let initial = Mlp::initial_values(&config.sizes(), config.seed);
+        let saved = Snapshot { step: 0, params: initial.iter().map(|p| p.iter().map(|&v| v as f32).collect()).collect() };
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let optimizer = Optimizer::new(OptimizerConfig::new(config.optimizer, config.lr));
         let eval_train = train.upload(head, device, precision);
         let eval_test = test.upload(head, device, precision);
@@ -298,6 +318,8 @@ impl Trainer {
             model,
             optimizer,
             step: 0,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            saved,
             head,
             device: device.clone(),
             precision,
@@ -423,7 +445,40 @@ impl Trainer {
             let hidden = nodes.hidden.iter().map(|&h| tape.value(h).clone()).collect();
             (n, prediction, hidden)
         });
-        Pending { step: self.step, train_loss, test_loss, params: self.model.params.clone(), grid }
+        Pending { trainer: self.id, step: self.step, train_loss, test_loss, params: self.model.params.clone(), grid }
+    }
+
+    /// This trainer's identity (unique in the process); readouts carry it.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The parameters training falls back on: the last finite ones read from the device, or the
+    /// initial (or loaded) ones before any was read.
+    pub fn saved(&self) -> &Snapshot {
+        &self.saved
+    }
+
+    /// Keeps a readout's parameters as the fall-back, if the readout is this trainer's, of its
+    /// shapes, and finite. Returns whether it kept them.
+    pub fn keep(&mut self, readout: &Readout) -> bool {
+        let fits = readout.params.len() == self.model.params.len()
+            && readout.params.iter().zip(self.model.shapes()).all(|(p, [r, c])| p.len() == r * c);
+        let finite = readout.params.iter().flatten().all(|v| v.is_finite());
+        if readout.trainer != self.id || !fits || !finite {
+            return false;
+        }
+        self.saved = Snapshot { step: readout.step, params: readout.params.clone() };
+        true
+    }
+
+    /// Goes back to the saved parameters, on `device` (the same one after a diverged run, the
+    /// CPU after a lost GPU): the step count becomes the saved one; optimizer state starts over.
+    /// Needs nothing from the old device, so it works when that device is gone.
+    pub fn restore_saved(&mut self, device: &Device) {
+        let Snapshot { step, params } = self.saved.clone();
+        self.move_to_with(device, &params);
+        self.step = step;
     }
 
     /// Moves parameters and optimizer state to another device (via the host), keeping
@@ -443,15 +498,25 @@ impl Trainer {
     }
 
     /// Replaces the parameters with `values` (checked against the model's shapes by the caller:
-    /// see `share::weights`). Optimizer state starts over.
-    pub fn load_params(&mut self, values: &[Vec<f32>]) {
+    /// see `share::weights`); they become the saved snapshot at the current step. Optimizer state
+    /// starts over.
+    pub fn load_params(&mut self, values: &[Vec<f32>]) -> Result<(), ConfigError> {
+        let shapes = self.model.shapes();
+        let fits = values.len() == shapes.len() && values.iter().zip(&shapes).all(|(v, [r, c])| v.len() == r * c);
+        if !fits || values.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(ConfigError {
+                setting: "weights".into(),
+                message: "they do not fit this network's shapes or are not finite; nothing was loaded".into(),
+            });
+        }
         let device = self.device.clone();
         self.move_to_with(&device, values);
+        self.saved = Snapshot { step: self.step, params: values.to_vec() };
+        Ok(())
     }
 
-    /// As `move_to`, from a host copy of the parameters (when the old device can no longer be
-    /// read). Optimizer state is reset.
-    pub fn move_to_with(&mut self, device: &Device, params: &[Vec<f32>]) {
+    /// As `move_to`, from a host copy of the parameters. Optimizer state is reset.
+    fn move_to_with(&mut self, device: &Device, params: &[Vec<f32>]) {
         let params = params.iter().zip(self.model.shapes()).map(|(v, s)| tensor(v, s, device, self.precision)).collect();
         self.restore_on(device, params, Vec::new());
     }

@@ -29,6 +29,8 @@ const GRID: usize = 48;
 const THUMB: usize = 20;
 /// Loss history points kept for the chart.
 const HISTORY: usize = 400;
+/// How often the play loop writes the address bar (ms).
+const LINK_EVERY_MS: f64 = 1000.0;
 
 /// Engine state that cannot live in signals.
 #[derive(Default)]
@@ -38,8 +40,6 @@ struct Lab {
     gpu: Option<Device>,
     /// Bumped to cancel the running play loop.
     generation: u64,
-    /// Host copy of the latest parameters: what survives a lost GPU.
-    last_params: Vec<Vec<f32>>,
     points: (Vec<Point>, Vec<Point>),
     /// Weights a link or file brought, loaded by the next rebuild.
     pending_weights: Option<Vec<Vec<f32>>>,
@@ -49,6 +49,9 @@ struct Lab {
 
 thread_local! {
     static LAB: RefCell<Lab> = RefCell::new(Lab::default());
+    /// The page's signals, for callbacks that cannot capture them (the GPU's device-lost
+    /// callback must be `Send`).
+    static PAGE: std::cell::Cell<Option<Ui>> = const { std::cell::Cell::new(None) };
 }
 
 fn with_lab<R>(f: impl FnOnce(&mut Lab) -> R) -> R {
@@ -149,8 +152,8 @@ fn sync_url(ui: Ui) {
 /// The experiment as it is now, steps trained included (and the weights, if asked for).
 fn current_state(ui: Ui, weights: bool) -> ShareState {
     let config = ui.config.get_untracked();
-    let params = ui.params.get_untracked();
-    let fits = share::param_shapes(&config).iter().map(|s| s[0] * s[1]).eq(params.iter().map(Vec::len));
+    // The weights are the trainer's last saved ones, and only if that trainer is this config's.
+    let params = with_lab(|l| l.trainer.as_ref().filter(|t| t.config == config).map(|t| t.saved().params.clone()));
     // The stepper shows the playground's step n (taken from step n − 1): its link replays n − 1
     // steps and takes that step again.
     let stepping_playground = ui.page.get_untracked() == Page::Step
@@ -160,7 +163,7 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
         config,
         backend: ui.backend_choice.get_untracked(),
         steps: if stepping_playground { ui.step.get_untracked().saturating_sub(1) } else { ui.step.get_untracked() },
-        weights: (weights && fits).then_some(params),
+        weights: params.filter(|_| weights),
         view: View {
             page: ui.page.get_untracked(),
             preset: ui.stepper.preset.get_untracked().map(String::from),
@@ -256,7 +259,7 @@ async fn start(ui: Ui) {
     let has_webgpu = web_sys::window()
         .map(|w| js_sys::Reflect::has(&w.navigator(), &"gpu".into()).unwrap_or(false))
         .unwrap_or(false);
-    let gpu = if has_webgpu { backend::open_gpu().await } else { Err("this browser has no WebGPU".to_string()) };
+    let gpu = if has_webgpu { backend::open_gpu(gpu_lost).await } else { Err("this browser has no WebGPU".to_string()) };
     match gpu {
         Ok(d) => {
             with_lab(|l| l.gpu = Some(d));
@@ -337,19 +340,31 @@ fn rebuild_then(ui: Ui, steps: u64) {
         Ok(mut t) => {
             let loaded = with_lab(|l| {
                 let weights = l.pending_weights.take();
-                if let Some(w) = &weights {
-                    // Checked against this network's shapes when the link or file was read.
-                    t.load_params(w);
+                // Checked against this network's shapes when the link or file was read, and
+                // again by the trainer.
+                let loaded = weights.map(|w| {
                     t.step = steps;
-                }
+                    let result = t.load_params(&w);
+                    if result.is_err() {
+                        t.step = 0;
+                    }
+                    result
+                });
                 l.points = (t.train_points().to_vec(), t.test_points().to_vec());
                 l.trainer = Some(t);
-                weights.is_some()
+                loaded
             });
-            if loaded {
-                ui.notice.set(Some("Opened the weights carried by this link or file; the optimizer starts afresh from them.".into()));
+            match loaded {
+                Some(Ok(())) => {
+                    ui.notice.set(Some("Opened the weights carried by this link or file; the optimizer starts afresh from them.".into()));
+                    0
+                }
+                Some(Err(e)) => {
+                    ui.error.set(Some(format!("The weights of this link or file were not used ({e}); replaying its steps instead.")));
+                    steps
+                }
+                None => steps,
             }
-            if loaded { 0 } else { steps }
         }
         Err(e) => {
             ui.error.set(Some(format!("Invalid settings: {e}")));
@@ -380,7 +395,8 @@ fn draw_points(ui: Ui) {
 }
 
 /// Reads losses and parameters back (and with `grid`, the heatmaps) and redraws. Returns false on
-/// failure.
+/// failure (the failure is handled here: a diverged run goes back to its last finite weights, a
+/// lost GPU hands over to the CPU).
 async fn refresh_with(ui: Ui, grid: bool) -> bool {
     let grid = grid.then_some(GRID);
     let Some((pending, epoch, head)) =
@@ -388,8 +404,20 @@ async fn refresh_with(ui: Ui, grid: bool) -> bool {
     else {
         return false;
     };
+    let on_gpu = ui.backend.get_untracked() == BackendKind::Gpu;
     match pending.read().await {
         Ok((readout, grid)) => {
+            // The trainer was rebuilt while this read was in flight: these values are another
+            // network's, so nothing is shown (the new trainer's own refresh follows).
+            let kept = with_lab(|l| l.trainer.as_mut().filter(|t| t.id() == readout.trainer).map(|t| t.keep(&readout)));
+            match kept {
+                None => return true,
+                Some(false) => {
+                    diverged(ui).await;
+                    return false;
+                }
+                Some(true) => {}
+            }
             ui.step.set(readout.step);
             ui.epoch.set(epoch);
             ui.train_loss.set(Some(readout.train_loss));
@@ -404,7 +432,6 @@ async fn refresh_with(ui: Ui, grid: bool) -> bool {
                     *h = h.iter().enumerate().filter(|(i, _)| i % 2 == 0 || *i >= HISTORY / 2).map(|(_, v)| *v).collect();
                 }
             });
-            with_lab(|l| l.last_params = readout.params.clone());
             ui.params.set(readout.params);
             if let Some(grid) = grid {
                 draw::output(&grid, head);
@@ -415,12 +442,16 @@ async fn refresh_with(ui: Ui, grid: bool) -> bool {
             true
         }
         Err(EngineError::NotFinite) => {
-            pause(ui);
-            ui.error.set(Some("The loss became NaN or infinite: lower the learning rate and press reset.".into()));
+            diverged(ui).await;
+            false
+        }
+        Err(e) if on_gpu => {
+            lost_device(ui, &e.to_string()).await;
             false
         }
         Err(e) => {
-            lost_device(ui, &e.to_string()).await;
+            pause(ui);
+            ui.error.set(Some(format!("Could not read the model's values: {e}")));
             false
         }
     }
@@ -431,24 +462,68 @@ async fn refresh(ui: Ui) -> bool {
     refresh_with(ui, true).await
 }
 
-/// The GPU failed: say so, move to the CPU with the last weights we read, keep the settings.
-async fn lost_device(ui: Ui, why: &str) {
+/// The loss stopped being finite: stop, go back to the last finite weights (read at the last
+/// refresh), and say what happened and what to do. Nothing non-finite is ever shown: the losses,
+/// chart, weights and maps on the page are still those of the last finite readout.
+async fn diverged(ui: Ui) {
     pause(ui);
-    if ui.backend.get_untracked() == BackendKind::Gpu {
-        let cpu = device(BackendKind::Cpu).expect("cpu device");
-        with_lab(|l| {
-            let params = l.last_params.clone();
-            if let Some(t) = l.trainer.as_mut() {
-                t.move_to_with(&cpu, &params);
-            }
-            l.gpu = None;
-        });
-        ui.backend.set(BackendKind::Cpu);
-        ui.gpu_available.set(false);
-        ui.error.set(Some(format!("The GPU stopped working ({why}). Continuing on the CPU with the current weights and settings.")));
-        Box::pin(refresh(ui)).await;
-    } else {
-        ui.error.set(Some(format!("Could not read the model's values: {why}")));
+    let saved = with_lab(|l| {
+        l.trainer.as_mut().map(|t| {
+            let device = t.device().clone();
+            t.restore_saved(&device);
+            t.step
+        })
+    });
+    let Some(saved) = saved else { return };
+    let lr = ui.config.get_untracked().lr;
+    ui.error.set(Some(format!(
+        "Training diverged: the loss became NaN or infinite after step {saved} — the learning rate ({lr}) is too high \
+         for this network. Training stopped and went back to the weights of step {saved}, the last finite ones. Lower \
+         the learning rate and press reset (or play, to go on from these weights)."
+    )));
+    ui.step.set(saved);
+    Box::pin(refresh(ui)).await;
+    sync_url(ui);
+}
+
+/// The GPU's own device-lost signal (wgpu's callback, which must be `Send`: it reaches the page
+/// through `PAGE`). Handled like a failed readback.
+fn gpu_lost(why: String) {
+    let Some(ui) = PAGE.with(|p| p.get()) else { return };
+    spawn_local(async move { lost_device(ui, &why).await });
+}
+
+/// The GPU failed (a failed readback, or the device's own "lost" signal; either may come first,
+/// both usually come). If training was on it: say so, move the trainer to the CPU with the last
+/// weights read back (the initial ones when none was read yet), keep the settings and the link,
+/// and carry on playing if it was. WebGPU is no longer offered.
+async fn lost_device(ui: Ui, why: &str) {
+    let had_gpu = with_lab(|l| l.gpu.take().is_some());
+    ui.gpu_available.set(false);
+    if ui.backend.get_untracked() != BackendKind::Gpu {
+        if had_gpu {
+            ui.notice.set(Some(format!("The GPU stopped working ({why}); WebGPU is no longer offered. Training runs on the CPU as before.")));
+        }
+        return;
+    }
+    let was_playing = ui.playing.get_untracked();
+    pause(ui);
+    let Some(cpu) = device(BackendKind::Cpu) else { return };
+    let step = with_lab(|l| {
+        l.trainer.as_mut().map(|t| {
+            t.restore_saved(&cpu);
+            t.step
+        })
+    });
+    ui.backend.set(BackendKind::Cpu);
+    ui.backend_note.set("the GPU was lost: on the CPU".into());
+    ui.error.set(Some(format!(
+        "The GPU stopped working ({why}). Training continues on the CPU from the weights of step {}, with the same settings.",
+        step.unwrap_or(0)
+    )));
+    step::backend_changed(ui, ui.stepper);
+    if Box::pin(refresh(ui)).await && was_playing {
+        play(ui);
     }
 }
 
@@ -478,6 +553,7 @@ async fn run(ui: Ui, generation: u64) {
     let (budget, grid_every) = if gpu { (400.0, 800.0) } else { (50.0, 0.0) };
     let mut chunk = 1usize;
     let mut last_grid = 0.0;
+    let mut last_link = now_ms();
     let mut window: (f64, u64) = (now_ms(), ui.step.get_untracked());
     loop {
         if with_lab(|l| l.generation) != generation {
@@ -512,6 +588,12 @@ async fn run(ui: Ui, generation: u64) {
             let steps = ui.step.get_untracked().saturating_sub(window.1);
             ui.steps_per_sec.set(steps as f64 * 1000.0 / (t - window.0));
             window = (t, ui.step.get_untracked());
+        }
+        // The address bar holds the steps trained while playing too (replaceState: cheap, no
+        // history entries), so a link copied mid-run replays to where it was.
+        if t - last_link > LINK_EVERY_MS {
+            sync_url(ui);
+            last_link = t;
         }
         yield_now().await;
     }
@@ -600,6 +682,7 @@ fn App() -> impl IntoView {
     };
     provide_context(ui);
     provide_context(ui.stepper);
+    PAGE.with(|p| p.set(Some(ui)));
     spawn_local(start(ui));
     step::listen_for_keys(ui, ui.stepper);
     let on_play = move || ui.page.get() == Page::Play;
@@ -614,7 +697,12 @@ fn App() -> impl IntoView {
                 }>"step through backprop"</button>
             </nav>
             <div class="transport" class:hidden=move || !on_play()>
-                <button data-testid="reset" title="reset: same seed, same initial weights" on:click=move |_| rebuild(ui)>"⟲ reset"</button>
+                <button data-testid="reset" title="reset: same seed, same initial weights" on:click=move |_| {
+                    // A fresh start answers whatever the banners said (a diverged run, a lost GPU).
+                    ui.error.set(None);
+                    ui.notice.set(None);
+                    rebuild(ui)
+                }>"⟲ reset"</button>
                 <button data-testid="play" class="primary" disabled=move || ui.playing.get() on:click=move |_| play(ui)>"▶ play"</button>
                 <button data-testid="pause" disabled=move || !ui.playing.get() on:click=move |_| {
                     pause(ui);
@@ -839,7 +927,7 @@ fn OutputPanel() -> impl IntoView {
             }/>
             <button data-testid="copy-link" on:click=move |_| copy_link(ui)>"copy link"</button>
         </div>
-        <Toggle testid="share-weights" label=" include the weights (f16, each within 0.05%)" value=ui.include_weights then=sync_url/>
+        <Toggle testid="share-weights" label=" include the weights (rounded to half precision)" value=ui.include_weights then=sync_url/>
         {move || {
             ui.include_weights.get();
             ui.params.get();
@@ -853,7 +941,13 @@ fn OutputPanel() -> impl IntoView {
             <a href="#" data-testid="download-experiment" download="gradlab-experiment.json"
                 on:click=move |ev| set_href(&ev, "application/json", share::to_json(&current_state(ui, true)).as_bytes())>"experiment ⬇"</a>
             <a href="#" data-testid="download-weights" download="gradlab-weights.safetensors"
-                on:click=move |ev| set_href(&ev, "application/octet-stream", &weights_file(ui))>"weights ⬇"</a>
+                on:click=move |ev| match weights_file(ui) {
+                    Ok(bytes) => set_href(&ev, "application/octet-stream", &bytes),
+                    Err(e) => {
+                        ev.prevent_default();
+                        ui.error.set(Some(format!("Could not write the weights file: {e}")));
+                    }
+                }>"weights ⬇"</a>
             <label class="upload">"open file ⬆"
                 <input type="file" data-testid="open-file" accept=".json,.safetensors" on:change=move |ev| open_file(ui, ev)/></label>
         </div>
@@ -884,12 +978,17 @@ fn set_href(ev: &leptos::ev::MouseEvent, mime: &str, bytes: &[u8]) {
     }
 }
 
-/// The current parameters as a safetensors file, with the experiment's link in its header.
-fn weights_file(ui: Ui) -> Vec<u8> {
-    let config = ui.config.get_untracked();
-    let (names, shapes) = (share::param_names(&config), share::param_shapes(&config));
+/// The trainer's parameters (as last read back) as a safetensors file, with the experiment's
+/// link in its header. Names, shapes and values all come from the trainer itself, so they always
+/// belong together, whatever the settings panel shows at that moment.
+fn weights_file(ui: Ui) -> Result<Vec<u8>, String> {
     let link = share::encode(&current_state(ui, false));
-    share::weights::to_safetensors(&share::weights::Params { names: &names, shapes: &shapes }, &ui.params.get_untracked(), &[("gradlab", &link)])
+    with_lab(|l| {
+        let t = l.trainer.as_ref().ok_or("the network is not built yet")?;
+        let (names, shapes) = (t.model.names(), t.model.shapes());
+        share::weights::to_safetensors(&share::weights::Params { names: &names, shapes: &shapes }, &t.saved().params, &[("gradlab", &link)])
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Reads a chosen file: an experiment (.json) replaces the experiment; weights (.safetensors)
@@ -903,6 +1002,12 @@ fn open_file(ui: Ui, ev: leptos::ev::Event) {
             return;
         }
         let name = js_sys::Reflect::get(&file, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
+        let size = js_sys::Reflect::get(&file, &"size".into()).ok().and_then(|n| n.as_f64()).unwrap_or(0.0);
+        if let Err(e) = share::check_file_size(size) {
+            let _ = js_sys::Reflect::set(&input, &"value".into(), &"".into());
+            ui.error.set(Some(format!("Could not open {name}: {e}. Nothing was changed.")));
+            return;
+        }
         let bytes = async {
             let read: js_sys::Function = js_sys::Reflect::get(&file, &"arrayBuffer".into()).ok()?.dyn_into().ok()?;
             let promise: js_sys::Promise = read.call0(&file).ok()?.dyn_into().ok()?;
@@ -937,11 +1042,16 @@ fn open_file(ui: Ui, ev: leptos::ev::Event) {
         match share::weights::from_safetensors(&bytes, &share::weights::Params { names: &names, shapes: &shapes }) {
             Ok(values) => {
                 pause(ui);
-                with_lab(|l| l.trainer.as_mut().map(|t| t.load_params(&values)));
-                ui.error.set(None);
-                ui.notice.set(Some(format!("Loaded the weights of {name}.")));
-                refresh(ui).await;
-                sync_url(ui);
+                match with_lab(|l| l.trainer.as_mut().map(|t| t.load_params(&values))) {
+                    Some(Ok(())) => {
+                        ui.error.set(None);
+                        ui.notice.set(Some(format!("Loaded the weights of {name}.")));
+                        refresh(ui).await;
+                        sync_url(ui);
+                    }
+                    Some(Err(e)) => ui.error.set(Some(format!("Could not load {name}: {e}. The current model is unchanged."))),
+                    None => ui.error.set(Some(format!("Could not load {name}: the network is not built yet."))),
+                }
             }
             Err(e) => {
                 ui.notice.set(None);

@@ -138,14 +138,16 @@ async fn take_step(ui: Ui, s: StepUi, fresh: bool, stage: usize) {
     };
     match Trace::read(record).await {
         Ok(trace) => {
-            s.stage.set(stage.min(trace.stages.len().saturating_sub(1)));
+            let stage = trace.stage(stage).map(|(i, _)| i).unwrap_or(0);
             s.focus.set((0, 0));
             s.drill.set(0);
             let first_weight = trace.params.iter().position(|p| p.name.ends_with(".w")).unwrap_or(0);
             if s.nudge_at.get_untracked().0 >= trace.params.len() || fresh {
                 s.nudge_at.set((first_weight, 0));
             }
+            // The trace first, then its stage: no view ever pairs a stage with a shorter trace.
             s.trace.set(Some(Arc::new(trace)));
+            s.stage.set(stage);
             s.taken.update(|t| *t += 1);
         }
         Err(e) => {
@@ -355,14 +357,14 @@ fn StepControls() -> impl IntoView {
 }
 
 /// Which part of the diagram the stage concerns.
-fn current_place(t: &Trace, i: usize) -> (Place, StageKind) {
+fn current_place(t: &Trace, i: usize) -> Option<(Place, StageKind)> {
     let layers = t.sizes().len().saturating_sub(1);
-    let stage = t.stages[i];
+    let (_, stage) = t.stage(i)?;
     let label = match stage.kind {
         StageKind::Update => &t.params[stage.index].name,
         _ => &t.nodes[stage.index].label,
     };
-    (stepper::place(label, layers), stage.kind)
+    Some((stepper::place(label, layers), stage.kind))
 }
 
 #[component]
@@ -371,7 +373,7 @@ fn Diagram() -> impl IntoView {
     move || {
         let t = s.trace.get()?;
         let sizes = t.sizes();
-        let (place, kind) = current_place(&t, s.stage.get());
+        let (place, kind) = current_place(&t, s.stage.get())?;
         let layers = sizes.len();
         let tallest = sizes.iter().copied().max().unwrap_or(1).min(16);
         let (w, h) = (70.0 + 90.0 * layers as f64, 40.0 + 34.0 * tallest as f64);
@@ -536,9 +538,8 @@ fn StageView() -> impl IntoView {
     let s = expect_context::<StepUi>();
     move || {
         let t = s.trace.get()?;
-        let i = s.stage.get().min(t.stages.len().saturating_sub(1));
+        let (i, stage) = t.stage(s.stage.get())?;
         s.drill.track();
-        let stage = t.stages[i];
         let focus = s.focus.get();
         let p = t.precision;
         let pick = Some(Callback::new(move |f: (usize, usize)| s.focus.set(f)));
@@ -689,7 +690,7 @@ fn ParamPanel() -> impl IntoView {
     };
     move || {
         let t = s.trace.get()?;
-        let stage = s.stage.get();
+        let (stage, current) = t.stage(s.stage.get())?;
         let all_checks = checks.get().unwrap_or_default();
         let tables = t
             .params
@@ -698,7 +699,7 @@ fn ParamPanel() -> impl IntoView {
             .map(|(pi, u)| {
                 let shown = t.gradient_stage(pi).map(|g| stage >= g).unwrap_or(false);
                 let updated = t.update_stage(pi).map(|g| stage >= g).unwrap_or(false);
-                let hot = t.stages[stage].kind == StageKind::Update && t.stages[stage].index == pi;
+                let hot = current.kind == StageKind::Update && current.index == pi;
                 let rows: Vec<usize> = if u.grad.len() <= PRINT_LIMIT {
                     (0..u.grad.len()).collect()
                 } else {

@@ -47,9 +47,11 @@ export async function launch({ webgpu = true } = {}) {
   });
 }
 
-/** Opens the app at `hash` and waits until it says it is interactive. */
-export async function open(browser, url, hash = '', viewport = { width: 1280, height: 800 }) {
+/** Opens the app at `hash` and waits until it says it is interactive. `init` (a function) runs in
+ *  the page before any of its scripts (page.addInitScript), e.g. a test hook. */
+export async function open(browser, url, hash = '', viewport = { width: 1280, height: 800 }, init = null) {
   const page = await browser.newPage({ viewport });
+  if (init) await page.addInitScript(init);
   const logs = [];
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
@@ -62,4 +64,51 @@ export async function open(browser, url, hash = '', viewport = { width: 1280, he
 /** Text of a data-testid element. */
 export async function text(page, id) {
   return (await page.locator(`[data-testid="${id}"]`).first().textContent()).trim();
+}
+
+export function assert(cond, msg) { if (!cond) throw new Error(msg); }
+
+/** The step counter in the header. */
+export const stepCount = async (page) => Number(await text(page, 'step-count'));
+
+/** The exact value (data-value) of a loss box. */
+export const lossValue = (page, id) => page.locator(`[data-testid="${id}"]`).getAttribute('data-value');
+
+/** The value of an input or select. */
+export const value = (page, id) => page.locator(`[data-testid="${id}"]`).inputValue();
+
+/** Fails if the page shows an error banner. */
+export async function noError(page) {
+  const n = await page.locator('[data-testid="app-error"]').count();
+  assert(n === 0, `app-error shown: ${n && await text(page, 'app-error')}`);
+}
+
+/** Clicks a download link and returns the file's bytes. */
+export async function download(page, id) {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid="${id}"]`)]);
+  return fs.readFileSync(await file.path());
+}
+
+/** Parses a safetensors header: { name: { dtype, shape, data_offsets } }. */
+export function safetensorsHeader(bytes) {
+  const n = Number(bytes.readBigUInt64LE(0));
+  return JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+}
+
+/** An init script (for `open`) that keeps every GPUDevice the page creates in
+ *  `window.__gpuDevices` — the test's handle for destroying the app's real device — and, with
+ *  `destroyAtOnce`, destroys each one as soon as it is created (lost before the first readout).
+ *  It needs no special build of the app. */
+export function gpuHook(destroyAtOnce = false) {
+  return `(() => {
+    window.__gpuDevices = [];
+    if (!window.GPUAdapter) return;
+    const request = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (...args) {
+      const device = await request.apply(this, args);
+      window.__gpuDevices.push(device);
+      if (${destroyAtOnce}) device.destroy();
+      return device;
+    };
+  })();`;
 }

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { serve, launch, open, text } from './lib.mjs';
+import { serve, launch, open, text, assert, stepCount, lossValue, noError, value, download, safetensorsHeader } from './lib.mjs';
+import { faultTests } from './faults.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -26,10 +27,7 @@ async function test(name, fn) {
     console.log(`FAIL ${name}: ${e.stack || e}`);
   }
 }
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
-const stepCount = async (page) => Number(await text(page, 'step-count'));
-const lossValue = (page, id) => page.locator(`[data-testid="${id}"]`).getAttribute('data-value');
 
 /** Clicks step and waits for the counter to move on by one. */
 async function stepOnce(page) {
@@ -38,10 +36,6 @@ async function stepOnce(page) {
   await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) === n, before + 1);
 }
 
-async function noError(page) {
-  const n = await page.locator('[data-testid="app-error"]').count();
-  assert(n === 0, `app-error shown: ${n && await text(page, 'app-error')}`);
-}
 
 const { url, close } = await serve(path.join(root, 'dist'));
 const browser = await launch();
@@ -129,7 +123,6 @@ await test('settings rebuild the network; a 3-class spiral trains; phone width r
   await page.close();
 });
 
-const value = (page, id) => page.locator(`[data-testid="${id}"]`).inputValue();
 
 await test('a crafted link sets every control', async () => {
   const link = 'v=1&dataset=xor&points=300&noise=0.1&ratio=0.7&features=x1,x2,x1x2&layers=3&act=relu&dropout=0.2' +
@@ -192,18 +185,6 @@ await test('bad links say what was wrong, use defaults there, and the page still
   await hostile.close();
   await page.close();
 });
-
-/** Clicks a download link and returns the file's bytes. */
-async function download(page, id) {
-  const [file] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid="${id}"]`)]);
-  return fs.readFileSync(await file.path());
-}
-
-/** Parses a safetensors header: { name: { dtype, shape, data_offsets } }. */
-function safetensorsHeader(bytes) {
-  const n = Number(bytes.readBigUInt64LE(0));
-  return JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
-}
 
 await test('weights: in a link (f16), as a safetensors file, as experiment JSON; bad files change nothing', async () => {
   const settings = 'dataset=gauss&layers=5,3&act=tanh&opt=adam&lr=0.01&seed=8&backend=cpu';
@@ -429,6 +410,8 @@ await test('stepper on WebGPU: the same gradients as the native CPU engine', asy
   await noError(page);
   await page.close();
 });
+
+await faultTests({ test, browser, url, out, cli: path.join(root, 'target/release/gradlab') });
 
 await browser.close();
 close();

@@ -12,5 +12,7 @@ mod share;
 mod shaders;
 // The stepper: presets by hand, every shown value vs burn-autodiff and finite differences.
 mod stepper;
+// The command line as a user runs it (a closed pipe).
+mod cli;
 // Helpers shared by the modules above.
 mod support;

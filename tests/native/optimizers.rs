@@ -63,7 +63,7 @@ fn assert_close(a: &[f64], b: &[f64]) {
 /// the wgpu backend, over several steps and shapes that are not multiples of the workgroup (64).
 #[test]
 fn fused_adam_kernel_matches_the_generic_path() {
-    use gradlab::engine::{Kernels, Rng, Stream, block_on, read, tensor};
+    use gradlab::engine::{Kernels, Rng, Stream, UpdatePath, block_on, read, tensor};
     let gpu = match gradlab::backend::native_gpu() {
         Ok(d) => d,
         Err(e) if std::env::var("GRADLAB_SKIP_GPU").is_ok() => return eprintln!("skipping: {e}"),
@@ -85,7 +85,15 @@ fn fused_adam_kernel_matches_the_generic_path() {
                 .iter()
                 .map(|&s| tensor(&(0..s[0] * s[1]).map(|_| rng.range(-2.0, 2.0) as f32).collect::<Vec<_>>(), s, &gpu, Precision::F32))
                 .collect();
+            let launched = gradlab::engine::fused::launches();
             opt.update(&mut params, &grads);
+            // Which path ran is asserted, not assumed: the comparison below is fused vs generic.
+            let (expected, launches) = match kernels {
+                Kernels::Fused => (UpdatePath::Fused, shapes.len() as u64),
+                Kernels::Generic => (UpdatePath::Generic("generic kernels chosen"), 0),
+            };
+            assert_eq!(opt.paths(), vec![expected; shapes.len()].as_slice());
+            assert!(gradlab::engine::fused::launches() - launched >= launches, "the kernel was launched once per tensor");
         }
         runs.push(params.iter().map(|p| block_on(read(p)).unwrap()).collect::<Vec<_>>());
     }
@@ -95,4 +103,25 @@ fn fused_adam_kernel_matches_the_generic_path() {
             assert!((x - y).abs() <= 2e-6 * x.abs().max(1.0), "shape {:?}: generic {x} vs fused {y}", shapes[s]);
         }
     }
+}
+
+/// Where the fused kernel does not apply (the CPU backend, f64), the optimizer says so and why.
+#[test]
+fn the_fused_kernel_reports_why_it_did_not_run() {
+    use gradlab::engine::{UpdatePath, tensor};
+    let cpu = gradlab::backend::cpu();
+    let mut params = vec![tensor(&[1.0, 2.0], [1, 2], &cpu, Precision::F32)];
+    let grads = vec![tensor(&[0.5, -0.5], [1, 2], &cpu, Precision::F32)];
+    let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Adam, 0.1));
+    assert_eq!(opt.kernels, gradlab::engine::Kernels::Fused, "the default, backed by `gradlab bench`");
+    opt.update(&mut params, &grads);
+    assert_eq!(opt.paths(), &[UpdatePath::Generic("not on the wgpu backend")]);
+    let mut params = vec![tensor(&[1.0, 2.0], [1, 2], &cpu, Precision::F64)];
+    let grads = vec![tensor(&[0.5, -0.5], [1, 2], &cpu, Precision::F64)];
+    let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Adam, 0.1));
+    opt.update(&mut params, &grads);
+    assert_eq!(opt.paths(), &[UpdatePath::Generic("not f32")]);
+    let mut sgd = Optimizer::new(OptimizerConfig::new(OptimizerKind::Sgd, 0.1));
+    sgd.update(&mut params, &grads);
+    assert!(sgd.paths().is_empty());
 }

@@ -224,7 +224,7 @@ fn weight_files_round_trip_with_names_shapes_and_values() {
     let names = t.model.names();
     let shapes = t.model.shapes();
     let params = Params { names: &names, shapes: &shapes };
-    let bytes = weights::to_safetensors(&params, &values, &[]);
+    let bytes = weights::to_safetensors(&params, &values, &[]).unwrap();
 
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut in_file: Vec<String> = file.names().into_iter().map(String::from).collect();
@@ -236,7 +236,7 @@ fn weight_files_round_trip_with_names_shapes_and_values() {
     let loaded = weights::from_safetensors(&bytes, &params).unwrap();
     assert_eq!(loaded, values);
     let mut fresh = Trainer::new(config, &gradlab::backend::cpu()).unwrap();
-    fresh.load_params(&loaded);
+    fresh.load_params(&loaded).unwrap();
     assert_eq!(read_scalar(&fresh.losses().0).to_bits(), read_scalar(&t.losses().0).to_bits());
 }
 
@@ -246,7 +246,7 @@ fn bad_weight_files_are_refused_with_a_reason() {
     let (t, values) = trained(&config, 3);
     let (names, shapes) = (t.model.names(), t.model.shapes());
     let params = Params { names: &names, shapes: &shapes };
-    let good = weights::to_safetensors(&params, &values, &[]);
+    let good = weights::to_safetensors(&params, &values, &[]).unwrap();
     let err = |bytes: &[u8]| weights::from_safetensors(bytes, &params).unwrap_err();
 
     assert!(matches!(err(b""), WeightsError::Corrupt(_)));
@@ -256,13 +256,13 @@ fn bad_weight_files_are_refused_with_a_reason() {
     let other = decode("layers=3").state.config;
     let (o, ov) = trained(&other, 1);
     let (on, os) = (o.model.names(), o.model.shapes());
-    let other_file = weights::to_safetensors(&Params { names: &on, shapes: &os }, &ov, &[]);
+    let other_file = weights::to_safetensors(&Params { names: &on, shapes: &os }, &ov, &[]).unwrap();
     let msg = err(&other_file).to_string();
     assert!(msg.contains("different network"), "{msg}");
     // NaN inside.
     let mut nan = values.clone();
     nan[2][0] = f32::NAN;
-    assert!(matches!(err(&weights::to_safetensors(&params, &nan, &[])), WeightsError::NotFinite(_)));
+    assert!(matches!(err(&weights::to_safetensors(&params, &nan, &[]).unwrap()), WeightsError::NotFinite(_)));
     // Every truncation and byte flip of a good file is refused or read; never a panic.
     let mut rng = Rng::new(8, Stream::Data);
     for i in 0..2000 {
@@ -339,4 +339,184 @@ fn a_preset_name_alone_opens_the_stepper() {
     assert_eq!(keys, ["preset", "stage"], "{:?}", parsed.problems);
     assert!(parsed.problems[0].message.contains("xor-2-2-1"), "{}", parsed.problems[0].message);
     assert_eq!(parsed.state.view.preset, None);
+}
+
+/// Stale values (another network's, as after a layer change) are refused by the writer with a
+/// reason; it never panics and never writes a file whose tensors do not match their shapes.
+#[test]
+fn writing_weights_of_another_network_is_refused() {
+    let config = Config::default();
+    let (t, values) = trained(&config, 2);
+    let (names, shapes) = (t.model.names(), t.model.shapes());
+    let other = decode("layers=3").state.config;
+    let (o, _) = trained(&other, 0);
+    let (on, os) = (o.model.names(), o.model.shapes());
+    // Old values, new network: the panic this replaced.
+    let err = weights::to_safetensors(&Params { names: &on, shapes: &os }, &values, &[]).unwrap_err();
+    assert!(matches!(err, WeightsError::Mismatch(_)), "{err}");
+    let mut short = values.clone();
+    short.pop();
+    assert!(weights::to_safetensors(&Params { names: &names, shapes: &shapes }, &short, &[]).is_err());
+    let mut wrong = values.clone();
+    wrong[0].push(1.0);
+    let msg = weights::to_safetensors(&Params { names: &names, shapes: &shapes }, &wrong, &[]).unwrap_err().to_string();
+    assert!(msg.contains("l1.w"), "{msg}");
+    // A trainer refuses values that do not fit it, and keeps what it had.
+    let mut fresh = Trainer::new(other, &gradlab::backend::cpu()).unwrap();
+    assert!(fresh.load_params(&values).is_err());
+    assert_eq!(fresh.saved().params.len(), os.len());
+}
+
+/// Weights that f16 cannot hold within its stated error (|w| > 65504, or in f16's subnormal
+/// range) travel as f32 for their tensor, never clamped; every weight comes back within the
+/// stated error, and links whose weights all fit f16 keep the old compact form.
+#[test]
+fn weights_outside_f16_travel_as_f32_in_links() {
+    let config = decode("layers=3&seed=3").state.config;
+    let shapes = param_shapes(&config);
+    let (_, mut values) = trained(&config, 5);
+    let compact = weights::to_link(&values);
+    assert!(!compact.contains('.') && !compact.starts_with('+'), "all-f16 weights keep the compact form");
+    values[0][0] = 1.0e6; // above f16's largest finite value
+    values[0][1] = -70_000.0;
+    values[2][0] = 3.0e-6; // f16 subnormal: relative error far above 0.05%
+    values[2][1] = 1.0e-9; // below f16's smallest subnormal: would become 0
+    let text = weights::to_link(&values);
+    assert!(text.contains('.') && text.contains('+'), "{text}");
+    let back = weights::from_link(&text, &shapes).unwrap();
+    for (a, b) in values.iter().flatten().zip(back.iter().flatten()) {
+        assert!(((a - b).abs() as f64) <= F16_RELATIVE_ERROR * a.abs() as f64, "{a} → {b}");
+    }
+    assert_eq!(back[0][0], 1.0e6);
+    assert_eq!(back[2][1], 1.0e-9);
+    // Through a whole link too.
+    let state = ShareState { config: config.clone(), weights: Some(values.clone()), ..ShareState::default() };
+    let parsed = decode(&encode(&state));
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    assert_eq!(parsed.state.weights.as_ref().unwrap()[0][0], 1.0e6);
+    // Broken segmented forms are refused with a reason.
+    for bad in [text.replacen('.', "", 1), format!("{text}.AAAA"), text.replace('+', "")] {
+        assert!(weights::from_link(&bad, &shapes).is_err(), "{bad}");
+    }
+}
+
+fn fuzz_cases() -> usize {
+    std::env::var("GRADLAB_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
+
+/// Mutates `good` like the link fuzzer does: byte flips, truncation, insertions of bytes that
+/// matter to the format, deletions, and repeated chunks.
+fn mutate(rng: &mut Rng, good: &[u8], specials: &[u8]) -> Vec<u8> {
+    let mut bytes = good.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        match rng.below(6) {
+            0 if !bytes.is_empty() => {
+                let i = rng.below(bytes.len());
+                bytes[i] = rng.below(256) as u8;
+            }
+            1 if !bytes.is_empty() => bytes.truncate(rng.below(bytes.len())),
+            2 => {
+                let i = rng.below(bytes.len() + 1);
+                bytes.insert(i, pick(rng, specials));
+            }
+            3 if !bytes.is_empty() => {
+                let i = rng.below(bytes.len());
+                bytes.remove(i);
+            }
+            4 if bytes.len() > 2 => {
+                let (a, b) = (rng.below(bytes.len()), rng.below(bytes.len()));
+                let (a, b) = (a.min(b), a.max(b));
+                let chunk = bytes[a..b].to_vec();
+                let at = rng.below(bytes.len());
+                bytes.splice(at..at, chunk);
+            }
+            _ if !bytes.is_empty() => {
+                let i = rng.below(bytes.len());
+                bytes[i] ^= 1 << rng.below(8);
+            }
+            _ => {}
+        }
+    }
+    bytes
+}
+
+/// The experiment-JSON reader under the same seeded mutation fuzzing as links (100k cases here,
+/// `GRADLAB_FUZZ_CASES=1000000` by hand): never a panic, and whatever it accepts is a valid
+/// experiment whose weights (if any) fit its network and are finite.
+#[test]
+fn fuzzed_experiment_files_never_panic() {
+    let cases = fuzz_cases();
+    let config = decode("dataset=gauss&layers=3,2&opt=momentum&seed=6").state.config;
+    let (_, values) = trained(&config, 3);
+    let good = gradlab::share::to_json(&ShareState { config, steps: 3, weights: Some(values), ..ShareState::default() }).into_bytes();
+    let mut rng = Rng::new(91, Stream::Data);
+    let (mut accepted, mut refused) = (0usize, 0usize);
+    for case in 0..cases {
+        let bytes = mutate(&mut rng, &good, b"{}[]\",:0-e.\\nu");
+        let text = String::from_utf8_lossy(&bytes);
+        let result = std::panic::catch_unwind(|| gradlab::share::from_json(&text))
+            .unwrap_or_else(|_| panic!("case {case}: from_json panicked on {text:?}"));
+        match result {
+            Ok(parsed) => {
+                accepted += 1;
+                assert!(validate(&parsed.state.config).is_ok(), "case {case}");
+                if let Some(w) = &parsed.state.weights {
+                    let shapes = param_shapes(&parsed.state.config);
+                    assert!(w.iter().map(Vec::len).eq(shapes.iter().map(|s| s[0] * s[1])), "case {case}: weights of the wrong shapes");
+                    assert!(w.iter().flatten().all(|v| v.is_finite()), "case {case}");
+                }
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    eprintln!("fuzz: {cases} experiment files: {accepted} read (problems reported), {refused} refused, no panic");
+    assert!(refused > cases / 10, "most mutations break the JSON");
+}
+
+/// The safetensors reader likewise: never a panic; what it accepts has the network's shapes and
+/// finite values.
+#[test]
+fn fuzzed_weight_files_never_panic() {
+    let cases = fuzz_cases();
+    let config = decode("layers=4,3&seed=2").state.config;
+    let (t, values) = trained(&config, 3);
+    let (names, shapes) = (t.model.names(), t.model.shapes());
+    let params = Params { names: &names, shapes: &shapes };
+    let good = weights::to_safetensors(&params, &values, &[("gradlab", "v=1")]).unwrap();
+    let mut rng = Rng::new(92, Stream::Data);
+    let (mut accepted, mut refused) = (0usize, 0usize);
+    for case in 0..cases {
+        let bytes = mutate(&mut rng, &good, b"{}[]\":,0F");
+        let result = std::panic::catch_unwind(|| weights::from_safetensors(&bytes, &params))
+            .unwrap_or_else(|_| panic!("case {case}: from_safetensors panicked on {bytes:?}"));
+        match result {
+            Ok(w) => {
+                accepted += 1;
+                assert!(w.iter().map(Vec::len).eq(shapes.iter().map(|s| s[0] * s[1])), "case {case}");
+                assert!(w.iter().flatten().all(|v| v.is_finite()), "case {case}");
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    eprintln!("fuzz: {cases} weight files: {accepted} read, {refused} refused, no panic");
+    assert!(refused > cases / 2, "most mutations break the file");
+}
+
+/// Files over the stated limit are refused by their size, before they are read; the readers
+/// refuse oversized input too.
+#[test]
+fn oversized_files_are_refused_by_size() {
+    use gradlab::share::{MAX_FILE, check_file_size};
+    assert!(check_file_size(1000.0).is_ok());
+    assert!(check_file_size(MAX_FILE as f64).is_ok());
+    let msg = check_file_size(MAX_FILE as f64 + 1.0).unwrap_err();
+    assert!(msg.contains("MB"), "{msg}");
+    assert!(check_file_size(f64::NAN).is_err());
+    assert!(check_file_size(200e6).is_err());
+    let huge = " ".repeat(MAX_FILE + 1);
+    assert!(gradlab::share::from_json(&huge).unwrap_err().contains("MB"));
+    let config = Config::default();
+    let (names, shapes) = (gradlab::share::param_names(&config), param_shapes(&config));
+    let e = weights::from_safetensors(huge.as_bytes(), &Params { names: &names, shapes: &shapes }).unwrap_err();
+    assert!(e.to_string().contains("MB"), "{e}");
 }

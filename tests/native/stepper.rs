@@ -472,3 +472,18 @@ fn stages_are_placed_on_the_diagram() {
     assert_eq!(t.gradient_stage(0), Some(last_backward));
     assert_eq!(t.stage_name(0), "forward · matmul · x·l1.w");
 }
+
+/// A stage number past the end (from a link, or meant for a longer trace) gives the last stage;
+/// views never index the stage list directly.
+#[test]
+fn stage_numbers_past_the_end_give_the_last_stage() {
+    let p = stepper::preset("essay-relu").unwrap();
+    let trace = &traces(p, OptimizerKind::Sgd, 1, &Device::flex())[0];
+    let n = trace.stages.len();
+    assert_eq!(trace.stage(0).map(|(i, _)| i), Some(0));
+    assert_eq!(trace.stage(n - 1).map(|(i, _)| i), Some(n - 1));
+    for past in [n, n + 3, 100_000, usize::MAX] {
+        let (i, stage) = trace.stage(past).unwrap();
+        assert_eq!((i, stage.kind, stage.index), (n - 1, trace.stages[n - 1].kind, trace.stages[n - 1].index));
+    }
+}

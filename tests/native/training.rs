@@ -129,3 +129,92 @@ fn out_of_range_settings_are_rejected_with_the_setting_named() {
     let mut t = Trainer::new(Config { hidden: vec![], activations: vec![], ..Config::default() }, &cpu).unwrap();
     assert!(read_scalar(&t.train_step()).is_finite());
 }
+
+/// The fall-back a lost GPU or a diverged run restores: before anything was read back, the
+/// seed's initial weights (computed on the host, so nothing from the lost device is needed);
+/// afterwards the last readout kept. Restoring onto the CPU from a GPU trainer that was never
+/// read is the "GPU lost before the first readout" case that used to panic.
+#[test]
+fn a_trainer_falls_back_on_its_last_saved_weights() {
+    use gradlab::engine::block_on;
+    let config = Config { hidden: vec![5, 3], activations: vec![Activation::Tanh; 2], optimizer: OptimizerKind::Adam, ..Config::default() };
+    let cpu = backend::cpu();
+    let fresh = Trainer::new(config.clone(), &cpu).unwrap();
+    let initial = fresh.model.params.iter().map(|p| block_on(gradlab::engine::read(p)).unwrap()).collect::<Vec<_>>();
+    assert_eq!(fresh.saved().params, initial, "the host's initial values are exactly what was uploaded");
+    assert_eq!(fresh.saved().step, 0);
+
+    let device = gpu().unwrap_or_else(|| cpu.clone());
+    let mut t = Trainer::new(config.clone(), &device).unwrap();
+    for _ in 0..7 {
+        t.train_step();
+    }
+    // Lost before any readout: back to step 0's weights, on the CPU, and training goes on.
+    t.restore_saved(&cpu);
+    assert_eq!(t.step, 0);
+    assert_eq!(read_scalar(&t.losses().0).to_bits(), read_scalar(&fresh.losses().0).to_bits());
+    t.train_step();
+    assert_eq!(t.step, 1);
+
+    // After a readout: that readout's weights and step.
+    let mut t = Trainer::new(config.clone(), &cpu).unwrap();
+    for _ in 0..20 {
+        t.train_step();
+    }
+    let (readout, _) = block_on(t.pending(None).read()).unwrap();
+    assert!(t.keep(&readout));
+    let at_20 = read_scalar(&t.losses().0);
+    for _ in 0..5 {
+        t.train_step();
+    }
+    t.restore_saved(&cpu);
+    assert_eq!(t.step, 20);
+    assert_eq!(read_scalar(&t.losses().0).to_bits(), at_20.to_bits());
+
+    // Another trainer's readout (a rebuild while a read was in flight) is never kept.
+    let mut other = Trainer::new(config, &cpu).unwrap();
+    assert!(!other.keep(&readout), "a readout of another trainer");
+    let mut bad = readout.clone();
+    bad.params[0][0] = f32::NAN;
+    assert!(!t.keep(&bad), "non-finite weights");
+}
+
+/// A diverging run (regression, lr 10, SGD: the squared error's gradient grows with the error,
+/// so the weights explode to ∞ and then NaN within ~20 steps) is noticed as non-finite at the
+/// readout; the last finite weights are kept and restoring them gives finite losses again.
+/// (Classification losses on logits stay finite at lr 10: their gradients are bounded.)
+#[test]
+fn a_diverging_run_is_caught_and_rolled_back_to_finite_weights() {
+    use gradlab::engine::{EngineError, block_on};
+    let config = Config { dataset: DatasetKind::Plane, lr: 10.0, ..Config::default() };
+    let cpu = backend::cpu();
+    let mut t = Trainer::new(config, &cpu).unwrap();
+    let mut last_finite = None;
+    let mut diverged_at = None;
+    for round in 0..200 {
+        for _ in 0..5 {
+            t.train_step();
+        }
+        match block_on(t.pending(None).read()) {
+            Ok((readout, _)) => {
+                if t.keep(&readout) {
+                    last_finite = Some(readout.step);
+                } else {
+                    diverged_at = Some(round);
+                    break;
+                }
+            }
+            Err(EngineError::NotFinite) => {
+                diverged_at = Some(round);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(diverged_at.is_some(), "lr 10 with SGD diverges on the plane");
+    t.restore_saved(&cpu);
+    assert_eq!(Some(t.step), last_finite.or(Some(0)));
+    let (train, test) = t.losses();
+    assert!(read_scalar(&train).is_finite() && read_scalar(&test).is_finite());
+    assert!(t.saved().params.iter().flatten().all(|v| v.is_finite()));
+}
