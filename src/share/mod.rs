@@ -85,15 +85,39 @@ pub struct View {
     pub stage: u32,
 }
 
+/// The settings that can change while training without a reset (the weights, and for a new
+/// learning rate the optimizer state, carry on); each change is recorded in the link's `changes`.
+/// Everything else (data, features, architecture, loss, seed) starts training afresh.
+/// Must name exactly the fields `Config::with_live_settings_of` copies (a test checks it).
+pub const LIVE_KEYS: [&str; 6] = ["opt", "lr", "dropout", "reg", "regrate", "batch"];
+
+/// Most changes a link records.
+pub const MAX_CHANGES: usize = 200;
+
+/// A setting changed while training: after `step` steps (before step `step + 1`), `key` became
+/// `value` (as written in a link).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Steps trained when the change was made.
+    pub step: u64,
+    /// One of [`LIVE_KEYS`].
+    pub key: String,
+    /// The new value, in the link's terms.
+    pub value: String,
+}
+
 /// Everything a link carries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShareState {
-    /// The experiment.
+    /// The experiment as it started (step 0); `changes` says what changed since.
     pub config: Config,
     /// Backend preference.
     pub backend: BackendChoice,
     /// Steps trained so far: opening the link trains this many steps with the same seed.
     pub steps: u64,
+    /// Settings changed while training, in step order: replaying applies each at its step.
+    #[serde(default)]
+    pub changes: Vec<Change>,
     /// A snapshot of the parameters (f16 in the link), in the model's order. When present the
     /// link opens this model as is instead of replaying `steps`.
     #[serde(default)]
@@ -105,7 +129,8 @@ pub struct ShareState {
 
 impl Default for ShareState {
     fn default() -> Self {
-        let mut state = ShareState { config: skeleton(), backend: BackendChoice::Auto, steps: 0, weights: None, view: View::default() };
+        let mut state =
+            ShareState { config: skeleton(), backend: BackendChoice::Auto, steps: 0, changes: Vec::new(), weights: None, view: View::default() };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
             (field.set)(&mut state, field.default).unwrap_or_else(|e| panic!("default of {}: {e}", field.key));
@@ -393,6 +418,46 @@ pub static FIELDS: &[Field] = &[
         set: |s, v| Ok(s.steps = int(v, 0, 1_000_000)?),
     },
     Field {
+        key: "changes",
+        default: "none",
+        expected: "'none', or STEP_KEY_VALUE entries joined by '+' in step order (KEY: opt, lr, dropout, reg, regrate or batch), e.g. 300_lr_0.01",
+        get: |s| {
+            if s.changes.is_empty() {
+                return "none".into();
+            }
+            s.changes.iter().map(|c| format!("{}_{}_{}", c.step, c.key, c.value)).collect::<Vec<_>>().join("+")
+        },
+        set: |s, v| {
+            let mut changes = Vec::new();
+            if v != "none" {
+                for entry in v.split('+') {
+                    let mut parts = entry.splitn(3, '_');
+                    let (Some(step), Some(key), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+                        return Err(format!("'{}' is not STEP_KEY_VALUE", shown(entry)));
+                    };
+                    let step = int(step, 0, 1_000_000)?;
+                    if !LIVE_KEYS.contains(&key) {
+                        return Err(format!("'{}' cannot change while training", shown(key)));
+                    }
+                    if changes.last().is_some_and(|c: &Change| c.step > step) {
+                        return Err("the changes are not in step order".into());
+                    }
+                    changes.push(Change { step, key: key.to_string(), value: value.to_string() });
+                }
+            }
+            if changes.len() > MAX_CHANGES {
+                return Err(format!("{} changes is more than {MAX_CHANGES}", changes.len()));
+            }
+            // Every change must be valid where it applies.
+            let mut config = s.config.clone();
+            for c in &changes {
+                config = apply_change(&config, c)?;
+            }
+            s.changes = changes;
+            Ok(())
+        },
+    },
+    Field {
         key: "page",
         default: "play",
         expected: "play or step",
@@ -558,6 +623,11 @@ pub fn decode(fragment: &str) -> Parsed {
         }
         problems.push(problem);
     }
+    // Changes after the last step trained never took effect.
+    if state.changes.iter().any(|c| c.step > state.steps) {
+        problems.push(Problem { key: "changes".into(), message: format!("changes after step {} were ignored", state.steps) });
+        state.changes.retain(|c| c.step <= state.steps);
+    }
     // A short link names just a preset (`#preset=essay-relu`): that opens the stepper.
     if state.view.preset.is_some() && !raw.iter().any(|(k, _)| k == "page") {
         state.view.page = Page::Step;
@@ -570,6 +640,84 @@ pub fn decode(fragment: &str) -> Parsed {
         }
     }
     Parsed { state, problems }
+}
+
+/// The config after `change`, checked by the schema like any setting.
+pub fn apply_change(config: &Config, change: &Change) -> Result<Config, String> {
+    let field = FIELDS.iter().find(|f| f.key == change.key).ok_or_else(|| format!("'{}' is not a setting", shown(&change.key)))?;
+    let mut state = ShareState { config: config.clone(), ..ShareState::default() };
+    (field.set)(&mut state, &change.value).map_err(|why| format!("{} at step {}: {why}", change.key, change.step))?;
+    validate(&state.config).map_err(|p| format!("{} at step {}: {}", change.key, change.step, p.message))?;
+    Ok(state.config)
+}
+
+impl ShareState {
+    /// The settings in force after `step` steps: the starting config with every change made at or
+    /// before that step.
+    pub fn config_at(&self, step: u64) -> Config {
+        let mut config = self.config.clone();
+        for c in self.changes.iter().take_while(|c| c.step <= step) {
+            // Checked when the changes were read; a change that no longer applies is skipped.
+            if let Ok(next) = apply_change(&config, c) {
+                config = next;
+            }
+        }
+        config
+    }
+}
+
+/// Replays a link's steps on a trainer built from its starting settings, a chunk at a time (the
+/// page yields between chunks), applying each setting change at its step: the same steps in the
+/// same order as when the link was made, so the same numbers (bit-identical on the CPU).
+pub struct Replay {
+    changes: Vec<Change>,
+    next: usize,
+    steps: u64,
+}
+
+impl Replay {
+    /// A replay of `state`'s steps and changes.
+    pub fn new(state: &ShareState) -> Self {
+        Self { changes: state.changes.clone(), next: 0, steps: state.steps }
+    }
+
+    /// Whether every step was trained and every change applied.
+    pub fn done(&self, t: &crate::train::Trainer) -> bool {
+        t.step >= self.steps && self.changes.get(self.next).is_none_or(|c| c.step > self.steps)
+    }
+
+    /// Applies the changes due at the trainer's step, then trains at most `max` steps (stopping
+    /// at the next change). Returns the steps trained; an error if a change cannot be applied.
+    pub fn advance(&mut self, t: &mut crate::train::Trainer, max: u64) -> Result<u64, String> {
+        while let Some(change) = self.changes.get(self.next).filter(|c| c.step <= t.step) {
+            let config = apply_change(&t.config, change)?;
+            t.change_settings(config).map_err(|e| e.to_string())?;
+            self.next += 1;
+        }
+        let until = self.changes.get(self.next).map_or(self.steps, |c| c.step.min(self.steps));
+        let n = until.saturating_sub(t.step).min(max);
+        for _ in 0..n {
+            t.train_step();
+        }
+        Ok(n)
+    }
+}
+
+/// The live settings (see [`LIVE_KEYS`]) in which `to` differs from `from`, as changes at
+/// `step`; `None` if anything else differs too (then training starts afresh).
+pub fn live_changes(from: &Config, to: &Config, step: u64) -> Option<Vec<Change>> {
+    let (a, b) = (ShareState { config: from.clone(), ..ShareState::default() }, ShareState { config: to.clone(), ..ShareState::default() });
+    let mut changes = Vec::new();
+    for field in FIELDS {
+        let (old, new) = ((field.get)(&a), (field.get)(&b));
+        if old != new {
+            if !LIVE_KEYS.contains(&field.key) {
+                return None;
+            }
+            changes.push(Change { step, key: field.key.to_string(), value: new });
+        }
+    }
+    Some(changes)
 }
 
 /// Applies `key = value` settings to `state` in the table's order (so `layers` comes before `act`

@@ -93,6 +93,21 @@ impl Config {
         crate::share::validate(self).map_err(|p| ConfigError { setting: p.key, message: p.message })
     }
 
+    /// This config with the settings that may change while training (optimizer, learning rate,
+    /// dropout, regularisation and its rate, batch size) taken from `other`. `other` is a change
+    /// that training can carry on through exactly when this equals it.
+    pub fn with_live_settings_of(&self, other: &Config) -> Config {
+        Config {
+            optimizer: other.optimizer,
+            lr: other.lr,
+            dropout: other.dropout,
+            regularization: other.regularization,
+            reg_rate: other.reg_rate,
+            batch_size: other.batch_size,
+            ..self.clone()
+        }
+    }
+
     /// Units per layer, inputs first.
     pub fn sizes(&self) -> Vec<usize> {
         let mut sizes = vec![self.features.len()];
@@ -272,6 +287,8 @@ pub struct Trainer {
     pub optimizer: Optimizer,
     /// Steps (batches) done.
     pub step: u64,
+    /// Training samples seen (the batch size may change while training).
+    samples: u64,
     id: u64,
     saved: Snapshot,
     head: Head,
@@ -318,6 +335,7 @@ impl Trainer {
             model,
             optimizer,
             step: 0,
+            samples: 0,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             saved,
             head,
@@ -357,7 +375,7 @@ impl Trainer {
 
     /// Epochs done, as a fraction: samples seen / training-set size.
     pub fn epoch(&self) -> f64 {
-        (self.step * self.config.batch_size as u64) as f64 / self.train.points.len() as f64
+        self.samples as f64 / self.train.points.len() as f64
     }
 
     /// The next batch's row indices (reshuffled at each pass over the training set).
@@ -373,6 +391,7 @@ impl Trainer {
             rows.push(self.order[self.cursor]);
             self.cursor += 1;
         }
+        self.samples += rows.len() as u64;
         rows
     }
 
@@ -448,6 +467,28 @@ impl Trainer {
         Pending { trainer: self.id, step: self.step, train_loss, test_loss, params: self.model.params.clone(), grid }
     }
 
+    /// Takes new settings while training: the weights carry on; a new learning rate keeps the
+    /// optimizer's state (momentum, Adam's moments and step count), a new optimizer starts its
+    /// state afresh. Only the live settings may differ (see [`Config::with_live_settings_of`]);
+    /// anything else needs a new trainer.
+    pub fn change_settings(&mut self, config: Config) -> Result<(), ConfigError> {
+        config.validate()?;
+        if self.config.with_live_settings_of(&config) != config {
+            return Err(ConfigError {
+                setting: "settings".into(),
+                message: "only the optimizer, learning rate, dropout, regularisation and batch size can change while training".into(),
+            });
+        }
+        if config.optimizer != self.config.optimizer {
+            let kernels = self.optimizer.kernels;
+            self.optimizer = Optimizer::new(OptimizerConfig::new(config.optimizer, config.lr));
+            self.optimizer.kernels = kernels;
+        }
+        self.optimizer.config.lr = config.lr;
+        self.config = config;
+        Ok(())
+    }
+
     /// This trainer's identity (unique in the process); readouts carry it.
     pub fn id(&self) -> u64 {
         self.id
@@ -478,7 +519,14 @@ impl Trainer {
     pub fn restore_saved(&mut self, device: &Device) {
         let Snapshot { step, params } = self.saved.clone();
         self.move_to_with(device, &params);
+        self.set_step(step);
+    }
+
+    /// Sets the step count (weights from a link or file are at some step; a restore goes back to
+    /// one). Samples seen are counted at the current batch size.
+    pub fn set_step(&mut self, step: u64) {
         self.step = step;
+        self.samples = step * self.config.batch_size as u64;
     }
 
     /// Moves parameters and optimizer state to another device (via the host), keeping

@@ -19,7 +19,7 @@ use wasm_bindgen::JsCast;
 
 use crate::backend::{self, BackendKind};
 use crate::data::{DatasetKind, Point, Task};
-use crate::engine::{EngineError, OptimizerKind, read};
+use crate::engine::{EngineError, OptimizerKind, read, read_many};
 use crate::share::{self, BackendChoice, Page, ShareState, View};
 use crate::train::{BinaryLoss, Config, Head, Regularization, Trainer, optimizer_from_key};
 
@@ -61,7 +61,12 @@ fn with_lab<R>(f: impl FnOnce(&mut Lab) -> R) -> R {
 /// Reactive state of the page (all `Copy` handles).
 #[derive(Clone, Copy)]
 pub struct Ui {
+    /// The settings in force now (what the controls show).
     config: RwSignal<Config>,
+    /// The settings training started with (step 0); `changes` leads from them to `config`.
+    initial: RwSignal<Config>,
+    /// Settings changed while training, with their steps (the link's `changes`).
+    changes: RwSignal<Vec<share::Change>>,
     backend: RwSignal<BackendKind>,
     backend_choice: RwSignal<BackendChoice>,
     gpu_available: RwSignal<bool>,
@@ -130,7 +135,11 @@ fn problems_banner(source: &str, problems: &[share::Problem]) -> Option<String> 
 
 /// Takes over a shared state (from a link or a file); returns the steps to replay or show.
 fn apply_state(ui: Ui, state: ShareState) -> u64 {
-    ui.config.set(state.config);
+    // The controls show the settings in force at the link's step; training starts from the
+    // link's starting settings and the replay applies its changes at their steps.
+    ui.config.set(state.config_at(state.steps));
+    ui.initial.set(state.config);
+    ui.changes.set(state.changes);
     ui.backend_choice.set(state.backend);
     ui.include_weights.set(state.weights.is_some());
     ui.page.set(state.view.page);
@@ -154,6 +163,7 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
     let config = ui.config.get_untracked();
     // The weights are the trainer's last saved ones, and only if that trainer is this config's.
     let params = with_lab(|l| l.trainer.as_ref().filter(|t| t.config == config).map(|t| t.saved().params.clone()));
+    let (config, changes) = (ui.initial.get_untracked(), ui.changes.get_untracked());
     // The stepper shows the playground's step n (taken from step n − 1): its link replays n − 1
     // steps and takes that step again.
     let stepping_playground = ui.page.get_untracked() == Page::Step
@@ -163,6 +173,7 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
         config,
         backend: ui.backend_choice.get_untracked(),
         steps: if stepping_playground { ui.step.get_untracked().saturating_sub(1) } else { ui.step.get_untracked() },
+        changes,
         weights: params.filter(|_| weights),
         view: View {
             page: ui.page.get_untracked(),
@@ -191,39 +202,66 @@ fn link_too_long(ui: Ui) -> Option<usize> {
     (n > share::MAX_LINK).then_some(n)
 }
 
-/// Trains the `steps` a link asks for, in chunks that let the page breathe, then redraws.
+/// Trains the `steps` a link asks for, in chunks that let the page breathe, applying the link's
+/// setting changes at their steps; collects the loss history on the way (one point a chunk);
+/// then redraws.
 async fn replay(ui: Ui, steps: u64) {
-    if steps == 0 {
+    let state = ShareState { steps, changes: ui.changes.get_untracked(), ..ShareState::default() };
+    let mut replay = share::Replay::new(&state);
+    if with_lab(|l| l.trainer.as_ref().is_none_or(|t| replay.done(t))) {
         return;
     }
     let generation = with_lab(|l| l.generation);
     ui.notice.set(Some(format!("Replaying the {steps} steps of this link…")));
-    let mut done = 0;
-    while done < steps {
+    loop {
         if with_lab(|l| l.generation) != generation {
             return; // reset or a new link while replaying
         }
-        let chunk = (steps - done).min(if ui.backend.get_untracked() == BackendKind::Gpu { 20 } else { 500 });
-        let loss = with_lab(|l| {
+        let chunk = if ui.backend.get_untracked() == BackendKind::Gpu { 20 } else { 500 };
+        let advanced = with_lab(|l| {
             let t = l.trainer.as_mut()?;
-            let mut last = None;
-            for _ in 0..chunk {
-                last = Some(t.train_step());
-            }
-            last
+            let trained = replay.advance(t, chunk);
+            let (train, test) = t.losses();
+            Some(trained.map(|n| (n, t.step, train, test, replay.done(t))))
         });
-        let Some(loss) = loss else { return };
-        // Wait for the device to finish this chunk before queueing more.
-        if let Err(e) = read(&loss).await {
-            lost_device(ui, &e.to_string()).await;
-            return;
+        let (at, train, test, done) = match advanced {
+            None => return,
+            Some(Err(e)) => {
+                ui.error.set(Some(format!("A change in this link could not be replayed ({e}); the replay stopped there.")));
+                break;
+            }
+            Some(Ok((_, at, train, test, done))) => (at, train, test, done),
+        };
+        // Waits for the device to finish this chunk before more is queued; one history point.
+        match read_many(vec![train, test]).await {
+            Ok(v) => {
+                let (train, test) = (v[0][0] as f32, v[1][0] as f32);
+                if train.is_finite() && test.is_finite() && ui.history.with_untracked(|h| h.last().is_none_or(|p| p.0 < at)) {
+                    ui.history.update(|h| h.push((at, train, test)));
+                }
+            }
+            Err(e) => {
+                lost_device(ui, &e.to_string()).await;
+                return;
+            }
         }
-        done += chunk;
+        if done {
+            break;
+        }
         yield_now().await;
     }
+    ui.history.update(thin);
     ui.notice.set(None);
     refresh(ui).await;
     sync_url(ui);
+}
+
+/// Keeps the loss history within [`HISTORY`] points: the older half is thinned, so the chart
+/// keeps its whole span.
+fn thin(h: &mut Vec<(u64, f32, f32)>) {
+    while h.len() > HISTORY {
+        *h = h.iter().enumerate().filter(|(i, _)| i % 2 == 0 || *i >= HISTORY / 2).map(|(_, v)| *v).collect();
+    }
 }
 
 fn device(kind: BackendKind) -> Option<Device> {
@@ -335,18 +373,20 @@ fn rebuild(ui: Ui) {
 fn rebuild_then(ui: Ui, steps: u64) {
     pause(ui);
     let Some(device) = device(ui.backend.get_untracked()) else { return };
-    let config = ui.config.get_untracked();
+    // Weights from a link or file are at its last step: built with the settings in force then.
+    // Otherwise training starts from the starting settings and the replay applies the changes.
+    let weights = with_lab(|l| l.pending_weights.take());
+    let config = if weights.is_some() { ui.config.get_untracked() } else { ui.initial.get_untracked() };
     let steps_to_replay = match Trainer::new(config, &device) {
         Ok(mut t) => {
             let loaded = with_lab(|l| {
-                let weights = l.pending_weights.take();
                 // Checked against this network's shapes when the link or file was read, and
                 // again by the trainer.
                 let loaded = weights.map(|w| {
-                    t.step = steps;
+                    t.set_step(steps);
                     let result = t.load_params(&w);
                     if result.is_err() {
-                        t.step = 0;
+                        t.set_step(0);
                     }
                     result
                 });
@@ -357,19 +397,23 @@ fn rebuild_then(ui: Ui, steps: u64) {
             match loaded {
                 Some(Ok(())) => {
                     ui.notice.set(Some("Opened the weights carried by this link or file; the optimizer starts afresh from them.".into()));
-                    0
+                    Some(0)
                 }
                 Some(Err(e)) => {
                     ui.error.set(Some(format!("The weights of this link or file were not used ({e}); replaying its steps instead.")));
-                    steps
+                    None
                 }
-                None => steps,
+                None => Some(steps),
             }
         }
         Err(e) => {
             ui.error.set(Some(format!("Invalid settings: {e}")));
             return;
         }
+    };
+    let Some(steps_to_replay) = steps_to_replay else {
+        // The weights did not fit: start again from the link's starting settings and replay.
+        return rebuild_then(ui, steps);
     };
     ui.history.set(Vec::new());
     ui.steps_per_sec.set(0.0);
@@ -427,10 +471,7 @@ async fn refresh_with(ui: Ui, grid: bool) -> bool {
                     return;
                 }
                 h.push((readout.step, readout.train_loss, readout.test_loss));
-                if h.len() > HISTORY {
-                    // Thin the older half so the chart keeps its whole span.
-                    *h = h.iter().enumerate().filter(|(i, _)| i % 2 == 0 || *i >= HISTORY / 2).map(|(_, v)| *v).collect();
-                }
+                thin(h);
             });
             ui.params.set(readout.params);
             if let Some(grid) = grid {
@@ -493,6 +534,20 @@ fn gpu_lost(why: String) {
     spawn_local(async move { lost_device(ui, &why).await });
 }
 
+/// A device error in one line for a person: wgpu's nested "Caused by:" chains and backtrace
+/// notes folded into their distinct messages, at most ~160 characters.
+fn short_reason(why: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for line in why.lines().map(|l| l.trim().trim_end_matches(')').trim()) {
+        let skip = line.is_empty() || line.starts_with("Caused by") || line.starts_with("Backtrace") || line.starts_with("No backtrace");
+        if !skip && !parts.iter().any(|p| p.contains(line)) {
+            parts.push(line);
+        }
+    }
+    let text = parts.join("; ");
+    if text.chars().count() > 160 { format!("{}…", text.chars().take(160).collect::<String>()) } else { text }
+}
+
 /// The GPU failed (a failed readback, or the device's own "lost" signal; either may come first,
 /// both usually come). If training was on it: say so, move the trainer to the CPU with the last
 /// weights read back (the initial ones when none was read yet), keep the settings and the link,
@@ -502,7 +557,10 @@ async fn lost_device(ui: Ui, why: &str) {
     ui.gpu_available.set(false);
     if ui.backend.get_untracked() != BackendKind::Gpu {
         if had_gpu {
-            ui.notice.set(Some(format!("The GPU stopped working ({why}); WebGPU is no longer offered. Training runs on the CPU as before.")));
+            ui.notice.set(Some(format!(
+                "The GPU stopped working ({}); WebGPU is no longer offered. Training runs on the CPU as before.",
+                short_reason(why)
+            )));
         }
         return;
     }
@@ -518,7 +576,8 @@ async fn lost_device(ui: Ui, why: &str) {
     ui.backend.set(BackendKind::Cpu);
     ui.backend_note.set("the GPU was lost: on the CPU".into());
     ui.error.set(Some(format!(
-        "The GPU stopped working ({why}). Training continues on the CPU from the weights of step {}, with the same settings.",
+        "The GPU stopped working ({}). Training continues on the CPU from the weights of step {}, with the same settings.",
+        short_reason(why),
         step.unwrap_or(0)
     )));
     step::backend_changed(ui, ui.stepper);
@@ -661,6 +720,8 @@ fn sig(x: f32) -> String {
 fn App() -> impl IntoView {
     let ui = Ui {
         config: RwSignal::new(Config::default()),
+        initial: RwSignal::new(Config::default()),
+        changes: RwSignal::new(Vec::new()),
         backend: RwSignal::new(BackendKind::Cpu),
         backend_choice: RwSignal::new(BackendChoice::Auto),
         gpu_available: RwSignal::new(false),
@@ -701,6 +762,8 @@ fn App() -> impl IntoView {
                     // A fresh start answers whatever the banners said (a diverged run, a lost GPU).
                     ui.error.set(None);
                     ui.notice.set(None);
+                    ui.initial.set(ui.config.get_untracked());
+                    ui.changes.set(Vec::new());
                     rebuild(ui)
                 }>"⟲ reset"</button>
                 <button data-testid="play" class="primary" disabled=move || ui.playing.get() on:click=move |_| play(ui)>"▶ play"</button>
@@ -739,18 +802,43 @@ fn App() -> impl IntoView {
 }
 
 /// Updates the settings with `f` and rebuilds, if the result is valid.
+/// Updates the settings with `f`, if the result is valid. The optimizer, learning rate, dropout,
+/// regularisation and batch size change while training goes on (recorded in the link's
+/// `changes`, so it replays exactly); any other change starts training afresh.
 fn edit(ui: Ui, f: impl FnOnce(&mut Config)) {
-    let mut config = ui.config.get_untracked();
+    let old = ui.config.get_untracked();
+    let mut config = old.clone();
     f(&mut config);
-    match config.validate() {
-        Ok(()) => {
-            // A change by hand answers whatever the banner said (a bad link, a bad setting).
-            ui.error.set(None);
-            ui.config.set(config);
-            rebuild(ui);
-        }
-        Err(e) => ui.error.set(Some(format!("Invalid setting: {e}"))),
+    if let Err(e) = config.validate() {
+        ui.error.set(Some(format!("Invalid setting: {e}")));
+        return;
     }
+    // A change by hand answers whatever the banner said (a bad link, a bad setting).
+    ui.error.set(None);
+    let step = with_lab(|l| l.trainer.as_ref().filter(|t| t.config == old).map(|t| t.step));
+    let live = step.and_then(|step| share::live_changes(&old, &config, step));
+    let room = ui.changes.with_untracked(|c| c.len() < share::MAX_CHANGES);
+    if let (Some(changes), true) = (live, room) {
+        let taken = with_lab(|l| l.trainer.as_mut().map(|t| t.change_settings(config.clone())));
+        if let Some(Ok(())) = taken {
+            ui.changes.update(|log| {
+                for c in changes {
+                    // Changed twice at the same step: the last value is the one that applied.
+                    match log.iter_mut().rev().take_while(|l| l.step == c.step).find(|l| l.key == c.key) {
+                        Some(same) => same.value = c.value,
+                        None => log.push(c),
+                    }
+                }
+            });
+            ui.config.set(config);
+            sync_url(ui);
+            return;
+        }
+    }
+    ui.initial.set(config.clone());
+    ui.changes.set(Vec::new());
+    ui.config.set(config);
+    rebuild(ui);
 }
 
 #[component]
@@ -1081,32 +1169,86 @@ fn copy_link(ui: Ui) {
     ui.notice.set(Some("Link copied: it opens this experiment and replays its steps.".into()));
 }
 
+/// A tick label: short, and readable from 1e-6 to 1e6.
+fn tick_label(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 1e4 || v.abs() < 1e-2 {
+        format!("{v:.0e}")
+    } else {
+        format!("{}", (v * 100.0).round() / 100.0)
+    }
+}
+
+/// The loss chart: train and test loss against the step, with axes, ticks and a legend, and a log
+/// scale on demand (on a linear scale a first spike leaves the rest a flat line). After a replay
+/// it holds the history collected while replaying.
 #[component]
 fn LossChart() -> impl IntoView {
     let ui = expect_context::<Ui>();
-    let (w, h) = (300.0, 70.0);
-    let lines = move || {
+    let log = RwSignal::new(false);
+    let (w, h) = (320.0, 120.0);
+    let (left, right, top, bottom) = (40.0, 8.0, 8.0, 18.0);
+    let plot = move || {
         let hist = ui.history.get();
-        if hist.len() < 2 {
-            return view! { <g></g> }.into_any();
+        let log = log.get();
+        let values: Vec<f64> =
+            hist.iter().flat_map(|p| [p.1 as f64, p.2 as f64]).filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
+        if hist.len() < 2 || values.is_empty() {
+            return view! { <text x=w / 2.0 y=h / 2.0 text-anchor="middle" class="chart-empty">"train and test loss appear here"</text> }
+                .into_any();
         }
-        let max_step = hist.last().map(|p| p.0).unwrap_or(1).max(1) as f64;
-        let min_step = hist.first().map(|p| p.0).unwrap_or(0) as f64;
-        let span = (max_step - min_step).max(1.0);
-        let top = hist.iter().map(|p| p.1.max(p.2)).fold(1e-6f32, f32::max) as f64;
+        let (s0, s1) = (hist[0].0 as f64, hist[hist.len() - 1].0 as f64);
+        let span = (s1 - s0).max(1.0);
+        let hi = values.iter().copied().fold(f64::MIN, f64::max);
+        let lo = if log { values.iter().copied().fold(f64::MAX, f64::min) } else { 0.0 };
+        let scale = move |v: f64| if log { v.max(lo).log10() } else { v };
+        let (a, b) = (scale(lo), scale(hi));
+        let b = if b - a < 1e-12 { a + 1.0 } else { b };
+        let x = move |step: f64| left + (step - s0) / span * (w - left - right);
+        let y = move |v: f64| top + (1.0 - (scale(v) - a) / (b - a)) * (h - top - bottom);
+        let y_ticks: Vec<f64> = if log {
+            (a.floor() as i32..=b.ceil() as i32).map(|k| 10f64.powi(k)).filter(|v| scale(*v) >= a - 1e-9 && scale(*v) <= b + 1e-9).collect()
+        } else {
+            vec![0.0, hi / 2.0, hi]
+        };
         let pts = |sel: fn(&(u64, f32, f32)) -> f32| {
             hist.iter()
-                .map(|p| format!("{:.1},{:.1}", (p.0 as f64 - min_step) / span * w, h - sel(p) as f64 / top * (h - 4.0)))
+                .filter(|p| sel(p).is_finite() && (!log || sel(p) > 0.0))
+                .map(|p| format!("{:.1},{:.1}", x(p.0 as f64), y(sel(p) as f64)))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
+        let (x0, x1, yb) = (left, w - right, h - bottom);
         view! {
             <g>
+                <line class="axis" x1=x0 y1=top x2=x0 y2=yb/>
+                <line class="axis" x1=x0 y1=yb x2=x1 y2=yb/>
+                {y_ticks.into_iter().map(|v| view! {
+                    <line class="grid" x1=x0 y1=y(v) x2=x1 y2=y(v)/>
+                    <text class="tick" x=x0 - 3.0 y=y(v) + 3.0 text-anchor="end">{tick_label(v)}</text>
+                }).collect_view()}
+                {[s0, (s0 + s1) / 2.0, s1].into_iter().map(|st| view! {
+                    <text class="tick" x=x(st) y=h - 5.0 text-anchor="middle">{format!("{}", st.round() as u64)}</text>
+                }).collect_view()}
+                <text class="tick" x=x1 y=h - 5.0 text-anchor="end" dy="-9">"step"</text>
                 <polyline points=pts(|p| p.2) class="test-line" fill="none"/>
                 <polyline points=pts(|p| p.1) class="train-line" fill="none"/>
+                <g class="legend-lines">
+                    <line class="train-line" x1=x1 - 88.0 y1=top + 4.0 x2=x1 - 76.0 y2=top + 4.0/>
+                    <text class="tick" x=x1 - 73.0 y=top + 7.0>"train"</text>
+                    <line class="test-line" x1=x1 - 40.0 y1=top + 4.0 x2=x1 - 28.0 y2=top + 4.0/>
+                    <text class="tick" x=x1 - 25.0 y=top + 7.0>"test"</text>
+                </g>
             </g>
         }
         .into_any()
     };
-    view! { <svg class="chart" data-testid="loss-chart" viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none">{lines}</svg> }
+    view! {
+        <div class="chart-box">
+            <svg class="chart" data-testid="loss-chart" viewBox=format!("0 0 {w} {h}")>{plot}</svg>
+            <label class="check chart-log"><input type="checkbox" data-testid="chart-log" prop:checked=move || log.get()
+                on:change=move |ev| log.set(checked(&ev))/>" log scale"</label>
+        </div>
+    }
 }

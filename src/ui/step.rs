@@ -495,17 +495,31 @@ fn tensor_view(m: &Matrix, precision: Precision, focus: Option<(usize, usize)>, 
         .enumerate()
         .map(|(i, &v)| {
             let (r, c) = (i / m.cols, i % m.cols);
-            view! { <rect x=c as f64 * cell y=r as f64 * cell width=cell height=cell fill=draw::css((v / max) as f32)
-                on:click=move |_| { s.drill.set(r); if let Some(p) = pick { p.run((r, c)) } }></rect> }
+            view! { <rect x=c as f64 * cell y=r as f64 * cell width=cell height=cell fill=draw::css((v / max) as f32)></rect> }
         })
         .collect_view();
+    // One handler for the whole map (not one per cell): the cell under the pointer, from the
+    // click's position in the drawn map (scaled to fit at most 600 px high, centred).
+    let (rows, cols) = (m.rows, m.cols);
+    let (full_w, full_h) = (cell * cols as f64, cell * rows as f64);
+    let on_map = move |ev: leptos::ev::MouseEvent| {
+        let k = (600.0 / full_h).min(1.0);
+        let x = (ev.offset_x() as f64 - (full_w - k * full_w) / 2.0) / (k * cell);
+        let y = ev.offset_y() as f64 / (k * cell);
+        if x >= 0.0 && y >= 0.0 && (x as usize) < cols && (y as usize) < rows {
+            let (r, c) = (y as usize, x as usize);
+            s.drill.set(r);
+            if let Some(p) = pick {
+                p.run((r, c))
+            }
+        }
+    };
     let drill = s.drill.get_untracked().min(m.rows - 1);
     let row = Matrix::new(1, m.cols.min(PRINT_LIMIT), m.row(drill)[..m.cols.min(PRINT_LIMIT)].to_vec());
     let row_focus = focus.filter(|f| f.0 == drill).map(|f| (0, f.1));
     view! {
         <div class="large">
-            <svg class="heat" width=cell * m.cols as f64 height=(cell * m.rows as f64).min(600.0)
-                viewBox=format!("0 0 {} {}", cell * m.cols as f64, cell * m.rows as f64)>{rects}</svg>
+            <svg class="heat" width=full_w height=full_h.min(600.0) viewBox=format!("0 0 {full_w} {full_h}") on:click=on_map>{rects}</svg>
             <div class="stats">
                 "min "{math::sig(st.min)}" · max "{math::sig(st.max)}" · mean "{math::sig(st.mean)}" · norm "{math::sig(st.norm)}
             </div>
@@ -692,6 +706,10 @@ fn ParamPanel() -> impl IntoView {
         let t = s.trace.get()?;
         let (stage, current) = t.stage(s.stage.get())?;
         let all_checks = checks.get().unwrap_or_default();
+        // Read once here (the tables re-render when it changes), not in a closure per row: a
+        // reactive closure per row, rebuilt in place at every stage, kept each row's old effect
+        // alive — the stepper's memory grew by ~2 MB per walk over a 163-weight network.
+        let nudged = s.nudge_at.get();
         let tables = t
             .params
             .iter()
@@ -713,10 +731,10 @@ fn ParamPanel() -> impl IntoView {
                         let path = format!("{}.{}", u.name, math::index_of(&u.before, e).replace(',', "."));
                         let check = precomputed.as_ref().map(|c| c[e]).unwrap_or_else(|| t.gradient_check(pi, e, stepper::EPS));
                         let g = u.grad.values[e];
-                        let selected = move || s.nudge_at.get() == (pi, e);
+                        let selected = nudged == (pi, e);
                         view! {
                             <tr class:selected=selected>
-                                <td class="path"><label class="inline"><input type="radio" name="nudge" checked=selected
+                                <td class="path"><label class="inline"><input type="radio" name="nudge" prop:checked=selected
                                     on:change=move |_| s.nudge_at.set((pi, e))/>{path.clone()}</label></td>
                                 <td title=math::full(u.before.values[e], t.precision)>{math::sig(u.before.values[e])}</td>
                                 <td data-testid=format!("grad-{path}") data-value=if shown { g.to_string() } else { String::new() }

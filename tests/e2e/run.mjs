@@ -171,6 +171,36 @@ await test('train, copy the link, open it in a fresh page: the same loss, exactl
   await page.close();
 });
 
+await test('changing the learning rate and optimizer mid-run keeps training going; its link replays the same loss', async () => {
+  const page = await open(browser, url, 'backend=cpu&dataset=spiral&layers=6,4&seed=3');
+  for (let i = 0; i < 30; i++) await stepOnce(page);
+  const before = await lossValue(page, 'loss-test');
+  await page.selectOption('[data-testid="lr"]', '0.01');
+  await page.waitForFunction(() => location.hash.includes('changes=30_lr_0.01'));
+  assert((await stepCount(page)) === 30, 'the step count is kept');
+  assert((await lossValue(page, 'loss-test')) === before, 'the weights are kept');
+  for (let i = 0; i < 20; i++) await stepOnce(page);
+  await page.selectOption('[data-testid="optimizer"]', 'adam');
+  for (let i = 0; i < 10; i++) await stepOnce(page);
+  const hash = await page.evaluate(() => location.hash);
+  assert(hash.includes('changes=30_lr_0.01+50_opt_adam') && hash.includes('lr=0.03') && hash.includes('steps=60'), hash);
+  const loss = await lossValue(page, 'loss-test');
+  const again = await open(browser, url, hash.slice(1));
+  await again.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === '60');
+  assert((await lossValue(again, 'loss-test')) === loss, `replayed ${await lossValue(again, 'loss-test')} vs ${loss}`);
+  assert((await value(again, 'lr')) === '0.01' && (await value(again, 'optimizer')) === 'adam', 'the controls show the settings in force');
+  const points = await again.locator('[data-testid="loss-chart"] polyline').first().getAttribute('points');
+  assert(points && points.trim().split(' ').length >= 2, 'the chart has the replayed history');
+  // An architecture change still starts afresh, and forgets the changes.
+  await again.click('[data-testid="layer-add"]');
+  await again.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === '0');
+  assert((await again.evaluate(() => location.hash)).includes('changes=none'), 'a fresh start has no changes');
+  console.log(`     link after two changes: ${hash.length} chars; replayed loss ${loss} exactly`);
+  await noError(again);
+  await again.close();
+  await page.close();
+});
+
 await test('bad links say what was wrong, use defaults there, and the page still works', async () => {
   const page = await open(browser, url, 'v=1&lr=NaN&layers=4,99&frobnicate=1&dataset=%E2%28&seed=12&backend=cpu');
   const error = await text(page, 'app-error');

@@ -5,7 +5,12 @@ use gradlab::data::{DatasetKind, Feature};
 use gradlab::engine::{OptimizerKind, Rng, Stream};
 use gradlab::models::Activation;
 use gradlab::share::weights::{self, F16_RELATIVE_ERROR, Params, WeightsError};
-use gradlab::share::{BackendChoice, FIELDS, MAX_LINK, ShareState, decode, encode, param_shapes, validate};
+use gradlab::share::{BackendChoice, Change, FIELDS, MAX_LINK, ShareState, apply_change, decode, encode, param_shapes, validate};
+
+/// A float as links write it.
+fn num(x: f64) -> String {
+    format!("{x}")
+}
 use gradlab::train::{BinaryLoss, Config, Regularization, Trainer, read_scalar};
 
 fn pick<X: Copy>(rng: &mut Rng, all: &[X]) -> X {
@@ -47,10 +52,30 @@ fn random_state(rng: &mut Rng) -> ShareState {
         batch_size: 1 + rng.below(1000),
         seed: rng.next_u64() % (u32::MAX as u64 + 1),
     };
+    let steps = rng.next_u64() % 1_000_001;
+    // A few live changes, in step order, each valid where it applies.
+    let mut changes = Vec::new();
+    let mut now = config.clone();
+    let mut at = 0;
+    for _ in 0..rng.below(4) {
+        at += rng.next_u64() % (steps / 4 + 1);
+        let (key, value) = match rng.below(6) {
+            0 => ("lr", num(awkward(rng, 1e-6, 10.0))),
+            1 => ("opt", pick(rng, &OptimizerKind::ALL).key().to_string()),
+            2 => ("dropout", num(awkward(rng, 0.0, 0.9))),
+            3 => ("reg", pick(rng, &["none", "l1", "l2"]).to_string()),
+            4 => ("regrate", num(awkward(rng, 0.0, 1.0))),
+            _ => ("batch", (1 + rng.below(1000)).to_string()),
+        };
+        let change = Change { step: at.min(steps), key: key.into(), value };
+        now = apply_change(&now, &change).unwrap();
+        changes.push(change);
+    }
     ShareState {
         config,
         backend: pick(rng, &[BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu]),
-        steps: rng.next_u64() % 1_000_001,
+        steps,
+        changes,
         weights: None,
         view: gradlab::share::View {
             page: pick(rng, &[gradlab::share::Page::Play, gradlab::share::Page::Step]),
@@ -519,4 +544,100 @@ fn oversized_files_are_refused_by_size() {
     let (names, shapes) = (gradlab::share::param_names(&config), param_shapes(&config));
     let e = weights::from_safetensors(huge.as_bytes(), &Params { names: &names, shapes: &shapes }).unwrap_err();
     assert!(e.to_string().contains("MB"), "{e}");
+}
+
+/// The settings that change while training (LIVE_KEYS in the schema) are exactly those the
+/// trainer carries on through (`Config::with_live_settings_of`); every other setting resets.
+#[test]
+fn live_settings_agree_between_schema_and_trainer() {
+    let others: &[(&str, &str)] = &[
+        ("dataset", "xor"), ("points", "300"), ("noise", "0.1"), ("ratio", "0.7"), ("features", "x1"), ("layers", "3"),
+        ("act", "relu"), ("dropout", "0.2"), ("reg", "l2"), ("regrate", "0.01"), ("loss", "mse"), ("opt", "adam"),
+        ("lr", "0.1"), ("batch", "20"), ("seed", "5"),
+    ];
+    let base = ShareState::default();
+    for (key, value) in others {
+        let changed = decode(&format!("{key}={value}"));
+        assert!(changed.problems.is_empty(), "{key}: {:?}", changed.problems);
+        let to = changed.state.config;
+        assert_ne!(to, base.config, "{key}={value} changes the config");
+        let live = gradlab::share::LIVE_KEYS.contains(key);
+        let schema = gradlab::share::live_changes(&base.config, &to, 7);
+        assert_eq!(schema.is_some(), live, "{key}: schema");
+        assert_eq!(base.config.with_live_settings_of(&to) == to, live, "{key}: trainer");
+        if let Some(changes) = schema {
+            assert_eq!(changes, vec![Change { step: 7, key: key.to_string(), value: value.to_string() }]);
+        }
+    }
+}
+
+/// Changes in a link: read back in step order, each checked where it applies; bad ones are named.
+#[test]
+fn setting_changes_in_links_are_checked() {
+    let parsed = decode("steps=500&changes=100_lr_0.01+100_opt_adam+300_batch_25");
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    assert_eq!(parsed.state.changes.len(), 3);
+    assert_eq!(parsed.state.config.lr, 0.03, "the link's own keys are the starting settings");
+    let at = |s| parsed.state.config_at(s);
+    assert_eq!((at(99).lr, at(99).optimizer), (0.03, OptimizerKind::Sgd));
+    assert_eq!((at(100).lr, at(100).optimizer, at(100).batch_size), (0.01, OptimizerKind::Adam, 10));
+    assert_eq!(at(500).batch_size, 25);
+    assert!(encode(&parsed.state).contains("changes=100_lr_0.01+100_opt_adam+300_batch_25"));
+    for (link, what) in [
+        ("steps=50&changes=5_layers_3", "cannot change while training"),
+        ("steps=50&changes=10_lr_0.1+5_lr_0.2", "not in step order"),
+        ("steps=50&changes=5_lr_abc", "not a number"),
+        ("steps=50&changes=5_lr", "STEP_KEY_VALUE"),
+        ("steps=50&changes=5_lr_0", "above 0"),
+        ("steps=10&changes=50_lr_0.1", "ignored"),
+    ] {
+        let parsed = decode(link);
+        let p = parsed.problems.iter().find(|p| p.key == "changes").unwrap_or_else(|| panic!("{link}: {:?}", parsed.problems));
+        assert!(p.message.contains(what), "{link}: {p}");
+        assert!(parsed.state.changes.is_empty(), "{link}");
+    }
+}
+
+/// Lowering the learning rate (and switching optimizer, and the batch size) mid-run keeps the
+/// weights and the step count, and the link made afterwards replays to the same numbers, bit for
+/// bit on the CPU.
+#[test]
+fn a_mid_run_change_replays_exactly_from_its_link() {
+    let start = decode("dataset=spiral&layers=6,4&seed=3&dropout=0.1").state.config;
+    let cpu = gradlab::backend::cpu();
+    let mut live = Trainer::new(start.clone(), &cpu).unwrap();
+    let mut changes = Vec::new();
+    for (at, key, value) in [(40u64, "lr", "0.01"), (70, "opt", "adam"), (70, "batch", "17"), (90, "reg", "l2"), (90, "regrate", "0.003")] {
+        while live.step < at {
+            live.train_step();
+        }
+        let before = read_scalar(&live.losses().0);
+        let change = Change { step: at, key: key.into(), value: value.into() };
+        let next = apply_change(&live.config, &change).unwrap();
+        assert!(gradlab::share::live_changes(&live.config, &next, at).is_some());
+        live.change_settings(next).unwrap();
+        assert_eq!(live.step, at, "the step count is kept");
+        assert_eq!(read_scalar(&live.losses().0).to_bits(), before.to_bits(), "the weights are kept");
+        changes.push(change);
+    }
+    while live.step < 120 {
+        live.train_step();
+    }
+    let link = encode(&ShareState { config: start, steps: 120, changes, ..ShareState::default() });
+    let parsed = decode(&link);
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    let mut again = Trainer::new(parsed.state.config.clone(), &cpu).unwrap();
+    let mut replay = gradlab::share::Replay::new(&parsed.state);
+    while !replay.done(&again) {
+        replay.advance(&mut again, 13).unwrap();
+    }
+    assert_eq!(again.step, 120);
+    assert_eq!(again.config, live.config);
+    assert_eq!(again.config, parsed.state.config_at(120));
+    assert_eq!(read_scalar(&again.losses().1).to_bits(), read_scalar(&live.losses().1).to_bits());
+    // A change of anything else is refused by the trainer.
+    let mut other = live.config.clone();
+    other.hidden = vec![3];
+    other.activations = vec![gradlab::models::Activation::Tanh];
+    assert!(live.change_settings(other).is_err());
 }
