@@ -126,7 +126,7 @@ await test('settings rebuild the network; a 3-class spiral trains; phone width r
 
 await test('a crafted link sets every control', async () => {
   const link = 'v=1&dataset=xor&points=300&noise=0.1&ratio=0.7&features=x1,x2,x1x2&layers=3&act=relu&dropout=0.2' +
-    '&reg=l2&regrate=0.003&loss=mse&opt=adam&lr=0.1&batch=7&seed=42&backend=cpu&steps=0&page=play&preset=none&stage=0';
+    '&reg=l2&regrate=0.003&loss=mse&opt=adam&lr=0.1&batch=7&seed=42&backend=cpu&steps=0&changes=none&page=play&preset=none&stage=0';
   const page = await open(browser, url, link);
   const expect = { dataset: 'xor', ratio: '70', noise: '10', batch: '7', seed: '42', optimizer: 'adam', lr: '0.1',
     loss: 'mse', dropout: '0.2', reg: 'l2', 'reg-rate': '0.003', 'act-1': 'relu', 'backend-select': 'cpu' };
