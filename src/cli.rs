@@ -1,45 +1,24 @@
-//! The native command line: `gradlab train | bench | help`, on the same engine and trainer as the
-//! page. Flags are parsed in two steps: raw `--name value` pairs, then typed and range-checked
-//! into a [`Config`]; every mistake is a one-line message naming the flag, and exit code 2.
+//! The native command line: `gradlab train | step | bench`, on the same engine and trainer as
+//! the page. clap parses the command line (help for every command, `--flag=value`, `--version`);
+//! the experiment's flags are strings that go through the share schema, exactly as link keys do,
+//! so the schema stays the one place that checks a setting (and its help text comes from there).
+//! Every mistake is a one-line message naming the flag, and exit code 2.
 
 use std::time::Instant;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::backend::{self, BackendKind};
 use crate::engine::Kernels;
 use crate::share::{self, ShareState};
 use crate::train::{Config, Trainer, read_scalar};
 
-const HELP: &str = "\
-gradlab — train the playground's networks natively on the same engine as the web app
-
-USAGE:
-  gradlab train [FLAGS]      train and print losses (one JSON object per evaluation with --json)
-  gradlab bench [--json]     steps/s of the playground net on the CPU and the GPU backends
-  gradlab step --preset xor-2-2-1|essay-relu|essay-sigmoid [--optimizer sgd|momentum|adam] [--backend cpu|wgpu] [--json]
-                             one training step of a stepper preset: every stage, every gradient with its check
-  gradlab help
-
-TRAIN FLAGS (defaults are the playground's):
-  --dataset circle|xor|gauss|spiral|spiral3|plane|multigauss   (circle)
-  --seed N (1)   --steps N (500)   --eval-every N (50)   --backend cpu|wgpu (cpu)   --json
-  --points N (500)   --noise 0..0.5 (0)   --ratio 0.1..0.9 (0.5)   --features x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2
-  --layers 4,2 (\"none\" for no hidden layer)   --act tanh|relu|leakyrelu|sigmoid|linear (one, or one per layer)
-  --optimizer sgd|momentum|adam (sgd)   --lr X (0.03)   --batch N (10)   --loss bce|mse (binary tasks)
-  --dropout 0..0.9 (0)   --reg none|l1|l2 (none)   --reg-rate X (0)
-";
-
 /// A command-line mistake, shown as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// Unknown command.
-    #[error("unknown command '{0}' (try: gradlab help)")]
-    Command(String),
-    /// Unknown flag.
-    #[error("unknown flag '{0}' (try: gradlab help)")]
-    Flag(String),
-    /// A flag without its value.
-    #[error("flag {0} needs a value")]
-    Missing(String),
+    /// clap refused the command line (unknown flag, missing value, …): its own message.
+    #[error("{0}")]
+    Usage(String),
     /// A value that does not parse or is out of range.
     #[error("bad value for {flag}: '{value}' ({expected})")]
     Value {
@@ -78,17 +57,107 @@ macro_rules! out {
     }};
 }
 
+/// Experiment flags and the schema keys (`share::FIELDS`) they set: the schema parses, checks
+/// and applies them, exactly as it does for links, and its `expected` text is their help.
+const SETTING_FLAGS: [(&str, &str); 15] = [
+    ("--dataset", "dataset"),
+    ("--points", "points"),
+    ("--noise", "noise"),
+    ("--ratio", "ratio"),
+    ("--features", "features"),
+    ("--layers", "layers"),
+    ("--act", "act"),
+    ("--dropout", "dropout"),
+    ("--reg", "reg"),
+    ("--reg-rate", "regrate"),
+    ("--loss", "loss"),
+    ("--optimizer", "opt"),
+    ("--lr", "lr"),
+    ("--batch", "batch"),
+    ("--seed", "seed"),
+];
+
+/// The whole command line: `train`, `step`, `bench`, with help for each (`-h`, `--help`,
+/// `gradlab help train`) and `--version`.
+fn command() -> Command {
+    let backend = || {
+        Arg::new("backend")
+            .long("backend")
+            .value_name("cpu|wgpu")
+            .default_value("cpu")
+            .help("cpu (burn's flex backend) or wgpu (burn's wgpu backend: Vulkan, Metal or DX12)")
+    };
+    let json = |what: &'static str| Arg::new("json").long("json").action(ArgAction::SetTrue).help(what);
+    let mut train = Command::new("train")
+        .about("Train a playground network and print its losses (the page's numbers, on the CPU path bit for bit)")
+        .arg(Arg::new("steps").long("steps").value_name("N").default_value("500").help("steps (batches) to train"))
+        .arg(Arg::new("eval-every").long("eval-every").value_name("N").default_value("50").help("print the losses every N steps"))
+        .arg(backend())
+        .arg(json("one JSON object per evaluation: step, train_loss, test_loss"))
+        .next_help_heading("Experiment (the playground's settings; defaults are the page's)");
+    for (flag, key) in SETTING_FLAGS {
+        let field = share::FIELDS.iter().find(|f| f.key == key).expect("every flag names a schema key");
+        train = train.arg(
+            Arg::new(key)
+                .long(&flag[2..])
+                .value_name("VALUE")
+                .allow_hyphen_values(true)
+                .help(format!("{} [default: {}]", field.expected, field.default)),
+        );
+    }
+    let presets = crate::stepper::PRESETS.iter().map(|p| p.key).collect::<Vec<_>>().join(", ");
+    let step = Command::new("step")
+        .about("One training step of a stepper preset: every stage, every gradient with its finite-difference check")
+        .arg(Arg::new("preset").long("preset").value_name("NAME").required(true).help(format!("one of {presets}")))
+        .arg(Arg::new("optimizer").long("optimizer").value_name("sgd|momentum|adam").help("the update rule [default: the preset's]"))
+        .arg(backend())
+        .arg(json("one JSON document with every parameter's value, gradient, update and finite difference"));
+    let bench = Command::new("bench")
+        .about("Steps/s of the playground net on the CPU and the GPU, and which optimizer kernels ran")
+        .arg(json("one JSON object per measurement"));
+    Command::new("gradlab")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("gradlab — train the playground's networks natively, on the same engine as the web app")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommands([train, step, bench])
+}
+
+/// Parses the command line (without the program name).
+fn matches(args: &[String]) -> Result<ArgMatches, clap::Error> {
+    command().try_get_matches_from(std::iter::once("gradlab").chain(args.iter().map(String::as_str)))
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(args: &[String]) -> i32 {
-    let result = match args.first().map(String::as_str) {
-        None | Some("help" | "--help" | "-h") => {
-            use std::io::Write as _;
-            std::io::stdout().lock().write_all(HELP.as_bytes()).map_err(CliError::from)
+    let m = match matches(args) {
+        Ok(m) => m,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            // Help and the version go to stdout with exit 0 (`gradlab` alone too); mistakes to
+            // stderr with exit 2.
+            return match e.kind() {
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    use std::io::Write as _;
+                    let _ = write!(std::io::stdout().lock(), "{}", command().render_help());
+                    0
+                }
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    0
+                }
+                _ => {
+                    let _ = e.print();
+                    2
+                }
+            };
         }
-        Some("train") => train(&args[1..]),
-        Some("bench") => bench(&args[1..]),
-        Some("step") => step(&args[1..]),
-        Some(other) => Err(CliError::Command(other.to_string())),
+    };
+    let result = match m.subcommand() {
+        Some(("train", m)) => parse_train(m).and_then(train),
+        Some(("step", m)) => step(m),
+        Some(("bench", m)) => bench(m.get_flag("json")),
+        _ => unreachable!("clap requires one of the subcommands"),
     };
     match result {
         Ok(()) => 0,
@@ -118,64 +187,33 @@ fn number<N: std::str::FromStr>(flag: &str, value: &str, expected: &str) -> Resu
     value.parse().map_err(|_| bad(flag, value, expected))
 }
 
-/// Experiment flags and the schema keys (`share::FIELDS`) they set: the schema parses, checks
-/// and applies them, exactly as it does for links.
-const SETTING_FLAGS: [(&str, &str); 15] = [
-    ("--dataset", "dataset"),
-    ("--points", "points"),
-    ("--noise", "noise"),
-    ("--ratio", "ratio"),
-    ("--features", "features"),
-    ("--layers", "layers"),
-    ("--act", "act"),
-    ("--dropout", "dropout"),
-    ("--reg", "reg"),
-    ("--reg-rate", "regrate"),
-    ("--loss", "loss"),
-    ("--optimizer", "opt"),
-    ("--lr", "lr"),
-    ("--batch", "batch"),
-    ("--seed", "seed"),
-];
+/// The value clap holds for `id` (every argument with a value is a string here).
+fn value<'a>(m: &'a ArgMatches, id: &str) -> Option<&'a str> {
+    m.get_one::<String>(id).map(String::as_str)
+}
 
-/// Step one: `--flag value` pairs (and bare `--json`); the run's own flags are parsed here.
-/// Step two: the experiment's flags go through the schema, over its defaults.
-fn parse_train(args: &[String]) -> Result<TrainOptions, CliError> {
-    let mut o = TrainOptions { config: Config::default(), steps: 500, eval_every: 50, backend: BackendKind::Cpu, json: false };
-    let mut settings: Vec<(String, String)> = Vec::new();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--json" {
-            o.json = true;
-            continue;
-        }
-        if !flag.starts_with("--") {
-            return Err(CliError::Flag(flag.clone()));
-        }
-        let value = it.next().ok_or_else(|| CliError::Missing(flag.clone()))?;
-        let v = value.as_str();
-        match flag.as_str() {
-            "--steps" => o.steps = number(flag, v, "a whole number ≥ 0")?,
-            "--eval-every" => {
-                o.eval_every = number(flag, v, "a whole number ≥ 1")?;
-                if o.eval_every == 0 {
-                    return Err(bad(flag, v, "a whole number ≥ 1"));
-                }
-            }
-            "--backend" => o.backend = BackendKind::from_key(v).ok_or_else(|| bad(flag, v, "cpu or wgpu"))?,
-            _ => {
-                let (_, key) = SETTING_FLAGS.iter().find(|(f, _)| f == flag).ok_or_else(|| CliError::Flag(flag.clone()))?;
-                settings.push((key.to_string(), value.clone()));
-            }
-        }
+fn backend_of(m: &ArgMatches) -> Result<BackendKind, CliError> {
+    let v = value(m, "backend").unwrap_or("cpu");
+    BackendKind::from_key(v).ok_or_else(|| bad("--backend", v, "cpu or wgpu"))
+}
+
+/// The run's own flags are typed here; the experiment's go through the schema, over its
+/// defaults.
+fn parse_train(m: &ArgMatches) -> Result<TrainOptions, CliError> {
+    let steps = number("--steps", value(m, "steps").unwrap_or("500"), "a whole number ≥ 0")?;
+    let every = value(m, "eval-every").unwrap_or("50");
+    let eval_every: u64 = number("--eval-every", every, "a whole number ≥ 1")?;
+    if eval_every == 0 {
+        return Err(bad("--eval-every", every, "a whole number ≥ 1"));
     }
+    let settings: Vec<(String, String)> =
+        SETTING_FLAGS.iter().filter_map(|(_, key)| value(m, key).map(|v| (key.to_string(), v.to_string()))).collect();
     let mut state = ShareState::default();
     if let Some(problem) = share::apply(&mut state, &settings).into_iter().next() {
         let (flag, _) = SETTING_FLAGS.iter().find(|(_, k)| *k == problem.key).expect("problems name schema keys");
         return Err(CliError::Setting { flag: flag.to_string(), message: problem.message });
     }
-    o.config = state.config;
-    Ok(o)
+    Ok(TrainOptions { config: state.config, steps, eval_every, backend: backend_of(m)?, json: m.get_flag("json") })
 }
 
 fn device_for(kind: BackendKind) -> Result<burn::tensor::Device, CliError> {
@@ -185,8 +223,7 @@ fn device_for(kind: BackendKind) -> Result<burn::tensor::Device, CliError> {
     }
 }
 
-fn train(args: &[String]) -> Result<(), CliError> {
-    let o = parse_train(args)?;
+fn train(o: TrainOptions) -> Result<(), CliError> {
     let device = device_for(o.backend)?;
     let mut trainer = Trainer::new(o.config, &device)?;
     let report = |t: &Trainer| -> Result<(), CliError> {
@@ -211,26 +248,17 @@ fn train(args: &[String]) -> Result<(), CliError> {
 
 /// `gradlab step`: the stepper's numbers for a preset, natively (the browser test compares the
 /// page's gradients with these).
-fn step(args: &[String]) -> Result<(), CliError> {
+fn step(m: &ArgMatches) -> Result<(), CliError> {
     use crate::engine::{Optimizer, OptimizerConfig, Precision};
     use crate::stepper::{self, StepRecord, Trace};
     let names = || stepper::PRESETS.iter().map(|p| p.key).collect::<Vec<_>>().join(", ");
-    let (mut preset, mut kind, mut backend, mut json) = (None, None, BackendKind::Cpu, false);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "--json" {
-            json = true;
-            continue;
-        }
-        let value = it.next().ok_or_else(|| CliError::Missing(flag.clone()))?;
-        match flag.as_str() {
-            "--preset" => preset = Some(stepper::preset(value).ok_or_else(|| bad(flag, value, &names()))?),
-            "--optimizer" => kind = Some(crate::train::optimizer_from_key(value).ok_or_else(|| bad(flag, value, "sgd, momentum or adam"))?),
-            "--backend" => backend = BackendKind::from_key(value).ok_or_else(|| bad(flag, value, "cpu or wgpu"))?,
-            _ => return Err(CliError::Flag(flag.clone())),
-        }
-    }
-    let preset = preset.ok_or_else(|| CliError::Missing(format!("--preset ({})", names())))?;
+    let key = value(m, "preset").unwrap_or_default();
+    let preset = stepper::preset(key).ok_or_else(|| bad("--preset", key, &names()))?;
+    let kind = match value(m, "optimizer") {
+        Some(v) => Some(crate::train::optimizer_from_key(v).ok_or_else(|| bad("--optimizer", v, "sgd, momentum or adam"))?),
+        None => None,
+    };
+    let (backend, json) = (backend_of(m)?, m.get_flag("json"));
     let device = device_for(backend)?;
     let params = preset.initial_params(&device, Precision::F32);
     let mut optimizer = Optimizer::new(OptimizerConfig::new(kind.unwrap_or(preset.optimizer), preset.lr));
@@ -303,11 +331,7 @@ fn json_f32(x: f32) -> String {
     if x.is_finite() { format!("{x}") } else { "null".to_string() }
 }
 
-fn bench(args: &[String]) -> Result<(), CliError> {
-    let json = args.iter().any(|a| a == "--json");
-    if let Some(other) = args.iter().find(|a| *a != "--json") {
-        return Err(CliError::Flag(other.clone()));
-    }
+fn bench(json: bool) -> Result<(), CliError> {
     // The playground's default net (SGD), then Adam with our fused kernel against burn's generic
     // element-wise path on the GPU: the kernel is kept only where it wins.
     let sgd = Config::default();
@@ -379,30 +403,49 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
+    /// `train` flags as `gradlab train …` would get them.
+    fn parse(s: &str) -> Result<TrainOptions, CliError> {
+        let m = matches(&args(&format!("train {s}"))).map_err(|e| CliError::Usage(e.to_string()))?;
+        let (_, m) = m.subcommand().unwrap();
+        parse_train(m)
+    }
+
     #[test]
     fn flags_parse_into_the_config() {
-        let o = parse_train(&args("--dataset spiral --seed 7 --layers 8,8,3 --act relu --lr 0.1 --optimizer adam --json")).unwrap();
+        let o = parse("--dataset spiral --seed 7 --layers 8,8,3 --act relu --lr 0.1 --optimizer adam --json").unwrap();
         assert_eq!(o.config.dataset, DatasetKind::Spiral);
         assert_eq!(o.config.seed, 7);
         assert_eq!(o.config.hidden, vec![8, 8, 3]);
         assert_eq!(o.config.activations, vec![Activation::Relu; 3]);
         assert!(o.json);
         // Order does not matter: the schema applies layers before act.
-        let o = parse_train(&args("--act relu,tanh --layers 3,3")).unwrap();
+        let o = parse("--act relu,tanh --layers 3,3").unwrap();
         assert_eq!(o.config.activations, vec![Activation::Relu, Activation::Tanh]);
+        // --flag=value works as --flag value.
+        let o = parse("--lr=0.1 --layers=none --steps=7").unwrap();
+        assert_eq!((o.config.lr, o.config.hidden.len(), o.steps), (0.1, 0, 7));
     }
 
     #[test]
     fn bad_flags_say_which_flag_and_why() {
-        let msg = |s: &str| parse_train(&args(s)).err().map(|e| e.to_string()).unwrap_or_default();
+        let msg = |s: &str| parse(s).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg("--dataset moon").contains("--dataset"), "{}", msg("--dataset moon"));
         assert!(msg("--lr abc").contains("--lr"));
         assert!(msg("--lr 0").contains("learning rate"));
         assert!(msg("--layers 4,99").contains("layers"));
         assert!(msg("--act tanh,relu,relu").contains("--act"));
-        assert!(msg("--seed").contains("needs a value"));
-        assert!(msg("--frobnicate 1").contains("unknown flag"));
+        assert!(msg("--seed").contains("value is required"), "{}", msg("--seed"));
+        assert!(msg("--frobnicate 1").contains("unexpected argument"), "{}", msg("--frobnicate 1"));
         assert!(msg("--noise NaN").contains("noise"));
+        let three = msg("--dataset spiral3 --loss mse");
+        assert!(three.contains("not used") && three.contains("cross-entropy"), "{three}");
+        // A message says each thing once.
+        let moon = msg("--dataset moon");
+        assert_eq!(moon.matches("moon").count(), 1, "{moon}");
+        assert_eq!(moon.matches("spiral3").count(), 1, "{moon}");
         assert_eq!(run(&args("fly")), 2);
+        assert_eq!(run(&args("--version")), 0);
+        assert_eq!(run(&args("train --help")), 0);
+        assert_eq!(run(&args("help step")), 0);
     }
 }

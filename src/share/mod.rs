@@ -16,7 +16,7 @@ pub mod weights;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::data::{DatasetKind, Feature};
+use crate::data::{DatasetKind, Feature, Task};
 use crate::engine::OptimizerKind;
 use crate::models::Activation;
 use crate::train::{BinaryLoss, Config, Regularization};
@@ -180,7 +180,7 @@ fn float(v: &str, min: f64, max: f64) -> Result<f64, String> {
         return Err(format!("'{v}' is not a finite number"));
     }
     if x < min || x > max {
-        return Err(format!("{x} is outside {min} to {max}"));
+        return Err(format!("{x} is out of range"));
     }
     Ok(x)
 }
@@ -188,17 +188,14 @@ fn float(v: &str, min: f64, max: f64) -> Result<f64, String> {
 fn int(v: &str, min: u64, max: u64) -> Result<u64, String> {
     let x: u64 = v.parse().map_err(|_| format!("'{v}' is not a whole number"))?;
     if x < min || x > max {
-        return Err(format!("{x} is outside {min} to {max}"));
+        return Err(format!("{x} is out of range"));
     }
     Ok(x)
 }
 
 fn choice<X: Copy>(v: &str, all: &[X], key: fn(&X) -> &'static str) -> Result<X, String> {
-    all.iter().copied().find(|x| key(x) == v).ok_or_else(|| format!("'{v}' is not one of {}", keys(all, key)))
-}
-
-fn keys<X>(all: &[X], key: fn(&X) -> &'static str) -> String {
-    all.iter().map(key).collect::<Vec<_>>().join(", ")
+    // The valid keys are listed once, by the caller ("expected …").
+    all.iter().copied().find(|x| key(x) == v).ok_or_else(|| format!("'{}' is not one of the choices", shown(v)))
 }
 
 /// Formats a float the shortest way that reads back to the same value.
@@ -365,9 +362,21 @@ pub static FIELDS: &[Field] = &[
     Field {
         key: "loss",
         default: "bce",
-        expected: "bce or mse (two-class datasets)",
-        get: |s| binary_loss_key(&s.config.binary_loss).into(),
-        set: |s, v| Ok(s.config.binary_loss = choice(v, &BINARY_LOSSES, binary_loss_key)?),
+        expected: "bce or mse for two classes; ce for three classes; mse for regression",
+        // The loss the dataset trains with, as the page shows it: only two-class data has a choice.
+        get: |s| match s.config.dataset.task() {
+            Task::Binary => binary_loss_key(&s.config.binary_loss).into(),
+            Task::MultiClass(_) => "ce".into(),
+            Task::Regression => "mse".into(),
+        },
+        set: |s, v| match s.config.dataset.task() {
+            Task::Binary => Ok(s.config.binary_loss = choice(v, &BINARY_LOSSES, binary_loss_key)?),
+            // Links before this key followed the dataset wrote `bce` for every dataset.
+            Task::MultiClass(_) if v == "ce" || v == "bce" => Ok(s.config.binary_loss = BinaryLoss::Bce),
+            Task::MultiClass(k) => Err(format!("'{}' is not used: {k}-class data always trains with cross-entropy (ce)", shown(v))),
+            Task::Regression if v == "mse" || v == "bce" => Ok(s.config.binary_loss = BinaryLoss::Bce),
+            Task::Regression => Err(format!("'{}' is not used: regression data always trains with squared error (mse)", shown(v))),
+        },
     },
     Field {
         key: "opt",
@@ -735,7 +744,7 @@ pub fn apply(state: &mut ShareState, settings: &[(String, String)]) -> Vec<Probl
             Ok(()) => *state = candidate,
             Err(why) => problems.push(Problem {
                 key: field.key.into(),
-                message: format!("'{}' is not valid ({why}; expected {})", shown(v), field.expected),
+                message: format!("{why} (expected {})", field.expected),
             }),
         }
     }

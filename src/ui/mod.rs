@@ -217,7 +217,8 @@ async fn replay(ui: Ui, steps: u64) {
         if with_lab(|l| l.generation) != generation {
             return; // reset or a new link while replaying
         }
-        let chunk = if ui.backend.get_untracked() == BackendKind::Gpu { 20 } else { 500 };
+        // Small enough for ~200 history points, large enough that a long replay is quick.
+        let chunk = if ui.backend.get_untracked() == BackendKind::Gpu { 20 } else { (steps / 200).clamp(10, 500) };
         let advanced = with_lab(|l| {
             let t = l.trainer.as_mut()?;
             let trained = replay.advance(t, chunk);
@@ -520,7 +521,7 @@ async fn diverged(ui: Ui) {
     ui.error.set(Some(format!(
         "Training diverged: the loss became NaN or infinite after step {saved} — the learning rate ({lr}) is too high \
          for this network. Training stopped and went back to the weights of step {saved}, the last finite ones. Lower \
-         the learning rate and press reset (or play, to go on from these weights)."
+         the learning rate and press play to go on from these weights, or reset to start again."
     )));
     ui.step.set(saved);
     Box::pin(refresh(ui)).await;
@@ -785,8 +786,14 @@ fn App() -> impl IntoView {
                 <div><span class="k">"backend"</span><span data-testid="backend" title=move || ui.backend_note.get()>{move || ui.backend.get().key()}</span></div>
             </div>
         </header>
-        {move || ui.error.get().map(|e| view! { <div class="banner error" data-testid="app-error" role="alert">{e}</div> })}
-        {move || ui.notice.get().map(|n| view! { <div class="banner notice" data-testid="notice">{n}</div> })}
+        {move || ui.error.get().map(|e| view! {
+            <div class="banner error" data-testid="app-error" role="alert">{e}
+                <button class="dismiss" data-testid="dismiss-error" title="dismiss" on:click=move |_| ui.error.set(None)>"×"</button></div>
+        })}
+        {move || ui.notice.get().map(|n| view! {
+            <div class="banner notice" data-testid="notice">{n}
+                <button class="dismiss" data-testid="dismiss-notice" title="dismiss" on:click=move |_| ui.notice.set(None)>"×"</button></div>
+        })}
         <div class="step-page" class:hidden=on_play><step::StepPage/></div>
         <main class="lab" class:hidden=move || !on_play()>
             <section class="panel data-panel"><DataPanel/></section>
@@ -796,7 +803,7 @@ fn App() -> impl IntoView {
             </section>
             <section class="panel out-panel"><OutputPanel/></section>
         </main>
-        <footer>"Own the tape, borrow the kernels: autodiff by gradlab, tensors and kernels by burn. Backend: "
+        <footer>"Everything trains here, in your browser. Training runs on: "
             <span data-testid="backend-note">{move || ui.backend_note.get()}</span>"."</footer>
     }
 }
@@ -841,6 +848,8 @@ fn edit(ui: Ui, f: impl FnOnce(&mut Config)) {
     rebuild(ui);
 }
 
+/// The data panel. The batch size has a slider for the usual 1–30 and a box for any size the
+/// schema allows (1–1000), so the page accepts what links and the CLI accept.
 #[component]
 fn DataPanel() -> impl IntoView {
     let ui = expect_context::<Ui>();
@@ -867,7 +876,15 @@ fn DataPanel() -> impl IntoView {
                 prop:value=move || (ui.config.get().noise * 100.0).round().to_string()
                 on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { edit(ui, |c| c.noise = v / 100.0) } }/>
         </label>
-        <label>{move || format!("batch size: {}", ui.config.get().batch_size)}
+        <label>"batch size "
+            <input type="number" min="1" max="1000" class="batch-box" data-testid="batch-value"
+                prop:value=move || ui.config.get().batch_size.to_string()
+                on:change=move |ev| {
+                    match event_target_value(&ev).parse::<usize>() {
+                        Ok(v) if (1..=1000).contains(&v) => edit(ui, |c| c.batch_size = v),
+                        _ => ui.error.set(Some("The batch size must be a whole number from 1 to 1000.".into())),
+                    }
+                }/>
             <input type="range" min="1" max=move || ui.config.get().batch_size.max(30).to_string() step="1" data-testid="batch"
                 prop:value=move || ui.config.get().batch_size.to_string()
                 on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<usize>() { edit(ui, |c| c.batch_size = v) } }/>
@@ -881,8 +898,8 @@ fn DataPanel() -> impl IntoView {
                     }
                 }/>
         </label>
-        <button data-testid="regenerate" title="new seed: new data and new initial weights"
-            on:click=move |_| edit(ui, |c| c.seed = c.seed.wrapping_add(1))>"regenerate"</button>
+        <button data-testid="regenerate" title="a new seed: new data points and new initial weights"
+            on:click=move |_| edit(ui, |c| c.seed = c.seed.wrapping_add(1))>"regenerate (new seed)"</button>
     }
 }
 
@@ -907,11 +924,14 @@ fn NumberSelect(
     presets: &'static [f64],
     get: fn(&Config) -> f64,
     set: fn(&mut Config, f64),
+    /// When the setting does not apply (greyed out).
+    #[prop(optional)]
+    disabled: Option<fn(&Config) -> bool>,
 ) -> impl IntoView {
     let ui = expect_context::<Ui>();
     view! {
         <label>{label}
-            <select data-testid=testid on:change=move |ev| {
+            <select data-testid=testid disabled=move || disabled.is_some_and(|d| d(&ui.config.get())) on:change=move |ev| {
                 if let Ok(v) = event_target_value(&ev).parse::<f64>() {
                     edit(ui, |c| set(c, v))
                 }
@@ -977,7 +997,8 @@ fn HyperParams() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <NumberSelect label="reg. rate" testid="reg-rate" presets=&REG_RATES get=|c| c.reg_rate set=|c, v| c.reg_rate = v/>
+            <NumberSelect label="reg. rate" testid="reg-rate" presets=&REG_RATES get=|c| c.reg_rate set=|c, v| c.reg_rate = v
+                disabled=|c| c.regularization == Regularization::None/>
             <label>"backend"
                 <select data-testid="backend-select" on:change=move |ev| { if let Some(k) = BackendKind::from_key(&event_target_value(&ev)) { switch_backend(ui, k) } }>
                     <option value="cpu" selected=move || ui.backend.get() == BackendKind::Cpu>"CPU"</option>
@@ -1208,7 +1229,15 @@ fn LossChart() -> impl IntoView {
         let x = move |step: f64| left + (step - s0) / span * (w - left - right);
         let y = move |v: f64| top + (1.0 - (scale(v) - a) / (b - a)) * (h - top - bottom);
         let y_ticks: Vec<f64> = if log {
-            (a.floor() as i32..=b.ceil() as i32).map(|k| 10f64.powi(k)).filter(|v| scale(*v) >= a - 1e-9 && scale(*v) <= b + 1e-9).collect()
+            // Every decade in range, and the ends where no decade is near them.
+            let mut ticks: Vec<f64> =
+                (a.floor() as i32..=b.ceil() as i32).map(|k| 10f64.powi(k)).filter(|v| scale(*v) >= a - 1e-9 && scale(*v) <= b + 1e-9).collect();
+            for end in [lo, hi] {
+                if ticks.iter().all(|t| (scale(*t) - scale(end)).abs() > 0.15 * (b - a)) {
+                    ticks.push(end);
+                }
+            }
+            ticks
         } else {
             vec![0.0, hi / 2.0, hi]
         };
@@ -1228,10 +1257,9 @@ fn LossChart() -> impl IntoView {
                     <line class="grid" x1=x0 y1=y(v) x2=x1 y2=y(v)/>
                     <text class="tick" x=x0 - 3.0 y=y(v) + 3.0 text-anchor="end">{tick_label(v)}</text>
                 }).collect_view()}
-                {[s0, (s0 + s1) / 2.0, s1].into_iter().map(|st| view! {
-                    <text class="tick" x=x(st) y=h - 5.0 text-anchor="middle">{format!("{}", st.round() as u64)}</text>
+                {[(s0, "start", ""), ((s0 + s1) / 2.0, "middle", "step "), (s1, "end", "")].into_iter().map(|(st, anchor, prefix)| view! {
+                    <text class="tick" x=x(st) y=h - 5.0 text-anchor=anchor>{format!("{prefix}{}", st.round() as u64)}</text>
                 }).collect_view()}
-                <text class="tick" x=x1 y=h - 5.0 text-anchor="end" dy="-9">"step"</text>
                 <polyline points=pts(|p| p.2) class="test-line" fill="none"/>
                 <polyline points=pts(|p| p.1) class="train-line" fill="none"/>
                 <g class="legend-lines">

@@ -76,9 +76,9 @@ pub fn Network() -> impl IntoView {
                 view! {
                     <div class="layer-head" style=format!("left:{}px;top:0px", col_x(layer) - 30.0)>
                         <div class="layer-buttons">
-                            <button title="remove a neuron" on:click=move |_| resize_layer(ui, l, -1)>"−"</button>
+                            <button title="remove a neuron" disabled=units <= 1 on:click=move |_| resize_layer(ui, l, -1)>"−"</button>
                             <span>{units}</span>
-                            <button title="add a neuron" on:click=move |_| resize_layer(ui, l, 1)>"+"</button>
+                            <button title="add a neuron (16 at most)" disabled=units >= 16 on:click=move |_| resize_layer(ui, l, 1)>"+"</button>
                         </div>
                         <select title="activation" data-testid=format!("act-{layer}")
                             on:change=move |ev| set_activation(ui, l, &event_target_value(&ev))>
@@ -118,9 +118,14 @@ pub fn Network() -> impl IntoView {
     };
     view! {
         <div class="network-controls">
-            <button data-testid="layer-remove" on:click=move |_| change_layers(ui, -1)>"−"</button>
-            <span>{move || format!("{} hidden layers", ui.config.get().hidden.len())}</span>
-            <button data-testid="layer-add" on:click=move |_| change_layers(ui, 1)>"+"</button>
+            <button data-testid="layer-remove" title="remove a hidden layer" disabled=move || ui.config.get().hidden.is_empty()
+                on:click=move |_| change_layers(ui, -1)>"−"</button>
+            <span data-testid="layer-count">{move || match ui.config.get().hidden.len() {
+                1 => "1 hidden layer".to_string(),
+                n => format!("{n} hidden layers"),
+            }}</span>
+            <button data-testid="layer-add" title="add a hidden layer (6 at most)" disabled=move || ui.config.get().hidden.len() >= 6
+                on:click=move |_| change_layers(ui, 1)>"+"</button>
         </div>
         <div class="network-scroll">{structure}</div>
     }
@@ -162,6 +167,11 @@ fn edges(ui: Ui) -> impl IntoView {
 }
 
 fn toggle_feature(ui: Ui, f: Feature) {
+    let config = ui.config.get_untracked();
+    if config.features == [f] {
+        ui.error.set(Some(format!("The network needs at least one input: add another feature before removing {}.", f.title())));
+        return;
+    }
     edit(ui, |c| {
         if c.features.contains(&f) {
             if c.features.len() > 1 {

@@ -162,6 +162,14 @@ export async function faultTests({ test, browser, url, out, cli }) {
     assert(/steps=(\d+)/.exec(await hashOf(page))[1] === String(step), 'the link holds the step of the kept weights');
     await page.screenshot({ path: path.join(out, 'diverged.png') });
     console.log(`     diverged, kept step ${step}: "${error}"`);
+    // As the message says: a lower learning rate goes on from the kept weights.
+    await page.selectOption('[data-testid="lr"]', '0.01');
+    assert((await stepCount(page)) === step, 'the step count is kept');
+    await page.click('[data-testid="play"]');
+    await stepsPast(page, step + 20, 30_000);
+    await page.click('[data-testid="pause"]');
+    assert(Number.isFinite(Number(await lossValue(page, 'loss-test'))), 'finite again');
+    assert((await hashOf(page)).includes(`changes=${step}_lr_0.01`), 'the link records the change');
     await page.click('[data-testid="reset"]');
     await page.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === '0');
     assert(Number.isFinite(Number(await lossValue(page, 'loss-test'))), 'a fresh, finite start');

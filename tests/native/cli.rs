@@ -26,7 +26,32 @@ fn a_closed_pipe_ends_the_cli_quietly() {
         assert!(out.status.success(), "{args:?}: exit {:?}, stderr: {stderr}", out.status.code());
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
-    // The help goes through the same writer.
-    let out = Command::new(env!("CARGO_BIN_EXE_gradlab")).arg("help").output().unwrap();
-    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("USAGE"));
+}
+
+/// Help for every command however it is asked for, the version, and one-line mistakes with
+/// exit code 2.
+#[test]
+fn help_version_and_mistakes() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    for args in [&["train", "--help"][..], &["train", "-h"], &["help", "train"]] {
+        let (code, stdout, _) = run(args);
+        assert_eq!(code, Some(0), "{args:?}");
+        assert!(stdout.contains("--dataset") && stdout.contains("[default: circle]"), "{args:?}: {stdout}");
+    }
+    let (code, stdout, _) = run(&["--version"]);
+    assert_eq!((code, stdout.trim()), (Some(0), format!("gradlab {}", env!("CARGO_PKG_VERSION")).as_str()));
+    let (code, stdout, _) = run(&[]);
+    assert!(code == Some(0) && stdout.contains("train") && stdout.contains("step") && stdout.contains("bench"), "{stdout}");
+    let (code, _, stderr) = run(&["train", "--dataset=spiral3", "--loss=mse"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--loss") && stderr.contains("not used"), "{stderr}");
+    let (code, _, stderr) = run(&["train", "--layers", "4,99"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    let (code, stdout, _) = run(&["train", "--steps=3", "--eval-every=3", "--json"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.lines().last().unwrap().starts_with("{\"step\":3,"), "{stdout}");
 }

@@ -35,8 +35,9 @@ fn random_state(rng: &mut Rng) -> ShareState {
     if features.is_empty() {
         features.push(pick(rng, &Feature::ALL));
     }
+    let dataset = DatasetKind::ALL[rng.below(7)];
     let config = Config {
-        dataset: DatasetKind::ALL[rng.below(7)],
+        dataset,
         points: 10 + rng.below(4991),
         noise: awkward(rng, 0.0, 0.5),
         train_ratio: awkward(rng, 0.1, 0.9),
@@ -46,7 +47,8 @@ fn random_state(rng: &mut Rng) -> ShareState {
         dropout: awkward(rng, 0.0, 0.9),
         regularization: pick(rng, &[Regularization::None, Regularization::L1, Regularization::L2]),
         reg_rate: awkward(rng, 0.0, 1.0),
-        binary_loss: pick(rng, &[BinaryLoss::Bce, BinaryLoss::Mse]),
+        // Only two-class data has a choice of loss (the others' `loss` key names their one loss).
+        binary_loss: if dataset.task() == gradlab::data::Task::Binary { pick(rng, &[BinaryLoss::Bce, BinaryLoss::Mse]) } else { BinaryLoss::Bce },
         optimizer: pick(rng, &OptimizerKind::ALL),
         lr: awkward(rng, 1e-6, 10.0),
         batch_size: 1 + rng.below(1000),
@@ -132,14 +134,15 @@ fn bad_values_are_reported_by_key_and_replaced_by_defaults() {
         ("lr=NaN&seed=9", "lr", "not a finite number"),
         ("lr=0&seed=9", "lr", "above 0"),
         ("lr=1e999&seed=9", "lr", "not a finite number"),
-        ("layers=4,99&seed=9", "layers", "outside 1 to 16"),
+        ("layers=4,99&seed=9", "layers", "99 is out of range (expected 0 to 6 comma-separated neuron counts from 1 to 16"),
         ("layers=1,1,1,1,1,1,1&seed=9", "layers", "more than 6"),
         ("layers=4,2&act=tanh,relu,relu&seed=9", "act", "3 activations for 2 hidden layers"),
         ("features=&seed=9", "features", "not one of"),
         ("features=x1,x1&seed=9", "features", "appears twice"),
         ("steps=-1&seed=9", "steps", "not a whole number"),
-        ("batch=0&seed=9", "batch", "outside 1 to 1000"),
-        ("noise=0.7&seed=9", "noise", "outside 0 to 0.5"),
+        ("batch=0&seed=9", "batch", "0 is out of range (expected a whole number from 1 to 1000)"),
+        ("noise=0.7&seed=9", "noise", "0.7 is out of range (expected a number from 0 to 0.5); using 0"),
+        ("dataset=spiral3&loss=mse&seed=9", "loss", "'mse' is not used: 3-class data always trains with cross-entropy"),
         ("frobnicate=1&seed=9", "frobnicate", "unknown setting"),
         ("v=7&seed=9", "v", "newer than this app"),
         ("seed=1&seed=9", "seed", "more than once"),
