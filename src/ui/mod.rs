@@ -290,11 +290,39 @@ async fn measure(config: &Config, device: &Device, steps: usize) -> Result<f64, 
     Ok(steps as f64 * 1000.0 / (now_ms() - start).max(1e-3))
 }
 
-/// Opens the devices, picks a backend (forced, or by a short measurement), builds the trainer.
+/// Opens the devices, picks a backend and builds the trainer. The page is interactive on the
+/// CPU at once unless the link asks for WebGPU: with `backend=auto` the GPU is opened and measured
+/// in the background afterwards (see [`measure_gpu_later`]), and switched to, weights kept, only
+/// if it trains this network faster.
 async fn start(ui: Ui) {
     with_lab(|l| l.cpu = Some(backend::cpu()));
     let steps = apply_link(ui);
+    listen_for_new_links(ui);
     let forced = ui.backend_choice.get_untracked().forced();
+    if forced == Some(BackendKind::Gpu) {
+        let choice = if open_gpu(ui).await {
+            ui.backend_note.set("chosen in the link".into());
+            BackendKind::Gpu
+        } else {
+            ui.backend_note.set("WebGPU was asked for but is not available: using the CPU".into());
+            BackendKind::Cpu
+        };
+        ui.backend.set(choice);
+        rebuild_then(ui, steps);
+        return;
+    }
+    ui.backend.set(BackendKind::Cpu);
+    ui.backend_note.set(if forced.is_some() { "chosen in the link".into() } else { "the CPU; measuring WebGPU in the background…".into() });
+    rebuild_then(ui, steps);
+    if open_gpu(ui).await && forced.is_none() {
+        measure_gpu_later(ui).await;
+    } else if forced.is_none() {
+        ui.backend_note.set("the CPU (no WebGPU)".into());
+    }
+}
+
+/// Opens WebGPU if the browser has it; says so if it cannot. Returns whether it is available.
+async fn open_gpu(ui: Ui) -> bool {
     let has_webgpu = web_sys::window()
         .map(|w| js_sys::Reflect::has(&w.navigator(), &"gpu".into()).unwrap_or(false))
         .unwrap_or(false);
@@ -303,46 +331,54 @@ async fn start(ui: Ui) {
         Ok(d) => {
             with_lab(|l| l.gpu = Some(d));
             ui.gpu_available.set(true);
+            true
         }
-        Err(e) => ui.notice.set(Some(format!("WebGPU is not available ({e}); training runs on the CPU."))),
+        Err(e) => {
+            ui.notice.set(Some(format!("WebGPU is not available ({e}); training runs on the CPU.")));
+            false
+        }
+    }
+}
+
+/// Measures this network on both devices (fresh trainers, so the user's training is untouched)
+/// once the page has settled, and moves to WebGPU — weights, steps and optimizer state kept —
+/// only if it is faster. The choice is per network: a later rebuild does not measure again.
+async fn measure_gpu_later(ui: Ui) {
+    // Measure only while the page is idle: after the first replay and drawing, and not while
+    // training plays (the GPU's first steps compile its pipelines, which can hold the page for a
+    // moment; that must not land in the middle of someone's run).
+    let idle = || with_lab(|l| l.trainer.is_some()) && page_ready() && !ui.playing.get_untracked();
+    while !idle() {
+        sleep(200).await;
     }
     let config = ui.config.get_untracked();
-    let choice = match (forced, ui.gpu_available.get_untracked()) {
-        (Some(BackendKind::Gpu), false) => {
-            ui.backend_note.set("WebGPU was asked for but is not available: using the CPU".into());
-            BackendKind::Cpu
+    let (Some(cpu), Some(gpu)) = (device(BackendKind::Cpu), device(BackendKind::Gpu)) else { return };
+    let c = measure(&config, &cpu, 60).await;
+    while !idle() {
+        sleep(200).await;
+    }
+    let g = measure(&config, &gpu, 10).await;
+    if ui.backend_choice.get_untracked() != BackendChoice::Auto {
+        return; // chosen by hand meanwhile
+    }
+    match (c, g) {
+        (Ok(c), Ok(g)) if g > c => {
+            ui.backend_note.set(format!("measured: cpu {c:.0} steps/s, webgpu {g:.0} steps/s: webgpu"));
+            switch_backend(ui, BackendKind::Gpu, false);
         }
-        (Some(kind), _) => {
-            ui.backend_note.set("chosen in the link".into());
-            kind
-        }
-        (None, false) => {
-            ui.backend_note.set("no WebGPU".into());
-            BackendKind::Cpu
-        }
-        (None, true) => {
-            ui.backend_note.set("measuring…".into());
-            let cpu = measure(&config, &device(BackendKind::Cpu).unwrap(), 60).await;
-            let gpu = measure(&config, &device(BackendKind::Gpu).unwrap(), 10).await;
-            match (cpu, gpu) {
-                (Ok(c), Ok(g)) => {
-                    ui.backend_note.set(format!("measured: cpu {c:.0} steps/s, webgpu {g:.0} steps/s"));
-                    if g > c { BackendKind::Gpu } else { BackendKind::Cpu }
-                }
-                (_, Err(e)) => {
-                    ui.notice.set(Some(format!("WebGPU failed its first steps ({e}); training runs on the CPU.")));
-                    BackendKind::Cpu
-                }
-                (Err(e), _) => {
-                    ui.backend_note.set(format!("CPU measurement failed: {e}"));
-                    BackendKind::Gpu
-                }
-            }
-        }
-    };
-    ui.backend.set(choice);
-    rebuild_then(ui, steps);
-    listen_for_new_links(ui);
+        (Ok(c), Ok(g)) => ui.backend_note.set(format!("measured: cpu {c:.0} steps/s, webgpu {g:.0} steps/s: the CPU is faster here")),
+        (_, Err(e)) => ui.notice.set(Some(format!("WebGPU failed its first steps ({e}); training runs on the CPU."))),
+        (Err(e), _) => ui.backend_note.set(format!("CPU measurement failed: {e}")),
+    }
+}
+
+/// Whether the page said it is ready (after its first build and replay).
+fn page_ready() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.body())
+        .and_then(|b| b.dataset().get("ready"))
+        .is_some_and(|r| r == "1")
 }
 
 /// A link pasted into the address bar of an open page is read like a fresh one.
@@ -673,7 +709,9 @@ fn step_once(ui: Ui) {
 }
 
 /// Moves the model to another backend, keeping weights, optimizer state and settings.
-fn switch_backend(ui: Ui, kind: BackendKind) {
+/// `by_hand`: the user chose (the link then names the backend); otherwise the start-up
+/// measurement chose and the link keeps `backend=auto`.
+fn switch_backend(ui: Ui, kind: BackendKind, by_hand: bool) {
     if kind == ui.backend.get_untracked() {
         return;
     }
@@ -690,11 +728,13 @@ fn switch_backend(ui: Ui, kind: BackendKind) {
         match moved {
             Ok(()) => {
                 ui.backend.set(kind);
-                ui.backend_choice.set(match kind {
-                    BackendKind::Cpu => BackendChoice::Cpu,
-                    BackendKind::Gpu => BackendChoice::Webgpu,
-                });
-                ui.backend_note.set("chosen by hand".into());
+                if by_hand {
+                    ui.backend_choice.set(match kind {
+                        BackendKind::Cpu => BackendChoice::Cpu,
+                        BackendKind::Gpu => BackendChoice::Webgpu,
+                    });
+                    ui.backend_note.set("chosen by hand".into());
+                }
                 sync_url(ui);
                 ui.steps_per_sec.set(0.0);
                 refresh(ui).await;
@@ -998,9 +1038,9 @@ fn HyperParams() -> impl IntoView {
                 </select>
             </label>
             <NumberSelect label="reg. rate" testid="reg-rate" presets=&REG_RATES get=|c| c.reg_rate set=|c, v| c.reg_rate = v
-                disabled=|c| c.regularization == Regularization::None/>
+                disabled={|c: &Config| c.regularization == Regularization::None}/>
             <label>"backend"
-                <select data-testid="backend-select" on:change=move |ev| { if let Some(k) = BackendKind::from_key(&event_target_value(&ev)) { switch_backend(ui, k) } }>
+                <select data-testid="backend-select" on:change=move |ev| { if let Some(k) = BackendKind::from_key(&event_target_value(&ev)) { switch_backend(ui, k, true) } }>
                     <option value="cpu" selected=move || ui.backend.get() == BackendKind::Cpu>"CPU"</option>
                     <option value="webgpu" disabled=move || !ui.gpu_available.get() selected=move || ui.backend.get() == BackendKind::Gpu>"WebGPU"</option>
                 </select>

@@ -76,9 +76,9 @@ pub fn Network() -> impl IntoView {
                 view! {
                     <div class="layer-head" style=format!("left:{}px;top:0px", col_x(layer) - 30.0)>
                         <div class="layer-buttons">
-                            <button title="remove a neuron" disabled=units <= 1 on:click=move |_| resize_layer(ui, l, -1)>"−"</button>
+                            <button title="remove a neuron" disabled={units <= 1} on:click=move |_| resize_layer(ui, l, -1)>"−"</button>
                             <span>{units}</span>
-                            <button title="add a neuron (16 at most)" disabled=units >= 16 on:click=move |_| resize_layer(ui, l, 1)>"+"</button>
+                            <button title="add a neuron (16 at most)" disabled={units >= 16} on:click=move |_| resize_layer(ui, l, 1)>"+"</button>
                         </div>
                         <select title="activation" data-testid=format!("act-{layer}")
                             on:change=move |ev| set_activation(ui, l, &event_target_value(&ev))>
@@ -124,7 +124,7 @@ pub fn Network() -> impl IntoView {
                 1 => "1 hidden layer".to_string(),
                 n => format!("{n} hidden layers"),
             }}</span>
-            <button data-testid="layer-add" title="add a hidden layer (6 at most)" disabled=move || ui.config.get().hidden.len() >= 6
+            <button data-testid="layer-add" title="add a hidden layer (6 at most)" disabled=move || { ui.config.get().hidden.len() >= 6 }
                 on:click=move |_| change_layers(ui, 1)>"+"</button>
         </div>
         <div class="network-scroll">{structure}</div>

@@ -343,11 +343,14 @@ fn StepControls() -> impl IntoView {
             </select>
         </div>
         <div class="timeline" role="list">
+            // Plain classes, re-rendered with the stage: a reactive class per chip, rebuilt with
+            // every new trace, would keep the old chips' effects alive (see ParamPanel).
             {move || s.trace.get().map(|t| {
+                let shown = s.stage.get();
                 t.stages.iter().enumerate().map(|(i, st)| {
                     let name = t.stage_name(i);
                     view! {
-                        <button role="listitem" class=format!("chip {}", st.kind.name()) class:current=move || s.stage.get() == i
+                        <button role="listitem" class=format!("chip {}", st.kind.name()) class:current=shown == i
                             title=name on:click=move |_| { stop(s); go(ui, s, i) }></button>
                     }
                 }).collect_view()
@@ -702,7 +705,8 @@ fn ParamPanel() -> impl IntoView {
             </p>
         })
     };
-    move || {
+    // The heading and the nudge controls are built once; only the tables follow the stage.
+    let tables = move || {
         let t = s.trace.get()?;
         let (stage, current) = t.stage(s.stage.get())?;
         let all_checks = checks.get().unwrap_or_default();
@@ -763,7 +767,10 @@ fn ParamPanel() -> impl IntoView {
                 }
             })
             .collect_view();
-        Some(view! {
+        Some(tables)
+    };
+    view! {
+        <div class:hidden=move || s.trace.with(Option::is_none)>
             <h2>"Parameters and gradient checks"</h2>
             <p class="note">"∂L/∂w appears when the backward pass reaches it; the finite difference is (L(w+ε) − L(w−ε))/2ε, ε = 1e-5, replayed in f64 on the CPU. Relative error: green < 1e-4, yellow < 1e-2, red above."</p>
             <div class="nudge">
@@ -775,7 +782,7 @@ fn ParamPanel() -> impl IntoView {
                 {move || s.nudge.get().then(nudge)}
             </div>
             {tables}
-        })
+        </div>
     }
 }
 

@@ -5,7 +5,7 @@
 // an open page, a hand switch of backend while playing, and two minutes of soak.
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { open, text, assert, stepCount, lossValue, noError, value, download, safetensorsHeader, gpuHook } from './lib.mjs';
+import { open, text, assert, stepCount, lossValue, noError, noPanic, value, download, safetensorsHeader, gpuHook } from './lib.mjs';
 import { soak } from './soak.mjs';
 
 /** The link in the address bar without its `steps` (which moves while playing). */
@@ -71,7 +71,7 @@ export async function faultTests({ test, browser, url, out, cli }) {
     assert(after.settings === before.settings, `settings kept:\n${before.settings}\n${after.settings}`);
     const option = page.locator('[data-testid="backend-select"] option[value="webgpu"]');
     assert(await option.isDisabled(), 'WebGPU is no longer offered');
-    assert(!page.logs.some((l) => l.startsWith('pageerror')), page.logs.join('\n'));
+    noPanic(page);
     await page.screenshot({ path: path.join(out, 'gpu-lost.png') });
     await page.click('[data-testid="pause"]');
     await page.close();
@@ -93,7 +93,7 @@ export async function faultTests({ test, browser, url, out, cli }) {
     assert((await stepCount(page)) === 0, 'at step 0');
     await page.click('[data-testid="step"]');
     await page.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === '1');
-    assert(!page.logs.some((l) => l.startsWith('pageerror') || l.includes('panicked')), page.logs.join('\n'));
+    noPanic(page);
     await page.screenshot({ path: path.join(out, 'gpu-lost-at-start.png') });
     await page.close();
   });
@@ -110,7 +110,7 @@ export async function faultTests({ test, browser, url, out, cli }) {
     assert(names.join() === 'l1.b,l1.w,l2.b,l2.w,l3.b,l3.w,l4.b,l4.w', `the new network's tensors: ${names}`);
     assert(header['l3.w'].shape.join() === '2,2' && header['l4.w'].shape.join() === '2,1', JSON.stringify(header));
     assert(header.__metadata__.gradlab.includes('layers=4,2,2'), header.__metadata__.gradlab);
-    assert(!page.logs.some((l) => l.startsWith('pageerror')), page.logs.join('\n'));
+    noPanic(page);
     await noError(page);
     await page.close();
   });
@@ -229,7 +229,7 @@ export async function faultTests({ test, browser, url, out, cli }) {
     await page.keyboard.press('End');
     await page.selectOption('[data-testid="step-optimizer"]', 'adam');
     await page.waitForFunction(() => document.querySelector('[data-testid="step-taken"]')?.textContent.length > 0);
-    assert(!page.logs.some((l) => l.startsWith('pageerror')), page.logs.join('\n'));
+    noPanic(page);
     await page.close();
   });
 

@@ -83,6 +83,12 @@ export async function noError(page) {
   assert(n === 0, `app-error shown: ${n && await text(page, 'app-error')}`);
 }
 
+/** Fails if the page threw or the wasm panicked (console_error_panic_hook logs "panicked at"). */
+export function noPanic(page) {
+  const bad = page.logs.filter((l) => l.startsWith('pageerror') || l.includes('panicked'));
+  assert(bad.length === 0, bad.join('\n'));
+}
+
 /** Clicks a download link and returns the file's bytes. */
 export async function download(page, id) {
   const [file] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid="${id}"]`)]);

@@ -52,6 +52,29 @@ await test('the page becomes ready and shows a backend', async () => {
   await page.close();
 });
 
+await test('with backend=auto the page answers at once on the CPU; WebGPU is measured in the background', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const t0 = Date.now();
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="1"]', { timeout: 60_000 });
+  const ready = (Date.now() - t0) / 1000;
+  await page.click('[data-testid="play"]');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="step-count"]').textContent) > 0, null, { timeout: 60_000 });
+  const training = (Date.now() - t0) / 1000;
+  const note = await text(page, 'backend-note');
+  assert(/measuring|measured|no WebGPU/.test(note), `the footer says what the backend choice is doing: ${note}`);
+  // The GPU is measured while the page is idle, not in the middle of a run.
+  await page.click('[data-testid="pause"]');
+  await page.waitForFunction(() => /measured|no WebGPU|failed/.test(document.querySelector('[data-testid="backend-note"]').textContent), null, { timeout: 120_000 });
+  const measured = (Date.now() - t0) / 1000;
+  console.log(`     ready ${ready.toFixed(1)} s, training ${training.toFixed(1)} s after opening; measured by ${measured.toFixed(1)} s: ` +
+    `${await text(page, 'backend-note')} → ${await text(page, 'backend')}`);
+  // A regression guard, not a timing test: the old start-up blocked for 13–18 s.
+  assert(training < 20, `play answered ${training.toFixed(1)} s after opening`);
+  await noError(page);
+  await page.close();
+});
+
 for (const [backend, limit] of [['cpu', 120], ['webgpu', 400]]) {
   await test(`circle, 2-layer tanh net, reaches test loss < 0.05 on ${backend}`, async () => {
     const page = await open(browser, url, `backend=${backend}`);

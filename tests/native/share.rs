@@ -428,6 +428,12 @@ fn weights_outside_f16_travel_as_f32_in_links() {
     }
 }
 
+/// Weights a reader accepted: one tensor per parameter, of its shape, all finite.
+fn assert_weights_fit(w: &[Vec<f32>], shapes: &[[usize; 2]], case: usize) {
+    assert!(w.iter().map(Vec::len).eq(shapes.iter().map(|s| s[0] * s[1])), "case {case}: weights of the wrong shapes");
+    assert!(w.iter().flatten().all(|v| v.is_finite()), "case {case}: a weight that is not finite");
+}
+
 fn fuzz_cases() -> usize {
     std::env::var("GRADLAB_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
 }
@@ -489,9 +495,7 @@ fn fuzzed_experiment_files_never_panic() {
                 accepted += 1;
                 assert!(validate(&parsed.state.config).is_ok(), "case {case}");
                 if let Some(w) = &parsed.state.weights {
-                    let shapes = param_shapes(&parsed.state.config);
-                    assert!(w.iter().map(Vec::len).eq(shapes.iter().map(|s| s[0] * s[1])), "case {case}: weights of the wrong shapes");
-                    assert!(w.iter().flatten().all(|v| v.is_finite()), "case {case}");
+                    assert_weights_fit(w, &param_shapes(&parsed.state.config), case);
                 }
             }
             Err(_) => refused += 1,
@@ -520,8 +524,7 @@ fn fuzzed_weight_files_never_panic() {
         match result {
             Ok(w) => {
                 accepted += 1;
-                assert!(w.iter().map(Vec::len).eq(shapes.iter().map(|s| s[0] * s[1])), "case {case}");
-                assert!(w.iter().flatten().all(|v| v.is_finite()), "case {case}");
+                assert_weights_fit(&w, &shapes, case);
             }
             Err(_) => refused += 1,
         }
