@@ -939,7 +939,7 @@ fn DataPanel() -> impl IntoView {
                 }/>
         </label>
         <button data-testid="regenerate" title="a new seed: new data points and new initial weights"
-            on:click=move |_| edit(ui, |c| c.seed = c.seed.wrapping_add(1))>"regenerate (new seed)"</button>
+            on:click=move |_| edit(ui, |c| c.seed = c.seed.wrapping_add(1))>"↻ new seed"</button>
     }
 }
 
