@@ -312,8 +312,12 @@ async fn start(ui: Ui) {
         return;
     }
     ui.backend.set(BackendKind::Cpu);
-    ui.backend_note.set(if forced.is_some() { "chosen in the link".into() } else { "the CPU; measuring WebGPU in the background…".into() });
+    ui.backend_note.set(if forced.is_some() { "chosen in the link".into() } else { "the CPU; WebGPU is measured when the page is idle".into() });
     rebuild_then(ui, steps);
+    // Opening WebGPU initialises its runtime, which can hold the page: only once it is up.
+    while !page_ready() {
+        sleep(100).await;
+    }
     if open_gpu(ui).await && forced.is_none() {
         measure_gpu_later(ui).await;
     } else if forced.is_none() {
@@ -344,13 +348,22 @@ async fn open_gpu(ui: Ui) -> bool {
 /// once the page has settled, and moves to WebGPU — weights, steps and optimizer state kept —
 /// only if it is faster. The choice is per network: a later rebuild does not measure again.
 async fn measure_gpu_later(ui: Ui) {
-    // Measure only while the page is idle: after the first replay and drawing, and not while
-    // training plays (the GPU's first steps compile its pipelines, which can hold the page for a
-    // moment; that must not land in the middle of someone's run).
+    // Measure only when the page has been idle for a few seconds: not while training plays, and
+    // not right after a click. The GPU's first steps compile its pipelines, which holds the page
+    // for a few seconds on a software GPU (SwiftShader); that must not land in someone's run.
     let idle = || with_lab(|l| l.trainer.is_some()) && page_ready() && !ui.playing.get_untracked();
-    while !idle() {
-        sleep(200).await;
+    let mut quiet_since = now_ms();
+    let mut last_step = ui.step.get_untracked();
+    loop {
+        sleep(250).await;
+        if !idle() || ui.step.get_untracked() != last_step {
+            quiet_since = now_ms();
+            last_step = ui.step.get_untracked();
+        } else if now_ms() - quiet_since > 3000.0 {
+            break;
+        }
     }
+    ui.backend_note.set("the CPU; measuring WebGPU…".into());
     let config = ui.config.get_untracked();
     let (Some(cpu), Some(gpu)) = (device(BackendKind::Cpu), device(BackendKind::Gpu)) else { return };
     let c = measure(&config, &cpu, 60).await;

@@ -65,7 +65,7 @@ await test('with backend=auto the page answers at once on the CPU; WebGPU is mea
   assert(/measuring|measured|no WebGPU/.test(note), `the footer says what the backend choice is doing: ${note}`);
   // The GPU is measured while the page is idle, not in the middle of a run.
   await page.click('[data-testid="pause"]');
-  await page.waitForFunction(() => /measured|no WebGPU|failed/.test(document.querySelector('[data-testid="backend-note"]').textContent), null, { timeout: 120_000 });
+  await page.waitForFunction(() => /measured:|no WebGPU|failed/.test(document.querySelector('[data-testid="backend-note"]').textContent), null, { timeout: 120_000 });
   const measured = (Date.now() - t0) / 1000;
   console.log(`     ready ${ready.toFixed(1)} s, training ${training.toFixed(1)} s after opening; measured by ${measured.toFixed(1)} s: ` +
     `${await text(page, 'backend-note')} → ${await text(page, 'backend')}`);
