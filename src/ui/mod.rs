@@ -6,6 +6,8 @@
 //! cancelled by a generation counter, so Reset or a settings change never leaves two loops alive.
 //! Every readback is async: nothing blocks the page.
 
+mod chart;
+mod devices;
 mod draw;
 mod network;
 mod step;
@@ -17,7 +19,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use crate::backend::{self, BackendKind};
+use crate::backend::BackendKind;
+use devices::{device, lost_device, start, switch_backend};
 use crate::data::{DatasetKind, Point, Task};
 use crate::engine::{EngineError, OptimizerKind, read, read_many};
 use crate::share::{self, BackendChoice, Page, ShareState, View};
@@ -265,135 +268,6 @@ fn thin(h: &mut Vec<(u64, f32, f32)>) {
     }
 }
 
-fn device(kind: BackendKind) -> Option<Device> {
-    with_lab(|l| match kind {
-        BackendKind::Cpu => l.cpu.clone(),
-        BackendKind::Gpu => l.gpu.clone(),
-    })
-}
-
-/// Steps per second of a fresh trainer on `device`, timed until a readback.
-async fn measure(config: &Config, device: &Device, steps: usize) -> Result<f64, String> {
-    let mut t = Trainer::new(config.clone(), device).map_err(|e| e.to_string())?;
-    for _ in 0..3 {
-        t.train_step();
-    }
-    read(&t.train_step()).await.map_err(|e| e.to_string())?;
-    let start = now_ms();
-    let mut last = None;
-    for _ in 0..steps {
-        last = Some(t.train_step());
-    }
-    if let Some(l) = last {
-        read(&l).await.map_err(|e| e.to_string())?;
-    }
-    Ok(steps as f64 * 1000.0 / (now_ms() - start).max(1e-3))
-}
-
-/// Opens the devices, picks a backend and builds the trainer. The page is interactive on the
-/// CPU at once unless the link asks for WebGPU: with `backend=auto` the GPU is opened and measured
-/// in the background afterwards (see [`measure_gpu_later`]), and switched to, weights kept, only
-/// if it trains this network faster.
-async fn start(ui: Ui) {
-    with_lab(|l| l.cpu = Some(backend::cpu()));
-    let steps = apply_link(ui);
-    listen_for_new_links(ui);
-    let forced = ui.backend_choice.get_untracked().forced();
-    if forced == Some(BackendKind::Gpu) {
-        let choice = if open_gpu(ui).await {
-            ui.backend_note.set("chosen in the link".into());
-            BackendKind::Gpu
-        } else {
-            ui.backend_note.set("WebGPU was asked for but is not available: using the CPU".into());
-            BackendKind::Cpu
-        };
-        ui.backend.set(choice);
-        rebuild_then(ui, steps);
-        return;
-    }
-    ui.backend.set(BackendKind::Cpu);
-    ui.backend_note.set(if forced.is_some() { "chosen in the link".into() } else { "the CPU; WebGPU is measured when the page is idle".into() });
-    rebuild_then(ui, steps);
-    // Opening WebGPU initialises its runtime, which can hold the page: only once it is up.
-    while !page_ready() {
-        sleep(100).await;
-    }
-    if open_gpu(ui).await && forced.is_none() {
-        measure_gpu_later(ui).await;
-    } else if forced.is_none() {
-        ui.backend_note.set("the CPU (no WebGPU)".into());
-    }
-}
-
-/// Opens WebGPU if the browser has it; says so if it cannot. Returns whether it is available.
-async fn open_gpu(ui: Ui) -> bool {
-    let has_webgpu = web_sys::window()
-        .map(|w| js_sys::Reflect::has(&w.navigator(), &"gpu".into()).unwrap_or(false))
-        .unwrap_or(false);
-    let gpu = if has_webgpu { backend::open_gpu(gpu_lost).await } else { Err("this browser has no WebGPU".to_string()) };
-    match gpu {
-        Ok(d) => {
-            with_lab(|l| l.gpu = Some(d));
-            ui.gpu_available.set(true);
-            true
-        }
-        Err(e) => {
-            ui.notice.set(Some(format!("WebGPU is not available ({e}); training runs on the CPU.")));
-            false
-        }
-    }
-}
-
-/// Measures this network on both devices (fresh trainers, so the user's training is untouched)
-/// once the page has settled, and moves to WebGPU — weights, steps and optimizer state kept —
-/// only if it is faster. The choice is per network: a later rebuild does not measure again.
-async fn measure_gpu_later(ui: Ui) {
-    // Measure only when the page has been idle for a few seconds: not while training plays, and
-    // not right after a click. The GPU's first steps compile its pipelines, which holds the page
-    // for a few seconds on a software GPU (SwiftShader); that must not land in someone's run.
-    let idle = || with_lab(|l| l.trainer.is_some()) && page_ready() && !ui.playing.get_untracked();
-    let mut quiet_since = now_ms();
-    let mut last_step = ui.step.get_untracked();
-    loop {
-        sleep(250).await;
-        if !idle() || ui.step.get_untracked() != last_step {
-            quiet_since = now_ms();
-            last_step = ui.step.get_untracked();
-        } else if now_ms() - quiet_since > 3000.0 {
-            break;
-        }
-    }
-    ui.backend_note.set("the CPU; measuring WebGPU…".into());
-    let config = ui.config.get_untracked();
-    let (Some(cpu), Some(gpu)) = (device(BackendKind::Cpu), device(BackendKind::Gpu)) else { return };
-    let c = measure(&config, &cpu, 60).await;
-    while !idle() {
-        sleep(200).await;
-    }
-    let g = measure(&config, &gpu, 10).await;
-    if ui.backend_choice.get_untracked() != BackendChoice::Auto {
-        return; // chosen by hand meanwhile
-    }
-    match (c, g) {
-        (Ok(c), Ok(g)) if g > c => {
-            ui.backend_note.set(format!("measured: cpu {c:.0} steps/s, webgpu {g:.0} steps/s: webgpu"));
-            switch_backend(ui, BackendKind::Gpu, false);
-        }
-        (Ok(c), Ok(g)) => ui.backend_note.set(format!("measured: cpu {c:.0} steps/s, webgpu {g:.0} steps/s: the CPU is faster here")),
-        (_, Err(e)) => ui.notice.set(Some(format!("WebGPU failed its first steps ({e}); training runs on the CPU."))),
-        (Err(e), _) => ui.backend_note.set(format!("CPU measurement failed: {e}")),
-    }
-}
-
-/// Whether the page said it is ready (after its first build and replay).
-fn page_ready() -> bool {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.body())
-        .and_then(|b| b.dataset().get("ready"))
-        .is_some_and(|r| r == "1")
-}
-
 /// A link pasted into the address bar of an open page is read like a fresh one.
 fn listen_for_new_links(ui: Ui) {
     use wasm_bindgen::closure::Closure;
@@ -577,65 +451,6 @@ async fn diverged(ui: Ui) {
     sync_url(ui);
 }
 
-/// The GPU's own device-lost signal (wgpu's callback, which must be `Send`: it reaches the page
-/// through `PAGE`). Handled like a failed readback.
-fn gpu_lost(why: String) {
-    let Some(ui) = PAGE.with(|p| p.get()) else { return };
-    spawn_local(async move { lost_device(ui, &why).await });
-}
-
-/// A device error in one line for a person: wgpu's nested "Caused by:" chains and backtrace
-/// notes folded into their distinct messages, at most ~160 characters.
-fn short_reason(why: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for line in why.lines().map(|l| l.trim().trim_end_matches(')').trim()) {
-        let skip = line.is_empty() || line.starts_with("Caused by") || line.starts_with("Backtrace") || line.starts_with("No backtrace");
-        if !skip && !parts.iter().any(|p| p.contains(line)) {
-            parts.push(line);
-        }
-    }
-    let text = parts.join("; ");
-    if text.chars().count() > 160 { format!("{}…", text.chars().take(160).collect::<String>()) } else { text }
-}
-
-/// The GPU failed (a failed readback, or the device's own "lost" signal; either may come first,
-/// both usually come). If training was on it: say so, move the trainer to the CPU with the last
-/// weights read back (the initial ones when none was read yet), keep the settings and the link,
-/// and carry on playing if it was. WebGPU is no longer offered.
-async fn lost_device(ui: Ui, why: &str) {
-    let had_gpu = with_lab(|l| l.gpu.take().is_some());
-    ui.gpu_available.set(false);
-    if ui.backend.get_untracked() != BackendKind::Gpu {
-        if had_gpu {
-            ui.notice.set(Some(format!(
-                "The GPU stopped working ({}); WebGPU is no longer offered. Training runs on the CPU as before.",
-                short_reason(why)
-            )));
-        }
-        return;
-    }
-    let was_playing = ui.playing.get_untracked();
-    pause(ui);
-    let Some(cpu) = device(BackendKind::Cpu) else { return };
-    let step = with_lab(|l| {
-        l.trainer.as_mut().map(|t| {
-            t.restore_saved(&cpu);
-            t.step
-        })
-    });
-    ui.backend.set(BackendKind::Cpu);
-    ui.backend_note.set("the GPU was lost: on the CPU".into());
-    ui.error.set(Some(format!(
-        "The GPU stopped working ({}). Training continues on the CPU from the weights of step {}, with the same settings.",
-        short_reason(why),
-        step.unwrap_or(0)
-    )));
-    step::backend_changed(ui, ui.stepper);
-    if Box::pin(refresh(ui)).await && was_playing {
-        play(ui);
-    }
-}
-
 fn pause(ui: Ui) {
     with_lab(|l| l.generation += 1);
     ui.playing.set(false);
@@ -718,46 +533,6 @@ fn step_once(ui: Ui) {
     spawn_local(async move {
         refresh(ui).await;
         sync_url(ui);
-    });
-}
-
-/// Moves the model to another backend, keeping weights, optimizer state and settings.
-/// `by_hand`: the user chose (the link then names the backend); otherwise the start-up
-/// measurement chose and the link keeps `backend=auto`.
-fn switch_backend(ui: Ui, kind: BackendKind, by_hand: bool) {
-    if kind == ui.backend.get_untracked() {
-        return;
-    }
-    let Some(target) = device(kind) else {
-        ui.error.set(Some("WebGPU is not available in this browser.".into()));
-        return;
-    };
-    let was_playing = ui.playing.get_untracked();
-    pause(ui);
-    spawn_local(async move {
-        let Some(mut trainer) = with_lab(|l| l.trainer.take()) else { return };
-        let moved = trainer.move_to(&target).await;
-        with_lab(|l| l.trainer = Some(trainer));
-        match moved {
-            Ok(()) => {
-                ui.backend.set(kind);
-                if by_hand {
-                    ui.backend_choice.set(match kind {
-                        BackendKind::Cpu => BackendChoice::Cpu,
-                        BackendKind::Gpu => BackendChoice::Webgpu,
-                    });
-                    ui.backend_note.set("chosen by hand".into());
-                }
-                sync_url(ui);
-                ui.steps_per_sec.set(0.0);
-                refresh(ui).await;
-                step::backend_changed(ui, ui.stepper);
-                if was_playing {
-                    play(ui);
-                }
-            }
-            Err(e) => lost_device(ui, &e.to_string()).await,
-        }
     });
 }
 
@@ -861,7 +636,6 @@ fn App() -> impl IntoView {
     }
 }
 
-/// Updates the settings with `f` and rebuilds, if the result is valid.
 /// Updates the settings with `f`, if the result is valid. The optimizer, learning rate, dropout,
 /// regularisation and batch size change while training goes on (recorded in the link's
 /// `changes`, so it replays exactly); any other change starts training afresh.
@@ -1073,7 +847,7 @@ fn OutputPanel() -> impl IntoView {
             <div>"test loss " <b data-testid="loss-test" data-value=value(ui.test_loss)>{loss(ui.test_loss)}</b></div>
             <div>"training loss " <b data-testid="loss-train" data-value=value(ui.train_loss)>{loss(ui.train_loss)}</b></div>
         </div>
-        <LossChart/>
+        <chart::LossChart/>
         <div class="heatmap-wrap">
             <canvas id="heatmap" width="48" height="48"></canvas>
             <canvas id="points" width="600" height="600"></canvas>
@@ -1241,95 +1015,4 @@ fn copy_link(ui: Ui) {
         }
     }
     ui.notice.set(Some("Link copied: it opens this experiment and replays its steps.".into()));
-}
-
-/// A tick label: short, and readable from 1e-6 to 1e6.
-fn tick_label(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 1e4 || v.abs() < 1e-2 {
-        format!("{v:.0e}")
-    } else {
-        format!("{}", (v * 100.0).round() / 100.0)
-    }
-}
-
-/// The loss chart: train and test loss against the step, with axes, ticks and a legend, and a log
-/// scale on demand (on a linear scale a first spike leaves the rest a flat line). After a replay
-/// it holds the history collected while replaying.
-#[component]
-fn LossChart() -> impl IntoView {
-    let ui = expect_context::<Ui>();
-    let log = RwSignal::new(false);
-    let (w, h) = (320.0, 120.0);
-    let (left, right, top, bottom) = (40.0, 8.0, 8.0, 18.0);
-    let plot = move || {
-        let hist = ui.history.get();
-        let log = log.get();
-        let values: Vec<f64> =
-            hist.iter().flat_map(|p| [p.1 as f64, p.2 as f64]).filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
-        if hist.len() < 2 || values.is_empty() {
-            return view! { <text x=w / 2.0 y=h / 2.0 text-anchor="middle" class="chart-empty">"train and test loss appear here"</text> }
-                .into_any();
-        }
-        let (s0, s1) = (hist[0].0 as f64, hist[hist.len() - 1].0 as f64);
-        let span = (s1 - s0).max(1.0);
-        let hi = values.iter().copied().fold(f64::MIN, f64::max);
-        let lo = if log { values.iter().copied().fold(f64::MAX, f64::min) } else { 0.0 };
-        let scale = move |v: f64| if log { v.max(lo).log10() } else { v };
-        let (a, b) = (scale(lo), scale(hi));
-        let b = if b - a < 1e-12 { a + 1.0 } else { b };
-        let x = move |step: f64| left + (step - s0) / span * (w - left - right);
-        let y = move |v: f64| top + (1.0 - (scale(v) - a) / (b - a)) * (h - top - bottom);
-        let y_ticks: Vec<f64> = if log {
-            // Every decade in range, and the ends where no decade is near them.
-            let mut ticks: Vec<f64> =
-                (a.floor() as i32..=b.ceil() as i32).map(|k| 10f64.powi(k)).filter(|v| scale(*v) >= a - 1e-9 && scale(*v) <= b + 1e-9).collect();
-            for end in [lo, hi] {
-                if ticks.iter().all(|t| (scale(*t) - scale(end)).abs() > 0.15 * (b - a)) {
-                    ticks.push(end);
-                }
-            }
-            ticks
-        } else {
-            vec![0.0, hi / 2.0, hi]
-        };
-        let pts = |sel: fn(&(u64, f32, f32)) -> f32| {
-            hist.iter()
-                .filter(|p| sel(p).is_finite() && (!log || sel(p) > 0.0))
-                .map(|p| format!("{:.1},{:.1}", x(p.0 as f64), y(sel(p) as f64)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let (x0, x1, yb) = (left, w - right, h - bottom);
-        view! {
-            <g>
-                <line class="axis" x1=x0 y1=top x2=x0 y2=yb/>
-                <line class="axis" x1=x0 y1=yb x2=x1 y2=yb/>
-                {y_ticks.into_iter().map(|v| view! {
-                    <line class="grid" x1=x0 y1=y(v) x2=x1 y2=y(v)/>
-                    <text class="tick" x=x0 - 3.0 y=y(v) + 3.0 text-anchor="end">{tick_label(v)}</text>
-                }).collect_view()}
-                {[(s0, "start", ""), ((s0 + s1) / 2.0, "middle", "step "), (s1, "end", "")].into_iter().map(|(st, anchor, prefix)| view! {
-                    <text class="tick" x=x(st) y=h - 5.0 text-anchor=anchor>{format!("{prefix}{}", st.round() as u64)}</text>
-                }).collect_view()}
-                <polyline points=pts(|p| p.2) class="test-line" fill="none"/>
-                <polyline points=pts(|p| p.1) class="train-line" fill="none"/>
-                <g class="legend-lines">
-                    <line class="train-line" x1=x1 - 88.0 y1=top + 4.0 x2=x1 - 76.0 y2=top + 4.0/>
-                    <text class="tick" x=x1 - 73.0 y=top + 7.0>"train"</text>
-                    <line class="test-line" x1=x1 - 40.0 y1=top + 4.0 x2=x1 - 28.0 y2=top + 4.0/>
-                    <text class="tick" x=x1 - 25.0 y=top + 7.0>"test"</text>
-                </g>
-            </g>
-        }
-        .into_any()
-    };
-    view! {
-        <div class="chart-box">
-            <svg class="chart" data-testid="loss-chart" viewBox=format!("0 0 {w} {h}")>{plot}</svg>
-            <label class="check chart-log"><input type="checkbox" data-testid="chart-log" prop:checked=move || log.get()
-                on:change=move |ev| log.set(checked(&ev))/>" log scale"</label>
-        </div>
-    }
 }

@@ -1,0 +1,97 @@
+//! The loss chart: train and test loss against the step, with axes, ticks, a legend and a log
+//! scale, as SVG. After a replay it holds the history collected while replaying.
+
+use leptos::prelude::*;
+
+use super::{Ui, checked};
+
+/// A tick label: short, and readable from 1e-6 to 1e6.
+fn tick_label(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 1e4 || v.abs() < 1e-2 {
+        format!("{v:.0e}")
+    } else {
+        format!("{}", (v * 100.0).round() / 100.0)
+    }
+}
+
+/// The loss chart: train and test loss against the step, with axes, ticks and a legend, and a log
+/// scale on demand (on a linear scale a first spike leaves the rest a flat line). After a replay
+/// it holds the history collected while replaying.
+#[component]
+pub fn LossChart() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let log = RwSignal::new(false);
+    let (w, h) = (320.0, 120.0);
+    let (left, right, top, bottom) = (40.0, 8.0, 8.0, 18.0);
+    let plot = move || {
+        let hist = ui.history.get();
+        let log = log.get();
+        let values: Vec<f64> =
+            hist.iter().flat_map(|p| [p.1 as f64, p.2 as f64]).filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
+        if hist.len() < 2 || values.is_empty() {
+            return view! { <text x=w / 2.0 y=h / 2.0 text-anchor="middle" class="chart-empty">"train and test loss appear here"</text> }
+                .into_any();
+        }
+        let (s0, s1) = (hist[0].0 as f64, hist[hist.len() - 1].0 as f64);
+        let span = (s1 - s0).max(1.0);
+        let hi = values.iter().copied().fold(f64::MIN, f64::max);
+        let lo = if log { values.iter().copied().fold(f64::MAX, f64::min) } else { 0.0 };
+        let scale = move |v: f64| if log { v.max(lo).log10() } else { v };
+        let (a, b) = (scale(lo), scale(hi));
+        let b = if b - a < 1e-12 { a + 1.0 } else { b };
+        let x = move |step: f64| left + (step - s0) / span * (w - left - right);
+        let y = move |v: f64| top + (1.0 - (scale(v) - a) / (b - a)) * (h - top - bottom);
+        let y_ticks: Vec<f64> = if log {
+            // Every decade in range, and the ends where no decade is near them.
+            let mut ticks: Vec<f64> =
+                (a.floor() as i32..=b.ceil() as i32).map(|k| 10f64.powi(k)).filter(|v| scale(*v) >= a - 1e-9 && scale(*v) <= b + 1e-9).collect();
+            for end in [lo, hi] {
+                if ticks.iter().all(|t| (scale(*t) - scale(end)).abs() > 0.15 * (b - a)) {
+                    ticks.push(end);
+                }
+            }
+            ticks
+        } else {
+            vec![0.0, hi / 2.0, hi]
+        };
+        let pts = |sel: fn(&(u64, f32, f32)) -> f32| {
+            hist.iter()
+                .filter(|p| sel(p).is_finite() && (!log || sel(p) > 0.0))
+                .map(|p| format!("{:.1},{:.1}", x(p.0 as f64), y(sel(p) as f64)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let (x0, x1, yb) = (left, w - right, h - bottom);
+        view! {
+            <g>
+                <line class="axis" x1=x0 y1=top x2=x0 y2=yb/>
+                <line class="axis" x1=x0 y1=yb x2=x1 y2=yb/>
+                {y_ticks.into_iter().map(|v| view! {
+                    <line class="grid" x1=x0 y1=y(v) x2=x1 y2=y(v)/>
+                    <text class="tick" x=x0 - 3.0 y=y(v) + 3.0 text-anchor="end">{tick_label(v)}</text>
+                }).collect_view()}
+                {[(s0, "start", ""), ((s0 + s1) / 2.0, "middle", "step "), (s1, "end", "")].into_iter().map(|(st, anchor, prefix)| view! {
+                    <text class="tick" x=x(st) y=h - 5.0 text-anchor=anchor>{format!("{prefix}{}", st.round() as u64)}</text>
+                }).collect_view()}
+                <polyline points=pts(|p| p.2) class="test-line" fill="none"/>
+                <polyline points=pts(|p| p.1) class="train-line" fill="none"/>
+                <g class="legend-lines">
+                    <line class="train-line" x1=x1 - 88.0 y1=top + 4.0 x2=x1 - 76.0 y2=top + 4.0/>
+                    <text class="tick" x=x1 - 73.0 y=top + 7.0>"train"</text>
+                    <line class="test-line" x1=x1 - 40.0 y1=top + 4.0 x2=x1 - 28.0 y2=top + 4.0/>
+                    <text class="tick" x=x1 - 25.0 y=top + 7.0>"test"</text>
+                </g>
+            </g>
+        }
+        .into_any()
+    };
+    view! {
+        <div class="chart-box">
+            <svg class="chart" data-testid="loss-chart" viewBox=format!("0 0 {w} {h}")>{plot}</svg>
+            <label class="check chart-log"><input type="checkbox" data-testid="chart-log" prop:checked=move || log.get()
+                on:change=move |ev| log.set(checked(&ev))/>" log scale"</label>
+        </div>
+    }
+}
