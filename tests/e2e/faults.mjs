@@ -2,7 +2,7 @@
 // checks that the work survives — a real GPU device loss (the app's own GPUDevice destroyed
 // through an init-script hook, no special build), a loss before the first readout, a layer
 // change before a download, a run that diverges, a link read while playing, a link pasted into
-// an open page, a hand switch of backend while playing, and two minutes of soak.
+// an open page, a hand switch of backend while playing, and four minutes of soak.
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { open, text, assert, stepCount, lossValue, noError, noPanic, value, download, safetensorsHeader, gpuHook } from './lib.mjs';
@@ -99,11 +99,15 @@ export async function faultTests({ test, browser, url, out, cli }) {
   });
 
   await test('weights ⬇ right after a layer change: the new network\'s file, no panic', async () => {
-    const page = await open(browser, url, 'backend=cpu&layers=4,2&seed=2');
+    // On WebGPU a readback takes a while, so the download comes before the new network's first
+    // readout: the page must not pair the old network's values with the new one's names.
+    const page = await open(browser, url, 'backend=webgpu&layers=4,2&seed=2');
     await page.click('[data-testid="play"]');
     await page.waitForTimeout(700);
-    // Change the layers and download at once, while the old network's readout may be in flight.
-    await page.click('[data-testid="layer-add"]');
+    await page.evaluate(() => {
+      document.querySelector('[data-testid="layer-add"]').click();
+      document.querySelector('[data-testid="download-weights"]').click();
+    });
     const file = await download(page, 'download-weights');
     const header = safetensorsHeader(file);
     const names = Object.keys(header).filter((k) => k !== '__metadata__').sort();
@@ -233,9 +237,9 @@ export async function faultTests({ test, browser, url, out, cli }) {
     await page.close();
   });
 
-  await test('soak, 2 minutes: playground and stepper; JS heap and wasm memory flat (< 5% growth after the first minute)', async () => {
-    const r = await soak(browser, url, 2);
-    console.log(`     ${r.samples.length} samples, ${r.last.step} steps; JS heap ${r.base.js_heap} → ${r.last.js_heap} ` +
+  await test('soak, 4 minutes: playground and stepper; JS heap and wasm memory flat (< 5% growth after a 2-minute warm-up)', async () => {
+    const r = await soak(browser, url, 4, () => {}, 120);
+    console.log(`     ${r.samples.length} samples, ${r.last.step} steps, from t=${r.base.t} s (${r.base.cycles} cycles); JS heap ${r.base.js_heap} → ${r.last.js_heap} ` +
       `(${(100 * r.growth.js_heap).toFixed(2)}%), wasm ${r.base.wasm_memory} → ${r.last.wasm_memory} (${(100 * r.growth.wasm_memory).toFixed(2)}%)`);
     assert(r.base.wasm_memory > 0, 'the wasm memory was read');
     assert(r.errors === 0, 'no error banner');
