@@ -93,12 +93,13 @@ impl Mlp {
     /// # Shapes
     /// `lK.w`: `[sizes[K−1], sizes[K]]`, `lK.b`: `[1, sizes[K]]`.
     pub fn init(sizes: &[usize], activations: &[Activation], seed: u64, device: &Device, precision: Precision) -> Self {
+        Self::from_values(sizes, activations, &Self::initial_values(sizes, seed), device, precision)
+    }
+
+    /// A network with the given parameter values (in [`Mlp::names`] order, each of its shape).
+    pub fn from_values(sizes: &[usize], activations: &[Activation], values: &[Vec<f64>], device: &Device, precision: Precision) -> Self {
         assert_eq!(activations.len(), sizes.len().saturating_sub(2), "one activation per hidden layer");
-        let params = Self::initial_values(sizes, seed)
-            .iter()
-            .zip(param_shapes(sizes))
-            .map(|(values, shape)| tensor_f64(values, shape, device, precision))
-            .collect();
+        let params = values.iter().zip(param_shapes(sizes)).map(|(v, shape)| tensor_f64(v, shape, device, precision)).collect();
         Self { sizes: sizes.to_vec(), activations: activations.to_vec(), params }
     }
 

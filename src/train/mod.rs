@@ -323,8 +323,10 @@ impl Trainer {
             Split { points, x, y }
         };
         let (train, test) = (encode(train), encode(test));
-        let model = Mlp::init(&config.sizes(), &config.activations, config.seed, device, precision);
+        // The initial weights are drawn once, on the host: uploaded as the model, kept as the
+        // snapshot a lost device or a diverged run falls back on.
         let initial = Mlp::initial_values(&config.sizes(), config.seed);
+        let model = Mlp::from_values(&config.sizes(), &config.activations, &initial, device, precision);
         let saved = Snapshot { step: 0, params: initial.iter().map(|p| p.iter().map(|&v| v as f32).collect()).collect() };
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let optimizer = Optimizer::new(OptimizerConfig::new(config.optimizer, config.lr));
