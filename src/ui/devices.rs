@@ -78,7 +78,10 @@ async fn open_gpu(ui: Ui) -> bool {
             true
         }
         Err(e) => {
-            ui.notice.set(Some(format!("WebGPU is not available ({e}); training runs on the CPU.")));
+            // Said only where WebGPU could have been used: a link that chose the CPU needs no notice.
+            if ui.backend_choice.get_untracked().forced() != Some(BackendKind::Cpu) {
+                ui.notice.set(Some(format!("WebGPU is not available ({}); training runs on the CPU.", plain_reason(&e))));
+            }
             false
         }
     }
@@ -143,6 +146,17 @@ fn gpu_lost(why: String) {
 
 /// A device error in one line for a person: wgpu's nested "Caused by:" chains and backtrace
 /// notes folded into their distinct messages, at most ~160 characters.
+/// Why WebGPU could not be opened, in words for a newcomer: wgpu's adapter report lists every
+/// backend it did not try, which says nothing to them.
+fn plain_reason(why: &str) -> String {
+    let lower = why.to_lowercase();
+    if lower.contains("no adapter") || lower.contains("no suitable graphics adapter") || lower.contains("found no adapters") {
+        "this browser offers no graphics adapter for it".into()
+    } else {
+        short_reason(why)
+    }
+}
+
 fn short_reason(why: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for line in why.lines().map(|l| l.trim().trim_end_matches(')').trim()) {

@@ -41,11 +41,18 @@ fn canvas(id: &str) -> Option<(HtmlCanvasElement, CanvasRenderingContext2d)> {
     Some((canvas, ctx))
 }
 
-/// Writes an `n × n` RGB image into the canvas `id` (sized to `n × n`).
+/// Writes an `n × n` RGB image into the canvas `id` (sized to `n × n`; resizing a canvas clears
+/// and reallocates it, so only when its size differs).
 fn put_pixels(id: &str, n: usize, pixel: impl Fn(usize) -> [u8; 3]) {
     let Some((canvas, ctx)) = canvas(id) else { return };
-    canvas.set_width(n as u32);
-    canvas.set_height(n as u32);
+    put_pixels_into(&canvas, &ctx, n, pixel);
+}
+
+fn put_pixels_into(canvas: &HtmlCanvasElement, ctx: &CanvasRenderingContext2d, n: usize, pixel: impl Fn(usize) -> [u8; 3]) {
+    if canvas.width() != n as u32 || canvas.height() != n as u32 {
+        canvas.set_width(n as u32);
+        canvas.set_height(n as u32);
+    }
     let mut rgba = vec![255u8; n * n * 4];
     for i in 0..n * n {
         rgba[4 * i..4 * i + 3].copy_from_slice(&pixel(i));
@@ -55,9 +62,19 @@ fn put_pixels(id: &str, n: usize, pixel: impl Fn(usize) -> [u8; 3]) {
     }
 }
 
+/// How the output heatmap shades a prediction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shading {
+    /// By confidence: white where the network is unsure, the full colour where it is sure.
+    Continuous,
+    /// The decision only: each cell takes the predicted class's (or the sign's) full colour.
+    Discrete,
+}
+
 /// The output heatmap: predicted class colours (mixed by probability) or regression values.
-pub fn output(grid: &GridOutputs, head: Head) {
+pub fn output(grid: &GridOutputs, head: Head, shading: Shading) {
     let k = head_width(head);
+    let discrete = shading == Shading::Discrete;
     put_pixels("heatmap", grid.n, |i| {
         let p = &grid.prediction[i * k..(i + 1) * k];
         match head {
@@ -65,17 +82,39 @@ pub fn output(grid: &GridOutputs, head: Head) {
                 // Mix class colours by probability, fading to white when uncertain.
                 let (best, &pmax) = p.iter().enumerate().fold((0, &0.0), |a, b| if b.1 > a.1 { b } else { a });
                 let c = class_colour(best);
-                let t = ((pmax - 1.0 / k as f32) / (1.0 - 1.0 / k as f32)).clamp(0.0, 1.0);
+                let t = if discrete { 1.0 } else { ((pmax - 1.0 / k as f32) / (1.0 - 1.0 / k as f32)).clamp(0.0, 1.0) };
                 let mut out = [0u8; 3];
                 for j in 0..3 {
                     out[j] = (WHITE[j] + (c[j] - WHITE[j]) * t) as u8;
                 }
                 out
             }
+            Head::Linear if discrete => diverging(p[0].signum()),
             Head::Linear => diverging(p[0]),
+            Head::Sigmoid | Head::TanhMse if discrete => diverging(if p[0] >= 0.5 { 1.0 } else { -1.0 }),
             Head::Sigmoid | Head::TanhMse => diverging(2.0 * p[0] - 1.0),
         }
     });
+}
+
+/// One hidden neuron's map (layer `layer` from 1, unit `unit`) drawn large in the output heatmap,
+/// normalised to its largest magnitude as its thumbnail is.
+pub fn neuron_large(grid: &GridOutputs, layer: usize, unit: usize) {
+    let Some(values) = grid.hidden.get(layer.wrapping_sub(1)) else { return };
+    let cells = grid.n * grid.n;
+    let units = values.len() / cells.max(1);
+    if unit >= units {
+        return;
+    }
+    let max = (0..cells).map(|i| values[i * units + unit].abs()).fold(1e-6f32, f32::max);
+    put_pixels("heatmap", grid.n, |i| diverging(values[i * units + unit] / max));
+}
+
+/// An input feature's map drawn large in the output heatmap.
+pub fn feature_large(feature: Feature, n: usize) {
+    let values: Vec<f64> = data::grid(n).into_iter().map(|(x, y)| feature.eval(x, y)).collect();
+    let max = values.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+    put_pixels("heatmap", n, |i| diverging((values[i] / max) as f32));
 }
 
 fn head_width(head: Head) -> usize {
@@ -119,13 +158,19 @@ pub fn neurons(grid: &GridOutputs) {
     }
 }
 
-/// One thumbnail per input feature (`feature-KEY`).
+/// One thumbnail per input feature (`feature-KEY`). They never change: each canvas is drawn once
+/// (marked `data-drawn`), again only when the diagram was rebuilt.
 pub fn features(n: usize) {
     let coords = data::grid(n);
     for f in Feature::ALL {
+        let Some((canvas, ctx)) = canvas(&format!("feature-{}", f.key())) else { continue };
+        if canvas.has_attribute("data-drawn") {
+            continue;
+        }
         let values: Vec<f64> = coords.iter().map(|&(x, y)| f.eval(x, y)).collect();
         let max = values.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
-        put_pixels(&format!("feature-{}", f.key()), n, |i| diverging((values[i] / max) as f32));
+        put_pixels_into(&canvas, &ctx, n, |i| diverging((values[i] / max) as f32));
+        let _ = canvas.set_attribute("data-drawn", "");
     }
 }
 

@@ -9,6 +9,7 @@
 mod chart;
 mod devices;
 mod draw;
+mod heap;
 mod network;
 mod step;
 
@@ -48,6 +49,9 @@ struct Lab {
     pending_weights: Option<Vec<Vec<f32>>>,
     /// The stepper view a link asked for, opened after the next rebuild.
     pending_view: Option<View>,
+    /// The maps last read (and the head that reads the prediction): redrawn at once when the
+    /// pointer moves over a neuron or "discretize" changes.
+    grid: Option<(crate::train::GridOutputs, Head)>,
 }
 
 thread_local! {
@@ -80,6 +84,18 @@ pub struct Ui {
     train_loss: RwSignal<Option<f32>>,
     test_loss: RwSignal<Option<f32>>,
     steps_per_sec: RwSignal<f64>,
+    /// Frames the play loop has drawn (the page's `data-frames`; tests and benchmarks read it).
+    frames: RwSignal<u64>,
+    /// Frames drawn per second while playing.
+    frames_per_sec: RwSignal<f64>,
+    /// The neuron or feature under the pointer: its map is shown large in the output panel.
+    hover: RwSignal<Option<network::Hover>>,
+    /// The output map shows the decision only (each cell in its class's full colour).
+    discretize: RwSignal<bool>,
+    /// The link as last written to the address bar (`sync_url`).
+    link: RwSignal<String>,
+    /// Set when the weights were asked for but make the link too long: its length with them.
+    link_too_long: RwSignal<Option<usize>>,
     history: RwSignal<Vec<(u64, f32, f32)>>,
     params: RwSignal<Vec<Vec<f32>>>,
     error: RwSignal<Option<String>>,
@@ -153,12 +169,16 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     state.steps
 }
 
-/// Writes the current experiment into the address bar (replaceState: no history entries).
+/// Writes the current experiment into the address bar (replaceState: no history entries) and the
+/// share box. The link is encoded here only — after a change, a pause, and once a second while
+/// playing — never once a frame.
 fn sync_url(ui: Ui) {
-    let link = current_link(ui);
+    let (link, too_long) = link_and_overflow(ui);
     if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#{link}")));
     }
+    ui.link.set(link);
+    ui.link_too_long.set(too_long);
 }
 
 /// The experiment as it is now, steps trained included (and the weights, if asked for).
@@ -187,22 +207,22 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
 }
 
 /// The link of the experiment as it is now. With "include weights", the weights ride along
-/// unless that makes the link longer than `share::MAX_LINK` (then `link_too_long` says so).
+/// unless that makes the link longer than `share::MAX_LINK` (then `link_and_overflow` says so).
 fn current_link(ui: Ui) -> String {
-    let with = share::encode(&current_state(ui, ui.include_weights.get_untracked()));
-    if with.len() <= share::MAX_LINK {
-        return with;
-    }
-    share::encode(&current_state(ui, false))
+    link_and_overflow(ui).0
 }
 
-/// When the weights do not fit in a link: its length with them.
-fn link_too_long(ui: Ui) -> Option<usize> {
+/// The link as it is now and, when the weights were asked for but do not fit, the length the
+/// link would have with them.
+fn link_and_overflow(ui: Ui) -> (String, Option<usize>) {
     if !ui.include_weights.get_untracked() {
-        return None;
+        return (share::encode(&current_state(ui, false)), None);
     }
-    let n = share::encode(&current_state(ui, true)).len();
-    (n > share::MAX_LINK).then_some(n)
+    let with = share::encode(&current_state(ui, true));
+    if with.len() <= share::MAX_LINK {
+        return (with, None);
+    }
+    (share::encode(&current_state(ui, false)), Some(with.len()))
 }
 
 /// Trains the `steps` a link asks for, in chunks that let the page breathe, applying the link's
@@ -296,6 +316,9 @@ fn rebuild(ui: Ui) {
 /// As `rebuild`, then trains `steps` steps (a link's replay).
 fn rebuild_then(ui: Ui, steps: u64) {
     pause(ui);
+    // The diagram is rebuilt: what the pointer was over may be gone.
+    ui.hover.set(None);
+    with_lab(|l| l.grid = None);
     let Some(device) = device(ui.backend.get_untracked()) else { return };
     // Weights from a link or file are at its last step: built with the settings in force then.
     // Otherwise training starts from the starting settings and the replay applies the changes.
@@ -362,11 +385,20 @@ fn draw_points(ui: Ui) {
     with_lab(|l| draw::points(&l.points.0, &l.points.1, head, ui.show_test.get_untracked()));
 }
 
-/// Reads losses and parameters back (and with `grid`, the heatmaps) and redraws. Returns false on
+/// What a refresh redraws besides the losses and the chart.
+#[derive(Clone, Copy)]
+struct Redraw {
+    /// The output heatmap and every neuron's thumbnail (a forward pass over the whole grid).
+    maps: bool,
+    /// The network's edges.
+    edges: bool,
+}
+
+/// Reads losses and parameters back (and with `draw.maps`, the heatmaps) and redraws. Returns false on
 /// failure (the failure is handled here: a diverged run goes back to its last finite weights, a
 /// lost GPU hands over to the CPU).
-async fn refresh_with(ui: Ui, grid: bool) -> bool {
-    let grid = grid.then_some(GRID);
+async fn refresh_with(ui: Ui, draw: Redraw) -> bool {
+    let grid = draw.maps.then_some(GRID);
     let Some((pending, epoch, head)) =
         with_lab(|l| l.trainer.as_ref().map(|t| (t.pending(grid), t.epoch(), t.head())))
     else {
@@ -398,11 +430,15 @@ async fn refresh_with(ui: Ui, grid: bool) -> bool {
                 thin(h);
             });
             ui.params.set(readout.params);
+            if draw.edges {
+                network::update_edges(ui);
+            }
             if let Some(grid) = grid {
-                draw::output(&grid, head);
                 draw::output_units(&grid, head);
                 draw::neurons(&grid);
                 draw::features(THUMB);
+                with_lab(|l| l.grid = Some((grid, head)));
+                draw_output(ui);
             }
             true
         }
@@ -422,9 +458,26 @@ async fn refresh_with(ui: Ui, grid: bool) -> bool {
     }
 }
 
+/// Draws the output heatmap from the last maps read: the network's prediction, or the map of the
+/// neuron or feature under the pointer.
+fn draw_output(ui: Ui) {
+    let shading = if ui.discretize.get_untracked() { draw::Shading::Discrete } else { draw::Shading::Continuous };
+    let hover = ui.hover.get_untracked();
+    with_lab(|l| {
+        let Some((grid, head)) = &l.grid else { return };
+        match hover {
+            Some(network::Hover::Neuron { layer, unit }) if grid.hidden.get(layer.wrapping_sub(1)).is_some() => {
+                draw::neuron_large(grid, layer, unit)
+            }
+            Some(network::Hover::Feature(f)) => draw::feature_large(f, grid.n),
+            _ => draw::output(grid, *head, shading),
+        }
+    });
+}
+
 /// Full refresh, heatmaps included.
 async fn refresh(ui: Ui) -> bool {
-    refresh_with(ui, true).await
+    refresh_with(ui, Redraw { maps: true, edges: true }).await
 }
 
 /// The loss stopped being finite: stop, go back to the last finite weights (read at the last
@@ -468,22 +521,27 @@ fn play(ui: Ui) {
     spawn_local(run(ui, generation));
 }
 
-/// The play loop: train a chunk of steps, read back and draw, yield; adapt the chunk to the
-/// frame budget. Heatmaps (the costly readback on a GPU) are redrawn at most every
-/// `grid_every` ms. Ends when its generation is no longer current.
+/// The play loop: train a chunk of steps, read back and draw, yield; ends when its generation is
+/// no longer current.
+///
+/// On the CPU a frame is one animation frame: it trains for a share of the frame that adapts to
+/// what drawing costs, then draws losses, chart and edges, and the maps (the output and a
+/// thumbnail per neuron: a forward pass over the whole grid, the costly part on big networks) only
+/// when their last redraw is paid off: at most a quarter of the time goes to them. Training steps
+/// and drawing are thus decoupled: a 6 × 16 network keeps its frame rate, a small one redraws
+/// everything every frame. On a GPU each frame pays a fixed readback round trip, so frames are
+/// long (400 ms) and the maps are redrawn at most every 800 ms.
 async fn run(ui: Ui, generation: u64) {
     let gpu = ui.backend.get_untracked() == BackendKind::Gpu;
-    // A GPU frame pays a fixed readback round trip: a longer frame spends more of it training.
-    let (budget, grid_every) = if gpu { (400.0, 800.0) } else { (50.0, 0.0) };
-    let mut chunk = 1usize;
-    let mut last_grid = 0.0;
+    let mut pace = if gpu { Pace::gpu() } else { Pace::cpu() };
     let mut last_link = now_ms();
-    let mut window: (f64, u64) = (now_ms(), ui.step.get_untracked());
+    let mut window: (f64, u64, u64) = (now_ms(), ui.step.get_untracked(), ui.frames.get_untracked());
     loop {
         if with_lab(|l| l.generation) != generation {
             return;
         }
         let started = now_ms();
+        let chunk = pace.chunk;
         let stepped = with_lab(|l| {
             let t = l.trainer.as_mut()?;
             for _ in 0..chunk {
@@ -491,27 +549,20 @@ async fn run(ui: Ui, generation: u64) {
             }
             Some(())
         });
-        let grid = started - last_grid >= grid_every;
-        if grid {
-            last_grid = started;
-        }
-        if stepped.is_none() || !refresh_with(ui, grid).await {
+        let trained = now_ms();
+        let draw = Redraw { maps: trained >= pace.next_grid, edges: trained >= pace.next_edges };
+        if stepped.is_none() || !refresh_with(ui, draw).await {
             return;
         }
-        let elapsed = now_ms() - started;
-        chunk = if elapsed < 0.7 * budget {
-            (chunk * 3 / 2).max(chunk + 1)
-        } else if elapsed > 1.5 * budget {
-            (chunk * 2 / 3).max(1)
-        } else {
-            chunk
-        };
-        chunk = chunk.min(2000);
+        ui.frames.update(|f| *f += 1);
         let t = now_ms();
+        pace.after_frame(started, trained - started, t - trained, draw, t);
         if t - window.0 > 500.0 {
             let steps = ui.step.get_untracked().saturating_sub(window.1);
+            let frames = ui.frames.get_untracked() - window.2;
             ui.steps_per_sec.set(steps as f64 * 1000.0 / (t - window.0));
-            window = (t, ui.step.get_untracked());
+            ui.frames_per_sec.set(frames as f64 * 1000.0 / (t - window.0));
+            window = (t, ui.step.get_untracked(), ui.frames.get_untracked());
         }
         // The address bar holds the steps trained while playing too (replaceState: cheap, no
         // history entries), so a link copied mid-run replays to where it was.
@@ -519,8 +570,124 @@ async fn run(ui: Ui, generation: u64) {
             sync_url(ui);
             last_link = t;
         }
-        yield_now().await;
+        if gpu {
+            yield_now().await;
+        } else {
+            next_frame().await;
+        }
     }
+}
+
+/// How the play loop divides its time between training and drawing.
+struct Pace {
+    /// Steps trained per frame.
+    chunk: usize,
+    /// The time a frame should spend training (ms); `None` on a GPU, where the whole frame is
+    /// `frame_ms` long.
+    train_ms: Option<f64>,
+    frame_ms: f64,
+    /// What drawing without the maps costs (ms, a running average).
+    draw_ms: f64,
+    /// When the maps are next redrawn (ms since page start).
+    next_grid: f64,
+    /// The maps' redraw period on a GPU (ms).
+    grid_every: f64,
+    /// When the last frame started, and the time between frame starts (ms, a running average).
+    last_start: f64,
+    interval: f64,
+    /// The edges' redraw period (ms) and when they are next redrawn: 0 (every frame) while frames
+    /// keep their pace; longer when the browser's own drawing holds them up (a big network on a
+    /// software GPU, where every redrawn pixel goes through the GPU process).
+    edges_every: f64,
+    next_edges: f64,
+}
+
+/// The CPU frame: an animation frame (~16.7 ms at 60 Hz), of which training takes what drawing
+/// and the browser's own work leave (`FRAME_WORK_MS` of work in all, the rest for the browser).
+const FRAME_WORK_MS: f64 = 11.0;
+
+impl Pace {
+    fn cpu() -> Self {
+        Pace { train_ms: Some(FRAME_WORK_MS / 2.0), frame_ms: FRAME_WORK_MS, grid_every: 0.0, ..Pace::gpu() }
+    }
+
+    fn gpu() -> Self {
+        Pace {
+            chunk: 1,
+            train_ms: None,
+            frame_ms: 400.0,
+            draw_ms: 0.0,
+            next_grid: 0.0,
+            grid_every: 800.0,
+            last_start: 0.0,
+            interval: 0.0,
+            edges_every: 0.0,
+            next_edges: 0.0,
+        }
+    }
+
+    /// Adapts the chunk and the redraw periods after a frame that started at `started`, trained
+    /// for `trained` ms and drew `draw` for `drawn` ms, ending at `now`.
+    fn after_frame(&mut self, started: f64, trained: f64, drawn: f64, draw: Redraw, now: f64) {
+        let grid = draw.maps;
+        if self.last_start > 0.0 {
+            self.interval = 0.8 * self.interval + 0.2 * (started - self.last_start);
+        }
+        self.last_start = started;
+        if self.train_ms.is_some() {
+            // 60 frames/s leave 16.7 ms between starts; well beyond, the edges wait longer (up to
+            // a quarter of a second), well within, they come back to every frame.
+            self.edges_every = if self.interval > 20.0 {
+                (self.edges_every * 1.25 + 5.0).min(250.0)
+            } else if self.interval < 17.5 {
+                self.edges_every * 0.8
+            } else {
+                self.edges_every
+            };
+            if draw.edges {
+                self.next_edges = now + self.edges_every;
+            }
+        }
+        let (spent, target) = match self.train_ms {
+            Some(_) => {
+                if grid {
+                    // The maps' redraw costs `drawn`; the next waits until three times that has
+                    // passed, so they take at most a quarter of the time.
+                    self.next_grid = now + 3.0 * (drawn - self.draw_ms).max(0.0);
+                } else {
+                    self.draw_ms = 0.8 * self.draw_ms + 0.2 * drawn;
+                }
+                let target = (self.frame_ms - self.draw_ms).max(2.0);
+                self.train_ms = Some(target);
+                (trained, target)
+            }
+            None => {
+                if grid {
+                    self.next_grid = now + self.grid_every;
+                }
+                (trained + drawn, self.frame_ms)
+            }
+        };
+        let chunk = self.chunk;
+        self.chunk = if spent < 0.7 * target {
+            (chunk * 3 / 2).max(chunk + 1)
+        } else if spent > 1.5 * target {
+            (chunk * 2 / 3).max(1)
+        } else {
+            chunk
+        }
+        .min(2000);
+    }
+}
+
+/// Waits for the browser's next animation frame (its rendering of the last one included).
+async fn next_frame() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.request_animation_frame(&resolve);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 fn step_once(ui: Ui) {
@@ -561,6 +728,12 @@ fn App() -> impl IntoView {
         train_loss: RwSignal::new(None),
         test_loss: RwSignal::new(None),
         steps_per_sec: RwSignal::new(0.0),
+        frames: RwSignal::new(0),
+        frames_per_sec: RwSignal::new(0.0),
+        hover: RwSignal::new(None),
+        discretize: RwSignal::new(false),
+        link: RwSignal::new(String::new()),
+        link_too_long: RwSignal::new(None),
         history: RwSignal::new(Vec::new()),
         params: RwSignal::new(Vec::new()),
         error: RwSignal::new(None),
@@ -607,10 +780,10 @@ fn App() -> impl IntoView {
                 <button data-testid="open-stepper" title="take the next step stage by stage: every op forward and backward"
                     on:click=move |_| step::open(ui, ui.stepper, None, 0)>"step through ▸"</button>
             </div>
-            <div class="counters" class:on-step=move || !on_play()>
+            <div class="counters" class:on-step=move || !on_play() data-frames=move || ui.frames.get().to_string()>
                 <div><span class="k">"epoch"</span><span data-testid="epoch">{move || format!("{}", ui.epoch.get().floor() as u64)}</span></div>
                 <div><span class="k">"step"</span><span data-testid="step-count">{move || ui.step.get().to_string()}</span></div>
-                <div><span class="k">"steps/s"</span><span data-testid="steps-per-sec">{move || format!("{:.0}", ui.steps_per_sec.get())}</span></div>
+                <div title=move || format!("{:.0} frames/s", ui.frames_per_sec.get())><span class="k">"steps/s"</span><span data-testid="steps-per-sec">{move || format!("{:.0}", ui.steps_per_sec.get())}</span></div>
                 <div><span class="k">"backend"</span><span data-testid="backend" title=move || ui.backend_note.get()>{move || ui.backend.get().key()}</span></div>
             </div>
         </header>
@@ -848,26 +1021,23 @@ fn OutputPanel() -> impl IntoView {
             <div>"training loss " <b data-testid="loss-train" data-value=value(ui.train_loss)>{loss(ui.train_loss)}</b></div>
         </div>
         <chart::LossChart/>
+        <div class="map-caption" data-testid="map-caption">{move || network::caption(ui)}</div>
         <div class="heatmap-wrap">
             <canvas id="heatmap" width="48" height="48"></canvas>
             <canvas id="points" width="600" height="600"></canvas>
         </div>
-        <Toggle testid="show-test" label=" show test data" value=ui.show_test then=draw_points/>
+        <div class="toggles">
+            <Toggle testid="show-test" label=" show test data" value=ui.show_test then=draw_points/>
+            <Toggle testid="discretize" label=" discretize output" value=ui.discretize then=draw_output/>
+        </div>
         <div class="share">
-            <input readonly data-testid="share-link" title="this experiment as a link" prop:value=move || {
-                ui.step.get();
-                ui.config.get();
-                ui.include_weights.get();
-                ui.params.get();
-                format!("{}#{}", page_url(), current_link(ui))
-            }/>
+            <input readonly data-testid="share-link" title="this experiment as a link"
+                prop:value=move || format!("{}#{}", page_url(), ui.link.get())/>
             <button data-testid="copy-link" on:click=move |_| copy_link(ui)>"copy link"</button>
         </div>
         <Toggle testid="share-weights" label=" include the weights (rounded to half precision)" value=ui.include_weights then=sync_url/>
         {move || {
-            ui.include_weights.get();
-            ui.params.get();
-            link_too_long(ui).map(|n| view! {
+            ui.link_too_long.get().map(|n| view! {
                 <div class="hint" data-testid="link-too-long">{format!(
                     "With its weights this link would be {:.1} KB, over the {} KB a link may hold: the link carries the settings and steps; download the weights file below to share the exact model.",
                     n as f64 / 1024.0, share::MAX_LINK / 1024)}</div>

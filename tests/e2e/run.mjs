@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { serve, launch, open, text, assert, stepCount, lossValue, noError, value, download, safetensorsHeader } from './lib.mjs';
 import { faultTests } from './faults.mjs';
+import { playgroundTests } from './playground.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -464,6 +465,7 @@ await test('stepper on WebGPU: the same gradients as the native CPU engine', asy
   await page.close();
 });
 
+await playgroundTests({ test, browser, url, out });
 await faultTests({ test, browser, url, out, cli: path.join(root, 'target/release/gradlab') });
 
 await browser.close();

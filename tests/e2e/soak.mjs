@@ -12,12 +12,16 @@ import { serve, launch, open, text } from './lib.mjs';
 /** Keeps the app's wasm exports (its memory) in `window.__wasm` when trunk's loader starts it. */
 const wasmHook = `addEventListener('TrunkApplicationStarted', (e) => { window.__wasm = e.detail.wasm; });`;
 
-/** One sample: JS heap used after a full GC, and the wasm linear memory's size, in bytes. */
+/** One sample: JS heap used after a full GC, the wasm linear memory's size (a high-water mark: it
+ *  never shrinks) and the bytes the wasm heap holds now (`heap_live_bytes`, src/ui/heap.rs). */
 async function sample(page, cdp) {
   await cdp.send('HeapProfiler.collectGarbage');
   const { usedSize } = await cdp.send('Runtime.getHeapUsage');
-  const wasm = await page.evaluate(() => window.__wasm?.memory?.buffer?.byteLength ?? -1);
-  return { js_heap: usedSize, wasm_memory: wasm };
+  const w = await page.evaluate(() => {
+    const x = window.__wasm;
+    return [x?.memory?.buffer?.byteLength ?? -1, x?.heap_live_bytes?.() ?? -1, x?.heap_peak_bytes?.() ?? -1, x?.heap_largest_bytes?.() ?? -1];
+  });
+  return { js_heap: usedSize, wasm_memory: w[0], wasm_live: w[1], wasm_peak: w[2], wasm_largest: w[3] };
 }
 
 /** Alternates between the playground (play 20 s, all features, 8,8, 3 classes; pause) and the
@@ -73,13 +77,13 @@ export async function soak(browser, url, minutes, log = () => {}, warmup = 60) {
   const base = samples.find((s) => s.t >= warmup && s.cycles >= 2) ?? samples.find((s) => s.t >= warmup) ?? samples.at(0);
   const last = samples.at(-1);
   const growth = (k) => (last[k] - base[k]) / base[k];
-  return { samples, base, last, growth: { js_heap: growth('js_heap'), wasm_memory: growth('wasm_memory') }, errors };
+  return { samples, base, last, growth: { js_heap: growth('js_heap'), wasm_memory: growth('wasm_memory'), wasm_live: growth('wasm_live') }, errors };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const minutes = Number(process.argv[2] || 60);
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const { url, close } = await serve(path.resolve(here, '../../dist'));
+  const { url, close } = await serve(process.env.DIST ? path.resolve(process.env.DIST) : path.resolve(here, '../../dist'));
   const browser = await launch();
   const r = await soak(browser, url, minutes, (s) => console.log(JSON.stringify(s)));
   const after2 = r.samples.find((s) => s.t >= 120) ?? r.base;
@@ -88,7 +92,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     minutes, samples: r.samples.length, steps: r.last.step, errors: r.errors,
     from: r.base, to: r.last,
     js_heap_growth_pct: +(100 * r.growth.js_heap).toFixed(2), wasm_memory_growth_pct: +(100 * r.growth.wasm_memory).toFixed(2),
-    after_minute_2: { js_heap_growth_pct: pct(after2.js_heap, r.last.js_heap), wasm_memory_growth_pct: pct(after2.wasm_memory, r.last.wasm_memory) },
+    wasm_live_growth_pct: +(100 * r.growth.wasm_live).toFixed(2),
+    after_minute_2: { js_heap_growth_pct: pct(after2.js_heap, r.last.js_heap), wasm_memory_growth_pct: pct(after2.wasm_memory, r.last.wasm_memory), wasm_live_growth_pct: pct(after2.wasm_live, r.last.wasm_live) },
   }));
   await browser.close();
   close();

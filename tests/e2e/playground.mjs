@@ -1,0 +1,86 @@
+// The playground's first ten minutes: the largest network plays smoothly, the diagram fits its
+// panel, the pointer over a neuron shows its map large with its bias, an edge's tooltip gives its
+// exact weight, "discretize" shows the decision only. Timings here are regression floors, far
+// below what bench-nets.mjs measures; the speed itself is measured there.
+import path from 'node:path';
+import { open, text, assert, stepCount, noError } from './lib.mjs';
+
+const ALL = 'features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2';
+export const BIGGEST = `${ALL}&layers=16,16,16,16,16,16&dataset=spiral3&opt=adam&lr=0.003&backend=cpu`;
+
+/** Frames the play loop has drawn (the page's data-frames counter). */
+const frames = async (page) => Number(await page.locator('.counters').getAttribute('data-frames'));
+
+/** A canvas's pixels (the output heatmap by default), as a compact string (to compare two moments). */
+const heatmap = (page, id = 'heatmap') => page.evaluate((id) => {
+  const c = document.getElementById(id);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = '';
+  for (let i = 0; i < d.length; i += 4) s += `${d[i]},${d[i + 1]},${d[i + 2]};`;
+  return s;
+}, id);
+
+export async function playgroundTests({ test, browser, url, out }) {
+  await test('6 × 16, all features, 3 classes: steps and frames both advance while playing; the diagram fits its panel', async () => {
+    const page = await open(browser, url, BIGGEST);
+    const fit = await page.evaluate(() => { const e = document.querySelector('.network-scroll'); return [e.scrollWidth, e.clientWidth]; });
+    assert(fit[0] <= fit[1] + 1, `the 6-layer diagram fits its panel at 1280 px without scrolling sideways: ${fit[0]} > ${fit[1]}`);
+    const before = await heatmap(page, 'edges');
+    const [s0, f0] = [await stepCount(page), await frames(page)];
+    await page.click('[data-testid="play"]');
+    await page.waitForTimeout(3000);
+    const [s1, f1] = [await stepCount(page), await frames(page)];
+    await page.screenshot({ path: path.join(out, 'playing-6x16.png') });
+    await page.click('[data-testid="pause"]');
+    console.log(`     3 s of 6 × 16: ${s1 - s0} steps, ${f1 - f0} frames`);
+    assert(s1 - s0 >= 100, `at least 100 steps in 3 s, got ${s1 - s0}`);
+    assert(f1 - f0 >= 10, `at least 10 frames in 3 s, got ${f1 - f0}`);
+    assert((await heatmap(page, 'edges')) !== before, 'the edges follow their weights while playing');
+    await noError(page);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.click('[data-testid="play"]');
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: path.join(out, 'playing-6x16-phone.png') });
+    await page.click('[data-testid="pause"]');
+    await page.close();
+  });
+
+  await test('the pointer over a neuron shows its map large with its bias; an edge tooltip gives the exact weight; discretize', async () => {
+    const page = await open(browser, url, `${ALL}&layers=8,8&dataset=spiral3&opt=adam&lr=0.01&steps=300&backend=cpu`);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="step-count"]').textContent) >= 300, null, { timeout: 60_000 });
+    const prediction = await heatmap(page);
+    assert(/prediction/.test(await text(page, 'map-caption')), 'the caption names the prediction');
+    await page.hover('[data-testid="neuron-2-3"]');
+    const caption = await text(page, 'map-caption');
+    const bias = Number(/bias (-?[\d.]+)/.exec(caption)?.[1]);
+    assert(/^layer 2, neuron 4: its output over the plane · bias -?\d/.test(caption) && Number.isFinite(bias), `caption: ${caption}`);
+    const title = await page.getAttribute('[data-testid="neuron-2-3"]', 'title');
+    const exact = Number(/bias (-?[\d.e-]+)$/.exec(title)?.[1]);
+    assert(Math.abs(exact - bias) < 1e-4, `the tooltip's bias (${title}) is the caption's (${bias})`);
+    const neuron = await heatmap(page);
+    assert(neuron !== prediction, 'the heatmap shows the neuron, not the prediction');
+    await page.screenshot({ path: path.join(out, 'hover-neuron.png') });
+    await page.hover('[data-testid="feature-sinx1"]');
+    assert(/sin/.test(await text(page, 'map-caption')), 'a feature under the pointer is named');
+    await page.mouse.move(5, 5);
+    assert((await heatmap(page)) === prediction, 'the prediction is back when the pointer leaves');
+
+    // An edge's tooltip: halfway between x1 and the first neuron lies the edge l1.w[0][0] (both on
+    // the first row, so the curve is flat there).
+    const from = await page.locator('[data-testid="feature-x1"]').boundingBox();
+    const to = await page.locator('[data-testid="neuron-1-0"]').boundingBox();
+    await page.mouse.move((from.x + from.width + to.x) / 2, from.y + from.height / 2);
+    const tip = await page.getAttribute('#edges', 'title');
+    assert(/^l1\.w\[0\]\[0\] = -?\d/.test(tip ?? ''), `edge tooltip: ${tip}`);
+
+    // Discretize: every cell in one of the three class colours; off again: the same map as before.
+    await page.click('[data-testid="discretize"]');
+    const cells = new Set((await heatmap(page)).split(';').filter(Boolean));
+    assert(cells.size <= 3, `discretized: ${cells.size} colours (${[...cells].slice(0, 5).join(' ')})`);
+    await page.screenshot({ path: path.join(out, 'discretized.png') });
+    await page.click('[data-testid="discretize"]');
+    assert((await heatmap(page)) === prediction, 'continuous shading again');
+    await noError(page);
+    await page.close();
+  });
+}
