@@ -137,7 +137,9 @@ impl Mlp {
         let mut h = x;
         let mut hidden = Vec::new();
         for l in 0..layers {
-            let z = tape.apply(Op::MatMul, &[h, params[2 * l]], format!("{}·l{}.w", tape.node(h).label, l + 1));
+            // Named `a` (not `h1·l2.w`, which reads as a product of names): the stepper shows it as
+            // a₂ = h₁·W₂.
+            let z = tape.apply(Op::MatMul, &[h, params[2 * l]], format!("a{}", l + 1));
             let z = tape.apply(Op::Add, &[z, params[2 * l + 1]], format!("z{}", l + 1));
             if l + 1 == layers {
                 return MlpNodes { params, hidden, output: z };

@@ -55,6 +55,55 @@ fn mn(s: &str) -> String {
     format!("<mn>{}</mn>", esc(s))
 }
 
+/// `∑` with its index beneath it.
+fn sum_over(index: &str) -> String {
+    format!("<munder><mo>∑</mo>{}</munder>", mi(index))
+}
+
+/// A node's name as read in a formula: `l2.w` → W₂, `l2.b` → b₂, `h1` → h₁, `h1′` → h₁′ (a layer
+/// number becomes a subscript), anything else as it is. `name` gives the same in MathML.
+pub fn pretty(label: &str) -> String {
+    let (base, digits, rest) = split_name(label);
+    if digits.is_empty() {
+        return label.to_string();
+    }
+    let sub: String = digits.chars().map(|c| char::from_u32(0x2080 + c.to_digit(10).unwrap_or(0)).unwrap_or(c)).collect();
+    format!("{base}{sub}{rest}")
+}
+
+fn name(label: &str) -> String {
+    let (base, digits, rest) = split_name(label);
+    if digits.is_empty() {
+        return mi(label);
+    }
+    let sub = format!("<msub>{}{}</msub>", mi(&base), mn(&digits));
+    if rest.is_empty() { sub } else { row(&[sub, mo(&rest)]) }
+}
+
+/// `l2.w` → ("W", "2", ""); `h1′` → ("h", "1", "′"); `ŷ` → ("ŷ", "", "").
+fn split_name(label: &str) -> (String, String, String) {
+    if let Some(tail) = label.strip_prefix('l') {
+        let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+        let after = &tail[digits.len()..];
+        let base = match after.get(..2) {
+            Some(".w") => Some("W"),
+            Some(".b") => Some("b"),
+            _ => None,
+        };
+        if let (Some(base), false) = (base, digits.is_empty()) {
+            return (base.into(), digits, after[2..].into());
+        }
+    }
+    let rest_len: usize = label.chars().rev().take_while(|c| !c.is_ascii_digit() && !c.is_alphabetic()).map(char::len_utf8).sum();
+    let (head, rest) = label.split_at(label.len() - rest_len);
+    let digits_len = head.chars().rev().take_while(char::is_ascii_digit).count();
+    let (base, digits) = head.split_at(head.len() - digits_len);
+    if base.is_empty() || digits.is_empty() {
+        return (label.into(), String::new(), String::new());
+    }
+    (base.into(), digits.into(), rest.into())
+}
+
 fn row(parts: &[String]) -> String {
     format!("<mrow>{}</mrow>", parts.concat())
 }
@@ -94,9 +143,9 @@ fn res(x: f64) -> String {
 /// `label[r,c]`, or just `label` for a `[1,1]` value.
 fn at(label: &str, m: &Matrix, r: usize, c: usize) -> String {
     if m.rows == 1 && m.cols == 1 {
-        mi(label)
+        name(label)
     } else {
-        row(&[mi(label), mo("["), mn(&r.to_string()), mo(","), mn(&c.to_string()), mo("]")])
+        row(&[name(label), mo("["), mn(&r.to_string()), mo(","), mn(&c.to_string()), mo("]")])
     }
 }
 
@@ -161,7 +210,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
         Op::MatMul => {
             let ((a, am), (b, bm)) = (input(0), input(1));
             let k = am.cols;
-            let symbolic = row(&[mo("∑"), mi("k"), idx(&a.label, &r.to_string(), "k"), mo("·"), idx(&b.label, "k", &c.to_string())]);
+            let symbolic = row(&[sum_over("k"), idx(&a.label, &r.to_string(), "k"), mo("·"), idx(&b.label, "k", &c.to_string())]);
             let terms = (0..k).map(|j| times(num(am.at(r, j)), num(bm.at(j, c)))).collect();
             eq(&[lhs, symbolic, join(terms, "+"), out])
         }
@@ -181,10 +230,10 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             let terms = am.values.iter().map(|&v| num(v)).collect();
             let sum = join(terms, "+");
             let (sym, nums) = if node.op == Op::Sum {
-                (row(&[mo("∑"), mi(&a.label)]), sum)
+                (row(&[mo("∑"), name(&a.label)]), sum)
             } else {
                 let n = mn(&am.len().to_string());
-                (row(&[frac(&mn("1"), &n), mo("∑"), mi(&a.label)]), row(&[frac(&mn("1"), &n), paren(&sum)]))
+                (row(&[frac(&mn("1"), &n), mo("∑"), name(&a.label)]), row(&[frac(&mn("1"), &n), paren(&sum)]))
             };
             eq(&[lhs, sym, nums, out])
         }
@@ -221,13 +270,13 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             if node.op == Op::Softmax {
                 eq(&[
                     lhs,
-                    frac(&sup(&mi("e"), &sym_x), &row(&[mo("∑"), mi("j"), sup(&mi("e"), &row(&[mi(&a.label), mo("["), mn(&r.to_string()), mo(","), mi("j"), mo("]")]))])),
+                    frac(&sup(&mi("e"), &sym_x), &row(&[sum_over("j"), sup(&mi("e"), &row(&[name(&a.label), mo("["), mn(&r.to_string()), mo(","), mi("j"), mo("]")]))])),
                     frac(&sup(&mi("e"), &num(am.at(r, c))), &join(exps, "+")),
                     frac(&res(am.at(r, c).exp()), &res(denom)),
                     out,
                 ])
             } else {
-                eq(&[lhs, row(&[sym_x, mo("−"), mi("log"), mo("∑"), mi("j"), sup(&mi("e"), &mi("x"))]), row(&[num(am.at(r, c)), mo("−"), mi("log"), paren(&join(exps, "+"))]), out])
+                eq(&[lhs, row(&[sym_x, mo("−"), mi("log"), sum_over("j"), sup(&mi("e"), &mi("x"))]), row(&[num(am.at(r, c)), mo("−"), mi("log"), paren(&join(exps, "+"))]), out])
             }
         }
         Op::Mse => {
@@ -238,7 +287,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             let nn = frac(&mn("1"), &mn(&n.to_string()));
             eq(&[
                 lhs,
-                row(&[half.clone(), nn.clone(), mo("∑"), sup(&paren(&row(&[mi(&p.label), mo("−"), mi(&t.label)])), &mn("2"))]),
+                row(&[half.clone(), nn.clone(), mo("∑"), sup(&paren(&row(&[name(&p.label), mo("−"), name(&t.label)])), &mn("2"))]),
                 row(&[half, nn, paren(&join(terms, "+"))]),
                 out,
             ])
@@ -257,7 +306,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
                 .collect();
             eq(&[
                 lhs,
-                row(&[mo("−"), frac(&mn("1"), &mn(&m.to_string())), mo("∑"), mi("y"), mi("log"), mi("softmax"), paren(&mi(&z.label))]),
+                row(&[mo("−"), frac(&mn("1"), &mn(&m.to_string())), mo("∑"), mi("y"), mi("log"), mi("softmax"), paren(&name(&z.label))]),
                 row(&[mo("−"), frac(&mn("1"), &mn(&m.to_string())), paren(&join(terms, "+"))]),
                 out,
             ])
@@ -273,7 +322,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
                 .collect();
             eq(&[
                 lhs,
-                row(&[frac(&mn("1"), &mn(&n.to_string())), mo("∑"), paren(&row(&[mi("max"), paren(&row(&[mi(&z.label), mo(","), mn("0")])), mo("−"), mi(&z.label), mo("·"), mi(&t.label), mo("+"), mi("log"), paren(&row(&[mn("1"), mo("+"), sup(&mi("e"), &row(&[mo("−"), mo("|"), mi(&z.label), mo("|")]))]))]))]),
+                row(&[frac(&mn("1"), &mn(&n.to_string())), mo("∑"), paren(&row(&[mi("max"), paren(&row(&[name(&z.label), mo(","), mn("0")])), mo("−"), name(&z.label), mo("·"), name(&t.label), mo("+"), mi("log"), paren(&row(&[mn("1"), mo("+"), sup(&mi("e"), &row(&[mo("−"), mo("|"), name(&z.label), mo("|")]))]))]))]),
                 row(&[frac(&mn("1"), &mn(&n.to_string())), paren(&join(terms, "+"))]),
                 out,
             ])
@@ -291,10 +340,10 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             let (a, am) = input(0);
             let l = mn(&sig(rate as f64));
             let (sym, total) = if let Op::L1 { .. } = node.op {
-                (row(&[l.clone(), mo("∑"), mo("|"), mi(&a.label), mo("|")]), row(&[l, mo("·"), res(am.values.iter().map(|v| v.abs()).sum())]))
+                (row(&[l.clone(), mo("∑"), mo("|"), name(&a.label), mo("|")]), row(&[l, mo("·"), res(am.values.iter().map(|v| v.abs()).sum())]))
             } else {
                 let half = frac(&mn("1"), &mn("2"));
-                (row(&[l.clone(), mo("·"), half.clone(), mo("∑"), sup(&mi(&a.label), &mn("2"))]), row(&[l, mo("·"), half, mo("·"), res(am.values.iter().map(|v| v * v).sum())]))
+                (row(&[l.clone(), mo("·"), half.clone(), mo("∑"), sup(&name(&a.label), &mn("2"))]), row(&[l, mo("·"), half, mo("·"), res(am.values.iter().map(|v| v * v).sum())]))
             };
             eq(&[lhs, sym, total, out])
         }
@@ -335,11 +384,11 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
                 if k == 0 {
                     // ∂L/∂A[r,c] = Σ_j ∂L/∂Y[r,j] · B[c,j]
                     let terms = (0..g.cols).map(|j| times(up(r, j), num(om.at(c, j)))).collect();
-                    eq(&[lhs, row(&[mo("∑"), mi("j"), dy_j(&node.label, true, r), mo("·"), idx(&other.label, &c.to_string(), "j")]), join(terms, "+"), result])
+                    eq(&[lhs, row(&[sum_over("j"), dy_j(&node.label, true, r), mo("·"), idx(&other.label, &c.to_string(), "j")]), join(terms, "+"), result])
                 } else {
                     // ∂L/∂B[r,c] = Σ_i A[i,r] · ∂L/∂Y[i,c]
                     let terms = (0..g.rows).map(|i| times(num(om.at(i, r)), up(i, c))).collect();
-                    eq(&[lhs, row(&[mo("∑"), mi("i"), idx(&other.label, "i", &r.to_string()), mo("·"), dy_j(&node.label, false, c)]), join(terms, "+"), result])
+                    eq(&[lhs, row(&[sum_over("i"), idx(&other.label, "i", &r.to_string()), mo("·"), dy_j(&node.label, false, c)]), join(terms, "+"), result])
                 }
             }
             Op::Add | Op::Mul => {
@@ -360,7 +409,7 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
                     })
                     .collect();
                 let sym = if cells.len() > 1 {
-                    row(&[mo("∑"), mi("broadcast"), dy(r, c), if node.op == Op::Mul { mtext(" · other") } else { String::new() }])
+                    row(&[sum_over("broadcast"), dy(r, c), if node.op == Op::Mul { mtext(" · other") } else { String::new() }])
                 } else if node.op == Op::Mul {
                     row(&[dy(r, c), mo("·"), at(&trace.nodes[node.inputs[1 - k]].label, &trace.nodes[node.inputs[1 - k]].value, r, c)])
                 } else {
@@ -393,12 +442,12 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
                 let s = y.row(r);
                 let gr = g.row(r);
                 let dot: f64 = s.iter().zip(gr).map(|(a, b)| a * b).sum();
-                eq(&[lhs, row(&[at(&node.label, y, r, c), paren(&row(&[dy(r, c), mo("−"), mo("∑"), mi("j"), mi("g"), mi("y")]))]), row(&[num(y.at(r, c)), paren(&row(&[up(r, c), mo("−"), num(dot)]))]), result])
+                eq(&[lhs, row(&[at(&node.label, y, r, c), paren(&row(&[dy(r, c), mo("−"), sum_over("j"), mi("g"), mi("y")]))]), row(&[num(y.at(r, c)), paren(&row(&[up(r, c), mo("−"), num(dot)]))]), result])
             }
             Op::LogSoftmax => {
                 let sum: f64 = g.row(r).iter().sum();
                 let s = y.at(r, c).exp();
-                eq(&[lhs, row(&[dy(r, c), mo("−"), mi("softmax"), mo("·"), mo("∑"), mi("j"), mi("g")]), row(&[up(r, c), mo("−"), num(s), mo("·"), num(sum)]), result])
+                eq(&[lhs, row(&[dy(r, c), mo("−"), mi("softmax"), mo("·"), sum_over("j"), mi("g")]), row(&[up(r, c), mo("−"), num(s), mo("·"), num(sum)]), result])
             }
             Op::Mse => {
                 let t = &trace.nodes[node.inputs[1 - k]].value;
@@ -440,7 +489,7 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
 /// `label[i,j]` with symbolic indices.
 fn idx(label: &str, i: &str, j: &str) -> String {
     let part = |s: &str| if s.chars().all(|c| c.is_ascii_digit()) { mn(s) } else { mi(s) };
-    row(&[mi(label), mo("["), part(i), mo(","), part(j), mo("]")])
+    row(&[name(label), mo("["), part(i), mo(","), part(j), mo("]")])
 }
 
 /// `∂L/∂Y[r,j]` (row fixed) or `∂L/∂Y[i,c]` (column fixed).

@@ -168,6 +168,18 @@ impl StageKind {
             StageKind::Update => "update",
         }
     }
+
+    /// What a stage of this kind does, in one line of plain words.
+    pub fn caption(&self) -> &'static str {
+        match self {
+            StageKind::Forward => "Forward: compute this layer's value from the previous one.",
+            StageKind::Loss => "Loss: measure how far the prediction is from the target, as one number.",
+            StageKind::Backward => {
+                "Backward: from how the loss changes with this value (upstream), find how it changes with each input."
+            }
+            StageKind::Update => "Update: move the parameter against its gradient, by the optimizer's rule.",
+        }
+    }
 }
 
 /// One stage of the walk.
@@ -510,12 +522,13 @@ pub enum Place {
     Loss,
 }
 
-/// Where the node or parameter with this label is drawn: labels are `x`, `hK·lK+1.w`, `zK`,
-/// `hK`, `hK′`, `maskK`, `ŷ`, `y`, `loss…`, `penalty(…)`, and parameter paths `lK.w`, `lK.b`.
+/// Where the node or parameter with this label is drawn: labels are `x`, `aK` (the product
+/// hK−1·WK), `zK`, `hK`, `hK′`, `maskK`, `ŷ`, `y`, `loss…`, `penalty(…)`, and parameter paths
+/// `lK.w`, `lK.b`.
 pub fn place(label: &str, layers: usize) -> Place {
     let number = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<usize>().ok();
-    if let Some((_, rest)) = label.rsplit_once("·l") {
-        return number(rest).map(Place::Edges).unwrap_or(Place::Loss);
+    if let Some(k) = label.strip_prefix('a').and_then(number) {
+        return Place::Edges(k);
     }
     if let Some(rest) = label.strip_prefix('l') {
         if let Some(k) = number(rest) {
@@ -560,15 +573,27 @@ impl Trace {
         self.stages.iter().position(|s| s.kind == StageKind::Update && s.index == param)
     }
 
-    /// A short name of stage `i`: `"backward · sigmoid · h1"`.
+    /// A short name of stage `i`: `"backward · tanh · h₁ = tanh(z₁)"`.
     pub fn stage_name(&self, i: usize) -> String {
         let stage = self.stages[i];
         match stage.kind {
-            StageKind::Update => format!("update · {} · {}", self.optimizer.kind.key(), self.params[stage.index].name),
-            kind => {
-                let n = &self.nodes[stage.index];
-                format!("{} · {} · {}", kind.name(), n.op.name(), n.label)
-            }
+            StageKind::Update => format!("update · {} · {}", self.optimizer.kind.key(), math::pretty(&self.params[stage.index].name)),
+            kind => format!("{} · {} · {}", kind.name(), self.nodes[stage.index].op.name(), self.definition(stage.index)),
+        }
+    }
+
+    /// A node's name with what it is made of, where that is short: `a₂ = h₁·W₂`, `z₂ = a₂ + b₂`,
+    /// `h₂ = tanh(z₂)`; other nodes by name only.
+    pub fn definition(&self, id: usize) -> String {
+        let n = &self.nodes[id];
+        let y = math::pretty(&n.label);
+        let ins: Vec<String> = n.inputs.iter().map(|&k| math::pretty(&self.nodes[k].label)).collect();
+        match (n.op, ins.as_slice()) {
+            (Op::MatMul, [a, b]) => format!("{y} = {a}·{b}"),
+            (Op::Add, [a, b]) => format!("{y} = {a} + {b}"),
+            (Op::Mul, [a, b]) => format!("{y} = {a}⊙{b}"),
+            (Op::Relu | Op::LeakyRelu { .. } | Op::Sigmoid | Op::Tanh | Op::Identity, [a]) => format!("{y} = {}({a})", n.op.name()),
+            _ => y,
         }
     }
 }

@@ -315,8 +315,9 @@ fn StepControls() -> impl IntoView {
             <button data-testid="step-restart" disabled=move || s.busy.get() || s.preset.get().is_none()
                 title="back to the preset's starting parameters"
                 on:click=move |_| spawn_local(take_step(ui, s, true, 0))>"restart"</button>
-            <span class="step-meta">"training step "<b data-testid="step-taken">{move || s.taken.get()}</b>
-                " · loss "<b data-testid="step-loss">{move || s.trace.with(|t| t.as_ref().map(|t| math::sig(t.loss_value())).unwrap_or_default())}</b>
+            <span class="step-meta">{move || if s.preset.get().is_none() { "the playground's step " } else { "training step " }}
+                <b data-testid="step-taken">{move || if s.preset.get().is_none() { ui.step.get() } else { s.taken.get() }}</b>
+                " · batch loss "<b data-testid="step-loss" title="the loss on this step's batch only (the playground shows the loss over all its points)">{move || s.trace.with(|t| t.as_ref().map(|t| math::sig(t.loss_value())).unwrap_or_default())}</b>
                 " · on "{move || ui.backend.get().key()}</span>
         </div>
         <div class="step-row nav">
@@ -453,12 +454,13 @@ fn About() -> impl IntoView {
                 {(!p.errata.is_empty()).then(|| view! {
                     <div class="errata" data-testid="errata">
                         <h3>"Errata: what the essay printed, and what is right"</h3>
-                        <table>
-                            <tr><th>"quantity"</th><th>"printed"</th><th>"correct"</th></tr>
+                        <ul class="errata-list">
                             {p.errata.iter().map(|e| view! {
-                                <tr><td>{e.what}</td><td class="printed">{e.printed}</td><td class="right">{e.right}</td></tr>
+                                <li><div class="what">{e.what}</div>
+                                    <div>"printed "<span class="printed">{e.printed}</span></div>
+                                    <div>"correct "<span class="right">{e.right}</span></div></li>
                             }).collect_view()}
-                        </table>
+                        </ul>
                         <p class="note">"The correct values are the ones traced in this page (every stage shows them); the tests recompute them by hand and with burn-autodiff."</p>
                     </div>
                 })}
@@ -570,7 +572,7 @@ fn StageView() -> impl IntoView {
                     .iter()
                     .map(|&k| {
                         let n = &t.nodes[k];
-                        labelled(format!("{} ({})", n.label, n.op.name()), &n.value, tensor_view(&n.value, p, None, None, s))
+                        labelled(format!("{} ({})", math::pretty(&n.label), n.op.name()), &n.value, tensor_view(&n.value, p, None, None, s))
                     })
                     .collect_view();
                 view! {
@@ -579,7 +581,7 @@ fn StageView() -> impl IntoView {
                     <div class="tensors">
                         <div class="col"><h3>"inputs"</h3>{inputs}</div>
                         <div class="col"><h3>"output (click a value for its formula)"</h3>
-                            {labelled(node.label.clone(), &node.value, tensor_view(&node.value, p, Some(f), pick, s))}</div>
+                            {labelled(t.definition(stage.index), &node.value, tensor_view(&node.value, p, Some(f), pick, s))}</div>
                     </div>
                 }
                 .into_any()
@@ -597,9 +599,9 @@ fn StageView() -> impl IntoView {
                         let passed = node.input_grads.get(k).cloned().flatten()?;
                         let n = &t.nodes[input];
                         let local = match &locals[k] {
-                            Local::Elementwise(m) => labelled(format!("local ∂{}/∂{} (elementwise)", node.label, n.label), m, tensor_view(m, p, None, None, s)).into_any(),
-                            Local::MatMulRight(m) => labelled(format!("local: ∂L/∂{} = ∂L/∂{} · this", n.label, node.label), m, tensor_view(m, p, None, None, s)).into_any(),
-                            Local::MatMulLeft(m) => labelled(format!("local: ∂L/∂{} = this · ∂L/∂{}", n.label, node.label), m, tensor_view(m, p, None, None, s)).into_any(),
+                            Local::Elementwise(m) => labelled(format!("local ∂{}/∂{} (elementwise)", math::pretty(&node.label), math::pretty(&n.label)), m, tensor_view(m, p, None, None, s)).into_any(),
+                            Local::MatMulRight(m) => labelled(format!("local: ∂L/∂{} = ∂L/∂{} · this", math::pretty(&n.label), math::pretty(&node.label)), m, tensor_view(m, p, None, None, s)).into_any(),
+                            Local::MatMulLeft(m) => labelled(format!("local: ∂L/∂{} = this · ∂L/∂{}", math::pretty(&n.label), math::pretty(&node.label)), m, tensor_view(m, p, None, None, s)).into_any(),
                             Local::Jacobian => view! { <p class="note">"Jacobian-vector product (see the formula): no elementwise factor."</p> }.into_any(),
                             Local::None => view! { <span></span> }.into_any(),
                         };
@@ -607,7 +609,7 @@ fn StageView() -> impl IntoView {
                         Some(view! {
                             <div class="col">
                                 {local}
-                                {labelled(format!("passed on: ∂L/∂{}", n.label), &passed, tensor_view(&passed, p, Some(fi), pick, s))}
+                                {labelled(format!("passed on: ∂L/∂{}", math::pretty(&n.label)), &passed, tensor_view(&passed, p, Some(fi), pick, s))}
                             </div>
                         })
                     })
@@ -618,7 +620,7 @@ fn StageView() -> impl IntoView {
                     <div class="mathml" data-testid="stage-math" inner_html=maths></div>
                     <div class="tensors">
                         <div class="col"><h3>"upstream"</h3>
-                            {labelled(format!("∂L/∂{}", node.label), &g, tensor_view(&g, p, Some(f), pick, s))}</div>
+                            {labelled(format!("∂L/∂{}", math::pretty(&node.label)), &g, tensor_view(&g, p, Some(f), pick, s))}</div>
                         {per_input}
                     </div>
                 }
@@ -648,11 +650,11 @@ fn StageView() -> impl IntoView {
                     <div class="mathml" data-testid="stage-math" inner_html=math::update(&t, stage.index, element).concat()></div>
                     <div class="tensors">
                         <div class="col">
-                            {labelled(format!("{} before", u.name), &u.before, tensor_view(&u.before, p, Some((r, c)), pick, s))}
-                            {labelled(format!("gradient ∂L/∂{}", u.name), &u.grad, tensor_view(&u.grad, p, Some((r, c)), pick, s))}
+                            {labelled(format!("{} before", math::pretty(&u.name)), &u.before, tensor_view(&u.before, p, Some((r, c)), pick, s))}
+                            {labelled(format!("gradient ∂L/∂{}", math::pretty(&u.name)), &u.grad, tensor_view(&u.grad, p, Some((r, c)), pick, s))}
                         </div>
                         <div class="col">{states}</div>
-                        <div class="col">{labelled(format!("{} after", u.name), &u.after, tensor_view(&u.after, p, Some((r, c)), pick, s))}</div>
+                        <div class="col">{labelled(format!("{} after", math::pretty(&u.name)), &u.after, tensor_view(&u.after, p, Some((r, c)), pick, s))}</div>
                     </div>
                 }
                 .into_any()
@@ -660,6 +662,7 @@ fn StageView() -> impl IntoView {
         };
         Some(view! {
             <h2 data-testid="stage-name" class=format!("stage-name {}", stage.kind.name())>{name}</h2>
+            <p class="stage-caption" data-testid="stage-caption">{stage.kind.caption()}</p>
             {body}
         })
     }
@@ -756,7 +759,7 @@ fn ParamPanel() -> impl IntoView {
                 let norm = u.grad.stats().norm;
                 view! {
                     <details class="param" class:hot=hot open=open>
-                        <summary><h3>{u.name.clone()}" "<span class="shape">{u.before.shape()}</span>
+                        <summary><h3>{format!("{} ({})", math::pretty(&u.name), u.name)}" "<span class="shape">{u.before.shape()}</span>
                             {shown.then(|| format!(" · ‖∂L/∂w‖ = {}", math::sig(norm)))}
                             {(u.grad.len() > PRINT_LIMIT).then(|| format!(" — row {} of {} (pick a row in any heatmap)", s.drill.get().min(u.before.rows - 1), u.before.rows))}</h3></summary>
                         <table class="params">

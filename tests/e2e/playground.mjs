@@ -83,4 +83,32 @@ export async function playgroundTests({ test, browser, url, out }) {
     await noError(page);
     await page.close();
   });
+
+  await test('stepper at 1280 px on the playground\'s 16,16 net: nothing runs over its panel; names, captions and the batch loss read plainly', async () => {
+    const page = await open(browser, url, 'layers=16,16&steps=20&backend=cpu', { width: 1280, height: 800 });
+    await page.click('[data-testid="open-stepper"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="stage-count"]')?.textContent) > 0, null, { timeout: 60_000 });
+    const meta = await page.locator('.step-meta').textContent();
+    assert(/the playground's step 21 · batch loss \d/.test(meta.replace(/\s+/g, ' ')), `step line: ${meta}`);
+    const count = Number(await text(page, 'stage-count'));
+    let matmul = false;
+    for (let i = 1; i <= count; i++) {
+      const name = await text(page, 'stage-name');
+      assert(!/·l\d\.w|h\d·/.test(name), `no product-like node names: ${name}`);
+      if (name === 'forward · matmul · a₂ = h₁·W₂') matmul = true;
+      assert((await text(page, 'stage-caption')).length > 20, `a caption at ${name}`);
+      const fits = await page.evaluate(() => {
+        const panel = document.querySelector('.stage-panel').getBoundingClientRect();
+        const boxes = [...document.querySelectorAll('.stage-panel .mathml, .stage-panel .tensor-box, .stage-panel .drill')];
+        const over = boxes.filter((b) => b.getBoundingClientRect().right > panel.right + 1).length;
+        return { over, page: document.documentElement.scrollWidth <= document.documentElement.clientWidth };
+      });
+      assert(fits.over === 0 && fits.page, `at ${name}: ${fits.over} boxes run over the stage panel, page fits: ${fits.page}`);
+      if (i === 4) await page.screenshot({ path: path.join(out, 'stepper-16x16-matmul.png'), fullPage: true });
+      await page.keyboard.press('ArrowRight');
+    }
+    assert(matmul, 'the second layer\'s product reads a₂ = h₁·W₂');
+    await noError(page);
+    await page.close();
+  });
 }

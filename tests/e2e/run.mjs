@@ -427,8 +427,8 @@ await test('stepper from the playground: the next real step, large tensors as he
   await page.click('[data-testid="open-stepper"]');
   await page.waitForFunction(() => Number(document.querySelector('[data-testid="stage-count"]')?.textContent) > 0, null, { timeout: 60_000 });
   // h1 is [30 × 8] = 240 values: a heatmap with statistics, not 240 numbers.
-  for (let i = 0; i < 40 && !(await text(page, 'stage-name')).includes('· h1'); i++) await page.keyboard.press('ArrowRight');
-  assert((await text(page, 'stage-name')).includes('h1'), 'reached the h1 activation');
+  for (let i = 0; i < 40 && !(await text(page, 'stage-name')).includes('· h₁ ='); i++) await page.keyboard.press('ArrowRight');
+  assert((await text(page, 'stage-name')).includes('h₁ = tanh(z₁)'), 'reached the h₁ activation');
   assert(await page.locator('svg.heat').count() > 0, 'heatmap shown');
   assert(/min .* max .* mean .* norm/.test(await page.locator('.large .stats').first().textContent()), 'statistics shown');
   await page.locator('svg.heat rect').nth(8 * 5 + 2).click();

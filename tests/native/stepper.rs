@@ -152,7 +152,7 @@ fn reference(p: &Preset, params: &[Vec<f64>]) -> Reference {
     let layers = p.sizes.len() - 1;
     for l in 0..layers {
         let input = if l == 0 { "x".to_string() } else { format!("h{l}") };
-        let m = probe(format!("{input}·l{}.w", l + 1), h.matmul(leaves[2 * l].clone()));
+        let m = probe(format!("a{}", l + 1), h.matmul(leaves[2 * l].clone()));
         let z = probe(format!("z{}", l + 1), m.add(leaves[2 * l + 1].clone()));
         h = if l + 1 < layers { probe(format!("h{}", l + 1), act(p.hidden, z)) } else { z };
     }
@@ -456,8 +456,8 @@ fn cpu_and_gpu_traces_agree() {
 #[test]
 fn stages_are_placed_on_the_diagram() {
     use stepper::Place;
-    assert_eq!(stepper::place("x·l1.w", 2), Place::Edges(1));
-    assert_eq!(stepper::place("h1′·l2.w", 2), Place::Edges(2));
+    assert_eq!(stepper::place("a1", 2), Place::Edges(1));
+    assert_eq!(stepper::place("a2", 2), Place::Edges(2));
     assert_eq!(stepper::place("l2.w", 2), Place::Edges(2));
     assert_eq!(stepper::place("l1.b", 2), Place::Units(1));
     assert_eq!(stepper::place("z1", 2), Place::Units(1));
@@ -467,10 +467,14 @@ fn stages_are_placed_on_the_diagram() {
     assert_eq!(stepper::place("penalty(l1.w)", 2), Place::Loss);
     let t = &traces(stepper::preset("essay-sigmoid").unwrap(), OptimizerKind::Sgd, 1, &Device::flex())[0];
     assert_eq!(t.sizes(), [2, 3, 1]);
-    // l1.w's gradient is complete at the backward stage of x·l1.w, the last backward stage.
+    // l1.w's gradient is complete at the backward stage of a1 = x·l1.w, the last backward stage.
     let last_backward = t.stages.iter().rposition(|s| s.kind == StageKind::Backward).unwrap();
     assert_eq!(t.gradient_stage(0), Some(last_backward));
-    assert_eq!(t.stage_name(0), "forward · matmul · x·l1.w");
+    // Names read as names, with what they are made of: no `x·l1.w` that reads as a product.
+    assert_eq!(t.stage_name(0), "forward · matmul · a₁ = x·W₁");
+    assert_eq!(stepper::math::pretty("h1′"), "h₁′");
+    assert_eq!(stepper::math::pretty("l12.b"), "b₁₂");
+    assert_eq!(stepper::math::pretty("penalty(l1.w)"), "penalty(l1.w)");
 }
 
 /// A stage number past the end (from a link, or meant for a longer trace) gives the last stage;
