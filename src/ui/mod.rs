@@ -33,6 +33,8 @@ const GRID: usize = 48;
 const THUMB: usize = 20;
 /// Loss history points kept for the chart.
 const HISTORY: usize = 400;
+/// How often the play loop adds a point to the loss chart (ms): the chart is redrawn with each.
+const CHART_EVERY_MS: f64 = 100.0;
 /// How often the play loop writes the address bar (ms).
 const LINK_EVERY_MS: f64 = 1000.0;
 
@@ -392,6 +394,8 @@ struct Redraw {
     maps: bool,
     /// The network's edges.
     edges: bool,
+    /// A new point on the loss chart (its SVG is redrawn with every point).
+    chart: bool,
 }
 
 /// Reads losses and parameters back (and with `draw.maps`, the heatmaps) and redraws. Returns false on
@@ -422,13 +426,15 @@ async fn refresh_with(ui: Ui, draw: Redraw) -> bool {
             ui.epoch.set(epoch);
             ui.train_loss.set(Some(readout.train_loss));
             ui.test_loss.set(Some(readout.test_loss));
-            ui.history.update(|h| {
-                if h.last().is_some_and(|last| last.0 == readout.step) {
-                    return;
-                }
-                h.push((readout.step, readout.train_loss, readout.test_loss));
-                thin(h);
-            });
+            if draw.chart {
+                ui.history.update(|h| {
+                    if h.last().is_some_and(|last| last.0 == readout.step) {
+                        return;
+                    }
+                    h.push((readout.step, readout.train_loss, readout.test_loss));
+                    thin(h);
+                });
+            }
             ui.params.set(readout.params);
             if draw.edges {
                 network::update_edges(ui);
@@ -477,7 +483,7 @@ fn draw_output(ui: Ui) {
 
 /// Full refresh, heatmaps included.
 async fn refresh(ui: Ui) -> bool {
-    refresh_with(ui, Redraw { maps: true, edges: true }).await
+    refresh_with(ui, Redraw { maps: true, edges: true, chart: true }).await
 }
 
 /// The loss stopped being finite: stop, go back to the last finite weights (read at the last
@@ -535,6 +541,7 @@ async fn run(ui: Ui, generation: u64) {
     let gpu = ui.backend.get_untracked() == BackendKind::Gpu;
     let mut pace = if gpu { Pace::gpu() } else { Pace::cpu() };
     let mut last_link = now_ms();
+    let mut next_point = 0.0;
     let mut window: (f64, u64, u64) = (now_ms(), ui.step.get_untracked(), ui.frames.get_untracked());
     loop {
         if with_lab(|l| l.generation) != generation {
@@ -550,7 +557,10 @@ async fn run(ui: Ui, generation: u64) {
             Some(())
         });
         let trained = now_ms();
-        let draw = Redraw { maps: trained >= pace.next_grid, edges: trained >= pace.next_edges };
+        let draw = Redraw { maps: trained >= pace.next_grid, edges: trained >= pace.next_edges, chart: trained >= next_point };
+        if draw.chart {
+            next_point = trained + CHART_EVERY_MS;
+        }
         if stepped.is_none() || !refresh_with(ui, draw).await {
             return;
         }

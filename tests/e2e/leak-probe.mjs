@@ -1,7 +1,14 @@
+// Finds what leaks, one action at a time: repeats one action N times in one page and prints the
+// wasm heap's live bytes (src/ui/heap.rs) and the linear memory's size after each. A leak shows as
+// live bytes that keep rising; a flat line with a larger memory is the allocator's high-water mark.
+//
+//   node tests/e2e/leak-probe.mjs DIST ACTION [N] [HASH]
+//   ACTION: play (3 s then pause) | stepper (open, walk every stage, back) | open (open and back) | idle
+import path from 'node:path';
 import { serve, launch, open, text } from './lib.mjs';
 const wasmHook = `addEventListener('TrunkApplicationStarted', (e) => { window.__wasm = e.detail.wasm; });`;
 const dir = process.argv[2]; const what = process.argv[3] || 'play'; const n = Number(process.argv[4] || 20);
-const { url, close } = await serve(dir);
+const { url, close } = await serve(path.resolve(dir));
 const browser = await launch();
 const hash = process.argv[5] || 'features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2&layers=8,8&dataset=spiral3&opt=adam&lr=0.003&backend=cpu';
 const page = await open(browser, url, hash, { width: 1280, height: 800 }, wasmHook);
