@@ -97,6 +97,7 @@ export async function playgroundTests({ test, browser, url, out }) {
       assert(!/·l\d\.w|h\d·/.test(name), `no product-like node names: ${name}`);
       if (name === 'forward · matmul · a₂ = h₁·W₂') matmul = true;
       assert((await text(page, 'stage-caption')).length > 20, `a caption at ${name}`);
+      assert(await page.locator('[data-testid="stage-rule"] math').count() === 1, `the generic rule in MathML at ${name}`);
       const fits = await page.evaluate(() => {
         const panel = document.querySelector('.stage-panel').getBoundingClientRect();
         const boxes = [...document.querySelectorAll('.stage-panel .mathml, .stage-panel .tensor-box, .stage-panel .drill')];

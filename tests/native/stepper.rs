@@ -491,3 +491,38 @@ fn stage_numbers_past_the_end_give_the_last_stage() {
         assert_eq!((i, stage.kind, stage.index), (n - 1, trace.stages[n - 1].kind, trace.stages[n - 1].index));
     }
 }
+
+/// Every op's and optimizer's generic rule, shown above the traced formula, is MathML: well-formed,
+/// with derivatives as fractions and scripts as scripts (no `∂L/∂`, `^(` or `Σ_` left as text).
+#[test]
+fn generic_rules_are_mathml() {
+    use gradlab::engine::{Leaf, Op};
+    assert_eq!(math::rule("Y = A·B"), "<math display=\"block\"><mrow><mi>Y</mi><mo>=</mo><mi>A</mi><mo>·</mo><mi>B</mi></mrow></math>");
+    let matmul = math::rule(Op::MatMul.formula().backward);
+    assert_eq!(matmul.matches("<mfrac>").count(), 4, "{matmul}");
+    assert!(matmul.contains("<msup><mi>B</mi><mi>T</mi></msup>"), "{matmul}");
+    assert!(math::rule("y = Σᵢ xᵢ").contains("<munder><mo>∑</mo><mi>i</mi></munder>"));
+    assert!(math::rule("y = 1 / (1 + e^(−x))").contains("<msup><mi>e</mi><mrow><mo>−</mo><mi>x</mi></mrow></msup>"));
+    let ops = [
+        Op::Leaf(Leaf::Input), Op::MatMul, Op::Add, Op::Mul, Op::Sum, Op::Mean, Op::Relu, Op::LeakyRelu { slope: 0.01 }, Op::Sigmoid,
+        Op::Tanh, Op::Identity, Op::Softmax, Op::LogSoftmax, Op::Mse, Op::SoftmaxCrossEntropy, Op::BceWithLogits,
+        Op::Dropout { rate: 0.1 }, Op::L1 { rate: 0.1 }, Op::L2 { rate: 0.1 },
+    ];
+    let texts = ops.iter().flat_map(|o| [o.formula().forward, o.formula().backward]).chain(OptimizerKind::ALL.iter().map(|k| k.formula()));
+    for text in texts {
+        let m = math::rule(text);
+        for raw in ["∂L/∂", "^(", "Σ_"] {
+            assert!(!m.contains(raw), "{text}: {raw} left as text in {m}");
+        }
+        // Well-formed: every tag closed in order.
+        let mut open = Vec::new();
+        for tag in m.split('<').skip(1).map(|t| t.split(['>', ' ']).next().unwrap_or("")) {
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(open.pop(), Some(name.to_string()), "{text}: {m}");
+            } else if !tag.ends_with('/') && tag != "mspace" {
+                open.push(tag.to_string());
+            }
+        }
+        assert!(open.is_empty(), "{text}: unclosed {open:?} in {m}");
+    }
+}
