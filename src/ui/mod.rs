@@ -27,8 +27,23 @@ use crate::engine::{EngineError, OptimizerKind, read, read_many};
 use crate::share::{self, BackendChoice, Page, ShareState, View};
 use crate::train::{BinaryLoss, Config, Head, Regularization, Trainer, optimizer_from_key};
 
-/// Side of the heatmap grid.
+/// Side of the maps' grid: at least this, and on a GPU exactly this (each cell is read back).
 const GRID: usize = 48;
+/// The finest grid the CPU path draws the maps at, where the network is cheap enough.
+const GRID_MAX: usize = 128;
+/// Multiply-adds a map refresh may cost on the CPU: 48 × 48 cells through the largest network (6 × 16,
+/// all features, 3 classes: 1,440 weights), so a small network gets a crisper map for the same cost.
+const GRID_MACS: usize = GRID * GRID * 1440;
+
+/// The maps' grid side for `config`: finer for small networks on the CPU, 48 otherwise.
+fn grid_side(config: &Config, backend: BackendKind) -> usize {
+    if backend == BackendKind::Gpu {
+        return GRID;
+    }
+    let macs = config.sizes().windows(2).map(|w| w[0] * w[1]).sum::<usize>().max(1);
+    let side = ((GRID_MACS / macs) as f64).sqrt() as usize;
+    (side / 8 * 8).clamp(GRID, GRID_MAX)
+}
 /// Side of the feature thumbnails' grid.
 const THUMB: usize = 20;
 /// Loss history points kept for the chart.
@@ -402,7 +417,7 @@ struct Redraw {
 /// failure (the failure is handled here: a diverged run goes back to its last finite weights, a
 /// lost GPU hands over to the CPU).
 async fn refresh_with(ui: Ui, draw: Redraw) -> bool {
-    let grid = draw.maps.then_some(GRID);
+    let grid = draw.maps.then(|| grid_side(&ui.config.get_untracked(), ui.backend.get_untracked()));
     let Some((pending, epoch, head)) =
         with_lab(|l| l.trainer.as_ref().map(|t| (t.pending(grid), t.epoch(), t.head())))
     else {
