@@ -118,3 +118,11 @@ export function gpuHook(destroyAtOnce = false) {
     };
   })();`;
 }
+
+/** Opens the app at `hash` and the stepper on the playground's next step; waits for its stages. */
+export async function openPlaygroundStepper(browser, url, hash, viewport = { width: 1400, height: 1000 }) {
+  const page = await open(browser, url, hash, viewport);
+  await page.click('[data-testid="open-stepper"]');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="stage-count"]')?.textContent) > 0, null, { timeout: 60_000 });
+  return page;
+}

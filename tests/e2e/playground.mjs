@@ -3,7 +3,7 @@
 // exact weight, "discretize" shows the decision only. Timings here are regression floors, far
 // below what bench-nets.mjs measures; the speed itself is measured there.
 import path from 'node:path';
-import { open, text, assert, stepCount, noError } from './lib.mjs';
+import { open, openPlaygroundStepper, text, assert, stepCount, noError } from './lib.mjs';
 
 const ALL = 'features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2';
 export const BIGGEST = `${ALL}&layers=16,16,16,16,16,16&dataset=spiral3&opt=adam&lr=0.003&backend=cpu`;
@@ -85,9 +85,7 @@ export async function playgroundTests({ test, browser, url, out }) {
   });
 
   await test('stepper at 1280 px on the playground\'s 16,16 net: nothing runs over its panel; names, captions and the batch loss read plainly', async () => {
-    const page = await open(browser, url, 'layers=16,16&steps=20&backend=cpu', { width: 1280, height: 800 });
-    await page.click('[data-testid="open-stepper"]');
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid="stage-count"]')?.textContent) > 0, null, { timeout: 60_000 });
+    const page = await openPlaygroundStepper(browser, url, 'layers=16,16&steps=20&backend=cpu', { width: 1280, height: 800 });
     const meta = await page.locator('.step-meta').textContent();
     assert(/the playground's step 21 · batch loss \d/.test(meta.replace(/\s+/g, ' ')), `step line: ${meta}`);
     const count = Number(await text(page, 'stage-count'));

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { serve, launch, open, text, assert, stepCount, lossValue, noError, value, download, safetensorsHeader } from './lib.mjs';
+import { serve, launch, open, openPlaygroundStepper, text, assert, stepCount, lossValue, noError, value, download, safetensorsHeader } from './lib.mjs';
 import { faultTests } from './faults.mjs';
 import { playgroundTests } from './playground.mjs';
 
@@ -423,9 +423,7 @@ await test('stepper: jump buttons, the optimizer update with Adam, animation, th
 });
 
 await test('stepper from the playground: the next real step, large tensors as heatmaps, back to the playground', async () => {
-  const page = await open(browser, url, 'backend=cpu&layers=8,8&batch=30&dropout=0.2&reg=l2&regrate=0.001', { width: 1400, height: 1000 });
-  await page.click('[data-testid="open-stepper"]');
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid="stage-count"]')?.textContent) > 0, null, { timeout: 60_000 });
+  const page = await openPlaygroundStepper(browser, url, 'backend=cpu&layers=8,8&batch=30&dropout=0.2&reg=l2&regrate=0.001');
   // h1 is [30 × 8] = 240 values: a heatmap with statistics, not 240 numbers.
   for (let i = 0; i < 40 && !(await text(page, 'stage-name')).includes('· h₁ ='); i++) await page.keyboard.press('ArrowRight');
   assert((await text(page, 'stage-name')).includes('h₁ = tanh(z₁)'), 'reached the h₁ activation');
