@@ -579,7 +579,7 @@ pub fn rule(text: &str) -> String {
 const SUBS: &str = "₀₁₂₃₄₅₆₇₈₉ᵢⱼ";
 const SUB_PLAIN: &str = "0123456789ij";
 const SUPS: &str = "ᵀᵗ²";
-const SUP_PLAIN: &str = "Ttt2";
+const SUP_PLAIN: &str = "Tt2";
 
 /// The plain character of a sub- or superscript character.
 fn script_plain(c: char, scripts: &str, plain: &str) -> Option<char> {

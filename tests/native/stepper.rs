@@ -502,6 +502,9 @@ fn generic_rules_are_mathml() {
     assert_eq!(matmul.matches("<mfrac>").count(), 4, "{matmul}");
     assert!(matmul.contains("<msup><mi>B</mi><mi>T</mi></msup>"), "{matmul}");
     assert!(math::rule("y = Σᵢ xᵢ").contains("<munder><mo>∑</mo><mi>i</mi></munder>"));
+    // Each superscript keeps its own character: y² is y squared, β₁ᵗ is β₁ to the t.
+    assert!(math::rule(Op::Tanh.formula().backward).contains("<msup><mi>y</mi><mn>2</mn></msup>"));
+    assert!(math::rule("1−β₁ᵗ").contains("<msubsup><mi>β</mi><mn>1</mn><mi>t</mi></msubsup>"));
     assert!(math::rule("y = 1 / (1 + e^(−x))").contains("<msup><mi>e</mi><mrow><mo>−</mo><mi>x</mi></mrow></msup>"));
     let ops = [
         Op::Leaf(Leaf::Input), Op::MatMul, Op::Add, Op::Mul, Op::Sum, Op::Mean, Op::Relu, Op::LeakyRelu { slope: 0.01 }, Op::Sigmoid,
