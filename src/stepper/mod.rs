@@ -10,6 +10,7 @@
 
 pub mod math;
 pub mod presets;
+pub mod rule;
 
 use burn::tensor::Device;
 

@@ -576,7 +576,7 @@ fn StageView() -> impl IntoView {
                     })
                     .collect_view();
                 view! {
-                    <div class="formula-text" data-testid="stage-rule" title=node.op.formula().forward inner_html=math::rule(node.op.formula().forward)></div>
+                    <div class="formula-text" data-testid="stage-rule" title=node.op.formula().forward inner_html=stepper::rule::mathml(node.op.formula().forward)></div>
                     <div class="mathml" data-testid="stage-math" inner_html=math::forward(&t, stage.index, f)></div>
                     <div class="tensors">
                         <div class="col"><h3>"inputs"</h3>{inputs}</div>
@@ -616,7 +616,7 @@ fn StageView() -> impl IntoView {
                     .collect_view();
                 let maths = math::backward(&t, stage.index, f).concat();
                 view! {
-                    <div class="formula-text" data-testid="stage-rule" title=node.op.formula().backward inner_html=math::rule(node.op.formula().backward)></div>
+                    <div class="formula-text" data-testid="stage-rule" title=node.op.formula().backward inner_html=stepper::rule::mathml(node.op.formula().backward)></div>
                     <div class="mathml" data-testid="stage-math" inner_html=maths></div>
                     <div class="tensors">
                         <div class="col"><h3>"upstream"</h3>
@@ -646,7 +646,7 @@ fn StageView() -> impl IntoView {
                     })
                     .collect_view();
                 view! {
-                    <div class="formula-text" data-testid="stage-rule" title=t.optimizer.kind.formula() inner_html=format!("{}<span class=\"rule-t\">step t = {}</span>", math::rule(t.optimizer.kind.formula()), t.t)></div>
+                    <div class="formula-text" data-testid="stage-rule" title=t.optimizer.kind.formula() inner_html=format!("{}<span class=\"rule-t\">step t = {}</span>", stepper::rule::mathml(t.optimizer.kind.formula()), t.t)></div>
                     <div class="mathml" data-testid="stage-math" inner_html=math::update(&t, stage.index, element).concat()></div>
                     <div class="tensors">
                         <div class="col">

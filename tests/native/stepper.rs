@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use burn::tensor::Device;
 use gradlab::engine::{Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, block_on, read_f64, tensor_f64};
 use gradlab::models::Activation;
-use gradlab::stepper::{self, Local, Matrix, PRESETS, Preset, StageKind, StepRecord, Trace, math};
+use gradlab::stepper::{self, Local, Matrix, PRESETS, Preset, StageKind, StepRecord, Trace, math, rule};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(0.1)
@@ -151,7 +151,6 @@ fn reference(p: &Preset, params: &[Vec<f64>]) -> Reference {
     let mut h = up(p.x, [rows, p.sizes[0]]);
     let layers = p.sizes.len() - 1;
     for l in 0..layers {
-        let input = if l == 0 { "x".to_string() } else { format!("h{l}") };
         let m = probe(format!("a{}", l + 1), h.matmul(leaves[2 * l].clone()));
         let z = probe(format!("z{}", l + 1), m.add(leaves[2 * l + 1].clone()));
         h = if l + 1 < layers { probe(format!("h{}", l + 1), act(p.hidden, z)) } else { z };
@@ -497,15 +496,15 @@ fn stage_numbers_past_the_end_give_the_last_stage() {
 #[test]
 fn generic_rules_are_mathml() {
     use gradlab::engine::{Leaf, Op};
-    assert_eq!(math::rule("Y = A·B"), "<math display=\"block\"><mrow><mi>Y</mi><mo>=</mo><mi>A</mi><mo>·</mo><mi>B</mi></mrow></math>");
-    let matmul = math::rule(Op::MatMul.formula().backward);
+    assert_eq!(rule::mathml("Y = A·B"), "<math display=\"block\"><mrow><mi>Y</mi><mo>=</mo><mi>A</mi><mo>·</mo><mi>B</mi></mrow></math>");
+    let matmul = rule::mathml(Op::MatMul.formula().backward);
     assert_eq!(matmul.matches("<mfrac>").count(), 4, "{matmul}");
     assert!(matmul.contains("<msup><mi>B</mi><mi>T</mi></msup>"), "{matmul}");
-    assert!(math::rule("y = Σᵢ xᵢ").contains("<munder><mo>∑</mo><mi>i</mi></munder>"));
+    assert!(rule::mathml("y = Σᵢ xᵢ").contains("<munder><mo>∑</mo><mi>i</mi></munder>"));
     // Each superscript keeps its own character: y² is y squared, β₁ᵗ is β₁ to the t.
-    assert!(math::rule(Op::Tanh.formula().backward).contains("<msup><mi>y</mi><mn>2</mn></msup>"));
-    assert!(math::rule("1−β₁ᵗ").contains("<msubsup><mi>β</mi><mn>1</mn><mi>t</mi></msubsup>"));
-    assert!(math::rule("y = 1 / (1 + e^(−x))").contains("<msup><mi>e</mi><mrow><mo>−</mo><mi>x</mi></mrow></msup>"));
+    assert!(rule::mathml(Op::Tanh.formula().backward).contains("<msup><mi>y</mi><mn>2</mn></msup>"));
+    assert!(rule::mathml("1−β₁ᵗ").contains("<msubsup><mi>β</mi><mn>1</mn><mi>t</mi></msubsup>"));
+    assert!(rule::mathml("y = 1 / (1 + e^(−x))").contains("<msup><mi>e</mi><mrow><mo>−</mo><mi>x</mi></mrow></msup>"));
     let ops = [
         Op::Leaf(Leaf::Input), Op::MatMul, Op::Add, Op::Mul, Op::Sum, Op::Mean, Op::Relu, Op::LeakyRelu { slope: 0.01 }, Op::Sigmoid,
         Op::Tanh, Op::Identity, Op::Softmax, Op::LogSoftmax, Op::Mse, Op::SoftmaxCrossEntropy, Op::BceWithLogits,
@@ -513,7 +512,7 @@ fn generic_rules_are_mathml() {
     ];
     let texts = ops.iter().flat_map(|o| [o.formula().forward, o.formula().backward]).chain(OptimizerKind::ALL.iter().map(|k| k.formula()));
     for text in texts {
-        let m = math::rule(text);
+        let m = rule::mathml(text);
         for raw in ["∂L/∂", "^(", "Σ_"] {
             assert!(!m.contains(raw), "{text}: {raw} left as text in {m}");
         }
