@@ -45,10 +45,6 @@ fn canvas(id: &str) -> Option<(HtmlCanvasElement, CanvasRenderingContext2d)> {
 /// and reallocates it, so only when its size differs).
 fn put_pixels(id: &str, n: usize, pixel: impl Fn(usize) -> [u8; 3]) {
     let Some((canvas, ctx)) = canvas(id) else { return };
-    put_pixels_into(&canvas, &ctx, n, pixel);
-}
-
-fn put_pixels_into(canvas: &HtmlCanvasElement, ctx: &CanvasRenderingContext2d, n: usize, pixel: impl Fn(usize) -> [u8; 3]) {
     if canvas.width() != n as u32 || canvas.height() != n as u32 {
         canvas.set_width(n as u32);
         canvas.set_height(n as u32);
@@ -97,9 +93,9 @@ pub fn output(grid: &GridOutputs, head: Head, shading: Shading) {
     });
 }
 
-/// One hidden neuron's map (layer `layer` from 1, unit `unit`) drawn large in the output heatmap,
-/// normalised to its largest magnitude as its thumbnail is.
-pub fn neuron_large(grid: &GridOutputs, layer: usize, unit: usize) {
+/// One hidden neuron's map (layer `layer` from 1, unit `unit`) into canvas `id`, normalised to its
+/// largest magnitude: its thumbnail, or drawn large in the output heatmap.
+pub fn neuron(id: &str, grid: &GridOutputs, layer: usize, unit: usize) {
     let Some(values) = grid.hidden.get(layer.wrapping_sub(1)) else { return };
     let cells = grid.n * grid.n;
     let units = values.len() / cells.max(1);
@@ -107,14 +103,14 @@ pub fn neuron_large(grid: &GridOutputs, layer: usize, unit: usize) {
         return;
     }
     let max = (0..cells).map(|i| values[i * units + unit].abs()).fold(1e-6f32, f32::max);
-    put_pixels("heatmap", grid.n, |i| diverging(values[i * units + unit] / max));
+    put_pixels(id, grid.n, |i| diverging(values[i * units + unit] / max));
 }
 
-/// An input feature's map drawn large in the output heatmap.
-pub fn feature_large(feature: Feature, n: usize) {
+/// An input feature's map on an `n × n` grid into canvas `id`: its thumbnail, or drawn large.
+pub fn feature(id: &str, feature: Feature, n: usize) {
     let values: Vec<f64> = data::grid(n).into_iter().map(|(x, y)| feature.eval(x, y)).collect();
     let max = values.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
-    put_pixels("heatmap", n, |i| diverging((values[i] / max) as f32));
+    put_pixels(id, n, |i| diverging((values[i] / max) as f32));
 }
 
 fn head_width(head: Head) -> usize {
@@ -150,27 +146,17 @@ pub fn output_units(grid: &GridOutputs, head: Head) {
 pub fn neurons(grid: &GridOutputs) {
     let cells = grid.n * grid.n;
     for (l, values) in grid.hidden.iter().enumerate() {
-        let units = values.len() / cells.max(1);
-        for u in 0..units {
-            let max = (0..cells).map(|i| values[i * units + u].abs()).fold(1e-6f32, f32::max);
-            put_pixels(&format!("neuron-{}-{u}", l + 1), grid.n, |i| diverging(values[i * units + u] / max));
+        for u in 0..values.len() / cells.max(1) {
+            neuron(&format!("neuron-{}-{u}", l + 1), grid, l + 1, u);
         }
     }
 }
 
-/// One thumbnail per input feature (`feature-KEY`). They never change: each canvas is drawn once
-/// (marked `data-drawn`), again only when the diagram was rebuilt.
+/// One thumbnail per input feature (`feature-KEY`). They never change: drawn when the diagram is
+/// built, not with the maps.
 pub fn features(n: usize) {
-    let coords = data::grid(n);
     for f in Feature::ALL {
-        let Some((canvas, ctx)) = canvas(&format!("feature-{}", f.key())) else { continue };
-        if canvas.has_attribute("data-drawn") {
-            continue;
-        }
-        let values: Vec<f64> = coords.iter().map(|&(x, y)| f.eval(x, y)).collect();
-        let max = values.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
-        put_pixels_into(&canvas, &ctx, n, |i| diverging((values[i] / max) as f32));
-        let _ = canvas.set_attribute("data-drawn", "");
+        feature(&format!("feature-{}", f.key()), f, n);
     }
 }
 

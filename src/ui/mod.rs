@@ -11,6 +11,7 @@ mod devices;
 mod draw;
 mod heap;
 mod network;
+mod play;
 mod step;
 
 use std::cell::RefCell;
@@ -48,10 +49,6 @@ fn grid_side(config: &Config, backend: BackendKind) -> usize {
 const THUMB: usize = 20;
 /// Loss history points kept for the chart.
 const HISTORY: usize = 400;
-/// How often the play loop adds a point to the loss chart (ms): the chart is redrawn with each.
-const CHART_EVERY_MS: f64 = 100.0;
-/// How often the play loop writes the address bar (ms).
-const LINK_EVERY_MS: f64 = 1000.0;
 
 /// Engine state that cannot live in signals.
 #[derive(Default)]
@@ -457,7 +454,6 @@ async fn refresh_with(ui: Ui, draw: Redraw) -> bool {
             if let Some(grid) = grid {
                 draw::output_units(&grid, head);
                 draw::neurons(&grid);
-                draw::features(THUMB);
                 with_lab(|l| l.grid = Some((grid, head)));
                 draw_output(ui);
             }
@@ -488,9 +484,9 @@ fn draw_output(ui: Ui) {
         let Some((grid, head)) = &l.grid else { return };
         match hover {
             Some(network::Hover::Neuron { layer, unit }) if grid.hidden.get(layer.wrapping_sub(1)).is_some() => {
-                draw::neuron_large(grid, layer, unit)
+                draw::neuron("heatmap", grid, layer, unit)
             }
-            Some(network::Hover::Feature(f)) => draw::feature_large(f, grid.n),
+            Some(network::Hover::Feature(f)) => draw::feature("heatmap", f, grid.n),
             _ => draw::output(grid, *head, shading),
         }
     });
@@ -539,180 +535,7 @@ fn play(ui: Ui) {
         l.generation
     });
     ui.playing.set(true);
-    spawn_local(run(ui, generation));
-}
-
-/// The play loop: train a chunk of steps, read back and draw, yield; ends when its generation is
-/// no longer current.
-///
-/// On the CPU a frame is one animation frame: it trains for a share of the frame that adapts to
-/// what drawing costs, then draws losses, chart and edges, and the maps (the output and a
-/// thumbnail per neuron: a forward pass over the whole grid, the costly part on big networks) only
-/// when their last redraw is paid off: at most a quarter of the time goes to them. Training steps
-/// and drawing are thus decoupled: a 6 × 16 network keeps its frame rate, a small one redraws
-/// everything every frame. On a GPU each frame pays a fixed readback round trip, so frames are
-/// long (400 ms) and the maps are redrawn at most every 800 ms.
-async fn run(ui: Ui, generation: u64) {
-    let gpu = ui.backend.get_untracked() == BackendKind::Gpu;
-    let mut pace = if gpu { Pace::gpu() } else { Pace::cpu() };
-    let mut last_link = now_ms();
-    let mut next_point = 0.0;
-    let mut window: (f64, u64, u64) = (now_ms(), ui.step.get_untracked(), ui.frames.get_untracked());
-    loop {
-        if with_lab(|l| l.generation) != generation {
-            return;
-        }
-        let started = now_ms();
-        let chunk = pace.chunk;
-        let stepped = with_lab(|l| {
-            let t = l.trainer.as_mut()?;
-            for _ in 0..chunk {
-                t.train_step();
-            }
-            Some(())
-        });
-        let trained = now_ms();
-        let draw = Redraw { maps: trained >= pace.next_grid, edges: trained >= pace.next_edges, chart: trained >= next_point };
-        if draw.chart {
-            next_point = trained + CHART_EVERY_MS;
-        }
-        if stepped.is_none() || !refresh_with(ui, draw).await {
-            return;
-        }
-        ui.frames.update(|f| *f += 1);
-        let t = now_ms();
-        pace.after_frame(started, trained - started, t - trained, draw, t);
-        if t - window.0 > 500.0 {
-            let steps = ui.step.get_untracked().saturating_sub(window.1);
-            let frames = ui.frames.get_untracked() - window.2;
-            ui.steps_per_sec.set(steps as f64 * 1000.0 / (t - window.0));
-            ui.frames_per_sec.set(frames as f64 * 1000.0 / (t - window.0));
-            window = (t, ui.step.get_untracked(), ui.frames.get_untracked());
-        }
-        // The address bar holds the steps trained while playing too (replaceState: cheap, no
-        // history entries), so a link copied mid-run replays to where it was.
-        if t - last_link > LINK_EVERY_MS {
-            sync_url(ui);
-            last_link = t;
-        }
-        if gpu {
-            yield_now().await;
-        } else {
-            next_frame().await;
-        }
-    }
-}
-
-/// How the play loop divides its time between training and drawing.
-struct Pace {
-    /// Steps trained per frame.
-    chunk: usize,
-    /// The time a frame should spend training (ms); `None` on a GPU, where the whole frame is
-    /// `frame_ms` long.
-    train_ms: Option<f64>,
-    frame_ms: f64,
-    /// What drawing without the maps costs (ms, a running average).
-    draw_ms: f64,
-    /// When the maps are next redrawn (ms since page start).
-    next_grid: f64,
-    /// The maps' redraw period on a GPU (ms).
-    grid_every: f64,
-    /// When the last frame started, and the time between frame starts (ms, a running average).
-    last_start: f64,
-    interval: f64,
-    /// The edges' redraw period (ms) and when they are next redrawn: 0 (every frame) while frames
-    /// keep their pace; longer when the browser's own drawing holds them up (a big network on a
-    /// software GPU, where every redrawn pixel goes through the GPU process).
-    edges_every: f64,
-    next_edges: f64,
-}
-
-/// The CPU frame: an animation frame (~16.7 ms at 60 Hz), of which training takes what drawing
-/// and the browser's own work leave (`FRAME_WORK_MS` of work in all, the rest for the browser).
-const FRAME_WORK_MS: f64 = 11.0;
-
-impl Pace {
-    fn cpu() -> Self {
-        Pace { train_ms: Some(FRAME_WORK_MS / 2.0), frame_ms: FRAME_WORK_MS, grid_every: 0.0, ..Pace::gpu() }
-    }
-
-    fn gpu() -> Self {
-        Pace {
-            chunk: 1,
-            train_ms: None,
-            frame_ms: 400.0,
-            draw_ms: 0.0,
-            next_grid: 0.0,
-            grid_every: 800.0,
-            last_start: 0.0,
-            interval: 0.0,
-            edges_every: 0.0,
-            next_edges: 0.0,
-        }
-    }
-
-    /// Adapts the chunk and the redraw periods after a frame that started at `started`, trained
-    /// for `trained` ms and drew `draw` for `drawn` ms, ending at `now`.
-    fn after_frame(&mut self, started: f64, trained: f64, drawn: f64, draw: Redraw, now: f64) {
-        let grid = draw.maps;
-        if self.last_start > 0.0 {
-            self.interval = 0.8 * self.interval + 0.2 * (started - self.last_start);
-        }
-        self.last_start = started;
-        if self.train_ms.is_some() {
-            // 60 frames/s leave 16.7 ms between starts; well beyond, the edges wait longer (up to
-            // a quarter of a second), well within, they come back to every frame.
-            self.edges_every = if self.interval > 20.0 {
-                (self.edges_every * 1.25 + 5.0).min(250.0)
-            } else if self.interval < 17.5 {
-                self.edges_every * 0.8
-            } else {
-                self.edges_every
-            };
-            if draw.edges {
-                self.next_edges = now + self.edges_every;
-            }
-        }
-        let (spent, target) = match self.train_ms {
-            Some(_) => {
-                if grid {
-                    // The maps' redraw costs `drawn`; the next waits until three times that has
-                    // passed, so they take at most a quarter of the time.
-                    self.next_grid = now + 3.0 * (drawn - self.draw_ms).max(0.0);
-                } else {
-                    self.draw_ms = 0.8 * self.draw_ms + 0.2 * drawn;
-                }
-                let target = (self.frame_ms - self.draw_ms).max(2.0);
-                self.train_ms = Some(target);
-                (trained, target)
-            }
-            None => {
-                if grid {
-                    self.next_grid = now + self.grid_every;
-                }
-                (trained + drawn, self.frame_ms)
-            }
-        };
-        let chunk = self.chunk;
-        self.chunk = if spent < 0.7 * target {
-            (chunk * 3 / 2).max(chunk + 1)
-        } else if spent > 1.5 * target {
-            (chunk * 2 / 3).max(1)
-        } else {
-            chunk
-        }
-        .min(2000);
-    }
-}
-
-/// Waits for the browser's next animation frame (its rendering of the last one included).
-async fn next_frame() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.request_animation_frame(&resolve);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    spawn_local(play::run(ui, generation));
 }
 
 fn step_once(ui: Ui) {

@@ -94,12 +94,14 @@ pub fn Network() -> impl IntoView {
         measure();
     });
     let resize = window_event_listener(leptos::ev::resize, move |_| measure());
-    // A rebuilt diagram has a blank edges canvas: drawn once it is on the page.
+    // A rebuilt diagram has a blank edges canvas and blank feature thumbnails: drawn once it is on
+    // the page (the features never change; the edges follow every refresh).
     Effect::new(move |_| {
         ui.config.track();
         room.track();
         leptos::task::spawn_local(async move {
-            super::next_frame().await;
+            super::play::next_frame().await;
+            super::draw::features(super::THUMB);
             update_edges(ui);
         });
     });
@@ -228,9 +230,7 @@ struct Edge {
 
 /// Layer sizes (inputs, hidden…, outputs) and every edge, in the order they are drawn.
 fn edge_list(config: &crate::train::Config) -> (Vec<usize>, Vec<Edge>) {
-    let mut sizes = vec![config.features.len()];
-    sizes.extend(&config.hidden);
-    sizes.push(config.dataset.task().outputs());
+    let sizes = config.sizes();
     let mut edges = Vec::new();
     for l in 0..sizes.len() - 1 {
         for i in 0..sizes[l] {
@@ -270,6 +270,13 @@ fn edge_look(v: f32, max: f32) -> ([u8; 3], f32) {
     (super::draw::diverging(shade), (4.0 * (0.5 + 5.0 * v.abs() / scale)).round() / 4.0)
 }
 
+impl Edge {
+    /// This edge's weight among its layer's weights `w` (`sizes` as from `edge_list`).
+    fn weight(&self, w: &[f32], sizes: &[usize]) -> f32 {
+        w[self.i * sizes[self.l + 1] + self.j]
+    }
+}
+
 /// Each layer's weights (if they fit its shape) and their largest magnitude.
 fn layer_weights<'a>(params: &'a [Vec<f32>], sizes: &[usize], l: usize) -> Option<(&'a [f32], f32)> {
     let w = params.get(2 * l).filter(|w| w.len() == sizes[l] * sizes[l + 1])?;
@@ -305,7 +312,7 @@ pub fn update_edges(ui: Ui) {
     let (sizes, list) = edge_list(&config);
     let looks: Option<Vec<([u8; 3], f32)>> = ui.params.with_untracked(|params| {
         let layers: Vec<Option<(&[f32], f32)>> = (0..sizes.len() - 1).map(|l| layer_weights(params, &sizes, l)).collect();
-        list.iter().map(|e| layers[e.l].map(|(w, max)| edge_look(w[e.i * sizes[e.l + 1] + e.j], max))).collect()
+        list.iter().map(|e| layers[e.l].map(|(w, max)| edge_look(e.weight(w, &sizes), max))).collect()
     });
     let Some(looks) = looks else { return };
     let unchanged = SHOWN.with(|s| s.borrow().as_ref().is_some_and(|s| s.canvas == canvas && s.looks == looks));
@@ -371,7 +378,7 @@ fn edge_tooltip(ui: Ui, ev: &web_sys::MouseEvent, col: f64) {
     let config = ui.config.get_untracked();
     let (sizes, _) = edge_list(&config);
     let found = edge_at(&config, col, ev.offset_x() as f64, ev.offset_y() as f64).and_then(|e| {
-        let v = ui.params.with_untracked(|p| layer_weights(p, &sizes, e.l).map(|(w, _)| w[e.i * sizes[e.l + 1] + e.j]))?;
+        let v = ui.params.with_untracked(|p| layer_weights(p, &sizes, e.l).map(|(w, _)| e.weight(w, &sizes)))?;
         Some(format!("l{}.w[{}][{}] = {v}", e.l + 1, e.i, e.j))
     });
     match found {

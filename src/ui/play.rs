@@ -1,0 +1,169 @@
+//! The play loop: trains and draws, frame after frame, until its generation is no longer current.
+//!
+//! Key decision: on the CPU path a frame is an animation frame, and `Pace` divides it: training
+//! gets what drawing leaves of an 11 ms work budget, the maps are redrawn only when their last
+//! redraw is paid off, the edges back off when the browser falls behind. Training steps and drawing
+//! are thus decoupled, so the largest network keeps its frame rate. On a GPU a frame is 400 ms: it
+//! pays a readback round trip.
+
+use leptos::prelude::*;
+
+use super::{BackendKind, Redraw, Ui, now_ms, refresh_with, sync_url, with_lab, yield_now};
+
+/// How often the play loop adds a point to the loss chart (ms): the chart is redrawn with each.
+const CHART_EVERY_MS: f64 = 100.0;
+/// How often the play loop writes the address bar (ms).
+const LINK_EVERY_MS: f64 = 1000.0;
+
+/// The play loop: train a chunk of steps, read back and draw, yield; ends when its generation is
+/// no longer current.
+///
+/// On the CPU a frame is one animation frame: it trains for a share of the frame that adapts to
+/// what drawing costs, then draws losses, chart and edges, and the maps (the output and a
+/// thumbnail per neuron: a forward pass over the whole grid, the costly part on big networks) only
+/// when their last redraw is paid off: at most a quarter of the time goes to them. Training steps
+/// and drawing are thus decoupled: a 6 × 16 network keeps its frame rate, a small one redraws
+/// everything every frame. On a GPU each frame pays a fixed readback round trip, so frames are
+/// long (400 ms) and the maps are redrawn at most every 800 ms.
+pub(super) async fn run(ui: Ui, generation: u64) {
+    let gpu = ui.backend.get_untracked() == BackendKind::Gpu;
+    let mut pace = Pace::new(ui.backend.get_untracked());
+    let mut last_link = now_ms();
+    let mut next_point = 0.0;
+    let mut window: (f64, u64, u64) = (now_ms(), ui.step.get_untracked(), ui.frames.get_untracked());
+    loop {
+        if with_lab(|l| l.generation) != generation {
+            return;
+        }
+        let started = now_ms();
+        let chunk = pace.chunk;
+        let stepped = with_lab(|l| {
+            let t = l.trainer.as_mut()?;
+            for _ in 0..chunk {
+                t.train_step();
+            }
+            Some(())
+        });
+        let trained = now_ms();
+        let draw = Redraw { maps: trained >= pace.next_grid, edges: trained >= pace.next_edges, chart: trained >= next_point };
+        if draw.chart {
+            next_point = trained + CHART_EVERY_MS;
+        }
+        if stepped.is_none() || !refresh_with(ui, draw).await {
+            return;
+        }
+        ui.frames.update(|f| *f += 1);
+        let t = now_ms();
+        pace.after_frame(started, trained - started, t - trained, draw, t);
+        if t - window.0 > 500.0 {
+            let steps = ui.step.get_untracked().saturating_sub(window.1);
+            let frames = ui.frames.get_untracked() - window.2;
+            ui.steps_per_sec.set(steps as f64 * 1000.0 / (t - window.0));
+            ui.frames_per_sec.set(frames as f64 * 1000.0 / (t - window.0));
+            window = (t, ui.step.get_untracked(), ui.frames.get_untracked());
+        }
+        // The address bar holds the steps trained while playing too (replaceState: cheap, no
+        // history entries), so a link copied mid-run replays to where it was.
+        if t - last_link > LINK_EVERY_MS {
+            sync_url(ui);
+            last_link = t;
+        }
+        if gpu {
+            yield_now().await;
+        } else {
+            next_frame().await;
+        }
+    }
+}
+
+/// How the play loop divides its time between training and drawing.
+struct Pace {
+    /// Which device trains: decides the frame (an animation frame's share, or 400 ms).
+    backend: BackendKind,
+    /// Steps trained per frame.
+    chunk: usize,
+    /// What drawing without the maps costs (ms, a running average; CPU).
+    draw_ms: f64,
+    /// When the maps are next redrawn (ms since page start).
+    next_grid: f64,
+    /// When the last frame started, and the time between frame starts (ms, a running average).
+    last_start: f64,
+    interval: f64,
+    /// The edges' redraw period (ms) and when they are next redrawn: 0 (every frame) while frames
+    /// keep their pace; longer when the browser's own drawing holds them up (a big network on a
+    /// software GPU, where every redrawn pixel goes through the GPU process).
+    edges_every: f64,
+    next_edges: f64,
+}
+
+/// The CPU frame: an animation frame (~16.7 ms at 60 Hz), of which training takes what drawing
+/// and the browser's own work leave (`FRAME_WORK_MS` of work in all, the rest for the browser).
+const FRAME_WORK_MS: f64 = 11.0;
+/// A GPU frame (training and its readback round trip), and the maps' redraw period there.
+const GPU_FRAME_MS: f64 = 400.0;
+const GPU_GRID_EVERY_MS: f64 = 800.0;
+
+impl Pace {
+    fn new(backend: BackendKind) -> Self {
+        Pace { backend, chunk: 1, draw_ms: 0.0, next_grid: 0.0, last_start: 0.0, interval: 0.0, edges_every: 0.0, next_edges: 0.0 }
+    }
+
+    /// Adapts the chunk and the redraw periods after a frame that started at `started`, trained
+    /// for `trained` ms and drew `draw` for `drawn` ms, ending at `now`.
+    fn after_frame(&mut self, started: f64, trained: f64, drawn: f64, draw: Redraw, now: f64) {
+        if self.last_start > 0.0 {
+            self.interval = 0.8 * self.interval + 0.2 * (started - self.last_start);
+        }
+        self.last_start = started;
+        let (spent, target) = match self.backend {
+            BackendKind::Cpu => {
+                // 60 frames/s leave 16.7 ms between starts; well beyond, the edges wait longer (up
+                // to a quarter of a second), well within, they come back to every frame.
+                self.edges_every = if self.interval > 20.0 {
+                    (self.edges_every * 1.25 + 5.0).min(250.0)
+                } else if self.interval < 17.5 {
+                    self.edges_every * 0.8
+                } else {
+                    self.edges_every
+                };
+                if draw.edges {
+                    self.next_edges = now + self.edges_every;
+                }
+                if draw.maps {
+                    // The maps' redraw costs `drawn`; the next waits until three times that has
+                    // passed, so they take at most a quarter of the time.
+                    self.next_grid = now + 3.0 * (drawn - self.draw_ms).max(0.0);
+                } else {
+                    self.draw_ms = 0.8 * self.draw_ms + 0.2 * drawn;
+                }
+                (trained, (FRAME_WORK_MS - self.draw_ms).max(2.0))
+            }
+            BackendKind::Gpu => {
+                if draw.maps {
+                    self.next_grid = now + GPU_GRID_EVERY_MS;
+                }
+                (trained + drawn, GPU_FRAME_MS)
+            }
+        };
+        let chunk = self.chunk;
+        self.chunk = if spent < 0.7 * target {
+            (chunk * 3 / 2).max(chunk + 1)
+        } else if spent > 1.5 * target {
+            (chunk * 2 / 3).max(1)
+        } else {
+            chunk
+        }
+        .min(2000);
+    }
+}
+
+/// Waits for the browser's next animation frame (its rendering of the last one included).
+pub(super) async fn next_frame() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.request_animation_frame(&resolve);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
