@@ -34,9 +34,10 @@ pub enum Op {
     Leaf(Leaf),
     /// `[m,k] · [k,n] → [m,n]`.
     MatMul,
-    /// Elementwise sum; the second input may be a row `[1,n]` or a scalar `[1,1]` broadcast.
+    /// Elementwise sum; either input may be a row `[1,n]`, a column `[m,1]` or a scalar `[1,1]`
+    /// broadcast over the other's shape.
     Add,
-    /// Elementwise product; the second input may be broadcast like in `Add`.
+    /// Elementwise product; either input may be broadcast like in `Add`.
     Mul,
     /// Sum of all elements → `[1,1]`.
     Sum,
@@ -58,7 +59,8 @@ pub enum Op {
     LogSoftmax,
     /// `(prediction, target) → ½·mean((p − t)²)`, the loss TF Playground and the essays use.
     Mse,
-    /// `(logits, one-hot targets) → mean over rows of −Σ t·log softmax(z)`, computed stably.
+    /// `(logits, targets) → mean over rows of −Σ t·log softmax(z)`, computed stably. Targets need
+    /// not be one-hot nor sum to 1 (label smoothing, weighted rows): the gradient is exact for any.
     SoftmaxCrossEntropy,
     /// `(logits, targets in [0,1]) → mean of max(z,0) − z·t + log(1 + e^{−|z|})`, stable.
     BceWithLogits,
@@ -127,8 +129,8 @@ impl Op {
         let (forward, backward) = match self {
             Op::Leaf(_) => ("x", "∂L/∂x is accumulated from every use of x"),
             Op::MatMul => ("Y = A·B", "∂L/∂A = ∂L/∂Y·Bᵀ,  ∂L/∂B = Aᵀ·∂L/∂Y"),
-            Op::Add => ("y = a + b", "∂L/∂a = ∂L/∂y,  ∂L/∂b = Σ_broadcast ∂L/∂y"),
-            Op::Mul => ("y = a ⊙ b", "∂L/∂a = ∂L/∂y ⊙ b,  ∂L/∂b = Σ_broadcast ∂L/∂y ⊙ a"),
+            Op::Add => ("y = a + b", "∂L/∂a = Σ_broadcast ∂L/∂y,  ∂L/∂b = Σ_broadcast ∂L/∂y"),
+            Op::Mul => ("y = a ⊙ b", "∂L/∂a = Σ_broadcast ∂L/∂y ⊙ b,  ∂L/∂b = Σ_broadcast ∂L/∂y ⊙ a"),
             Op::Sum => ("y = Σᵢ xᵢ", "∂L/∂xᵢ = ∂L/∂y"),
             Op::Mean => ("y = (1/N) Σᵢ xᵢ", "∂L/∂xᵢ = ∂L/∂y / N"),
             Op::Relu => ("y = max(0, x)", "∂L/∂x = ∂L/∂y · [x > 0]"),
@@ -141,7 +143,7 @@ impl Op {
             Op::Mse => ("L = ½ · mean((ŷ − y)²)", "∂L/∂ŷ = (ŷ − y) / N"),
             Op::SoftmaxCrossEntropy => (
                 "L = −(1/m) Σ_rows Σᵢ yᵢ log softmax(z)ᵢ",
-                "∂L/∂z = (softmax(z) − y) / m",
+                "∂L/∂z = (softmax(z) · Σᵢ yᵢ − y) / m",
             ),
             Op::BceWithLogits => (
                 "L = mean(max(z,0) − z·y + log(1 + e^(−|z|)))",
@@ -212,9 +214,9 @@ impl Op {
                 Some(g().matmul(y().transpose())),
                 Some(x().transpose().matmul(g())),
             ],
-            Op::Add => vec![Some(g()), Some(unbroadcast(g(), inputs[1]))],
+            Op::Add => vec![Some(unbroadcast(g(), inputs[0])), Some(unbroadcast(g(), inputs[1]))],
             Op::Mul => vec![
-                Some(g().mul(y())),
+                Some(unbroadcast(g().mul(y()), inputs[0])),
                 Some(unbroadcast(g().mul(x()), inputs[1])),
             ],
             // The upstream is [1,1]: broadcasting it over the input's shape.
@@ -248,8 +250,11 @@ impl Op {
                 vec![Some(diff.clone()), Some(diff.neg())]
             }
             Op::SoftmaxCrossEntropy => {
+                // −Σᵢ tᵢ log softmax(z)ᵢ = −Σᵢ tᵢ zᵢ + (Σᵢ tᵢ)·log Σⱼ e^{zⱼ}: the second term gives
+                // softmax·Σt, which is just softmax only when each row of targets sums to 1.
                 let rows = x().dims()[0] as f64;
-                let d = activation::softmax(x(), 1).sub(y()).div_scalar(rows).mul(g());
+                let row_mass = y().sum_dim(1);
+                let d = activation::softmax(x(), 1).mul(row_mass).sub(y()).div_scalar(rows).mul(g());
                 vec![Some(d), None]
             }
             Op::BceWithLogits => {

@@ -464,7 +464,17 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
                 let z: f64 = xs.iter().map(|v| (v - max).exp()).sum();
                 let s = (xm.at(r, c) - max).exp() / z;
                 let m = xm.rows.to_string();
-                eq(&[lhs, row(&[dy(0, 0), mo("·"), frac(&row(&[mi("softmax"), mo("−"), mi("y")]), &mn(&m))]), row(&[up(0, 0), mo("·"), frac(&paren(&row(&[num(s), mo("−"), num(t.at(r, c))])), &mn(&m))]), result])
+                // Targets whose row sums to 1 (one-hot) give softmax − y; others softmax·Σy − y.
+                let mass: f64 = t.row(r).iter().sum();
+                let (symbol, value) = if (mass - 1.0).abs() < 1e-9 {
+                    (row(&[mi("softmax"), mo("−"), mi("y")]), row(&[num(s), mo("−"), num(t.at(r, c))]))
+                } else {
+                    (
+                        row(&[mi("softmax"), mo("·"), mo("∑"), mi("y"), mo("−"), mi("y")]),
+                        row(&[num(s), mo("·"), num(mass), mo("−"), num(t.at(r, c))]),
+                    )
+                };
+                eq(&[lhs, row(&[dy(0, 0), mo("·"), frac(&symbol, &mn(&m))]), row(&[up(0, 0), mo("·"), frac(&paren(&value), &mn(&m))]), result])
             }
             Op::BceWithLogits => {
                 let t = &trace.nodes[node.inputs[1]].value;

@@ -116,6 +116,12 @@ fn every_op_matches_finite_differences_and_burn_autodiff() {
         check(Op::Add, vec![free([m, n], r), free([1, 1], r)], r);
         check(Op::Mul, vec![free([m, n], r), free([m, n], r)], r);
         check(Op::Mul, vec![free([m, n], r), free([1, n], r)], r);
+        // Broadcast on the first input too (it used to get the full-shape gradient), and columns.
+        check(Op::Add, vec![free([1, n], r), free([m, n], r)], r);
+        check(Op::Add, vec![free([1, 1], r), free([m, n], r)], r);
+        check(Op::Add, vec![free([m, 1], r), free([m, n], r)], r);
+        check(Op::Mul, vec![free([1, n], r), free([m, n], r)], r);
+        check(Op::Mul, vec![free([m, n], r), free([m, 1], r)], r);
         check(Op::Sum, vec![free([m, n], r)], r);
         check(Op::Mean, vec![free([m, n], r)], r);
         check(Op::Relu, vec![kinked([m, n], r)], r);
@@ -128,6 +134,9 @@ fn every_op_matches_finite_differences_and_burn_autodiff() {
         check(Op::Mse, vec![free([m, n], r), free([m, n], r)], r);
         let targets = one_hot(m, n.max(2), r);
         check(Op::SoftmaxCrossEntropy, vec![free([m, n.max(2)], r), constant(targets, [m, n.max(2)])], r);
+        // Targets whose rows do not sum to 1 (the gradient used to assume they did).
+        let loose: Vec<f64> = (0..m * n.max(2)).map(|_| r.range(0.0, 0.7)).collect();
+        check(Op::SoftmaxCrossEntropy, vec![free([m, n.max(2)], r), constant(loose, [m, n.max(2)])], r);
         let soft: Vec<f64> = (0..m * n).map(|_| r.uniform()).collect();
         check(Op::BceWithLogits, vec![free([m, n], r), constant(soft, [m, n])], r);
         let mask: Vec<f64> = (0..m * n).map(|_| if r.uniform() < 0.3 { 0.0 } else { 1.0 }).collect();
