@@ -2,6 +2,16 @@
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
+    // Static constructors (the `inventory` registrations of burn's GPU compiler) run here, once.
+    // Without an explicit call, wasm-ld treats this binary as a "command" and wraps *every* export
+    // — each closure the browser calls, each JS value handed to Rust, each malloc — in a call that
+    // runs all constructors again: measured, that was ~40% of the page's main-thread time while
+    // WebGPU trained (src/ui/devices.rs) and most of the start-up stall. An explicit call tells
+    // the linker not to wrap (the convention wasi-libc and wit-bindgen rely on).
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    unsafe { __wasm_call_ctors() };
     gradlab::ui::mount();
 }
 

@@ -59,10 +59,38 @@ pub(super) async fn start(ui: Ui) {
         sleep(100).await;
     }
     if open_gpu(ui).await && forced.is_none() {
-        measure_gpu_later(ui).await;
+        if software_adapter().await {
+            // A software WebGPU (SwiftShader, the browser's fallback adapter) trains these nets
+            // ~50× slower than the CPU path (measured: 104 vs 5,469 steps/s on the default net),
+            // and measuring it compiles every kernel on the main thread (1–2 s frozen). Offer it
+            // by hand; do not measure it.
+            ui.backend_note.set("the CPU; this browser's WebGPU is a software fallback, offered but not measured".into());
+        } else {
+            measure_gpu_later(ui).await;
+        }
     } else if forced.is_none() {
         ui.backend_note.set("the CPU (no WebGPU)".into());
     }
+}
+
+/// Whether the browser's WebGPU adapter is its software fallback (`GPUAdapterInfo.isFallbackAdapter`,
+/// or SwiftShader by name where the flag is missing). Asked of a fresh adapter: wgpu does not pass
+/// the flag on.
+async fn software_adapter() -> bool {
+    use js_sys::Reflect;
+    let get = |o: &wasm_bindgen::JsValue, k: &str| Reflect::get(o, &k.into()).unwrap_or(wasm_bindgen::JsValue::UNDEFINED);
+    let Some(window) = web_sys::window() else { return false };
+    let gpu = get(&window.navigator(), "gpu");
+    let Ok(request) = get(&gpu, "requestAdapter").dyn_into::<js_sys::Function>() else { return false };
+    let Ok(promise) = request.call0(&gpu).and_then(|p| p.dyn_into::<js_sys::Promise>()) else { return false };
+    let Ok(adapter) = wasm_bindgen_futures::JsFuture::from(promise).await else { return false };
+    if adapter.is_null() || adapter.is_undefined() {
+        return false;
+    }
+    let info = get(&adapter, "info");
+    get(&info, "isFallbackAdapter").as_bool() == Some(true)
+        || get(&adapter, "isFallbackAdapter").as_bool() == Some(true)
+        || get(&info, "architecture").as_string().is_some_and(|a| a.to_lowercase().contains("swiftshader"))
 }
 
 /// Opens WebGPU if the browser has it; says so if it cannot. Returns whether it is available.
@@ -113,6 +141,10 @@ async fn measure_gpu_later(ui: Ui) {
     while !idle() {
         sleep(200).await;
     }
+    // Its first steps compile the GPU's kernels in one go (≈ 1–2 s on this software GPU, a frame
+    // the page cannot draw): let the indicator paint first.
+    ui.backend_note.set("the CPU; measuring WebGPU (compiling its kernels)…".into());
+    sleep(60).await;
     let g = measure(&config, &gpu, 10).await;
     if ui.backend_choice.get_untracked() != BackendChoice::Auto {
         return; // chosen by hand meanwhile
