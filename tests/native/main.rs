@@ -12,6 +12,8 @@ mod share;
 mod shaders;
 // The stepper: presets by hand, every shown value vs burn-autodiff and finite differences.
 mod stepper;
+// Image datasets: the bundles ./x builds, bad and fuzzed data files.
+mod data;
 // The command line as a user runs it (a closed pipe).
 mod cli;
 // Helpers shared by the modules above.

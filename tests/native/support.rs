@@ -1,6 +1,7 @@
 //! Helpers shared by the test modules.
 
 use gradlab::backend;
+use gradlab::engine::Rng;
 
 /// The GPU backend (natively: wgpu on Vulkan, lavapipe on a machine without a GPU).
 pub fn gpu() -> Option<burn::tensor::Device> {
@@ -12,4 +13,50 @@ pub fn gpu() -> Option<burn::tensor::Device> {
         }
         Err(e) => panic!("no GPU backend ({e}); install mesa-vulkan-drivers (./x setup) or set GRADLAB_SKIP_GPU=1"),
     }
+}
+
+/// Cases per fuzz test: 100k, or `GRADLAB_FUZZ_CASES` (1M by hand).
+pub fn fuzz_cases() -> usize {
+    std::env::var("GRADLAB_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
+
+/// Mutates `good` like the link fuzzer does: byte flips, truncation, insertions of bytes that
+/// matter to the format, deletions, and repeated chunks.
+pub fn mutate(rng: &mut Rng, good: &[u8], specials: &[u8]) -> Vec<u8> {
+    let mut bytes = good.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        match rng.below(6) {
+            0 if !bytes.is_empty() => {
+                let i = rng.below(bytes.len());
+                bytes[i] = rng.below(256) as u8;
+            }
+            1 if !bytes.is_empty() => bytes.truncate(rng.below(bytes.len())),
+            2 => {
+                let i = rng.below(bytes.len() + 1);
+                bytes.insert(i, pick(rng, specials));
+            }
+            3 if !bytes.is_empty() => {
+                let i = rng.below(bytes.len());
+                bytes.remove(i);
+            }
+            4 if bytes.len() > 2 => {
+                let (a, b) = (rng.below(bytes.len()), rng.below(bytes.len()));
+                let (a, b) = (a.min(b), a.max(b));
+                let chunk = bytes[a..b].to_vec();
+                let at = rng.below(bytes.len());
+                bytes.splice(at..at, chunk);
+            }
+            _ if !bytes.is_empty() => {
+                let i = rng.below(bytes.len());
+                bytes[i] ^= 1 << rng.below(8);
+            }
+            _ => {}
+        }
+    }
+    bytes
+}
+
+/// One of `all`, uniformly.
+pub fn pick<X: Copy>(rng: &mut Rng, all: &[X]) -> X {
+    all[rng.below(all.len())]
 }
