@@ -57,7 +57,7 @@ macro_rules! out {
     }};
 }
 
-/// Experiment flags and the schema keys (`share::FIELDS`) they set: the schema parses, checks
+/// Experiment flags and the schema keys (`train::schema::SETTINGS`) they set: the schema parses, checks
 /// and applies them, exactly as it does for links, and its `expected` text is their help.
 const SETTING_FLAGS: [(&str, &str); 15] = [
     ("--dataset", "dataset"),
@@ -96,7 +96,7 @@ fn command() -> Command {
         .arg(json("one JSON object per evaluation: step, train_loss, test_loss"))
         .next_help_heading("Experiment (the playground's settings; defaults are the page's)");
     for (flag, key) in SETTING_FLAGS {
-        let field = share::FIELDS.iter().find(|f| f.key == key).expect("every flag names a schema key");
+        let field = crate::train::schema::setting(key).expect("every flag names a schema key");
         train = train.arg(
             Arg::new(key)
                 .long(&flag[2..])

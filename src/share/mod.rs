@@ -1,6 +1,8 @@
-//! Sharing an experiment as a link: one schema table, [`FIELDS`], drives the defaults, the URL
-//! encoding and the validation of every setting (the CLI, the page and links all validate
-//! through it).
+//! Sharing an experiment as a link. A link writes every [`Key`] ([`keys`]): the experiment's
+//! settings, whose defaults, ranges and validation live beside `Config` in `train::schema` (the
+//! CLI, the page and links all validate through that one table), then the link's own fields
+//! ([`FIELDS`]: backend, steps trained, changes made while training, page and stepper view).
+//! This module only encodes, decodes and reports problems.
 //!
 //! A link is untrusted input. Parsing has two steps: raw `key=value` pairs (percent-decoded,
 //! bounded in size), then each known key is parsed, range-checked and applied in table order on
@@ -16,10 +18,8 @@ pub mod weights;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::data::{DatasetKind, Feature, Task};
-use crate::engine::OptimizerKind;
-use crate::models::Activation;
-use crate::train::{BinaryLoss, Config, Regularization};
+use crate::train::Config;
+use crate::train::schema::{self, Change, LIVE_KEYS, MAX_CHANGES, Setting, apply_change, choice, int, shown};
 
 /// The link format's version; bump it when the meaning of an existing key changes.
 pub const VERSION: u32 = 1;
@@ -85,27 +85,6 @@ pub struct View {
     pub stage: u32,
 }
 
-/// The settings that can change while training without a reset (the weights, and for a new
-/// learning rate the optimizer state, carry on); each change is recorded in the link's `changes`.
-/// Everything else (data, features, architecture, loss, seed) starts training afresh.
-/// Must name exactly the fields `Config::with_live_settings_of` copies (a test checks it).
-pub const LIVE_KEYS: [&str; 6] = ["opt", "lr", "dropout", "reg", "regrate", "batch"];
-
-/// Most changes a link records.
-pub const MAX_CHANGES: usize = 200;
-
-/// A setting changed while training: after `step` steps (before step `step + 1`), `key` became
-/// `value` (as written in a link).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    /// Steps trained when the change was made.
-    pub step: u64,
-    /// One of [`LIVE_KEYS`].
-    pub key: String,
-    /// The new value, in the link's terms.
-    pub value: String,
-}
-
 /// Everything a link carries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShareState {
@@ -129,8 +108,14 @@ pub struct ShareState {
 
 impl Default for ShareState {
     fn default() -> Self {
-        let mut state =
-            ShareState { config: skeleton(), backend: BackendChoice::Auto, steps: 0, changes: Vec::new(), weights: None, view: View::default() };
+        let mut state = ShareState {
+            config: schema::defaults(),
+            backend: BackendChoice::Auto,
+            steps: 0,
+            changes: Vec::new(),
+            weights: None,
+            view: View::default(),
+        };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
             (field.set)(&mut state, field.default).unwrap_or_else(|e| panic!("default of {}: {e}", field.key));
@@ -139,28 +124,8 @@ impl Default for ShareState {
     }
 }
 
-/// A config with every field set, to be overwritten by the table's defaults.
-fn skeleton() -> Config {
-    Config {
-        dataset: DatasetKind::Circle,
-        points: 500,
-        noise: 0.0,
-        train_ratio: 0.5,
-        features: vec![Feature::X1, Feature::X2],
-        hidden: vec![],
-        activations: vec![],
-        dropout: 0.0,
-        regularization: Regularization::None,
-        reg_rate: 0.0,
-        binary_loss: BinaryLoss::Bce,
-        optimizer: OptimizerKind::Sgd,
-        lr: 0.03,
-        batch_size: 10,
-        seed: 1,
-    }
-}
-
-/// One setting: its key, default, how to write it and how to read it back (with range checks).
+/// One of the link's own fields (not an experiment setting): its key, default, how to write it
+/// and how to read it back (with range checks).
 pub struct Field {
     /// The URL key.
     pub key: &'static str,
@@ -174,53 +139,7 @@ pub struct Field {
     pub set: fn(&mut ShareState, &str) -> Result<(), String>,
 }
 
-fn float(v: &str, min: f64, max: f64) -> Result<f64, String> {
-    let x: f64 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
-    if !x.is_finite() {
-        return Err(format!("'{v}' is not a finite number"));
-    }
-    if x < min || x > max {
-        return Err(format!("{x} is out of range"));
-    }
-    Ok(x)
-}
-
-fn int(v: &str, min: u64, max: u64) -> Result<u64, String> {
-    let x: u64 = v.parse().map_err(|_| format!("'{v}' is not a whole number"))?;
-    if x < min || x > max {
-        return Err(format!("{x} is out of range"));
-    }
-    Ok(x)
-}
-
-fn choice<X: Copy>(v: &str, all: &[X], key: fn(&X) -> &'static str) -> Result<X, String> {
-    // The valid keys are listed once, by the caller ("expected …").
-    all.iter().copied().find(|x| key(x) == v).ok_or_else(|| format!("'{}' is not one of the choices", shown(v)))
-}
-
-/// Formats a float the shortest way that reads back to the same value.
-fn num(x: f64) -> String {
-    format!("{x}")
-}
-
-const REGULARIZATIONS: [Regularization; 3] = [Regularization::None, Regularization::L1, Regularization::L2];
-const BINARY_LOSSES: [BinaryLoss; 2] = [BinaryLoss::Bce, BinaryLoss::Mse];
 const BACKENDS: [BackendChoice; 3] = [BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu];
-
-fn regularization_key(r: &Regularization) -> &'static str {
-    match r {
-        Regularization::None => "none",
-        Regularization::L1 => "l1",
-        Regularization::L2 => "l2",
-    }
-}
-
-fn binary_loss_key(l: &BinaryLoss) -> &'static str {
-    match l {
-        BinaryLoss::Bce => "bce",
-        BinaryLoss::Mse => "mse",
-    }
-}
 
 const PAGES: [Page; 2] = [Page::Play, Page::Step];
 
@@ -243,175 +162,8 @@ fn backend_key(b: &BackendChoice) -> &'static str {
     }
 }
 
-/// The schema: every shareable setting, in the order links are written and applied. (`layers`
-/// comes before `act`, which must match it.)
+/// The link's own fields, written and applied after the experiment's settings.
 pub static FIELDS: &[Field] = &[
-    Field {
-        key: "dataset",
-        default: "circle",
-        expected: "circle, xor, gauss, spiral, spiral3, plane or multigauss",
-        get: |s| s.config.dataset.key().into(),
-        set: |s, v| Ok(s.config.dataset = choice(v, &DatasetKind::ALL, DatasetKind::key)?),
-    },
-    Field {
-        key: "points",
-        default: "500",
-        expected: "a whole number from 10 to 5000",
-        get: |s| s.config.points.to_string(),
-        set: |s, v| Ok(s.config.points = int(v, 10, 5000)? as usize),
-    },
-    Field {
-        key: "noise",
-        default: "0",
-        expected: "a number from 0 to 0.5",
-        get: |s| num(s.config.noise),
-        set: |s, v| Ok(s.config.noise = float(v, 0.0, 0.5)?),
-    },
-    Field {
-        key: "ratio",
-        default: "0.5",
-        expected: "the training share, from 0.1 to 0.9",
-        get: |s| num(s.config.train_ratio),
-        set: |s, v| Ok(s.config.train_ratio = float(v, 0.1, 0.9)?),
-    },
-    Field {
-        key: "features",
-        default: "x1,x2",
-        expected: "a comma-separated list of x1, x2, x1sq, x2sq, x1x2, sinx1, sinx2 (at least one, no repeats)",
-        get: |s| s.config.features.iter().map(Feature::key).collect::<Vec<_>>().join(","),
-        set: |s, v| {
-            let mut out: Vec<Feature> = Vec::new();
-            for part in v.split(',') {
-                let f = choice(part, &Feature::ALL, Feature::key)?;
-                if out.contains(&f) {
-                    return Err(format!("'{part}' appears twice"));
-                }
-                out.push(f);
-            }
-            out.sort_by_key(|f| Feature::ALL.iter().position(|g| g == f));
-            Ok(s.config.features = out)
-        },
-    },
-    Field {
-        key: "layers",
-        default: "4,2",
-        expected: "0 to 6 comma-separated neuron counts from 1 to 16, or 'none'",
-        get: |s| {
-            if s.config.hidden.is_empty() { "none".into() } else { s.config.hidden.iter().map(usize::to_string).collect::<Vec<_>>().join(",") }
-        },
-        set: |s, v| {
-            let hidden: Vec<usize> = if v == "none" {
-                vec![]
-            } else {
-                v.split(',').map(|n| int(n, 1, 16).map(|n| n as usize)).collect::<Result<_, _>>()?
-            };
-            if hidden.len() > 6 {
-                return Err(format!("{} layers is more than 6", hidden.len()));
-            }
-            // Keep one activation per layer: the last one repeats for added layers.
-            let last = s.config.activations.last().copied().unwrap_or(Activation::Tanh);
-            s.config.activations.resize(hidden.len(), last);
-            s.config.hidden = hidden;
-            Ok(())
-        },
-    },
-    Field {
-        key: "act",
-        default: "tanh",
-        expected: "relu, leakyrelu, tanh, sigmoid or linear: one for every layer, or one per layer",
-        get: |s| {
-            let a = &s.config.activations;
-            if a.windows(2).all(|w| w[0] == w[1]) {
-                a.first().unwrap_or(&Activation::Tanh).key().into()
-            } else {
-                a.iter().map(Activation::key).collect::<Vec<_>>().join(",")
-            }
-        },
-        set: |s, v| {
-            let acts = v.split(',').map(|a| choice(a, &Activation::ALL, Activation::key)).collect::<Result<Vec<_>, _>>()?;
-            let layers = s.config.hidden.len();
-            s.config.activations = match acts.len() {
-                1 => vec![acts[0]; layers],
-                n if n == layers => acts,
-                n => return Err(format!("{n} activations for {layers} hidden layers")),
-            };
-            Ok(())
-        },
-    },
-    Field {
-        key: "dropout",
-        default: "0",
-        expected: "a number from 0 to 0.9",
-        get: |s| num(s.config.dropout),
-        set: |s, v| Ok(s.config.dropout = float(v, 0.0, 0.9)?),
-    },
-    Field {
-        key: "reg",
-        default: "none",
-        expected: "none, l1 or l2",
-        get: |s| regularization_key(&s.config.regularization).into(),
-        set: |s, v| Ok(s.config.regularization = choice(v, &REGULARIZATIONS, regularization_key)?),
-    },
-    Field {
-        key: "regrate",
-        default: "0",
-        expected: "a number from 0 to 1",
-        get: |s| num(s.config.reg_rate),
-        set: |s, v| Ok(s.config.reg_rate = float(v, 0.0, 1.0)?),
-    },
-    Field {
-        key: "loss",
-        default: "bce",
-        expected: "bce or mse for two classes; ce for three classes; mse for regression",
-        // The loss the dataset trains with, as the page shows it: only two-class data has a choice.
-        get: |s| match s.config.dataset.task() {
-            Task::Binary => binary_loss_key(&s.config.binary_loss).into(),
-            Task::MultiClass(_) => "ce".into(),
-            Task::Regression => "mse".into(),
-        },
-        set: |s, v| match s.config.dataset.task() {
-            Task::Binary => Ok(s.config.binary_loss = choice(v, &BINARY_LOSSES, binary_loss_key)?),
-            // Links before this key followed the dataset wrote `bce` for every dataset.
-            Task::MultiClass(_) if v == "ce" || v == "bce" => Ok(s.config.binary_loss = BinaryLoss::Bce),
-            Task::MultiClass(k) => Err(format!("'{}' is not used: {k}-class data always trains with cross-entropy (ce)", shown(v))),
-            Task::Regression if v == "mse" || v == "bce" => Ok(s.config.binary_loss = BinaryLoss::Bce),
-            Task::Regression => Err(format!("'{}' is not used: regression data always trains with squared error (mse)", shown(v))),
-        },
-    },
-    Field {
-        key: "opt",
-        default: "sgd",
-        expected: "sgd, momentum or adam",
-        get: |s| s.config.optimizer.key().into(),
-        set: |s, v| Ok(s.config.optimizer = choice(v, &OptimizerKind::ALL, OptimizerKind::key)?),
-    },
-    Field {
-        key: "lr",
-        default: "0.03",
-        expected: "a number above 0, at most 10",
-        get: |s| num(s.config.lr),
-        set: |s, v| {
-            let x = float(v, 0.0, 10.0)?;
-            if x == 0.0 {
-                return Err("the learning rate must be above 0".into());
-            }
-            Ok(s.config.lr = x)
-        },
-    },
-    Field {
-        key: "batch",
-        default: "10",
-        expected: "a whole number from 1 to 1000",
-        get: |s| s.config.batch_size.to_string(),
-        set: |s, v| Ok(s.config.batch_size = int(v, 1, 1000)? as usize),
-    },
-    Field {
-        key: "seed",
-        default: "1",
-        expected: "a whole number from 0 to 4294967295",
-        get: |s| s.config.seed.to_string(),
-        set: |s, v| Ok(s.config.seed = int(v, 0, u32::MAX as u64)?),
-    },
     Field {
         key: "backend",
         default: "auto",
@@ -493,6 +245,67 @@ pub static FIELDS: &[Field] = &[
     },
 ];
 
+/// One key of a link: an experiment setting (`train::schema`) or one of the link's own fields.
+#[derive(Clone, Copy)]
+pub enum Key {
+    /// A `Config` value.
+    Setting(&'static Setting),
+    /// Backend, steps, changes or view.
+    Link(&'static Field),
+}
+
+impl Key {
+    /// The key as written in a link.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Key::Setting(s) => s.key,
+            Key::Link(f) => f.key,
+        }
+    }
+
+    /// The default value, as written in a link.
+    pub fn default_value(&self) -> &'static str {
+        match self {
+            Key::Setting(s) => s.default,
+            Key::Link(f) => f.default,
+        }
+    }
+
+    /// What a valid value looks like.
+    pub fn expected(&self) -> &'static str {
+        match self {
+            Key::Setting(s) => s.expected,
+            Key::Link(f) => f.expected,
+        }
+    }
+
+    /// The value in `state`, as written in a link.
+    pub fn get(&self, state: &ShareState) -> String {
+        match self {
+            Key::Setting(s) => (s.get)(&state.config),
+            Key::Link(f) => (f.get)(state),
+        }
+    }
+
+    /// Parses, checks and applies a value; `Err` says what is wrong.
+    pub fn set(&self, state: &mut ShareState, value: &str) -> Result<(), String> {
+        match self {
+            Key::Setting(s) => (s.set)(&mut state.config, value),
+            Key::Link(f) => (f.set)(state, value),
+        }
+    }
+}
+
+/// Every key a link writes, in the order links are written and applied.
+pub fn keys() -> impl Iterator<Item = Key> {
+    schema::SETTINGS.iter().map(Key::Setting).chain(FIELDS.iter().map(Key::Link))
+}
+
+/// The key named `name`.
+pub fn key(name: &str) -> Option<Key> {
+    keys().find(|k| k.name() == name)
+}
+
 /// Something in a link that was not used as given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -520,11 +333,11 @@ pub struct Parsed {
 /// Writes a state as a link fragment (without `#`): `v=1&dataset=…&…`, every key.
 pub fn encode(state: &ShareState) -> String {
     let mut out = format!("v={VERSION}");
-    for field in FIELDS {
+    for key in keys() {
         out.push('&');
-        out.push_str(field.key);
+        out.push_str(key.name());
         out.push('=');
-        out.push_str(&escape(&(field.get)(state)));
+        out.push_str(&escape(&key.get(state)));
     }
     if let Some(w) = &state.weights {
         out.push_str("&w=");
@@ -572,12 +385,6 @@ fn unescape(v: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Shortens untrusted text for a message (and keeps it on one line).
-fn shown(v: &str) -> String {
-    let clean: String = v.chars().filter(|c| !c.is_control()).take(40).collect();
-    if v.chars().count() > 40 { format!("{clean}…") } else { clean }
-}
-
 /// Reads a link fragment (with or without the leading `#`). Never fails: problems are reported
 /// and the defaults used for the keys they concern.
 pub fn decode(fragment: &str) -> Parsed {
@@ -621,14 +428,14 @@ pub fn decode(fragment: &str) -> Parsed {
         }
     }
     for (k, _) in &raw {
-        if k != "v" && k != "w" && !FIELDS.iter().any(|f| f.key == k) {
+        if k != "v" && k != "w" && key(k).is_none() {
             problems.push(Problem { key: shown(k), message: "unknown setting; ignored".into() });
         }
     }
     // Step two: typed, checked values, applied in table order over the defaults.
     for mut problem in apply(&mut state, &raw) {
-        if let Some(field) = FIELDS.iter().find(|f| f.key == problem.key) {
-            problem.message.push_str(&format!("; using {}", (field.get)(&state)));
+        if let Some(key) = key(&problem.key) {
+            problem.message.push_str(&format!("; using {}", key.get(&state)));
         }
         problems.push(problem);
     }
@@ -649,15 +456,6 @@ pub fn decode(fragment: &str) -> Parsed {
         }
     }
     Parsed { state, problems }
-}
-
-/// The config after `change`, checked by the schema like any setting.
-pub fn apply_change(config: &Config, change: &Change) -> Result<Config, String> {
-    let field = FIELDS.iter().find(|f| f.key == change.key).ok_or_else(|| format!("'{}' is not a setting", shown(&change.key)))?;
-    let mut state = ShareState { config: config.clone(), ..ShareState::default() };
-    (field.set)(&mut state, &change.value).map_err(|why| format!("{} at step {}: {why}", change.key, change.step))?;
-    validate(&state.config).map_err(|p| format!("{} at step {}: {}", change.key, change.step, p.message))?;
-    Ok(state.config)
 }
 
 impl ShareState {
@@ -712,23 +510,6 @@ impl Replay {
     }
 }
 
-/// The live settings (see [`LIVE_KEYS`]) in which `to` differs from `from`, as changes at
-/// `step`; `None` if anything else differs too (then training starts afresh).
-pub fn live_changes(from: &Config, to: &Config, step: u64) -> Option<Vec<Change>> {
-    let (a, b) = (ShareState { config: from.clone(), ..ShareState::default() }, ShareState { config: to.clone(), ..ShareState::default() });
-    let mut changes = Vec::new();
-    for field in FIELDS {
-        let (old, new) = ((field.get)(&a), (field.get)(&b));
-        if old != new {
-            if !LIVE_KEYS.contains(&field.key) {
-                return None;
-            }
-            changes.push(Change { step, key: field.key.to_string(), value: new });
-        }
-    }
-    Some(changes)
-}
-
 /// Applies `key = value` settings to `state` in the table's order (so `layers` comes before `act`
 /// whatever order they were given in). Each value is parsed, range-checked and kept only if the
 /// whole config stays valid; otherwise the previous value stays and a [`Problem`] says why. Keys
@@ -736,38 +517,19 @@ pub fn live_changes(from: &Config, to: &Config, step: u64) -> Option<Vec<Change>
 /// refuses.)
 pub fn apply(state: &mut ShareState, settings: &[(String, String)]) -> Vec<Problem> {
     let mut problems = Vec::new();
-    for field in FIELDS {
-        let Some((_, v)) = settings.iter().find(|(k, _)| k == field.key) else { continue };
+    for field in keys() {
+        let Some((_, v)) = settings.iter().find(|(k, _)| k == field.name()) else { continue };
         let mut candidate = state.clone();
-        let result = (field.set)(&mut candidate, v).and_then(|()| validate(&candidate.config).map_err(|p| p.message));
+        let result = field.set(&mut candidate, v).and_then(|()| schema::validate(&candidate.config).map_err(|e| e.message));
         match result {
             Ok(()) => *state = candidate,
             Err(why) => problems.push(Problem {
-                key: field.key.into(),
-                message: format!("{why} (expected {})", field.expected),
+                key: field.name().into(),
+                message: format!("{why} (expected {})", field.expected()),
             }),
         }
     }
     problems
-}
-
-/// Checks a config against the schema: every value must read back through its field.
-pub fn validate(config: &Config) -> Result<(), Problem> {
-    if config.activations.len() != config.hidden.len() {
-        return Err(Problem {
-            key: "act".into(),
-            message: format!("{} activations for {} hidden layers", config.activations.len(), config.hidden.len()),
-        });
-    }
-    let state = ShareState { config: config.clone(), ..ShareState::default() };
-    for field in FIELDS {
-        let mut copy = state.clone();
-        let value = (field.get)(&state);
-        if let Err(message) = (field.set)(&mut copy, &value) {
-            return Err(Problem { key: field.key.into(), message });
-        }
-    }
-    Ok(())
 }
 
 /// The experiment as a JSON document in the link's terms: `{"gradlab": 1, "link": {key: value},
@@ -775,7 +537,7 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
 pub fn to_json(state: &ShareState) -> String {
     let names = param_names(&state.config);
     let link: serde_json::Map<String, serde_json::Value> = std::iter::once(("v".to_string(), VERSION.to_string().into()))
-        .chain(FIELDS.iter().map(|f| (f.key.to_string(), (f.get)(state).into())))
+        .chain(keys().map(|k| (k.name().to_string(), k.get(state).into())))
         .collect();
     let mut doc = serde_json::json!({ "gradlab": VERSION, "link": link });
     if let Some(w) = &state.weights {

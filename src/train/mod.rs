@@ -6,6 +6,8 @@
 //! WebGPU path, its CPU path and the native CLI. The same seed and settings give the same data,
 //! initial weights, batch order and dropout masks on every backend.
 
+pub mod schema;
+
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -71,9 +73,9 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// The playground's start state: the defaults of the schema in `share`.
+    /// The playground's start state: the defaults of the schema ([`schema::SETTINGS`]).
     fn default() -> Self {
-        crate::share::ShareState::default().config
+        schema::defaults()
     }
 }
 
@@ -88,9 +90,9 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Checks every setting against the schema in `share` (its ranges are the only ones).
+    /// Checks every setting against the schema ([`schema::SETTINGS`]: its ranges are the only ones).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::share::validate(self).map_err(|p| ConfigError { setting: p.key, message: p.message })
+        schema::validate(self)
     }
 
     /// This config with the settings that may change while training (optimizer, learning rate,

@@ -26,6 +26,7 @@ use devices::{device, lost_device, start, switch_backend};
 use crate::data::{DatasetKind, Point, Task};
 use crate::engine::{EngineError, OptimizerKind, read, read_many};
 use crate::share::{self, BackendChoice, Page, ShareState, View};
+use crate::train::schema::{self, Change};
 use crate::train::{BinaryLoss, Config, Head, Regularization, Trainer, optimizer_from_key};
 
 /// Side of the maps' grid: at least this, and on a GPU exactly this (each cell is read back).
@@ -87,7 +88,7 @@ pub struct Ui {
     /// The settings training started with (step 0); `changes` leads from them to `config`.
     initial: RwSignal<Config>,
     /// Settings changed while training, with their steps (the link's `changes`).
-    changes: RwSignal<Vec<share::Change>>,
+    changes: RwSignal<Vec<Change>>,
     backend: RwSignal<BackendKind>,
     backend_choice: RwSignal<BackendChoice>,
     gpu_available: RwSignal<bool>,
@@ -671,7 +672,7 @@ fn edit(ui: Ui, f: impl FnOnce(&mut Config)) {
     // A change by hand answers whatever the banner said (a bad link, a bad setting).
     ui.error.set(None);
     let step = with_lab(|l| l.trainer.as_ref().filter(|t| t.config == old).map(|t| t.step));
-    let live = step.and_then(|step| share::live_changes(&old, &config, step));
+    let live = step.and_then(|step| schema::live_changes(&old, &config, step));
     let room = ui.changes.with_untracked(|c| c.len() < share::MAX_CHANGES);
     if let (Some(changes), true) = (live, room) {
         let taken = with_lab(|l| l.trainer.as_mut().map(|t| t.change_settings(config.clone())));

@@ -3,9 +3,12 @@
 
 use gradlab::data::{DatasetKind, Feature};
 use gradlab::engine::{OptimizerKind, Rng, Stream};
+
+use crate::support::{fuzz_cases, mutate, pick};
 use gradlab::models::Activation;
 use gradlab::share::weights::{self, F16_RELATIVE_ERROR, Params, WeightsError};
-use gradlab::share::{BackendChoice, Change, FIELDS, MAX_LINK, ShareState, apply_change, decode, encode, param_shapes, validate};
+use gradlab::share::{BackendChoice, MAX_LINK, ShareState, decode, encode, keys, param_shapes};
+use gradlab::train::schema::{Change, LIVE_KEYS, apply_change, live_changes, validate};
 
 /// A float as links write it.
 fn num(x: f64) -> String {
@@ -13,9 +16,6 @@ fn num(x: f64) -> String {
 }
 use gradlab::train::{BinaryLoss, Config, Regularization, Trainer, read_scalar};
 
-fn pick<X: Copy>(rng: &mut Rng, all: &[X]) -> X {
-    all[rng.below(all.len())]
-}
 
 /// A float in [lo, hi] with many digits, or one of the bounds.
 fn awkward(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
@@ -97,8 +97,8 @@ fn defaults_come_from_the_schema_and_are_valid() {
     assert!(parsed.problems.is_empty());
     // Every setting of the experiment is in the link.
     let link = encode(&state);
-    for field in FIELDS {
-        assert!(link.contains(&format!("&{}=", field.key)), "{} missing from {link}", field.key);
+    for key in keys() {
+        assert!(link.contains(&format!("&{}=", key.name())), "{} missing from {link}", key.name());
     }
     assert!(link.starts_with("v=1&"));
 }
@@ -187,8 +187,9 @@ fn fuzzed_links_never_panic_and_always_give_a_valid_state() {
                     link.insert(i, pick(&mut rng, b"&=%,.-x0"));
                 }
                 3 => {
-                    let field = &FIELDS[rng.below(FIELDS.len())];
-                    link.extend(format!("&{}={}", field.key, pick(&mut rng, &hostile)).bytes());
+                    let all: Vec<_> = keys().collect();
+                    let field = all[rng.below(all.len())];
+                    link.extend(format!("&{}={}", field.name(), pick(&mut rng, &hostile)).bytes());
                 }
                 4 if !link.is_empty() => {
                     let i = rng.below(link.len());
@@ -434,46 +435,6 @@ fn assert_weights_fit(w: &[Vec<f32>], shapes: &[[usize; 2]], case: usize) {
     assert!(w.iter().flatten().all(|v| v.is_finite()), "case {case}: a weight that is not finite");
 }
 
-fn fuzz_cases() -> usize {
-    std::env::var("GRADLAB_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
-}
-
-/// Mutates `good` like the link fuzzer does: byte flips, truncation, insertions of bytes that
-/// matter to the format, deletions, and repeated chunks.
-fn mutate(rng: &mut Rng, good: &[u8], specials: &[u8]) -> Vec<u8> {
-    let mut bytes = good.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        match rng.below(6) {
-            0 if !bytes.is_empty() => {
-                let i = rng.below(bytes.len());
-                bytes[i] = rng.below(256) as u8;
-            }
-            1 if !bytes.is_empty() => bytes.truncate(rng.below(bytes.len())),
-            2 => {
-                let i = rng.below(bytes.len() + 1);
-                bytes.insert(i, pick(rng, specials));
-            }
-            3 if !bytes.is_empty() => {
-                let i = rng.below(bytes.len());
-                bytes.remove(i);
-            }
-            4 if bytes.len() > 2 => {
-                let (a, b) = (rng.below(bytes.len()), rng.below(bytes.len()));
-                let (a, b) = (a.min(b), a.max(b));
-                let chunk = bytes[a..b].to_vec();
-                let at = rng.below(bytes.len());
-                bytes.splice(at..at, chunk);
-            }
-            _ if !bytes.is_empty() => {
-                let i = rng.below(bytes.len());
-                bytes[i] ^= 1 << rng.below(8);
-            }
-            _ => {}
-        }
-    }
-    bytes
-}
-
 /// The experiment-JSON reader under the same seeded mutation fuzzing as links (100k cases here,
 /// `GRADLAB_FUZZ_CASES=1000000` by hand): never a panic, and whatever it accepts is a valid
 /// experiment whose weights (if any) fit its network and are finite.
@@ -567,8 +528,8 @@ fn live_settings_agree_between_schema_and_trainer() {
         assert!(changed.problems.is_empty(), "{key}: {:?}", changed.problems);
         let to = changed.state.config;
         assert_ne!(to, base.config, "{key}={value} changes the config");
-        let live = gradlab::share::LIVE_KEYS.contains(key);
-        let schema = gradlab::share::live_changes(&base.config, &to, 7);
+        let live = LIVE_KEYS.contains(key);
+        let schema = live_changes(&base.config, &to, 7);
         assert_eq!(schema.is_some(), live, "{key}: schema");
         assert_eq!(base.config.with_live_settings_of(&to) == to, live, "{key}: trainer");
         if let Some(changes) = schema {
@@ -620,7 +581,7 @@ fn a_mid_run_change_replays_exactly_from_its_link() {
         let before = read_scalar(&live.losses().0);
         let change = Change { step: at, key: key.into(), value: value.into() };
         let next = apply_change(&live.config, &change).unwrap();
-        assert!(gradlab::share::live_changes(&live.config, &next, at).is_some());
+        assert!(live_changes(&live.config, &next, at).is_some());
         live.change_settings(next).unwrap();
         assert_eq!(live.step, at, "the step count is kept");
         assert_eq!(read_scalar(&live.losses().0).to_bits(), before.to_bits(), "the weights are kept");
