@@ -673,7 +673,7 @@ fn edit(ui: Ui, f: impl FnOnce(&mut Config)) {
     ui.error.set(None);
     let step = with_lab(|l| l.trainer.as_ref().filter(|t| t.config == old).map(|t| t.step));
     let live = step.and_then(|step| schema::live_changes(&old, &config, step));
-    let room = ui.changes.with_untracked(|c| c.len() < share::MAX_CHANGES);
+    let room = ui.changes.with_untracked(|c| c.len() < schema::MAX_CHANGES);
     if let (Some(changes), true) = (live, room) {
         let taken = with_lab(|l| l.trainer.as_mut().map(|t| t.change_settings(config.clone())));
         if let Some(Ok(())) = taken {
