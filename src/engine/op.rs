@@ -6,7 +6,8 @@
 //! calculus is ours.
 //!
 //! All values are rank-2 tensors (`[rows, cols]`): a batch of row vectors, a weight matrix, a bias
-//! row `[1, n]` broadcast over rows, or a scalar `[1, 1]` (losses). Ops never create tensors of a
+//! row `[1, n]` broadcast over rows, a column `[m, 1]` broadcast over columns, or a scalar `[1, 1]`
+//! (losses). Ops never create tensors of a
 //! fixed dtype from scratch; they derive them from their inputs, so the same code runs in f32 (the
 //! app) and f64 (the gradient checks).
 

@@ -142,6 +142,8 @@ fn res(x: f64) -> String {
 
 /// `label[r,c]`, or just `label` for a `[1,1]` value.
 fn at(label: &str, m: &Matrix, r: usize, c: usize) -> String {
+    // A broadcast input (a row, a column or a scalar) is named at the index it is read from.
+    let (r, c) = (if m.rows == 1 { 0 } else { r }, if m.cols == 1 { 0 } else { c });
     if m.rows == 1 && m.cols == 1 {
         name(label)
     } else {
@@ -215,13 +217,13 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             eq(&[lhs, symbolic, join(terms, "+"), out])
         }
         Op::Add | Op::Mul => {
+            // Either input may be broadcast: each is read where it is broadcast from.
             let ((a, am), (b, bm)) = (input(0), input(1));
-            let (br, bc) = (if bm.rows == 1 { 0 } else { r }, if bm.cols == 1 { 0 } else { c });
             let op = if node.op == Op::Add { "+" } else { "·" };
             eq(&[
                 lhs,
-                row(&[at(&a.label, am, r, c), mo(op), at(&b.label, bm, br, bc)]),
-                row(&[num(am.at(r, c)), mo(op), num(bm.at(br, bc))]),
+                row(&[at(&a.label, am, r, c), mo(op), at(&b.label, bm, r, c)]),
+                row(&[num(am.broadcast_at(r, c)), mo(op), num(bm.broadcast_at(r, c))]),
                 out,
             ])
         }
@@ -466,7 +468,8 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
                 let m = xm.rows.to_string();
                 // Targets whose row sums to 1 (one-hot) give softmax − y; others softmax·Σy − y.
                 let mass: f64 = t.row(r).iter().sum();
-                let (symbol, value) = if (mass - 1.0).abs() < 1e-9 {
+                // f32 targets that sum to 1 (one-hot, label smoothing) are off by ~1e-7 at most.
+                let (symbol, value) = if (mass - 1.0).abs() < 1e-6 {
                     (row(&[mi("softmax"), mo("−"), mi("y")]), row(&[num(s), mo("−"), num(t.at(r, c))]))
                 } else {
                     (

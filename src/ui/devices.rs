@@ -1,5 +1,6 @@
 //! Devices on the page: opening the CPU and WebGPU, the start-up choice between them (the CPU at
-//! once, WebGPU measured later while the page is idle), switching by hand with the weights kept,
+//! once; a hardware WebGPU measured later while the page is idle, a software one only offered),
+//! switching by hand with the weights kept,
 //! and what a lost GPU does (training carries on on the CPU from the last weights read back).
 
 use super::*;
@@ -31,9 +32,9 @@ async fn measure(config: &Config, device: &Device, steps: usize) -> Result<f64, 
 }
 
 /// Opens the devices, picks a backend and builds the trainer. The page is interactive on the
-/// CPU at once unless the link asks for WebGPU: with `backend=auto` the GPU is opened and measured
-/// in the background afterwards (see [`measure_gpu_later`]), and switched to, weights kept, only
-/// if it trains this network faster.
+/// CPU at once unless the link asks for WebGPU: with `backend=auto` the GPU is opened afterwards
+/// and, unless it is the browser's software fallback, measured in the background (see
+/// [`measure_gpu_later`]) and switched to, weights kept, only if it trains this network faster.
 pub(super) async fn start(ui: Ui) {
     with_lab(|l| l.cpu = Some(backend::cpu()));
     let steps = apply_link(ui);
@@ -120,8 +121,8 @@ async fn open_gpu(ui: Ui) -> bool {
 /// only if it is faster. The choice is per network: a later rebuild does not measure again.
 async fn measure_gpu_later(ui: Ui) {
     // Measure only when the page has been idle for a few seconds: not while training plays, and
-    // not right after a click. The GPU's first steps compile its pipelines, which holds the page
-    // for a few seconds on a software GPU (SwiftShader); that must not land in someone's run.
+    // not right after a click. The GPU's first steps compile its kernels on the main thread (in
+    // wasm: ~1–2 s on a slow CPU), which must not land in someone's run.
     let idle = || with_lab(|l| l.trainer.is_some()) && page_ready() && !ui.playing.get_untracked();
     let mut quiet_since = now_ms();
     let mut last_step = ui.step.get_untracked();
@@ -141,8 +142,8 @@ async fn measure_gpu_later(ui: Ui) {
     while !idle() {
         sleep(200).await;
     }
-    // Its first steps compile the GPU's kernels in one go (≈ 1–2 s on this software GPU, a frame
-    // the page cannot draw): let the indicator paint first.
+    // Its first steps compile the GPU's kernels in one go (a frame the page cannot draw): let the
+    // indicator paint first.
     ui.backend_note.set("the CPU; measuring WebGPU (compiling its kernels)…".into());
     sleep(60).await;
     let g = measure(&config, &gpu, 10).await;

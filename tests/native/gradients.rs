@@ -122,6 +122,9 @@ fn every_op_matches_finite_differences_and_burn_autodiff() {
         check(Op::Add, vec![free([m, 1], r), free([m, n], r)], r);
         check(Op::Mul, vec![free([1, n], r), free([m, n], r)], r);
         check(Op::Mul, vec![free([m, n], r), free([m, 1], r)], r);
+        // Both broadcast: a row and a column make a matrix.
+        check(Op::Add, vec![free([1, n], r), free([m, 1], r)], r);
+        check(Op::Mul, vec![free([1, n], r), free([m, 1], r)], r);
         check(Op::Sum, vec![free([m, n], r)], r);
         check(Op::Mean, vec![free([m, n], r)], r);
         check(Op::Relu, vec![kinked([m, n], r)], r);
