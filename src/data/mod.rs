@@ -3,8 +3,10 @@
 //! Points live in `[-6, 6]²` like TF Playground's, and are generated from the experiment seed's
 //! data stream only, with `libm`, so the same seed gives the same points in wasm and natively.
 //! Classification labels are class indices (0, 1, 2); regression targets lie in `[-1, 1]`.
-//! Image datasets (MNIST, Fashion-MNIST) are in [`images`].
+//! Image datasets (MNIST, Fashion-MNIST) are in [`images`], their augmentation and the
+//! preprocessing of a hand-drawn digit in [`digits`].
 
+pub mod digits;
 pub mod images;
 
 use serde::{Deserialize, Serialize};

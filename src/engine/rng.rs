@@ -23,6 +23,8 @@ pub enum Stream {
     Batches = 3,
     /// Dropout masks.
     Dropout = 4,
+    /// Image augmentation (shifts and rotations).
+    Augment = 5,
 }
 
 impl Rng {

@@ -72,6 +72,8 @@ pub enum Page {
     Play,
     /// The step-by-step view of one training step.
     Step,
+    /// MNIST and Fashion-MNIST: the data, augmentation and a draw pad.
+    Mnist,
 }
 
 /// What the step-by-step view shows.
@@ -141,12 +143,13 @@ pub struct Field {
 
 const BACKENDS: [BackendChoice; 3] = [BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu];
 
-const PAGES: [Page; 2] = [Page::Play, Page::Step];
+const PAGES: [Page; 3] = [Page::Play, Page::Step, Page::Mnist];
 
 fn page_key(p: &Page) -> &'static str {
     match p {
         Page::Play => "play",
         Page::Step => "step",
+        Page::Mnist => "mnist",
     }
 }
 
@@ -221,7 +224,7 @@ pub static FIELDS: &[Field] = &[
     Field {
         key: "page",
         default: "play",
-        expected: "play or step",
+        expected: "play, step or mnist",
         get: |s| page_key(&s.view.page).into(),
         set: |s, v| Ok(s.view.page = choice(v, &PAGES, page_key)?),
     },

@@ -8,6 +8,7 @@
 
 mod chart;
 mod devices;
+mod digits;
 mod draw;
 mod heap;
 mod network;
@@ -598,15 +599,17 @@ fn App() -> impl IntoView {
     spawn_local(start(ui));
     step::listen_for_keys(ui, ui.stepper);
     let on_play = move || ui.page.get() == Page::Play;
+    let on_mnist = move || ui.page.get() == Page::Mnist;
 
     view! {
         <header class="top">
             <h1>"gradlab"</h1>
             <nav class="tabs">
                 <button data-testid="page-play" class:active=on_play on:click=move |_| { ui.page.set(Page::Play); sync_url(ui) }>"playground"</button>
-                <button data-testid="page-step" class:active=move || !on_play() on:click=move |_| {
+                <button data-testid="page-step" class:active=move || ui.page.get() == Page::Step on:click=move |_| {
                     if ui.stepper.trace.get_untracked().is_some() { ui.page.set(Page::Step); sync_url(ui) } else { step::open(ui, ui.stepper, None, 0) }
                 }>"step through backprop"</button>
+                <button data-testid="page-mnist" class:active=on_mnist on:click=move |_| { ui.page.set(Page::Mnist); sync_url(ui) }>"MNIST"</button>
             </nav>
             <div class="transport" class:hidden=move || !on_play()>
                 <button data-testid="reset" title="reset: same seed, same initial weights" on:click=move |_| {
@@ -644,7 +647,8 @@ fn App() -> impl IntoView {
             <div class="banner notice" data-testid="notice">{n}
                 <button class="dismiss" data-testid="dismiss-notice" title="dismiss" on:click=move |_| ui.notice.set(None)>"×"</button></div>
         })}
-        <div class="step-page" class:hidden=on_play><step::StepPage/></div>
+        <div class="step-page" class:hidden=move || ui.page.get() != Page::Step><step::StepPage/></div>
+        <div class="digits-page" class:hidden=move || !on_mnist()><digits::DigitsPage active=Signal::derive(on_mnist)/></div>
         <main class="lab" class:hidden=move || !on_play()>
             <section class="panel data-panel"><DataPanel/></section>
             <section class="panel net-panel">
