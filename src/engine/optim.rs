@@ -204,6 +204,29 @@ impl Optimizer {
         }
     }
 
+    /// Restores a state read back earlier for `n_params` parameters: Adam's step count `t` and the
+    /// tensors in `state_tensors` order. Returns false, leaving a fresh state, when they do not
+    /// fit this optimizer (another kind chosen since, or a state from before the first update).
+    pub fn restore_state(&mut self, t: u64, tensors: Vec<T>, n_params: usize) -> bool {
+        let per_param = match self.config.kind {
+            OptimizerKind::Sgd => 0,
+            OptimizerKind::Momentum => 1,
+            OptimizerKind::Adam => 2,
+        };
+        if per_param == 0 || tensors.len() != per_param * n_params {
+            self.state.clear();
+            self.t = 0;
+            return false;
+        }
+        let mut it = tensors.into_iter();
+        let mut next = move || it.next().expect("counted above");
+        self.state = (0..n_params)
+            .map(|_| if per_param == 1 { State::Velocity(next()) } else { State::Moments { m: next(), v: next() } })
+            .collect();
+        self.t = t;
+        true
+    }
+
     /// Replaces the state tensors with copies (e.g. on another device) in `state_tensors` order.
     /// An empty list resets the state (and Adam's step count, so bias correction starts over).
     pub fn replace_state_tensors(&mut self, tensors: Vec<T>) {

@@ -222,6 +222,18 @@ pub struct Snapshot {
     pub step: u64,
     /// Every parameter's values, in `Mlp::names` order.
     pub params: Vec<Vec<f32>>,
+    /// The optimizer's state at that step (`None`: start it over).
+    pub optimizer: Option<OptimizerState>,
+}
+
+/// An optimizer's state read back to the host: its update count (Adam's t) and its tensors in
+/// `Optimizer::state_tensors` order (velocities, or Adam's m and v), with their shapes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState {
+    /// Updates done.
+    pub t: u64,
+    /// Each state tensor's values and shape.
+    pub tensors: Vec<(Vec<f32>, [usize; 2])>,
 }
 
 /// Parameters and losses read back after some steps, for display.
@@ -238,6 +250,9 @@ pub struct Readout {
     pub test_loss: f32,
     /// Every parameter's values, in `Mlp::names` order.
     pub params: Vec<Vec<f32>>,
+    /// The optimizer's state at that step, so that training can carry on elsewhere (a lost GPU)
+    /// with it rather than with a fresh one.
+    pub optimizer: Option<OptimizerState>,
 }
 
 /// Values enqueued on the device by [`Trainer::pending`], not yet read.
@@ -247,6 +262,7 @@ pub struct Pending {
     train_loss: T,
     test_loss: T,
     params: Vec<T>,
+    optimizer: (u64, Vec<T>),
     grid: Option<(usize, T, Vec<T>)>,
 }
 
@@ -258,6 +274,9 @@ impl Pending {
         let mut parts = vec![self.train_loss, self.test_loss];
         let n_params = self.params.len();
         parts.extend(self.params);
+        let (t, state) = self.optimizer;
+        let state_dims: Vec<[usize; 2]> = state.iter().map(|s| s.dims()).collect();
+        parts.extend(state);
         let grid_shape = self.grid.as_ref().map(|(n, _, hidden)| (*n, hidden.len()));
         if let Some((_, prediction, hidden)) = self.grid {
             parts.push(prediction);
@@ -270,12 +289,14 @@ impl Pending {
             return Err(EngineError::NotFinite);
         }
         let params = (0..n_params).map(|_| next()).collect();
+        let tensors = state_dims.into_iter().map(|dims| (next(), dims)).collect();
+        let optimizer = Some(OptimizerState { t, tensors });
         let grid = grid_shape.map(|(n, n_hidden)| {
             let prediction = next();
             let hidden = (0..n_hidden).map(|_| next()).collect();
             GridOutputs { n, prediction, hidden }
         });
-        Ok((Readout { trainer: self.trainer, step: self.step, train_loss, test_loss, params }, grid))
+        Ok((Readout { trainer: self.trainer, step: self.step, train_loss, test_loss, params, optimizer }, grid))
     }
 }
 
@@ -329,7 +350,7 @@ impl Trainer {
         // snapshot a lost device or a diverged run falls back on.
         let initial = Mlp::initial_values(&config.sizes(), config.seed);
         let model = Mlp::from_values(&config.sizes(), &config.activations, &initial, device, precision);
-        let saved = Snapshot { step: 0, params: initial.iter().map(|p| p.iter().map(|&v| v as f32).collect()).collect() };
+        let saved = Snapshot { step: 0, params: initial.iter().map(|p| p.iter().map(|&v| v as f32).collect()).collect(), optimizer: None };
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let optimizer = Optimizer::new(OptimizerConfig::new(config.optimizer, config.lr));
         let eval_train = train.upload(head, device, precision);
@@ -468,7 +489,8 @@ impl Trainer {
             let hidden = nodes.hidden.iter().map(|&h| tape.value(h).clone()).collect();
             (n, prediction, hidden)
         });
-        Pending { trainer: self.id, step: self.step, train_loss, test_loss, params: self.model.params.clone(), grid }
+        let optimizer = (self.optimizer.t, self.optimizer.state_tensors().into_iter().cloned().collect());
+        Pending { trainer: self.id, step: self.step, train_loss, test_loss, params: self.model.params.clone(), optimizer, grid }
     }
 
     /// Takes new settings while training: the weights carry on; a new learning rate keeps the
@@ -513,16 +535,24 @@ impl Trainer {
         if readout.trainer != self.id || !fits || !finite {
             return false;
         }
-        self.saved = Snapshot { step: readout.step, params: readout.params.clone() };
+        // The optimizer's state goes with the weights when it is whole and finite.
+        let optimizer = readout.optimizer.clone().filter(|o| o.tensors.iter().all(|(v, _)| v.iter().all(|x| x.is_finite())));
+        self.saved = Snapshot { step: readout.step, params: readout.params.clone(), optimizer };
         true
     }
 
     /// Goes back to the saved parameters, on `device` (the same one after a diverged run, the
-    /// CPU after a lost GPU): the step count becomes the saved one; optimizer state starts over.
-    /// Needs nothing from the old device, so it works when that device is gone.
+    /// CPU after a lost GPU): the step count becomes the saved one, and the optimizer's state the
+    /// one read with those parameters (it starts over when none was read, or when it no longer
+    /// fits: another optimizer chosen since). Needs nothing from the old device, so it works when
+    /// that device is gone.
     pub fn restore_saved(&mut self, device: &Device) {
-        let Snapshot { step, params } = self.saved.clone();
+        let Snapshot { step, params, optimizer } = self.saved.clone();
         self.move_to_with(device, &params);
+        if let Some(o) = optimizer {
+            let state = o.tensors.iter().map(|(v, dims)| tensor(v, *dims, device, self.precision)).collect();
+            self.optimizer.restore_state(o.t, state, self.model.params.len());
+        }
         self.set_step(step);
     }
 
@@ -563,7 +593,7 @@ impl Trainer {
         }
         let device = self.device.clone();
         self.move_to_with(&device, values);
-        self.saved = Snapshot { step: self.step, params: values.to_vec() };
+        self.saved = Snapshot { step: self.step, params: values.to_vec(), optimizer: None };
         Ok(())
     }
 

@@ -170,6 +170,17 @@ fn a_trainer_falls_back_on_its_last_saved_weights() {
     t.restore_saved(&cpu);
     assert_eq!(t.step, 20);
     assert_eq!(read_scalar(&t.losses().0).to_bits(), at_20.to_bits());
+    // Adam's moments and step count came back with the weights: exactly those of a run at step 20
+    // (a fresh Adam state made the loss jump by half after a lost GPU: its first update moves
+    // every weight by a whole learning rate).
+    let mut straight = Trainer::new(config.clone(), &cpu).unwrap();
+    for _ in 0..20 {
+        straight.train_step();
+    }
+    let state = |tr: &Trainer| tr.optimizer.state_tensors().into_iter().map(|x| block_on(gradlab::engine::read(x)).unwrap()).collect::<Vec<_>>();
+    assert_eq!(t.optimizer.t, 20);
+    assert_eq!(state(&t).len(), 2 * t.model.params.len(), "m and v for every parameter");
+    assert_eq!(state(&t), state(&straight), "the optimizer's state at step 20");
 
     // Another trainer's readout (a rebuild while a read was in flight) is never kept.
     let mut other = Trainer::new(config, &cpu).unwrap();
