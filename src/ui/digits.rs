@@ -16,8 +16,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData as CanvasImage, PointerEvent};
+use web_sys::{ImageData as CanvasImage, PointerEvent};
 
+use super::draw::canvas;
 use super::{now_ms, sleep};
 use crate::data::digits::{Augment, SIDE, digit_from_drawing};
 use crate::data::images::{ImageData, ImageDataset, MAX_GZIP_BYTES, Verify, parse_bundle};
@@ -211,12 +212,6 @@ fn draw_augmented(d: DigitsUi, data: &ImageData) {
         Augment::DIGITS.apply(image, rows, cols, &mut rng, &mut out);
         put_grey(&format!("augment-{i}"), rows, cols, &out);
     }
-}
-
-fn canvas(id: &str) -> Option<(HtmlCanvasElement, CanvasRenderingContext2d)> {
-    let canvas: HtmlCanvasElement = web_sys::window()?.document()?.get_element_by_id(id)?.dyn_into().ok()?;
-    let ctx = canvas.get_context("2d").ok()??.dyn_into().ok()?;
-    Some((canvas, ctx))
 }
 
 /// Draws grey levels (ink high) as dark ink on white.

@@ -34,7 +34,8 @@ fn class_colour(c: usize) -> [f32; 3] {
     [ORANGE, BLUE, GREEN][c.min(2)]
 }
 
-fn canvas(id: &str) -> Option<(HtmlCanvasElement, CanvasRenderingContext2d)> {
+/// The canvas with this id and its 2-D context.
+pub(super) fn canvas(id: &str) -> Option<(HtmlCanvasElement, CanvasRenderingContext2d)> {
     let el = web_sys::window()?.document()?.get_element_by_id(id)?;
     let canvas: HtmlCanvasElement = el.dyn_into().ok()?;
     let ctx = canvas.get_context("2d").ok()??.dyn_into().ok()?;
