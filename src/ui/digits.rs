@@ -14,14 +14,14 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::{Clamped, JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ImageData as CanvasImage, PointerEvent};
+use web_sys::PointerEvent;
 
-use super::draw::canvas;
+use super::draw::{canvas, put_image};
 use super::{now_ms, sleep};
 use crate::data::digits::{Augment, SIDE, digit_from_drawing};
-use crate::data::images::{ImageData, ImageDataset, MAX_GZIP_BYTES, Verify, parse_bundle};
+use crate::data::images::{DataError, ImageData, ImageDataset, MAX_GZIP_BYTES, Verify, parse_bundle};
 use crate::engine::{Rng, Stream};
 
 /// Cache API name; bump when the bundle format changes.
@@ -115,10 +115,8 @@ async fn fetch_bundle(d: DigitsUi, kind: ImageDataset) -> Result<(ImageData, boo
     if let Some(cache) = &cache {
         let hit = JsFuture::from(cache.match_with_str(&url)).await.ok().and_then(|r| r.dyn_into::<web_sys::Response>().ok());
         if let Some(response) = hit {
-            d.load.set(Load::Checking);
-            sleep(30).await;
             let bytes = array_buffer(&response).await?;
-            match parse_bundle(&bytes, Verify::Sums(&kind.sums())) {
+            match check(d, kind, &bytes).await {
                 Ok(data) => return Ok((data, true)),
                 Err(_) => {
                     let _ = JsFuture::from(cache.delete_with_str(&url)).await;
@@ -157,15 +155,20 @@ async fn fetch_bundle(d: DigitsUi, kind: ImageDataset) -> Result<(ImageData, boo
             d.load.set(Load::Downloading { loaded: bytes.len() as f64, total });
         }
     }
-    d.load.set(Load::Checking);
-    sleep(30).await;
-    let data = parse_bundle(&bytes, Verify::Sums(&kind.sums())).map_err(|e| e.to_string())?;
+    let data = check(d, kind, &bytes).await.map_err(|e| e.to_string())?;
     if let Some(cache) = &cache {
         if let Ok(copy) = web_sys::Response::new_with_opt_u8_array(Some(&mut bytes)) {
             let _ = JsFuture::from(cache.put_with_str(&url, &copy)).await;
         }
     }
     Ok((data, false))
+}
+
+/// Says "checking…" (and lets it paint), then unzips and checks the bundle against the published sums.
+async fn check(d: DigitsUi, kind: ImageDataset, bytes: &[u8]) -> Result<ImageData, DataError> {
+    d.load.set(Load::Checking);
+    sleep(30).await;
+    parse_bundle(bytes, Verify::Sums(&kind.sums()))
 }
 
 async fn array_buffer(response: &web_sys::Response) -> Result<Vec<u8>, String> {
@@ -216,15 +219,7 @@ fn draw_augmented(d: DigitsUi, data: &ImageData) {
 
 /// Draws grey levels (ink high) as dark ink on white.
 fn put_grey(id: &str, rows: usize, cols: usize, pixels: &[u8]) {
-    let Some((canvas, ctx)) = canvas(id) else { return };
-    if canvas.width() != cols as u32 || canvas.height() != rows as u32 {
-        canvas.set_width(cols as u32);
-        canvas.set_height(rows as u32);
-    }
-    let rgba: Vec<u8> = pixels.iter().flat_map(|&v| [255 - v, 255 - v, 255 - v, 255]).collect();
-    if let Ok(image) = CanvasImage::new_with_u8_clamped_array_and_sh(Clamped(&rgba), cols as u32, rows as u32) {
-        let _ = ctx.put_image_data(&image, 0.0, 0.0);
-    }
+    put_image(id, rows, cols, |i| [255 - pixels[i]; 3]);
 }
 
 /// The pad's point under the pointer, in canvas pixels.

@@ -42,19 +42,19 @@ pub(super) fn canvas(id: &str) -> Option<(HtmlCanvasElement, CanvasRenderingCont
     Some((canvas, ctx))
 }
 
-/// Writes an `n × n` RGB image into the canvas `id` (sized to `n × n`; resizing a canvas clears
-/// and reallocates it, so only when its size differs).
-fn put_pixels(id: &str, n: usize, pixel: impl Fn(usize) -> [u8; 3]) {
+/// Writes a `rows × cols` RGB image into the canvas `id` (resizing a canvas clears and reallocates
+/// it, so only when its size differs).
+pub(super) fn put_image(id: &str, rows: usize, cols: usize, pixel: impl Fn(usize) -> [u8; 3]) {
     let Some((canvas, ctx)) = canvas(id) else { return };
-    if canvas.width() != n as u32 || canvas.height() != n as u32 {
-        canvas.set_width(n as u32);
-        canvas.set_height(n as u32);
+    if canvas.width() != cols as u32 || canvas.height() != rows as u32 {
+        canvas.set_width(cols as u32);
+        canvas.set_height(rows as u32);
     }
-    let mut rgba = vec![255u8; n * n * 4];
-    for i in 0..n * n {
+    let mut rgba = vec![255u8; rows * cols * 4];
+    for i in 0..rows * cols {
         rgba[4 * i..4 * i + 3].copy_from_slice(&pixel(i));
     }
-    if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), n as u32, n as u32) {
+    if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), cols as u32, rows as u32) {
         let _ = ctx.put_image_data(&image, 0.0, 0.0);
     }
 }
@@ -72,7 +72,7 @@ pub enum Shading {
 pub fn output(grid: &GridOutputs, head: Head, shading: Shading) {
     let k = head_width(head);
     let discrete = shading == Shading::Discrete;
-    put_pixels("heatmap", grid.n, |i| {
+    put_image("heatmap", grid.n, grid.n, |i| {
         let p = &grid.prediction[i * k..(i + 1) * k];
         match head {
             Head::Softmax(_) => {
@@ -104,14 +104,14 @@ pub fn neuron(id: &str, grid: &GridOutputs, layer: usize, unit: usize) {
         return;
     }
     let max = (0..cells).map(|i| values[i * units + unit].abs()).fold(1e-6f32, f32::max);
-    put_pixels(id, grid.n, |i| diverging(values[i * units + unit] / max));
+    put_image(id, grid.n, grid.n, |i| diverging(values[i * units + unit] / max));
 }
 
 /// An input feature's map on an `n × n` grid into canvas `id`: its thumbnail, or drawn large.
 pub fn feature(id: &str, feature: Feature, n: usize) {
     let values: Vec<f64> = data::grid(n).into_iter().map(|(x, y)| feature.eval(x, y)).collect();
     let max = values.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
-    put_pixels(id, n, |i| diverging((values[i] / max) as f32));
+    put_image(id, n, n, |i| diverging((values[i] / max) as f32));
 }
 
 fn head_width(head: Head) -> usize {
@@ -125,7 +125,7 @@ fn head_width(head: Head) -> usize {
 pub fn output_units(grid: &GridOutputs, head: Head) {
     let k = head_width(head);
     for o in 0..k {
-        put_pixels(&format!("output-{o}"), grid.n, |i| {
+        put_image(&format!("output-{o}"), grid.n, grid.n, |i| {
             let p = grid.prediction[i * k + o];
             match head {
                 Head::Linear => diverging(p),
