@@ -126,20 +126,8 @@ impl Default for ShareState {
     }
 }
 
-/// One of the link's own fields (not an experiment setting): its key, default, how to write it
-/// and how to read it back (with range checks).
-pub struct Field {
-    /// The URL key.
-    pub key: &'static str,
-    /// The default value, as written in a link.
-    pub default: &'static str,
-    /// What a valid value looks like (shown in messages).
-    pub expected: &'static str,
-    /// Writes the current value.
-    pub get: fn(&ShareState) -> String,
-    /// Parses, checks and applies a value; `Err` says what is wrong.
-    pub set: fn(&mut ShareState, &str) -> Result<(), String>,
-}
+/// One of the link's own fields (not an experiment setting), on the whole link state.
+pub type Field = schema::Field<ShareState>;
 
 const BACKENDS: [BackendChoice; 3] = [BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu];
 

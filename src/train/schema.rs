@@ -35,9 +35,10 @@ pub struct Change {
     pub value: String,
 }
 
-/// One setting of a [`Config`]: its key, default, how to write it and how to read it back (with
-/// range checks).
-pub struct Setting {
+/// One value a link carries: its key, default, how to write it and how to read it back (with
+/// range checks), on what it lives in, `S`: a [`Config`] for an experiment setting ([`Setting`]),
+/// the whole link state for the link's own fields (`share::Field`).
+pub struct Field<S: 'static> {
     /// The URL key (and, with `--`, mostly the CLI flag).
     pub key: &'static str,
     /// The default value, as written in a link.
@@ -45,10 +46,13 @@ pub struct Setting {
     /// What a valid value looks like (shown in messages and CLI help).
     pub expected: &'static str,
     /// Writes the current value.
-    pub get: fn(&Config) -> String,
+    pub get: fn(&S) -> String,
     /// Parses, checks and applies a value; `Err` says what is wrong.
-    pub set: fn(&mut Config, &str) -> Result<(), String>,
+    pub set: fn(&mut S, &str) -> Result<(), String>,
 }
+
+/// One setting of a [`Config`].
+pub type Setting = Field<Config>;
 
 /// The schema, in the order links are written and applied (`layers` comes before `act`, which
 /// must match it).
