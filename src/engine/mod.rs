@@ -6,13 +6,15 @@ pub mod fused;
 pub mod op;
 pub mod optim;
 pub mod rng;
+pub mod shape;
 pub mod tape;
 
-pub use op::{Formula, Leaf, Op, T};
+pub use op::{Formula, Leaf, Op, Saved, T};
+pub use shape::{Shape, ShapeError};
 pub use fused::UpdatePath;
 pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};
 pub use rng::{Rng, Stream};
-pub use tape::{Node, NodeId, Tape};
+pub use tape::{Memory, Mode, Node, NodeId, Tape};
 
 use burn::tensor::Device;
 use burn::tensor::{DType, TensorData};
@@ -26,26 +28,28 @@ pub enum Precision {
     F64,
 }
 
-/// Uploads `values` (row-major) as a `[rows, cols]` tensor.
-pub fn tensor(values: &[f32], [rows, cols]: [usize; 2], device: &Device, precision: Precision) -> T {
-    assert_eq!(values.len(), rows * cols, "{} values for a [{rows}, {cols}] tensor", values.len());
+/// Uploads `values` (row-major) as a tensor of the given true shape (stored padded to rank 4).
+pub fn tensor(values: &[f32], shape: impl Into<Shape>, device: &Device, precision: Precision) -> T {
+    let shape = shape.into();
+    assert_eq!(values.len(), shape.numel(), "{} values for a {shape} tensor", values.len());
     match precision {
-        Precision::F32 => T::from_data(TensorData::new(values.to_vec(), [rows, cols]), (device, DType::F32)),
+        Precision::F32 => T::from_data(TensorData::new(values.to_vec(), shape.storage()), (device, DType::F32)),
         Precision::F64 => {
             let wide: Vec<f64> = values.iter().map(|&v| v as f64).collect();
-            T::from_data(TensorData::new(wide, [rows, cols]), (device, DType::F64))
+            T::from_data(TensorData::new(wide, shape.storage()), (device, DType::F64))
         }
     }
 }
 
-/// Uploads f64 values as a `[rows, cols]` tensor of the given precision.
-pub fn tensor_f64(values: &[f64], [rows, cols]: [usize; 2], device: &Device, precision: Precision) -> T {
-    assert_eq!(values.len(), rows * cols, "{} values for a [{rows}, {cols}] tensor", values.len());
+/// Uploads f64 values as a tensor of the given true shape and precision.
+pub fn tensor_f64(values: &[f64], shape: impl Into<Shape>, device: &Device, precision: Precision) -> T {
+    let shape = shape.into();
+    assert_eq!(values.len(), shape.numel(), "{} values for a {shape} tensor", values.len());
     let dtype = match precision {
         Precision::F32 => DType::F32,
         Precision::F64 => DType::F64,
     };
-    T::from_data(TensorData::new(values.to_vec(), [rows, cols]), (device, dtype))
+    T::from_data(TensorData::new(values.to_vec(), shape.storage()), (device, dtype))
 }
 
 /// Reads a tensor back as f32 values, without blocking (required in the browser).
@@ -69,7 +73,7 @@ pub async fn read_many(parts: Vec<T>) -> Result<Vec<Vec<f64>>, EngineError> {
     }
     let sizes: Vec<usize> = parts.iter().map(|t| t.dims().iter().product()).collect();
     let total: usize = sizes.iter().sum();
-    let flat = T::cat(parts.into_iter().zip(&sizes).map(|(t, &n)| t.reshape([1, n])).collect(), 1);
+    let flat = T::cat(parts.into_iter().zip(&sizes).map(|(t, &n)| t.reshape([1, 1, 1, n])).collect(), 3);
     let all = read_f64(&flat).await?;
     if all.len() != total {
         return Err(EngineError::Readback(format!("read {} values, expected {total}", all.len())));

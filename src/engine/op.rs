@@ -1,21 +1,28 @@
 //! The closed set of operations our tape can record.
 //!
-//! Every op keeps four things side by side, so that the step-by-step view can name and explain
-//! every node: its forward computation, its backward rule (the gradient it passes to each input,
+//! Every op keeps its pieces side by side, so that the step-by-step view can name and explain
+//! every node: the shape it produces (checked before anything runs, so a mistake names the true
+//! shapes), its forward computation, its backward rule (the gradient it passes to each input,
 //! given the upstream gradient), a display name, and its formulas. Kernels come from burn; the
 //! calculus is ours.
 //!
-//! All values are rank-2 tensors (`[rows, cols]`): a batch of row vectors, a weight matrix, a bias
-//! row `[1, n]` broadcast over rows, a column `[m, 1]` broadcast over columns, or a scalar `[1, 1]`
-//! (losses). Ops never create tensors of a
-//! fixed dtype from scratch; they derive them from their inputs, so the same code runs in f32 (the
-//! app) and f64 (the gradient checks).
+//! Values are `Tensor<4>`s holding a true shape of rank 0–4 padded on the left with 1s (see
+//! [`shape`](super::shape) for why). Consequences used below: the last logical axis is storage
+//! axis 3; broadcasting is burn's (NumPy rules); an input that was broadcast gets its gradient
+//! summed over the storage axes where it had size 1 ([`unbroadcast`]). Ops never create tensors
+//! of a fixed dtype from scratch; they derive them from their inputs, so the same code runs in f32
+//! (the app) and f64 (the gradient checks).
 
 use burn::Tensor;
 use burn::tensor::activation;
+use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward, max_pool2d_with_indices, max_pool2d_with_indices_backward};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
+use burn::tensor::Int;
 
-/// A rank-2 tensor: the one value type of the tape.
-pub type T = Tensor<2>;
+use super::shape::{MAX_RANK, Shape, ShapeError, broadcast};
+
+/// The storage of every tape value: a true shape of rank ≤ 4, padded on the left with 1s.
+pub type T = Tensor<4>;
 
 /// What a leaf of the tape holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,21 +35,21 @@ pub enum Leaf {
     Constant,
 }
 
-/// One operation of the closed op set.
+/// One operation of the closed op set. Variants carry what their forward and backward need.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
     /// A value that enters the graph from outside.
     Leaf(Leaf),
-    /// `[m,k] · [k,n] → [m,n]`.
+    /// `[…, m, k] · […, k, n] → […, m, n]`; leading (batch) axes broadcast, so a `[b, t, d]`
+    /// activation times a `[d, e]` weight is one op.
     MatMul,
-    /// Elementwise sum; either input may be a row `[1,n]`, a column `[m,1]` or a scalar `[1,1]`
-    /// broadcast over the other's shape.
+    /// Elementwise sum; the inputs broadcast like NumPy's (a bias `[n]` over `[batch, n]`).
     Add,
-    /// Elementwise product; either input may be broadcast like in `Add`.
+    /// Elementwise product; broadcast like `Add`.
     Mul,
-    /// Sum of all elements → `[1,1]`.
+    /// Sum of all elements → a scalar.
     Sum,
-    /// Mean of all elements → `[1,1]`.
+    /// Mean of all elements → a scalar.
     Mean,
     /// `max(0, x)`.
     Relu,
@@ -54,23 +61,41 @@ pub enum Op {
     Tanh,
     /// The linear (identity) activation.
     Identity,
-    /// Row-wise softmax.
+    /// `x·Φ(x)` with the exact normal CDF (PyTorch's default GELU).
+    Gelu,
+    /// Softmax over the last axis.
     Softmax,
-    /// Row-wise log-softmax (stable: `x − max − log Σ e^{x − max}`).
+    /// Log-softmax over the last axis (stable: `x − max − log Σ e^{x − max}`).
     LogSoftmax,
     /// `(prediction, target) → ½·mean((p − t)²)`, the loss TF Playground and the essays use.
     Mse,
-    /// `(logits, targets) → mean over rows of −Σ t·log softmax(z)`, computed stably. Targets need
-    /// not be one-hot nor sum to 1 (label smoothing, weighted rows): the gradient is exact for any.
+    /// `(logits, targets) → mean over rows of −Σ t·log softmax(z)`, softmax over the last axis and
+    /// every other axis a row; computed stably. Targets need not be one-hot nor sum to 1 (label
+    /// smoothing, weighted rows): the gradient is exact for any.
     SoftmaxCrossEntropy,
     /// `(logits, targets in [0,1]) → mean of max(z,0) − z·t + log(1 + e^{−|z|})`, stable.
     BceWithLogits,
-    /// `(x, mask) → x·mask / (1 − rate)`: inverted dropout with a seeded 0/1 mask.
+    /// `(x, mask) → x·mask / (1 − rate)`: inverted dropout with a seeded 0/1 mask of x's shape.
     Dropout { rate: f32 },
     /// `w → rate·Σ|w|`.
     L1 { rate: f32 },
     /// `w → rate·½·Σw²`.
     L2 { rate: f32 },
+    /// The same values in another shape of as many elements (flatten is `[n, c, h, w] → [n, c·h·w]`).
+    Reshape { to: Shape },
+    /// Reorders the axes: output axis `i` is input axis `axes[i]` (true axes, outermost first).
+    /// Made by [`Op::permute`]: entries past the value's rank are `u8::MAX`.
+    Permute { axes: [u8; MAX_RANK] },
+    /// `(x [n, c, h, w], weight [o, c, k, k], bias [o]) → [n, o, h′, w′]`, cross-correlation as in
+    /// PyTorch's `Conv2d`, with `h′ = (h + 2·padding − k) / stride + 1`.
+    Conv2d { stride: u8, padding: u8 },
+    /// Max over `kernel × kernel` windows moved by `stride` on `[n, c, h, w]`; the position of
+    /// each maximum is kept (on the node) for the backward.
+    MaxPool2d { kernel: u8, stride: u8 },
+    /// `(x, mask) → x where mask = 0, value where mask = 1` (a causal mask before softmax).
+    MaskedFill { value: f32 },
+    /// The identity forward; no gradient flows back through it (a GAN's frozen half).
+    StopGradient,
 }
 
 /// Text that explains an op in the step-by-step view.
@@ -82,18 +107,30 @@ pub struct Formula {
     pub backward: &'static str,
 }
 
+/// What a forward keeps for its backward besides the inputs and the output.
+#[derive(Clone, Debug, Default)]
+pub enum Saved {
+    /// Nothing (every op but max-pooling).
+    #[default]
+    Nothing,
+    /// Where each pooled maximum came from (flat `h·w` positions per channel).
+    Indices(Tensor<4, Int>),
+}
+
 impl Op {
     /// How many inputs the op takes.
     pub fn arity(&self) -> usize {
         match self {
             Op::Leaf(_) => 0,
+            Op::Conv2d { .. } => 3,
             Op::MatMul
             | Op::Add
             | Op::Mul
             | Op::Mse
             | Op::SoftmaxCrossEntropy
             | Op::BceWithLogits
-            | Op::Dropout { .. } => 2,
+            | Op::Dropout { .. }
+            | Op::MaskedFill { .. } => 2,
             _ => 1,
         }
     }
@@ -114,6 +151,7 @@ impl Op {
             Op::Sigmoid => "sigmoid",
             Op::Tanh => "tanh",
             Op::Identity => "linear",
+            Op::Gelu => "GELU",
             Op::Softmax => "softmax",
             Op::LogSoftmax => "log-softmax",
             Op::Mse => "MSE loss",
@@ -122,6 +160,12 @@ impl Op {
             Op::Dropout { .. } => "dropout",
             Op::L1 { .. } => "L1 penalty",
             Op::L2 { .. } => "L2 penalty",
+            Op::Reshape { .. } => "reshape",
+            Op::Permute { .. } => "permute",
+            Op::Conv2d { .. } => "conv2d",
+            Op::MaxPool2d { .. } => "max-pool",
+            Op::MaskedFill { .. } => "masked fill",
+            Op::StopGradient => "stop-gradient",
         }
     }
 
@@ -139,6 +183,7 @@ impl Op {
             Op::Sigmoid => ("y = 1 / (1 + e^(−x))", "∂L/∂x = ∂L/∂y · y(1 − y)"),
             Op::Tanh => ("y = tanh(x)", "∂L/∂x = ∂L/∂y · (1 − y²)"),
             Op::Identity => ("y = x", "∂L/∂x = ∂L/∂y"),
+            Op::Gelu => ("y = x · Φ(x),  Φ(x) = ½(1 + erf(x/√2))", "∂L/∂x = ∂L/∂y · (Φ(x) + x · e^(−x²/2)/√(2π))"),
             Op::Softmax => ("yᵢ = e^(xᵢ) / Σⱼ e^(xⱼ)", "∂L/∂xᵢ = yᵢ (∂L/∂yᵢ − Σⱼ ∂L/∂yⱼ yⱼ)"),
             Op::LogSoftmax => ("yᵢ = xᵢ − log Σⱼ e^(xⱼ)", "∂L/∂xᵢ = ∂L/∂yᵢ − softmax(x)ᵢ Σⱼ ∂L/∂yⱼ"),
             Op::Mse => ("L = ½ · mean((ŷ − y)²)", "∂L/∂ŷ = (ŷ − y) / N"),
@@ -153,16 +198,134 @@ impl Op {
             Op::Dropout { .. } => ("y = x ⊙ mask / (1 − p)", "∂L/∂x = ∂L/∂y ⊙ mask / (1 − p)"),
             Op::L1 { .. } => ("L = λ Σ|w|", "∂L/∂w = λ · sign(w)"),
             Op::L2 { .. } => ("L = λ · ½ Σ w²", "∂L/∂w = λ · w"),
+            Op::Reshape { .. } => ("y = x in a new shape (same order of elements)", "∂L/∂x = ∂L/∂y in x's shape"),
+            Op::Permute { .. } => ("y[i₀ i₁ …] = x[i_axes]", "∂L/∂x = ∂L/∂y with the inverse permutation"),
+            Op::Conv2d { .. } => (
+                "y[n,o,i,j] = b[o] + Σ_c,u,v W[o,c,u,v] · x[n, c, s·i+u−p, s·j+v−p]",
+                "∂L/∂x = conv_transposed(∂L/∂y, W),  ∂L/∂W[o,c,u,v] = Σ_n,i,j ∂L/∂y[n,o,i,j] · x[n,c,s·i+u−p,s·j+v−p],  ∂L/∂b[o] = Σ_n,i,j ∂L/∂y[n,o,i,j]",
+            ),
+            Op::MaxPool2d { .. } => (
+                "y[n,c,i,j] = max over the k×k window at (s·i, s·j)",
+                "∂L/∂x = ∂L/∂y routed to the position of each window's maximum, 0 elsewhere",
+            ),
+            Op::MaskedFill { .. } => ("y = value where mask, else x", "∂L/∂x = ∂L/∂y where not mask, else 0"),
+            Op::StopGradient => ("y = x", "no gradient flows to x"),
         };
         Formula { forward, backward }
     }
 
-    /// Computes the op's output from its inputs. Leaves have no forward: the tape stores them.
-    pub fn forward(&self, inputs: &[&T]) -> T {
+    /// The shape of the output for inputs of these shapes, or what does not fit.
+    pub fn shape(&self, inputs: &[Shape]) -> Result<Shape, ShapeError> {
+        let op = self.name();
+        let fail = |message: String| Err(ShapeError { op, message });
+        if inputs.len() != self.arity() {
+            return fail(format!("takes {} inputs, got {}", self.arity(), inputs.len()));
+        }
+        let same = |a: Shape, b: Shape, what: &str| {
+            if a == b { Ok(a) } else { fail(format!("{what} {a} and {b} differ")) }
+        };
+        match *self {
+            Op::Leaf(_) => fail("a leaf has no inputs to infer a shape from".into()),
+            Op::MatMul => {
+                let (a, b) = (inputs[0], inputs[1]);
+                if a.rank() < 2 || b.rank() < 2 {
+                    return fail(format!("{a} · {b}: both need at least two axes"));
+                }
+                let (ad, bd) = (a.storage(), b.storage());
+                if ad[3] != bd[2] {
+                    return fail(format!("{a} · {b}: inner sizes {} and {} differ", ad[3], bd[2]));
+                }
+                let batch = |s: Shape| Shape::new(&s.dims()[..s.rank() - 2]);
+                let Some(batch) = broadcast(batch(a), batch(b)) else {
+                    return fail(format!("{a} · {b}: the leading axes do not broadcast"));
+                };
+                let mut dims = batch.dims().to_vec();
+                dims.extend([ad[2], bd[3]]);
+                Ok(Shape::new(&dims))
+            }
+            Op::Add | Op::Mul => {
+                broadcast(inputs[0], inputs[1]).map_or_else(|| fail(format!("{} and {} do not broadcast", inputs[0], inputs[1])), Ok)
+            }
+            Op::Sum | Op::Mean | Op::L1 { .. } | Op::L2 { .. } => Ok(Shape::scalar()),
+            Op::Mse | Op::BceWithLogits => same(inputs[0], inputs[1], "prediction and target").map(|_| Shape::scalar()),
+            Op::SoftmaxCrossEntropy => same(inputs[0], inputs[1], "logits and targets").map(|_| Shape::scalar()),
+            Op::Dropout { .. } | Op::MaskedFill { .. } => same(inputs[0], inputs[1], "value and mask"),
+            Op::Relu
+            | Op::LeakyRelu { .. }
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Identity
+            | Op::Gelu
+            | Op::Softmax
+            | Op::LogSoftmax
+            | Op::StopGradient => Ok(inputs[0]),
+            Op::Reshape { to } => {
+                if to.numel() == inputs[0].numel() {
+                    Ok(to)
+                } else {
+                    fail(format!("{} has {} elements, {to} has {}", inputs[0], inputs[0].numel(), to.numel()))
+                }
+            }
+            Op::Permute { axes } => {
+                let x = inputs[0];
+                if permutation_rank(axes) != x.rank() {
+                    return fail(format!("a permutation of {} axes for {x}", permutation_rank(axes)));
+                }
+                let axes = &axes[..x.rank()];
+                let mut seen = [false; MAX_RANK];
+                for &a in axes {
+                    if a as usize >= x.rank() || seen[a as usize] {
+                        return fail(format!("{axes:?} is not a permutation of the {} axes of {x}", x.rank()));
+                    }
+                    seen[a as usize] = true;
+                }
+                let dims: Vec<usize> = axes.iter().map(|&a| x.dims()[a as usize]).collect();
+                Ok(Shape::new(&dims))
+            }
+            Op::Conv2d { stride, padding } => {
+                let (x, w, b) = (inputs[0], inputs[1], inputs[2]);
+                if x.rank() != 4 || w.rank() != 4 || b.rank() != 1 {
+                    return fail(format!("needs x [n, c, h, w], weight [o, c, k, k], bias [o]; got {x}, {w}, {b}"));
+                }
+                let ([n, c, h, wd], [o, wc, kh, kw]) = (x.storage(), w.storage());
+                if c != wc {
+                    return fail(format!("input {x} has {c} channels, the weight {w} expects {wc}"));
+                }
+                if b.dims()[0] != o {
+                    return fail(format!("bias {b} for a weight of {o} output channels {w}"));
+                }
+                if stride == 0 {
+                    return fail("stride 0".into());
+                }
+                let p = padding as usize;
+                if h + 2 * p < kh || wd + 2 * p < kw {
+                    return fail(format!("a {kh}×{kw} kernel does not fit {h}×{wd} with padding {p}"));
+                }
+                let out = |len: usize, k: usize| (len + 2 * p - k) / stride as usize + 1;
+                Ok(Shape::from([n, o, out(h, kh), out(wd, kw)]))
+            }
+            Op::MaxPool2d { kernel, stride } => {
+                let x = inputs[0];
+                if x.rank() != 4 {
+                    return fail(format!("needs [n, c, h, w], got {x}"));
+                }
+                let [n, c, h, w] = x.storage();
+                let (k, s) = (kernel as usize, stride as usize);
+                if k == 0 || s == 0 || h < k || w < k {
+                    return fail(format!("a {k}×{k} window (stride {s}) does not fit {x}"));
+                }
+                Ok(Shape::from([n, c, (h - k) / s + 1, (w - k) / s + 1]))
+            }
+        }
+    }
+
+    /// Computes the op's output from its inputs, and what its backward needs besides them.
+    /// Leaves have no forward: the tape stores them. Shapes are checked by [`Op::shape`] first.
+    pub fn forward(&self, inputs: &[&T]) -> (T, Saved) {
         debug_assert_eq!(inputs.len(), self.arity(), "{} takes {} inputs", self.name(), self.arity());
         let x = || inputs[0].clone();
         let y = || inputs[1].clone();
-        match *self {
+        let value = match *self {
             Op::Leaf(_) => unreachable!("a leaf has no forward computation"),
             Op::MatMul => x().matmul(y()),
             Op::Add => x().add(y()),
@@ -173,14 +336,14 @@ impl Op {
             Op::LeakyRelu { slope } => activation::leaky_relu(x(), slope as f64),
             Op::Sigmoid => activation::sigmoid(x()),
             Op::Tanh => x().tanh(),
-            Op::Identity => x(),
-            Op::Softmax => activation::softmax(x(), 1),
-            Op::LogSoftmax => activation::log_softmax(x(), 1),
+            Op::Identity | Op::StopGradient => x(),
+            Op::Gelu => x().mul(normal_cdf(x())),
+            Op::Softmax => activation::softmax(x(), 3),
+            Op::LogSoftmax => activation::log_softmax(x(), 3),
             Op::Mse => scalar(x().sub(y()).powi_scalar(2).mean()).mul_scalar(0.5),
             Op::SoftmaxCrossEntropy => {
-                let rows = x().dims()[0] as f64;
-                let picked = activation::log_softmax(x(), 1).mul(y());
-                scalar(picked.sum()).mul_scalar(-1.0 / rows)
+                let picked = activation::log_softmax(x(), 3).mul(y());
+                scalar(picked.sum()).mul_scalar(-1.0 / rows(inputs[0]))
             }
             Op::BceWithLogits => {
                 let z = x();
@@ -191,20 +354,37 @@ impl Op {
             Op::Dropout { rate } => x().mul(y()).mul_scalar(1.0 / (1.0 - rate as f64)),
             Op::L1 { rate } => scalar(x().abs().sum()).mul_scalar(rate as f64),
             Op::L2 { rate } => scalar(x().powi_scalar(2).sum()).mul_scalar(0.5 * rate as f64),
-        }
+            Op::Reshape { to } => x().reshape(to.storage()),
+            Op::Permute { axes } => x().permute(storage_permutation(axes)),
+            Op::Conv2d { stride, padding } => {
+                let bias = inputs[2].clone().reshape([inputs[2].dims()[3]]);
+                conv2d(x(), y(), Some(bias), conv_options(stride, padding))
+            }
+            Op::MaxPool2d { kernel, stride } => {
+                let (out, indices) = max_pool2d_with_indices(x(), pool_options(kernel, stride));
+                return (out, Saved::Indices(indices));
+            }
+            Op::MaskedFill { value } => x().mask_fill(y().greater_elem(0.5), value as f64),
+        };
+        (value, Saved::Nothing)
     }
 
     /// Whether the backward rule of input `index` is defined (targets and masks get none).
     pub fn differentiable_input(&self, index: usize) -> bool {
         match self {
-            Op::SoftmaxCrossEntropy | Op::BceWithLogits | Op::Dropout { .. } => index == 0,
+            Op::SoftmaxCrossEntropy | Op::BceWithLogits | Op::Dropout { .. } | Op::MaskedFill { .. } => index == 0,
+            Op::StopGradient => false,
             _ => true,
         }
     }
 
-    /// Gradients with respect to each input, given the inputs, the output and the upstream
-    /// gradient `∂L/∂output` (same shape as the output). `None` for inputs that get no gradient.
-    pub fn backward(&self, inputs: &[&T], output: &T, upstream: &T) -> Vec<Option<T>> {
+    /// Gradients with respect to each input, given the inputs, the output, what the forward
+    /// saved, and the upstream gradient `∂L/∂output` (the output's shape). `wanted[k]` says
+    /// whether input `k`'s gradient is used: an unwanted one may come back `None` without being
+    /// computed (an image's, through the first convolution). `None` for inputs that get no
+    /// gradient.
+    pub fn backward(&self, inputs: &[&T], output: &T, saved: &Saved, upstream: &T, wanted: &[bool]) -> Vec<Option<T>> {
+        let want = |k: usize| wanted.get(k).copied().unwrap_or(true);
         let x = || inputs[0].clone();
         let y = || inputs[1].clone();
         let g = || upstream.clone();
@@ -212,15 +392,15 @@ impl Op {
         match *self {
             Op::Leaf(_) => vec![],
             Op::MatMul => vec![
-                Some(g().matmul(y().transpose())),
-                Some(x().transpose().matmul(g())),
+                want(0).then(|| unbroadcast(g().matmul(y().swap_dims(2, 3)), inputs[0])),
+                want(1).then(|| unbroadcast(x().swap_dims(2, 3).matmul(g()), inputs[1])),
             ],
-            Op::Add => vec![Some(unbroadcast(g(), inputs[0])), Some(unbroadcast(g(), inputs[1]))],
+            Op::Add => vec![want(0).then(|| unbroadcast(g(), inputs[0])), want(1).then(|| unbroadcast(g(), inputs[1]))],
             Op::Mul => vec![
-                Some(unbroadcast(g().mul(y()), inputs[0])),
-                Some(unbroadcast(g().mul(x()), inputs[1])),
+                want(0).then(|| unbroadcast(g().mul(y()), inputs[0])),
+                want(1).then(|| unbroadcast(g().mul(x()), inputs[1])),
             ],
-            // The upstream is [1,1]: broadcasting it over the input's shape.
+            // The upstream is a scalar: broadcasting it over the input's shape.
             Op::Sum => vec![Some(x().zeros_like().add(g()))],
             Op::Mean => vec![Some(x().zeros_like().add(g()).div_scalar(numel(inputs[0])))],
             Op::Relu => vec![Some(g().mask_fill(x().lower_equal_elem(0.0), 0.0))],
@@ -237,14 +417,19 @@ impl Op {
                 vec![Some(g().mul(t.clone().mul(t).neg().add_scalar(1.0)))]
             }
             Op::Identity => vec![Some(g())],
+            Op::StopGradient => vec![None],
+            Op::Gelu => {
+                let density = x().powi_scalar(2).mul_scalar(-0.5).exp().mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+                vec![Some(g().mul(normal_cdf(x()).add(x().mul(density))))]
+            }
             Op::Softmax => {
                 let s = output.clone();
-                let dot = g().mul(s.clone()).sum_dim(1);
+                let dot = g().mul(s.clone()).sum_dim(3);
                 vec![Some(s.mul(g().sub(dot)))]
             }
             Op::LogSoftmax => {
                 let s = output.clone().exp();
-                vec![Some(g().sub(s.mul(g().sum_dim(1))))]
+                vec![Some(g().sub(s.mul(g().sum_dim(3))))]
             }
             Op::Mse => {
                 let diff = x().sub(y()).div_scalar(numel(inputs[0])).mul(g());
@@ -253,9 +438,8 @@ impl Op {
             Op::SoftmaxCrossEntropy => {
                 // −Σᵢ tᵢ log softmax(z)ᵢ = −Σᵢ tᵢ zᵢ + (Σᵢ tᵢ)·log Σⱼ e^{zⱼ}: the second term gives
                 // softmax·Σt, which is just softmax only when each row of targets sums to 1.
-                let rows = x().dims()[0] as f64;
-                let row_mass = y().sum_dim(1);
-                let d = activation::softmax(x(), 1).mul(row_mass).sub(y()).div_scalar(rows).mul(g());
+                let row_mass = y().sum_dim(3);
+                let d = activation::softmax(x(), 3).mul(row_mass).sub(y()).div_scalar(rows(inputs[0])).mul(g());
                 vec![Some(d), None]
             }
             Op::BceWithLogits => {
@@ -267,25 +451,108 @@ impl Op {
             }
             Op::L1 { rate } => vec![Some(x().sign().mul(g()).mul_scalar(rate as f64))],
             Op::L2 { rate } => vec![Some(x().mul(g()).mul_scalar(rate as f64))],
+            Op::Reshape { .. } => vec![Some(g().reshape(inputs[0].dims()))],
+            Op::Permute { axes } => {
+                let forward = storage_permutation(axes);
+                let mut inverse = [0usize; MAX_RANK];
+                for (i, &a) in forward.iter().enumerate() {
+                    inverse[a] = i;
+                }
+                vec![Some(g().permute(inverse))]
+            }
+            Op::Conv2d { stride, padding } => {
+                let ([_, _, h, w], [_, _, kh, kw]) = (inputs[0].dims(), inputs[1].dims());
+                let (s, p) = (stride as usize, padding as usize);
+                // The rows and columns the forward's stride skipped at the far edge come back as
+                // the transposed convolution's extra output padding.
+                let extra = [(h + 2 * p - kh) % s, (w + 2 * p - kw) % s];
+                let transposed = ConvTransposeOptions::new([s, s], [p, p], extra, [1, 1], 1);
+                let dx = want(0).then(|| conv_transpose2d(g(), y(), None, transposed));
+                let dw = want(1).then(|| conv2d_weight_backward(x(), y(), g(), conv_options(stride, padding)));
+                let db = want(2).then(|| g().sum_dim(0).sum_dim(2).sum_dim(3).reshape(inputs[2].dims()));
+                vec![dx, dw, db]
+            }
+            Op::MaxPool2d { kernel, stride } => {
+                let Saved::Indices(indices) = saved else { unreachable!("max-pool's forward keeps its indices") };
+                let (k, s) = (kernel as usize, stride as usize);
+                vec![Some(max_pool2d_with_indices_backward(x(), [k, k], [s, s], [0, 0], [1, 1], false, g(), indices.clone()))]
+            }
+            Op::MaskedFill { .. } => vec![Some(g().mask_fill(y().greater_elem(0.5), 0.0)), None],
         }
     }
 }
 
-/// A rank-1 single-element tensor as the `[1,1]` scalar of the tape.
+/// A rank-1 single-element tensor as the tape's scalar (`[1, 1, 1, 1]`).
 fn scalar(t: Tensor<1>) -> T {
-    t.reshape([1, 1])
+    t.reshape([1, 1, 1, 1])
 }
 
-/// Sums a broadcast gradient back down to the shape of the input that was broadcast.
-fn unbroadcast(grad: T, input: &T) -> T {
-    let [gr, gc] = grad.dims();
-    let [ir, ic] = input.dims();
-    let mut out = grad;
-    if ir == 1 && gr != 1 {
-        out = out.sum_dim(0);
+/// Rows of a value whose last axis holds classes: every other axis folded.
+fn rows(t: &T) -> f64 {
+    let [a, b, c, _] = t.dims();
+    (a * b * c) as f64
+}
+
+/// `Φ(x) = ½(1 + erf(x/√2))`, the standard normal CDF.
+fn normal_cdf(x: T) -> T {
+    x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5)
+}
+
+fn conv_options(stride: u8, padding: u8) -> ConvOptions<2> {
+    let (s, p) = (stride as usize, padding as usize);
+    ConvOptions::new([s, s], [p, p], [1, 1], 1)
+}
+
+fn pool_options(kernel: u8, stride: u8) -> MaxPoolOptions<2> {
+    MaxPoolOptions::new([kernel as usize; 2]).with_stride([stride as usize; 2])
+}
+
+/// A permutation of a value's true axes as a permutation of its four storage axes (the padding
+/// axes stay in front).
+fn storage_permutation(axes: [u8; MAX_RANK]) -> [usize; MAX_RANK] {
+    let rank = permutation_rank(axes);
+    let pad = MAX_RANK - rank;
+    let mut out = [0, 1, 2, 3];
+    for i in 0..rank {
+        out[pad + i] = pad + axes[i] as usize;
     }
-    if ic == 1 && gc != 1 {
-        out = out.sum_dim(1);
+    out
+}
+
+/// The rank a permutation was made for (see [`Op::permute`]).
+fn permutation_rank(axes: [u8; MAX_RANK]) -> usize {
+    (0..=MAX_RANK).rev().find(|&r| r == 0 || axes[r - 1] != u8::MAX).unwrap_or(0)
+}
+
+impl Op {
+    /// The permutation op for a value of rank `axes.len()`: output axis `i` is input axis
+    /// `axes[i]`. Unused entries are marked, so the op knows the rank it was made for.
+    pub fn permute(axes: &[usize]) -> Op {
+        assert!(axes.len() <= MAX_RANK, "rank {} is more than the tape's {MAX_RANK}", axes.len());
+        let mut packed = [u8::MAX; MAX_RANK];
+        for (p, &a) in packed.iter_mut().zip(axes) {
+            *p = a as u8;
+        }
+        Op::Permute { axes: packed }
+    }
+
+    /// Swaps the last two axes of a value of rank `rank` (`Kᵀ` in attention).
+    pub fn transpose(rank: usize) -> Op {
+        let mut axes: Vec<usize> = (0..rank).collect();
+        axes.swap(rank - 2, rank - 1);
+        Op::permute(&axes)
+    }
+}
+
+/// Sums a broadcast gradient back down to the shape of the input that was broadcast: over every
+/// storage axis where the input had size 1 and the gradient does not.
+pub fn unbroadcast(grad: T, input: &T) -> T {
+    let (gd, id) = (grad.dims(), input.dims());
+    let mut out = grad;
+    for axis in 0..MAX_RANK {
+        if id[axis] == 1 && gd[axis] != 1 {
+            out = out.sum_dim(axis);
+        }
     }
     out
 }

@@ -132,7 +132,7 @@ impl Mlp {
     pub fn forward(&self, tape: &mut Tape, x: NodeId, mut dropout: Option<Dropout<'_>>) -> MlpNodes {
         let names = self.names();
         let params: Vec<NodeId> =
-            self.params.iter().zip(&names).map(|(p, n)| tape.leaf(Leaf::Param, n.clone(), p.clone())).collect();
+            self.params.iter().zip(&names).zip(self.shapes()).map(|((p, n), s)| tape.leaf(Leaf::Param, n.clone(), p.clone(), s)).collect();
         let layers = self.sizes.len() - 1;
         let mut h = x;
         let mut hidden = Vec::new();
@@ -146,12 +146,12 @@ impl Mlp {
             }
             h = tape.apply(self.activations[l].op(), &[z], format!("h{}", l + 1));
             if let Some(d) = dropout.as_mut().filter(|d| d.rate > 0.0) {
-                let [rows, cols] = tape.value(h).dims();
+                let shape = tape.shape(h);
                 let keep: Vec<f64> =
-                    (0..rows * cols).map(|_| if d.rng.uniform() < d.rate { 0.0 } else { 1.0 }).collect();
+                    (0..shape.numel()).map(|_| if d.rng.uniform() < d.rate { 0.0 } else { 1.0 }).collect();
                 let precision = precision_of(tape.value(h));
                 let device = tape.value(h).device();
-                let mask = tape.leaf(Leaf::Constant, format!("mask{}", l + 1), tensor_f64(&keep, [rows, cols], &device, precision));
+                let mask = tape.leaf(Leaf::Constant, format!("mask{}", l + 1), tensor_f64(&keep, shape, &device, precision), shape);
                 h = tape.apply(Op::Dropout { rate: d.rate as f32 }, &[h, mask], format!("h{}′", l + 1));
             }
             hidden.push(h);

@@ -239,7 +239,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             };
             eq(&[lhs, sym, nums, out])
         }
-        Op::Relu | Op::LeakyRelu { .. } | Op::Sigmoid | Op::Tanh | Op::Identity => {
+        Op::Relu | Op::LeakyRelu { .. } | Op::Sigmoid | Op::Tanh | Op::Identity | Op::Gelu | Op::StopGradient => {
             let (a, am) = input(0);
             let x = am.at(r, c);
             let xs = at(&a.label, am, r, c);
@@ -258,6 +258,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
                     (row(&[mi("σ"), paren(&xs)]), row(&[f(paren(&bare(x)))]))
                 }
                 Op::Tanh => (row(&[mi("tanh"), paren(&xs)]), row(&[mi("tanh"), paren(&bare(x))])),
+                Op::Gelu => (row(&[xs.clone(), mo("·"), mi("Φ"), paren(&xs)]), row(&[num(x), mo("·"), mi("Φ"), paren(&bare(x))])),
                 _ => (xs, num(x)),
             };
             eq(&[lhs, sym, nums, out])
@@ -348,6 +349,10 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
                 (row(&[l.clone(), mo("·"), half.clone(), mo("∑"), sup(&name(&a.label), &mn("2"))]), row(&[l, mo("·"), half, mo("·"), res(am.values.iter().map(|v| v * v).sum())]))
             };
             eq(&[lhs, sym, total, out])
+        }
+        // Ops of the image and sequence models: the formula, then the number.
+        Op::Reshape { .. } | Op::Permute { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::MaskedFill { .. } => {
+            eq(&[lhs, mtext(node.op.formula().forward), out])
         }
     }
 }
@@ -492,6 +497,9 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
                     _ => row(&[mi("λ"), mo("·"), at(&input.label, xm, r, c)]),
                 };
                 eq(&[lhs, row(&[dy(0, 0), mo("·"), sym]), times(up(0, 0), num(local_at(k, r, c))), result])
+            }
+            Op::Gelu | Op::Reshape { .. } | Op::Permute { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::MaskedFill { .. } | Op::StopGradient => {
+                eq(&[lhs, mtext(node.op.formula().backward), result])
             }
         };
         out.push(line);

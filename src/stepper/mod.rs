@@ -14,7 +14,7 @@ pub mod rule;
 
 use burn::tensor::Device;
 
-use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, Precision, T, Tape, read_many, tensor_f64};
+use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, Precision, Shape, T, Tape, read_many, tensor_f64};
 use crate::train::Trainer;
 
 pub use presets::{Erratum, PRESETS, Preset, preset};
@@ -119,6 +119,8 @@ pub struct TraceNode {
     pub inputs: Vec<NodeId>,
     /// Label (`l1.w`, `z1`, `h1`, `loss`).
     pub label: String,
+    /// Its true shape (the value below folds every axis but the last into rows).
+    pub shape: Shape,
     /// Its value.
     pub value: Matrix,
     /// `∂L/∂value`, if a gradient reached it.
@@ -275,7 +277,7 @@ impl Trace {
         // Everything in one list; decoded below in the same order, from the same structure.
         let mut parts: Vec<T> = Vec::new();
         for node in tape.nodes() {
-            parts.push(node.value.clone());
+            parts.push(node.value().clone());
             parts.extend(node.grad.clone());
             parts.extend(node.input_grads.iter().flatten().cloned());
         }
@@ -285,15 +287,15 @@ impl Trace {
             parts.extend(after.slots(i).into_iter().cloned());
             parts.push(new.clone());
         }
-        let shapes: Vec<[usize; 2]> = parts.iter().map(|t| t.dims()).collect();
-        let mut values = read_many(parts).await?.into_iter().zip(shapes).map(|(v, [r, c])| Matrix::new(r, c, v));
+        let shapes: Vec<(usize, usize)> = parts.iter().map(|t| Shape::from(t.dims()).matrix()).collect();
+        let mut values = read_many(parts).await?.into_iter().zip(shapes).map(|(v, (r, c))| Matrix::new(r, c, v));
         let mut next = move || values.next().expect("one host copy per tensor");
         let mut nodes = Vec::new();
         for node in tape.nodes() {
             let value = next();
             let grad = node.grad.as_ref().map(|_| next());
             let input_grads = node.input_grads.iter().map(|g| g.as_ref().map(|_| next())).collect();
-            nodes.push(TraceNode { op: node.op, inputs: node.inputs.clone(), label: node.label.clone(), value, grad, input_grads });
+            nodes.push(TraceNode { op: node.op, inputs: node.inputs.clone(), label: node.label.clone(), shape: node.shape, value, grad, input_grads });
         }
         let mut updates = Vec::new();
         for (i, &p) in params.iter().enumerate() {
@@ -350,10 +352,10 @@ impl Trace {
                         v[e] = x;
                     }
                 }
-                tensor_f64(&v, [node.value.rows, node.value.cols], &device, Precision::F64)
+                tensor_f64(&v, node.shape, &device, Precision::F64)
             } else {
                 let inputs: Vec<&T> = node.inputs.iter().map(|&i| &values[i]).collect();
-                node.op.forward(&inputs)
+                node.op.forward(&inputs).0
             };
             values.push(value);
         }
@@ -499,6 +501,16 @@ pub fn local_derivatives(trace: &Trace, id: NodeId) -> Vec<Local> {
         }
         Op::L1 { rate } => vec![Local::Elementwise(input(0).map(|w| rate as f64 * w.signum() * (w != 0.0) as u8 as f64))],
         Op::L2 { rate } => vec![Local::Elementwise(input(0).map(|w| rate as f64 * w))],
+        Op::Gelu => vec![Local::Elementwise(input(0).map(|x| {
+            let cdf = 0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2));
+            cdf + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
+        }))],
+        Op::StopGradient => vec![Local::None],
+        Op::Reshape { .. } | Op::Permute { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } => node.inputs.iter().map(|_| Local::Jacobian).collect(),
+        Op::MaskedFill { .. } => {
+            let mask = input(1);
+            vec![Local::Elementwise(mask.map(|m| if m > 0.5 { 0.0 } else { 1.0 })), Local::None]
+        }
     }
 }
 

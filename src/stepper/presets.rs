@@ -160,8 +160,8 @@ impl Preset {
             params: params.to_vec(),
         };
         let mut tape = Tape::new();
-        let x = tape.leaf(Leaf::Input, "x", tensor_f64(self.x, [rows, self.sizes[0]], &device, precision));
-        let y = tape.leaf(Leaf::Constant, "y", tensor_f64(self.y, [rows, outputs], &device, precision));
+        let x = tape.leaf(Leaf::Input, "x", tensor_f64(self.x, [rows, self.sizes[0]], &device, precision), [rows, self.sizes[0]]);
+        let y = tape.leaf(Leaf::Constant, "y", tensor_f64(self.y, [rows, outputs], &device, precision), [rows, outputs]);
         let nodes = mlp.forward(&mut tape, x, None);
         let prediction = match self.output {
             Activation::Linear => nodes.output,

@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{self, DatasetKind, Feature, Point, Task};
-use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, Tape, read, read_many, tensor};
+use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Shape, Stream, T, Tape, read, read_many, tensor};
 use crate::models::{Activation, Dropout, Mlp, MlpNodes};
 
 /// Loss for binary classification (the other tasks have one natural loss each).
@@ -194,9 +194,9 @@ impl Head {
     /// regression value.
     pub fn predict(&self, output: T) -> T {
         match self {
-            Head::Sigmoid => Op::Sigmoid.forward(&[&output]),
-            Head::TanhMse => Op::Tanh.forward(&[&output]).add_scalar(1.0).mul_scalar(0.5),
-            Head::Softmax(_) => Op::Softmax.forward(&[&output]),
+            Head::Sigmoid => Op::Sigmoid.forward(&[&output]).0,
+            Head::TanhMse => Op::Tanh.forward(&[&output]).0.add_scalar(1.0).mul_scalar(0.5),
+            Head::Softmax(_) => Op::Softmax.forward(&[&output]).0,
             Head::Linear => output,
         }
     }
@@ -233,7 +233,7 @@ pub struct OptimizerState {
     /// Updates done.
     pub t: u64,
     /// Each state tensor's values and shape.
-    pub tensors: Vec<(Vec<f32>, [usize; 2])>,
+    pub tensors: Vec<(Vec<f32>, Shape)>,
 }
 
 /// Parameters and losses read back after some steps, for display.
@@ -275,7 +275,7 @@ impl Pending {
         let n_params = self.params.len();
         parts.extend(self.params);
         let (t, state) = self.optimizer;
-        let state_dims: Vec<[usize; 2]> = state.iter().map(|s| s.dims()).collect();
+        let state_dims: Vec<Shape> = state.iter().map(|s| Shape::from(s.dims())).collect();
         parts.extend(state);
         let grid_shape = self.grid.as_ref().map(|(n, _, hidden)| (*n, hidden.len()));
         if let Some((_, prediction, hidden)) = self.grid {
@@ -430,8 +430,8 @@ impl Trainer {
         let x: Vec<f32> = rows.iter().flat_map(|&r| self.train.x[r * f..(r + 1) * f].iter().copied()).collect();
         let y: Vec<f32> = rows.iter().flat_map(|&r| self.train.y[r * w..(r + 1) * w].iter().copied()).collect();
         let mut tape = Tape::new();
-        let xn = tape.leaf(Leaf::Input, "x", tensor(&x, [rows.len(), f], &self.device, self.precision));
-        let yn = tape.leaf(Leaf::Constant, "y", tensor(&y, [rows.len(), w], &self.device, self.precision));
+        let xn = tape.leaf(Leaf::Input, "x", tensor(&x, [rows.len(), f], &self.device, self.precision), [rows.len(), f]);
+        let yn = tape.leaf(Leaf::Constant, "y", tensor(&y, [rows.len(), w], &self.device, self.precision), [rows.len(), w]);
         let dropout = Dropout { rate: self.config.dropout, rng: &mut self.dropout_rng };
         let nodes = self.model.forward(&mut tape, xn, Some(dropout));
         let mut loss = self.head.loss(&mut tape, nodes.output, yn);
@@ -463,8 +463,8 @@ impl Trainer {
     /// Data loss (no penalty, no dropout) of the model on the given inputs and targets.
     fn data_loss(&self, (x, y): &(T, T)) -> T {
         let mut tape = Tape::new();
-        let xn = tape.leaf(Leaf::Input, "x", x.clone());
-        let yn = tape.leaf(Leaf::Constant, "y", y.clone());
+        let xn = tape.leaf(Leaf::Input, "x", x.clone(), matrix_shape(x));
+        let yn = tape.leaf(Leaf::Constant, "y", y.clone(), matrix_shape(y));
         let nodes = self.model.forward(&mut tape, xn, None);
         let loss = self.head.loss(&mut tape, nodes.output, yn);
         tape.value(loss).clone()
@@ -483,7 +483,8 @@ impl Trainer {
         let grid = grid.map(|n| {
             let x = data::feature_matrix(data::grid(n).into_iter(), &self.config.features);
             let mut tape = Tape::new();
-            let xn = tape.leaf(Leaf::Input, "grid", tensor(&x, [n * n, self.config.features.len()], &self.device, self.precision));
+            let shape = [n * n, self.config.features.len()];
+            let xn = tape.leaf(Leaf::Input, "grid", tensor(&x, shape, &self.device, self.precision), shape);
             let nodes = self.model.forward(&mut tape, xn, None);
             let prediction = self.head.predict(tape.value(nodes.output).clone());
             let hidden = nodes.hidden.iter().map(|&h| tape.value(h).clone()).collect();
@@ -573,7 +574,7 @@ impl Trainer {
         let mut state = Vec::new();
         for t in self.optimizer.state_tensors() {
             let dims = t.dims();
-            state.push(tensor(&read(t).await?, dims, device, self.precision));
+            state.push(tensor(&read(t).await?, Shape::from(dims), device, self.precision));
         }
         self.restore_on(device, params, state);
         Ok(())
@@ -612,7 +613,13 @@ impl Trainer {
     }
 }
 
-/// Reads a `[1,1]` loss natively (CLI and tests).
+/// The playground's data: a `[rows, cols]` matrix stored as `[1, 1, rows, cols]`.
+fn matrix_shape(t: &T) -> [usize; 2] {
+    let [_, _, rows, cols] = t.dims();
+    [rows, cols]
+}
+
+/// Reads a scalar loss natively (CLI and tests).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_scalar(t: &T) -> f32 {
     crate::engine::block_on(read(t)).expect("readback")[0]

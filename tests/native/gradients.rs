@@ -2,16 +2,16 @@
 //! (our independent oracle) on random shapes that are not multiples of 4 or 64.
 
 use burn::tensor::Device;
-use gradlab::engine::{Leaf, Op, Precision, Rng, Stream, T, Tape, block_on, read_f64, tensor_f64};
+use gradlab::engine::{Leaf, Op, Precision, Rng, Shape, Stream, T, Tape, block_on, read_f64, tensor_f64};
 
 /// A test input: values, shape, and whether a gradient is checked for it.
 struct Input {
     values: Vec<f64>,
-    shape: [usize; 2],
+    shape: Shape,
     checked: bool,
 }
 
-fn upload(values: &[f64], shape: [usize; 2], device: &Device) -> T {
+fn upload(values: &[f64], shape: impl Into<Shape>, device: &Device) -> T {
     tensor_f64(values, shape, device, Precision::F64)
 }
 
@@ -23,24 +23,28 @@ fn values(t: &T) -> Vec<f64> {
 fn weighted_output(op: Op, inputs: &[Input], r: &[f64], device: &Device) -> f64 {
     let ts: Vec<T> = inputs.iter().map(|i| upload(&i.values, i.shape, device)).collect();
     let refs: Vec<&T> = ts.iter().collect();
-    values(&op.forward(&refs)).iter().zip(r).map(|(a, b)| a * b).sum()
+    values(&op.forward(&refs).0).iter().zip(r).map(|(a, b)| a * b).sum()
 }
 
-/// Checks `op`'s backward against finite differences and burn-autodiff.
+/// Checks `op`'s backward against finite differences and burn-autodiff, and its output's stored
+/// dimensions against the shape it declares.
 fn check(op: Op, inputs: Vec<Input>, rng: &mut Rng) {
     let cpu = Device::flex();
     let ts: Vec<T> = inputs.iter().map(|i| upload(&i.values, i.shape, &cpu)).collect();
     let refs: Vec<&T> = ts.iter().collect();
-    let out = op.forward(&refs);
-    let [orow, ocol] = out.dims();
-    let r: Vec<f64> = (0..orow * ocol).map(|_| rng.range(-1.0, 1.0)).collect();
-    let ours = op.backward(&refs, &out, &upload(&r, [orow, ocol], &cpu));
+    let shapes: Vec<Shape> = inputs.iter().map(|i| i.shape).collect();
+    let out_shape = op.shape(&shapes).unwrap_or_else(|e| panic!("{e}"));
+    let (out, saved) = op.forward(&refs);
+    assert_eq!(out.dims(), out_shape.storage(), "{}: declared {out_shape}", op.name());
+    let r: Vec<f64> = (0..out_shape.numel()).map(|_| rng.range(-1.0, 1.0)).collect();
+    let wanted = vec![true; inputs.len()];
+    let ours = op.backward(&refs, &out, &saved, &upload(&r, out_shape, &cpu), &wanted);
 
     // burn-autodiff on the same forward computation.
     let ad = Device::flex().autodiff();
     let leaves: Vec<T> = inputs.iter().map(|i| upload(&i.values, i.shape, &ad).require_grad()).collect();
     let leaf_refs: Vec<&T> = leaves.iter().collect();
-    let weighted = op.forward(&leaf_refs).mul(upload(&r, [orow, ocol], &ad)).sum();
+    let weighted = op.forward(&leaf_refs).0.mul(upload(&r, out_shape, &ad)).sum();
     let grads = weighted.backward();
 
     for (k, input) in inputs.iter().enumerate() {
@@ -58,7 +62,7 @@ fn check(op: Op, inputs: Vec<Input>, rng: &mut Rng) {
             minus[k].values[j] -= h;
             let fd = (weighted_output(op, &plus, &r, &cpu) - weighted_output(op, &minus, &r, &cpu)) / (2.0 * h);
             let scale = g[j].abs().max(fd.abs()).max(1e-3);
-            assert!((g[j] - fd).abs() / scale < 1e-5, "{} input {k}[{j}]: ours {} vs finite difference {fd}", op.name(), g[j]);
+            assert!((g[j] - fd).abs() / scale < 1e-5, "{} {out_shape} input {k}[{j}]: ours {} vs finite difference {fd}", op.name(), g[j]);
             assert!(
                 (g[j] - oracle[j]).abs() / scale < 1e-9,
                 "{} input {k}[{j}]: ours {} vs burn-autodiff {}",
@@ -84,16 +88,18 @@ fn away_from_zero(n: usize, rng: &mut Rng) -> Vec<f64> {
     .collect()
 }
 
-fn free(shape: [usize; 2], rng: &mut Rng) -> Input {
-    Input { values: (0..shape[0] * shape[1]).map(|_| rng.range(-2.0, 2.0)).collect(), shape, checked: true }
+fn free(shape: impl Into<Shape>, rng: &mut Rng) -> Input {
+    let shape = shape.into();
+    Input { values: (0..shape.numel()).map(|_| rng.range(-2.0, 2.0)).collect(), shape, checked: true }
 }
 
-fn kinked(shape: [usize; 2], rng: &mut Rng) -> Input {
-    Input { values: away_from_zero(shape[0] * shape[1], rng), shape, checked: true }
+fn kinked(shape: impl Into<Shape>, rng: &mut Rng) -> Input {
+    let shape = shape.into();
+    Input { values: away_from_zero(shape.numel(), rng), shape, checked: true }
 }
 
-fn constant(values: Vec<f64>, shape: [usize; 2]) -> Input {
-    Input { values, shape, checked: false }
+fn constant(values: Vec<f64>, shape: impl Into<Shape>) -> Input {
+    Input { values, shape: shape.into(), checked: false }
 }
 
 fn one_hot(rows: usize, cols: usize, rng: &mut Rng) -> Vec<f64> {
@@ -102,6 +108,10 @@ fn one_hot(rows: usize, cols: usize, rng: &mut Rng) -> Vec<f64> {
         (0..cols).map(move |j| if j == c { 1.0 } else { 0.0 })
     })
     .collect()
+}
+
+fn mask(n: usize, rate: f64, rng: &mut Rng) -> Vec<f64> {
+    (0..n).map(|_| if rng.uniform() < rate { 0.0 } else { 1.0 }).collect()
 }
 
 #[test]
@@ -153,6 +163,69 @@ fn every_op_matches_finite_differences_and_burn_autodiff() {
     }
 }
 
+/// The ops of image and sequence models, on shapes that are not multiples of 4, 8 or 64:
+/// batch 3, 5 channels, 13×11 images, stride 2, padding 1 (and odd kernels, strides, pools).
+#[test]
+fn rank_n_ops_match_finite_differences_and_burn_autodiff() {
+    let mut rng = Rng::new(77, Stream::Data);
+    let r = &mut rng;
+    // Convolutions: the shape, a 5×5 "same" one, and one whose stride skips edge pixels.
+    check(Op::Conv2d { stride: 2, padding: 1 }, vec![free([3, 5, 13, 11], r), free([4, 5, 3, 3], r), free([4], r)], r);
+    check(Op::Conv2d { stride: 1, padding: 2 }, vec![free([2, 1, 7, 9], r), free([3, 1, 5, 5], r), free([3], r)], r);
+    check(Op::Conv2d { stride: 3, padding: 0 }, vec![free([1, 2, 8, 10], r), free([2, 2, 2, 3], r), free([2], r)], r);
+    // Max-pooling, 2×2 and overlapping 3×3 windows with stride 2, odd sizes.
+    check(Op::MaxPool2d { kernel: 2, stride: 2 }, vec![free([3, 5, 13, 11], r)], r);
+    check(Op::MaxPool2d { kernel: 3, stride: 2 }, vec![free([2, 3, 7, 9], r)], r);
+    // Shapes: flatten, and permutations of rank 2, 3 and 4.
+    check(Op::Reshape { to: Shape::from([3, 5 * 7 * 2]) }, vec![free([3, 5, 7, 2], r)], r);
+    check(Op::Reshape { to: Shape::from([5, 3, 7]) }, vec![free([15, 7], r)], r);
+    check(Op::transpose(2), vec![free([5, 7], r)], r);
+    check(Op::transpose(4), vec![free([2, 3, 5, 7], r)], r);
+    check(Op::permute(&[0, 2, 1, 3]), vec![free([2, 3, 5, 7], r)], r);
+    check(Op::permute(&[2, 0, 1]), vec![free([3, 5, 7], r)], r);
+    // Batched and broadcast matmul: attention's [b, h, t, d]·[b, h, d, t], and [b, t, d]·[d, e].
+    check(Op::MatMul, vec![free([2, 3, 5, 7], r), free([2, 3, 7, 6], r)], r);
+    check(Op::MatMul, vec![free([3, 5, 7], r), free([7, 6], r)], r);
+    check(Op::MatMul, vec![free([5, 7], r), free([3, 7, 2], r)], r);
+    // Broadcasting over higher ranks: a PyTorch-style bias [n] over [b, t, n], a [c, 1, 1] over
+    // [n, c, h, w].
+    check(Op::Add, vec![free([3, 5, 7], r), free([7], r)], r);
+    check(Op::Mul, vec![free([2, 3, 5, 7], r), free([3, 1, 1], r)], r);
+    // Last-axis ops on rank 3 and 4.
+    check(Op::Softmax, vec![free([2, 3, 7], r)], r);
+    check(Op::LogSoftmax, vec![free([2, 3, 5, 7], r)], r);
+    let targets = one_hot(2 * 3, 7, r);
+    check(Op::SoftmaxCrossEntropy, vec![free([2, 3, 7], r), constant(targets, [2, 3, 7])], r);
+    // Elementwise ops on rank 4, dropout and the causal mask's fill on any shape.
+    check(Op::Gelu, vec![free([2, 3, 5, 7], r)], r);
+    check(Op::Relu, vec![kinked([3, 5, 2, 3], r)], r);
+    let m = mask(3 * 5 * 7, 0.2, r);
+    check(Op::Dropout { rate: 0.2 }, vec![free([3, 5, 7], r), constant(m, [3, 5, 7])], r);
+    let causal: Vec<f64> = (0..2 * 5 * 5).map(|i| if (i % 5) > (i / 5) % 5 { 1.0 } else { 0.0 }).collect();
+    check(Op::MaskedFill { value: -30.0 }, vec![free([2, 5, 5], r), constant(causal, [2, 5, 5])], r);
+    check(Op::Mean, vec![free([3, 5, 2, 3], r)], r);
+}
+
+/// Bad shapes are errors that name the op and the true shapes, never a panic in a kernel.
+#[test]
+fn shape_errors_name_the_true_shapes() {
+    let err = |op: Op, shapes: &[&[usize]]| op.shape(&shapes.iter().map(|&s| Shape::new(s)).collect::<Vec<_>>()).unwrap_err().to_string();
+    assert_eq!(err(Op::Conv2d { stride: 1, padding: 0 }, &[&[100, 3, 28, 28], &[32, 1, 5, 5], &[32]]), "conv2d: input [100, 3, 28, 28] has 3 channels, the weight [32, 1, 5, 5] expects 1");
+    assert_eq!(err(Op::MatMul, &[&[3, 5], &[4, 2]]), "matmul: [3, 5] · [4, 2]: inner sizes 5 and 4 differ");
+    assert_eq!(err(Op::Reshape { to: Shape::from([100, 1568]) }, &[&[100, 32, 12, 12]]), "reshape: [100, 32, 12, 12] has 460800 elements, [100, 1568] has 156800");
+    assert!(err(Op::Add, &[&[3, 5], &[4, 5]]).contains("do not broadcast"));
+    assert!(err(Op::MaxPool2d { kernel: 2, stride: 2 }, &[&[1, 1, 1, 5]]).contains("does not fit"));
+    assert!(err(Op::permute(&[0, 1]), &[&[2, 3, 4]]).contains("permutation of 2 axes"));
+    assert_eq!(Shape::from([100, 32, 28, 28]).to_string(), "[100, 32, 28, 28]");
+    // The tape says it too, with the node's label.
+    let cpu = Device::flex();
+    let mut tape = Tape::new();
+    let x = tape.leaf(Leaf::Input, "x", upload(&[0.0; 6], [2, 3], &cpu), [2, 3]);
+    let w = tape.leaf(Leaf::Param, "w", upload(&[0.0; 8], [4, 2], &cpu), [4, 2]);
+    let e = tape.try_apply(Op::MatMul, &[x, w], "a1").unwrap_err();
+    assert_eq!(e.to_string(), "matmul: [2, 3] · [4, 2]: inner sizes 3 and 4 differ");
+}
+
 /// Loss forward values against plain f64 formulas (the gradients above check consistency with
 /// the forward; these check the forward itself).
 #[test]
@@ -160,8 +233,8 @@ fn loss_forwards_equal_their_textbook_formulas() {
     let cpu = Device::flex();
     let z = [2.0, -1.0, 0.5, 30.0, -30.0, 0.0];
     let y = [1.0, 0.0, 1.0, 0.0, 1.0, 0.5];
-    let t = |v: &[f64], s| upload(v, s, &cpu);
-    let bce = values(&Op::BceWithLogits.forward(&[&t(&z, [6, 1]), &t(&y, [6, 1])]))[0];
+    let t = |v: &[f64], s: [usize; 2]| upload(v, s, &cpu);
+    let bce = values(&Op::BceWithLogits.forward(&[&t(&z, [6, 1]), &t(&y, [6, 1])]).0)[0];
     let expected: f64 = z
         .iter()
         .zip(&y)
@@ -175,14 +248,14 @@ fn loss_forwards_equal_their_textbook_formulas() {
 
     let logits = [1.0, 2.0, 3.0, 1000.0, 0.0, -1000.0];
     let onehot = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0];
-    let ce = values(&Op::SoftmaxCrossEntropy.forward(&[&t(&logits, [2, 3]), &t(&onehot, [2, 3])]))[0];
+    let ce = values(&Op::SoftmaxCrossEntropy.forward(&[&t(&logits, [2, 3]), &t(&onehot, [2, 3])]).0)[0];
     let row0 = -(3.0 - (1f64.exp() + 2f64.exp() + 3f64.exp()).ln());
     assert!((ce - row0 / 2.0).abs() < 1e-9, "CE {ce} (a huge logit must not overflow)");
 
-    let mse = values(&Op::Mse.forward(&[&t(&[1.0, 2.0], [2, 1]), &t(&[0.0, 4.0], [2, 1])]))[0];
+    let mse = values(&Op::Mse.forward(&[&t(&[1.0, 2.0], [2, 1]), &t(&[0.0, 4.0], [2, 1])]).0)[0];
     assert!((mse - 0.5 * (1.0 + 4.0) / 2.0).abs() < 1e-12);
 
-    let sm = values(&Op::Softmax.forward(&[&t(&logits, [2, 3])]));
+    let sm = values(&Op::Softmax.forward(&[&t(&logits, [2, 3])]).0);
     assert!((sm[0] + sm[1] + sm[2] - 1.0).abs() < 1e-12 && (sm[3] - 1.0).abs() < 1e-12);
 }
 
@@ -212,8 +285,8 @@ fn network_gradients_match_burn_autodiff_and_finite_differences() {
         };
         let loss_of = |model: &Mlp, device: &Device| -> (Tape, gradlab::models::MlpNodes, usize) {
             let mut tape = Tape::new();
-            let xn = tape.leaf(Leaf::Input, "x", upload(&x, [rows, sizes[0]], device));
-            let yn = tape.leaf(Leaf::Constant, "y", upload(&y, [rows, width], device));
+            let xn = tape.leaf(Leaf::Input, "x", upload(&x, [rows, sizes[0]], device), [rows, sizes[0]]);
+            let yn = tape.leaf(Leaf::Constant, "y", upload(&y, [rows, width], device), [rows, width]);
             let nodes = model.forward(&mut tape, xn, None);
             let l = head.loss(&mut tape, nodes.output, yn);
             let p = tape.apply(Op::L2 { rate: 0.01 }, &[nodes.params[0]], "penalty");
@@ -226,7 +299,7 @@ fn network_gradients_match_burn_autodiff_and_finite_differences() {
         // burn-autodiff: same forward on autodiff tensors.
         let ad = Device::flex().autodiff();
         let mut ad_model = model.clone();
-        ad_model.params = model.params.iter().map(|p| upload(&values(p), p.dims(), &ad).require_grad()).collect();
+        ad_model.params = model.params.iter().map(|p| upload(&values(p), Shape::from(p.dims()), &ad).require_grad()).collect();
         let (ad_tape, _, ad_total) = loss_of(&ad_model, &ad);
         let grads = ad_tape.value(ad_total).backward();
 
@@ -241,7 +314,7 @@ fn network_gradients_match_burn_autodiff_and_finite_differences() {
                     let mut m = model.clone();
                     let mut v = base.clone();
                     v[j] += d;
-                    m.params[i] = upload(&v, model.params[i].dims(), &cpu);
+                    m.params[i] = upload(&v, Shape::from(model.params[i].dims()), &cpu);
                     let (t, _, l) = loss_of(&m, &cpu);
                     values(t.value(l))[0]
                 };
@@ -257,7 +330,7 @@ fn network_gradients_match_burn_autodiff_and_finite_differences() {
 fn gradients_accumulate_over_every_use() {
     let cpu = Device::flex();
     let mut tape = Tape::new();
-    let x = tape.leaf(Leaf::Param, "x", upload(&[3.0], [1, 1], &cpu));
+    let x = tape.leaf(Leaf::Param, "x", upload(&[3.0], [1, 1], &cpu), [1, 1]);
     let sq = tape.apply(Op::Mul, &[x, x], "x²");
     let t = tape.apply(Op::Tanh, &[x], "tanh x");
     let y = tape.apply(Op::Add, &[sq, t], "y");
@@ -268,4 +341,44 @@ fn gradients_accumulate_over_every_use() {
     // Every op on the way kept what it passed down, for the step-by-step view.
     assert_eq!(tape.node(sq).input_grads.len(), 2);
     assert!(tape.node(y).input_grads.iter().all(Option::is_some));
+}
+
+/// A train-mode tape gives the same parameter gradients as a trace-mode one on a small CNN, holds
+/// less at its peak, and keeps only the leaves and the loss afterwards.
+#[test]
+fn train_mode_keeps_less_and_computes_the_same() {
+    use gradlab::engine::Mode;
+    let cpu = Device::flex();
+    let mut rng = Rng::new(5, Stream::Data);
+    let r = &mut rng;
+    let (x, w, b) = (free([3, 2, 9, 7], r), free([4, 2, 3, 3], r), free([4], r));
+    let (w2, b2) = (free([4 * 4 * 3, 5], r), free([5], r));
+    let targets = one_hot(3, 5, r);
+    let run = |mode: Mode| {
+        let mut tape = Tape::with_mode(mode);
+        let leaf = |tape: &mut Tape, kind, label: &str, i: &Input| tape.leaf(kind, label, upload(&i.values, i.shape, &cpu), i.shape);
+        let xn = leaf(&mut tape, Leaf::Input, "x", &x);
+        let params = [leaf(&mut tape, Leaf::Param, "conv1.weight", &w), leaf(&mut tape, Leaf::Param, "conv1.bias", &b)];
+        let fc = [leaf(&mut tape, Leaf::Param, "fc1.weight", &w2), leaf(&mut tape, Leaf::Param, "fc1.bias", &b2)];
+        let y = tape.leaf(Leaf::Constant, "y", upload(&targets, [3, 5], &cpu), [3, 5]);
+        let c = tape.apply(Op::Conv2d { stride: 1, padding: 1 }, &[xn, params[0], params[1]], "conv1");
+        let a = tape.apply(Op::Relu, &[c], "relu");
+        let p = tape.apply(Op::MaxPool2d { kernel: 2, stride: 2 }, &[a], "pool");
+        let f = tape.apply(Op::Reshape { to: Shape::from([3, 48]) }, &[p], "flatten");
+        let z = tape.apply(Op::MatMul, &[f, fc[0]], "fc1·x");
+        let z = tape.apply(Op::Add, &[z, fc[1]], "fc1");
+        let loss = tape.apply(Op::SoftmaxCrossEntropy, &[z, y], "loss");
+        tape.backward(loss);
+        let grads: Vec<Vec<f64>> = params.iter().chain(&fc).map(|&p| values(tape.grad(p).unwrap())).collect();
+        (grads, tape.memory(), tape, c, xn, loss)
+    };
+    let (trace_grads, trace_memory, trace, _, trace_x, _) = run(Mode::Trace);
+    let (train_grads, train_memory, train, conv, train_x, loss) = run(Mode::Train);
+    assert_eq!(trace_grads, train_grads, "the two modes compute the same gradients");
+    assert!(train_memory.peak < trace_memory.peak, "train peak {} vs trace peak {}", train_memory.peak, trace_memory.peak);
+    assert!(trace.grad(trace_x).is_none(), "no gradient is computed for data");
+    assert!(train.node(conv).grad.is_none() && train.nodes().iter().all(|n| n.input_grads.is_empty()));
+    assert!(train.grad(train_x).is_none());
+    assert!(values(train.value(loss))[0].is_finite());
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train.value(conv).clone())).is_err(), "an op's value is freed");
 }

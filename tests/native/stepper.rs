@@ -166,7 +166,7 @@ fn reference(p: &Preset, params: &[Vec<f64>]) -> Reference {
     Reference {
         nodes,
         params: leaves.iter().map(|t| read(&t.grad(&grads).unwrap())).collect(),
-        loss: read(&loss.reshape([1, 1]))[0],
+        loss: read(&loss.reshape([1, 1, 1, 1]))[0],
     }
 }
 
@@ -182,7 +182,7 @@ fn reference_loss(p: &Preset, params: &[Vec<f64>]) -> f64 {
         h = if l + 1 < layers { act(p.hidden, z) } else { act(p.output, z) };
     }
     let y = up(p.y, [p.rows(), *p.sizes.last().unwrap()]);
-    block_on(read_f64(&h.sub(y).powi_scalar(2).mean().mul_scalar(0.5).reshape([1, 1]))).unwrap()[0]
+    block_on(read_f64(&h.sub(y).powi_scalar(2).mean().mul_scalar(0.5).reshape([1, 1, 1, 1]))).unwrap()[0]
 }
 
 fn host_matmul(a: &Matrix, b: &Matrix) -> Vec<f64> {
