@@ -9,7 +9,7 @@ pub mod rng;
 pub mod shape;
 pub mod tape;
 
-pub use op::{Formula, Leaf, Op, Saved, T};
+pub use op::{Formula, Leaf, Op, Saved, Stats, T};
 pub use shape::{Shape, ShapeError};
 pub use fused::UpdatePath;
 pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};

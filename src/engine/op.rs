@@ -96,6 +96,22 @@ pub enum Op {
     MaskedFill { value: f32 },
     /// The identity forward; no gradient flows back through it (a GAN's frozen half).
     StopGradient,
+    /// `(x [.., in], weight [out, in], bias [out]) → x·Wᵀ + b [.., out]`: PyTorch's `Linear`,
+    /// with its weight layout (so a weight file loads into `nn.Linear` as it is).
+    Linear,
+    /// `(x [n, c, h, w], γ [c], β [c]) → γ·(x − μ)/√(σ² + ε) + β` per channel, with `μ`, `σ²` the
+    /// batch's (training: kept on the node, for the backward and the running averages) or, with
+    /// [`Stats::Running`], two more inputs: the running mean and variance `[c]` (evaluation).
+    BatchNorm2d { eps: f32, stats: Stats },
+}
+
+/// Which statistics a batch norm normalises with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stats {
+    /// The batch's own mean and (biased) variance: training.
+    Batch,
+    /// Running averages given as inputs: evaluation.
+    Running,
 }
 
 /// Text that explains an op in the step-by-step view.
@@ -115,6 +131,8 @@ pub enum Saved {
     Nothing,
     /// Where each pooled maximum came from (flat `h·w` positions per channel).
     Indices(Tensor<4, Int>),
+    /// A batch norm's batch mean and biased variance per channel, `[1, c, 1, 1]`.
+    Moments { mean: T, var: T },
 }
 
 impl Op {
@@ -122,7 +140,8 @@ impl Op {
     pub fn arity(&self) -> usize {
         match self {
             Op::Leaf(_) => 0,
-            Op::Conv2d { .. } => 3,
+            Op::Conv2d { .. } | Op::Linear | Op::BatchNorm2d { stats: Stats::Batch, .. } => 3,
+            Op::BatchNorm2d { stats: Stats::Running, .. } => 5,
             Op::MatMul
             | Op::Add
             | Op::Mul
@@ -166,6 +185,8 @@ impl Op {
             Op::MaxPool2d { .. } => "max-pool",
             Op::MaskedFill { .. } => "masked fill",
             Op::StopGradient => "stop-gradient",
+            Op::Linear => "linear layer",
+            Op::BatchNorm2d { .. } => "batch norm",
         }
     }
 
@@ -210,6 +231,15 @@ impl Op {
             ),
             Op::MaskedFill { .. } => ("y = value where mask, else x", "∂L/∂x = ∂L/∂y where not mask, else 0"),
             Op::StopGradient => ("y = x", "no gradient flows to x"),
+            Op::Linear => ("y = x·Wᵀ + b", "∂L/∂x = ∂L/∂y·W,  ∂L/∂W = (∂L/∂y)ᵀ·x,  ∂L/∂b = Σ_rows ∂L/∂y"),
+            Op::BatchNorm2d { stats: Stats::Batch, .. } => (
+                "x̂ = (x − μ_batch)/√(σ²_batch + ε),  y = γ·x̂ + β  (per channel, over n, h, w)",
+                "∂L/∂x = γ/(M·√(σ² + ε)) · (M·∂L/∂y − Σ∂L/∂y − x̂·Σ(∂L/∂y·x̂)),  ∂L/∂γ = Σ ∂L/∂y·x̂,  ∂L/∂β = Σ ∂L/∂y",
+            ),
+            Op::BatchNorm2d { stats: Stats::Running, .. } => (
+                "y = γ·(x − running mean)/√(running var + ε) + β",
+                "∂L/∂x = ∂L/∂y · γ/√(running var + ε),  ∂L/∂γ = Σ ∂L/∂y·x̂,  ∂L/∂β = Σ ∂L/∂y",
+            ),
         };
         Formula { forward, backward }
     }
@@ -259,6 +289,33 @@ impl Op {
             | Op::Softmax
             | Op::LogSoftmax
             | Op::StopGradient => Ok(inputs[0]),
+            Op::Linear => {
+                let (x, w, b) = (inputs[0], inputs[1], inputs[2]);
+                if x.rank() < 1 || w.rank() != 2 || b.rank() != 1 {
+                    return fail(format!("needs x [.., in], weight [out, in], bias [out]; got {x}, {w}, {b}"));
+                }
+                let [_, _, out, inp] = w.storage();
+                if x.last() != inp {
+                    return fail(format!("input {x} has {} features, the weight {w} expects {inp}", x.last()));
+                }
+                if b.dims()[0] != out {
+                    return fail(format!("bias {b} for a weight of {out} outputs {w}"));
+                }
+                let mut dims = x.dims().to_vec();
+                *dims.last_mut().expect("rank ≥ 1") = out;
+                Ok(Shape::new(&dims))
+            }
+            Op::BatchNorm2d { .. } => {
+                let x = inputs[0];
+                if x.rank() != 4 {
+                    return fail(format!("needs [n, c, h, w], got {x}"));
+                }
+                let c = x.dims()[1];
+                if let Some(bad) = inputs[1..].iter().find(|s| s.dims() != [c]) {
+                    return fail(format!("{x} has {c} channels, a per-channel input is {bad}"));
+                }
+                Ok(x)
+            }
             Op::Reshape { to } => {
                 if to.numel() == inputs[0].numel() {
                     Ok(to)
@@ -365,6 +422,17 @@ impl Op {
                 return (out, Saved::Indices(indices));
             }
             Op::MaskedFill { value } => x().mask_fill(y().greater_elem(0.5), value as f64),
+            Op::Linear => x().matmul(y().swap_dims(2, 3)).add(inputs[2].clone()),
+            Op::BatchNorm2d { eps, stats } => {
+                let (gamma, beta) = (channels(inputs[1]), channels(inputs[2]));
+                let (mean, var) = match stats {
+                    Stats::Batch => batch_moments(inputs[0]),
+                    Stats::Running => (channels(inputs[3]), channels(inputs[4])),
+                };
+                let normalised = x().sub(mean.clone()).div(var.clone().add_scalar(eps as f64).sqrt());
+                let out = normalised.mul(gamma).add(beta);
+                return (out, if stats == Stats::Batch { Saved::Moments { mean, var } } else { Saved::Nothing });
+            }
         };
         (value, Saved::Nothing)
     }
@@ -373,6 +441,7 @@ impl Op {
     pub fn differentiable_input(&self, index: usize) -> bool {
         match self {
             Op::SoftmaxCrossEntropy | Op::BceWithLogits | Op::Dropout { .. } | Op::MaskedFill { .. } => index == 0,
+            Op::BatchNorm2d { .. } => index < 3,
             Op::StopGradient => false,
             _ => true,
         }
@@ -478,8 +547,58 @@ impl Op {
                 vec![Some(max_pool2d_with_indices_backward(x(), [k, k], [s, s], [0, 0], [1, 1], false, g(), indices.clone()))]
             }
             Op::MaskedFill { .. } => vec![Some(g().mask_fill(y().greater_elem(0.5), 0.0)), None],
+            Op::Linear => vec![
+                want(0).then(|| g().matmul(y())),
+                want(1).then(|| unbroadcast(g().swap_dims(2, 3).matmul(x()), inputs[1])),
+                want(2).then(|| unbroadcast(g(), inputs[2])),
+            ],
+            Op::BatchNorm2d { eps, stats } => {
+                let (mean, var) = match (stats, saved) {
+                    (Stats::Batch, Saved::Moments { mean, var }) => (mean.clone(), var.clone()),
+                    (Stats::Running, _) => (channels(inputs[3]), channels(inputs[4])),
+                    _ => unreachable!("a training batch norm keeps its moments"),
+                };
+                let inv_std = var.add_scalar(eps as f64).sqrt().recip();
+                let normalised = x().sub(mean).mul(inv_std.clone());
+                let per_channel = |t: T| t.sum_dim(0).sum_dim(2).sum_dim(3);
+                let sum_g = per_channel(g());
+                let sum_g_xhat = per_channel(g().mul(normalised.clone()));
+                let gamma = channels(inputs[1]);
+                let dx = want(0).then(|| match stats {
+                    Stats::Batch => {
+                        let [n, _, h, w] = inputs[0].dims();
+                        let m = (n * h * w) as f64;
+                        let centred = g().mul_scalar(m).sub(sum_g.clone()).sub(normalised.clone().mul(sum_g_xhat.clone()));
+                        centred.mul(gamma.mul(inv_std).div_scalar(m))
+                    }
+                    Stats::Running => g().mul(gamma.mul(inv_std)),
+                });
+                let back = |t: T, like: &T| t.reshape(like.dims());
+                let mut grads = vec![dx, want(1).then(|| back(sum_g_xhat, inputs[1])), want(2).then(|| back(sum_g, inputs[2]))];
+                if stats == Stats::Running {
+                    grads.extend([None, None]);
+                }
+                grads
+            }
         }
     }
+}
+
+/// A per-channel vector `[c]` (stored `[1, 1, 1, c]`) as `[1, c, 1, 1]`, to broadcast over
+/// `[n, c, h, w]`.
+fn channels(t: &T) -> T {
+    let c = t.dims()[3];
+    t.clone().reshape([1, c, 1, 1])
+}
+
+/// The batch mean and biased variance of each channel of `[n, c, h, w]`, as `[1, c, 1, 1]`.
+fn batch_moments(x: &T) -> (T, T) {
+    let [n, _, h, w] = x.dims();
+    let m = (n * h * w) as f64;
+    let per_channel = |t: T| t.sum_dim(0).sum_dim(2).sum_dim(3).div_scalar(m);
+    let mean = per_channel(x.clone());
+    let var = per_channel(x.clone().sub(mean.clone()).powi_scalar(2));
+    (mean, var)
 }
 
 /// A rank-1 single-element tensor as the tape's scalar (`[1, 1, 1, 1]`).

@@ -237,6 +237,12 @@ impl Tape {
         self.nodes[id].shape
     }
 
+    /// What node `id`'s forward kept for its backward (a training batch norm's moments, read to
+    /// update the running averages). Empty after a train-mode backward has passed it.
+    pub fn saved(&self, id: NodeId) -> &Saved {
+        &self.nodes[id].saved
+    }
+
     /// The gradient of a node after backward, if one reached it.
     pub fn grad(&self, id: NodeId) -> Option<&T> {
         self.nodes[id].grad.as_ref()
@@ -258,5 +264,6 @@ fn saved_bytes(saved: &Saved) -> usize {
     match saved {
         Saved::Nothing => 0,
         Saved::Indices(i) => i.dims().iter().product::<usize>() * i.dtype().size(),
+        Saved::Moments { mean, var } => 2 * mean.dims().iter().product::<usize>() * var.dtype().size(),
     }
 }
