@@ -40,6 +40,9 @@ pub enum CliError {
     /// The settings do not make a valid experiment.
     #[error("{0}")]
     Config(#[from] crate::train::ConfigError),
+    /// A dataset file is missing or refused.
+    #[error("{0}")]
+    Data(String),
     /// The GPU could not be opened.
     #[error("the GPU backend is not available here: {0}")]
     Gpu(String),
@@ -77,6 +80,22 @@ const SETTING_FLAGS: [(&str, &str); 15] = [
     ("--seed", "seed"),
 ];
 
+/// Flags of the image experiment and the schema keys (`train::images::IMAGE_SETTINGS`) they set.
+/// `--optimizer`, `--lr`, `--batch` and `--seed` are shared with the playground: with `--preset`
+/// they go to the image schema.
+const IMAGE_FLAGS: [(&str, &str, &str); 10] = [
+    ("--preset", "preset", "train an image model: "),
+    ("--images", "data", ""),
+    ("--epochs", "epochs", ""),
+    ("--train-limit", "limit", ""),
+    ("--momentum", "momentum", ""),
+    ("--schedule", "sched", "learning-rate schedule: "),
+    ("--warmup", "warmup", ""),
+    ("--decay-every", "decayevery", ""),
+    ("--decay", "decay", ""),
+    ("--augment", "augment", ""),
+];
+
 /// The whole command line: `train`, `step`, `bench`, with help for each (`-h`, `--help`,
 /// `gradlab help train`) and `--version`.
 fn command() -> Command {
@@ -89,7 +108,7 @@ fn command() -> Command {
     };
     let json = |what: &'static str| Arg::new("json").long("json").action(ArgAction::SetTrue).help(what);
     let mut train = Command::new("train")
-        .about("Train a playground network and print its losses (the page's numbers, on the CPU path bit for bit)")
+        .about("Train a playground network (or, with --preset, an MNIST model) and print its losses (the page's numbers, on the CPU path bit for bit)")
         .arg(Arg::new("steps").long("steps").value_name("N").default_value("500").help("steps (batches) to train"))
         .arg(Arg::new("eval-every").long("eval-every").value_name("N").default_value("50").help("print the losses every N steps"))
         .arg(backend())
@@ -105,6 +124,23 @@ fn command() -> Command {
                 .help(format!("{} [default: {}]", field.expected, field.default)),
         );
     }
+    train = train.next_help_heading("Image experiment (with --preset; defaults are the preset's)");
+    for (flag, key, help) in IMAGE_FLAGS {
+        let field = crate::train::images::image_setting(key).expect("every image flag names a schema key");
+        train = train.arg(
+            Arg::new(&flag[2..])
+                .long(&flag[2..])
+                .value_name("VALUE")
+                .allow_hyphen_values(true)
+                .help(format!("{help}{} [default: {}]", field.expected, field.default)),
+        );
+    }
+    train = train.arg(
+        Arg::new("data-dir")
+            .long("data-dir")
+            .value_name("DIR")
+            .help("where mnist.idx.gz and fashion.idx.gz are (built by ./x data) [default: $GRADLAB_DATA, else target/data]"),
+    );
     let presets = crate::stepper::PRESETS.iter().map(|p| p.key).collect::<Vec<_>>().join(", ");
     let step = Command::new("step")
         .about("One training step of a stepper preset: every stage, every gradient with its finite-difference check")
@@ -154,6 +190,7 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     let result = match m.subcommand() {
+        Some(("train", m)) if value(m, "preset").is_some() => parse_image_train(m).and_then(train_images),
         Some(("train", m)) => parse_train(m).and_then(train),
         Some(("step", m)) => step(m),
         Some(("bench", m)) => bench(m.get_flag("json")),
@@ -214,6 +251,91 @@ fn parse_train(m: &ArgMatches) -> Result<TrainOptions, CliError> {
         return Err(CliError::Setting { flag: flag.to_string(), message: problem.message });
     }
     Ok(TrainOptions { config: state.config, steps, eval_every, backend: backend_of(m)?, json: m.get_flag("json") })
+}
+
+/// Options of `train --preset`.
+struct ImageTrainOptions {
+    config: crate::train::images::ImageConfig,
+    data_dir: std::path::PathBuf,
+    backend: BackendKind,
+    json: bool,
+}
+
+/// The image experiment's flags through its schema: the preset first, then the flags that
+/// override it (shared ones included). Playground-only flags are refused by name.
+fn parse_image_train(m: &ArgMatches) -> Result<ImageTrainOptions, CliError> {
+    use crate::train::images::{ImageConfig, apply_image_settings};
+    const SHARED: [(&str, &str); 4] = [("opt", "opt"), ("lr", "lr"), ("batch", "batch"), ("seed", "seed")];
+    if let Some((flag, _)) = SETTING_FLAGS.iter().find(|(_, key)| value(m, key).is_some() && !SHARED.iter().any(|(k, _)| k == key)) {
+        return Err(CliError::Setting { flag: flag.to_string(), message: "is a playground setting; it does not apply with --preset".into() });
+    }
+    if m.value_source("steps") == Some(clap::parser::ValueSource::CommandLine) {
+        return Err(CliError::Setting { flag: "--steps".into(), message: "counts playground steps; with --preset use --epochs".into() });
+    }
+    let mut pairs: Vec<(String, String)> = IMAGE_FLAGS.iter().filter_map(|(flag, key, _)| value(m, &flag[2..]).map(|v| (key.to_string(), v.to_string()))).collect();
+    pairs.extend(SHARED.iter().filter_map(|(flag_key, key)| value(m, flag_key).map(|v| (key.to_string(), v.to_string()))));
+    let mut config = ImageConfig::default();
+    apply_image_settings(&mut config, &pairs).map_err(|e| {
+        let flag = IMAGE_FLAGS.iter().find(|(_, k, _)| *k == e.setting).map(|(f, _, _)| f.to_string())
+            .or_else(|| SETTING_FLAGS.iter().find(|(_, k)| *k == e.setting).map(|(f, _)| f.to_string()))
+            .unwrap_or(e.setting.clone());
+        CliError::Setting { flag, message: e.message }
+    })?;
+    let data_dir = value(m, "data-dir").map(std::path::PathBuf::from).or_else(|| std::env::var_os("GRADLAB_DATA").map(Into::into)).unwrap_or_else(|| "target/data".into());
+    Ok(ImageTrainOptions { config, data_dir, backend: backend_of(m)?, json: m.get_flag("json") })
+}
+
+/// `gradlab train --preset …`: one line (or JSON object) per epoch with the train loss, the
+/// test loss and accuracy, samples/s and achieved GFLOP/s.
+fn train_images(o: ImageTrainOptions) -> Result<(), CliError> {
+    use crate::data::images::{Verify, parse_bundle};
+    use crate::engine::{block_on, read};
+    use crate::train::images::{ImageTrainer, Split};
+    let kind = o.config.dataset;
+    let path = o.data_dir.join(kind.file_name());
+    let gz = std::fs::read(&path).map_err(|e| CliError::Data(format!("{}: {e} (./x data builds it)", path.display())))?;
+    let data = parse_bundle(&gz, Verify::Sums(&kind.sums())).map_err(|e| CliError::Data(format!("{}: {e}", path.display())))?;
+    let device = device_for(o.backend)?;
+    let mut trainer = ImageTrainer::new(o.config, &data, &device)?;
+    let arch = trainer.config.preset.arch();
+    // A training step is ≈ 3 forward passes of multiply-adds (forward, input and weight
+    // gradients), less the first layer's input gradient, which is never computed.
+    let first_layer = match arch {
+        crate::models::image::Arch::Mlp { hidden, .. } => (hidden * 784) as f64,
+        crate::models::image::Arch::Cnn { channels, kernel, .. } => (channels * kernel * kernel * arch.conv_side().pow(2)) as f64,
+    };
+    let flops_per_sample = 2.0 * (3.0 * arch.forward_macs() as f64 - first_layer);
+    let per_epoch = trainer.steps_per_epoch();
+    for epoch in 1..=trainer.config.epochs {
+        let start = Instant::now();
+        for _ in 0..per_epoch {
+            trainer.train_step();
+        }
+        let (mean, _) = trainer.take_epoch_loss().expect("an epoch has batches");
+        let train_loss = block_on(read(&mean)).map_err(|e| CliError::Gpu(e.to_string()))?[0];
+        let seconds = start.elapsed().as_secs_f64();
+        let samples_per_sec = trainer.train_len() as f64 / seconds;
+        let test = block_on(trainer.evaluate(Split::Test, 1000)).map_err(|e| CliError::Gpu(e.to_string()))?;
+        let gflops = samples_per_sec * flops_per_sample / 1e9;
+        if o.json {
+            out!(
+                "{{\"epoch\":{epoch},\"train_loss\":{},\"test_loss\":{},\"test_accuracy\":{},\"samples_per_sec\":{:.1},\"gflops\":{:.3},\"seconds\":{:.3}}}",
+                json_f32(train_loss),
+                json_f32(test.loss as f32),
+                test.accuracy,
+                samples_per_sec,
+                gflops,
+                seconds
+            );
+        } else {
+            out!(
+                "epoch {epoch:>3}  train loss {train_loss:.4}  test loss {:.4}  test accuracy {:.2}%  {samples_per_sec:.0} samples/s  {gflops:.2} GFLOP/s",
+                test.loss,
+                100.0 * test.accuracy
+            );
+        }
+    }
+    Ok(())
 }
 
 fn device_for(kind: BackendKind) -> Result<burn::tensor::Device, CliError> {

@@ -1,7 +1,10 @@
-//! Models built on the tape. For now the multilayer perceptron of the playground and the stepper.
+//! Models built on the tape: the playground's and the stepper's multilayer perceptron (here), and
+//! the image classifiers with PyTorch's names ([`image`]).
 //!
 //! Parameters are named by path — `l1.w` (`[inputs, outputs]`), `l1.b` (`[1, outputs]`), layers
 //! counted from 1 — and those names are what the UI, share links and weight files use.
+
+pub mod image;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};

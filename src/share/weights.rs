@@ -8,6 +8,9 @@
 use half::f16;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
 
+use crate::engine::{EngineError, Precision, Shape, read_many, tensor};
+use crate::models::image::{Arch, ImageModel};
+
 /// Largest relative error of a weight stored as f16 in a link (half an f16 ulp, normal range).
 pub const F16_RELATIVE_ERROR: f64 = 1.0 / 2048.0;
 
@@ -40,31 +43,63 @@ pub fn to_safetensors(params: &Params<'_>, values: &[Vec<f32>], metadata: &[(&st
     if values.len() != params.names.len() || params.shapes.len() != params.names.len() {
         return Err(WeightsError::Mismatch(format!("{} tensors of values for {} parameters", values.len(), params.names.len())));
     }
-    let bytes: Vec<Vec<u8>> = values.iter().map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
-    let mut views = Vec::with_capacity(values.len());
-    for ((name, shape), data) in params.names.iter().zip(params.shapes).zip(&bytes) {
-        let view = TensorView::new(Dtype::F32, shape.to_vec(), data)
-            .map_err(|_| WeightsError::Mismatch(format!("{name} has {} values, its shape {shape:?} needs {}", data.len() / 4, shape[0] * shape[1])))?;
+    let tensors = params.names.iter().zip(params.shapes).zip(values).map(|((n, s), v)| (n.clone(), Shape::from(*s), v.clone())).collect();
+    state_dict_to_safetensors(&StateDict { tensors, counts: Vec::new() }, metadata)
+}
+
+/// Reads a safetensors file, checking it holds exactly the expected parameters.
+pub fn from_safetensors(bytes: &[u8], params: &Params<'_>) -> Result<Vec<Vec<f32>>, WeightsError> {
+    let expected: Vec<(String, Shape)> = params.names.iter().zip(params.shapes).map(|(n, s)| (n.clone(), Shape::from(*s))).collect();
+    Ok(state_dict_from_safetensors(bytes, &expected, &[])?.tensors.into_iter().map(|(_, _, v)| v).collect())
+}
+
+/// What PyTorch's `state_dict()` holds for our models: f32 tensors (parameters and buffers such
+/// as batch norm's running statistics) by name, and integer counters (`num_batches_tracked`,
+/// stored as i64 scalars, as PyTorch does).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateDict {
+    /// Name, true shape and values of each f32 tensor.
+    pub tensors: Vec<(String, Shape, Vec<f32>)>,
+    /// Name and value of each counter.
+    pub counts: Vec<(String, i64)>,
+}
+
+/// Writes a state dict as a safetensors file that `safetensors.torch.load_file` and
+/// `load_state_dict(strict=True)` accept. Values that do not fit their shapes are refused.
+pub fn state_dict_to_safetensors(dict: &StateDict, metadata: &[(&str, &str)]) -> Result<Vec<u8>, WeightsError> {
+    let mut bytes: Vec<Vec<u8>> = dict.tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    bytes.extend(dict.counts.iter().map(|(_, c)| c.to_le_bytes().to_vec()));
+    let mut views = Vec::with_capacity(bytes.len());
+    for ((name, shape, _), data) in dict.tensors.iter().zip(&bytes) {
+        let view = TensorView::new(Dtype::F32, shape.dims().to_vec(), data)
+            .map_err(|_| WeightsError::Mismatch(format!("{name} has {} values, its shape {shape} needs {}", data.len() / 4, shape.numel())))?;
         views.push((name.clone(), view));
+    }
+    for ((name, _), data) in dict.counts.iter().zip(&bytes[dict.tensors.len()..]) {
+        views.push((name.clone(), TensorView::new(Dtype::I64, vec![], data).map_err(|e| WeightsError::Corrupt(e.to_string()))?));
     }
     let metadata = metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     serialize(views, Some(metadata)).map_err(|e| WeightsError::Corrupt(e.to_string()))
 }
 
-/// Reads a safetensors file, checking it holds exactly the expected parameters.
-pub fn from_safetensors(bytes: &[u8], params: &Params<'_>) -> Result<Vec<Vec<f32>>, WeightsError> {
+/// Reads a safetensors file that must hold exactly the `expected` f32 tensors (name, shape) and
+/// the named counters; anything missing, extra, misshapen, of another dtype or not finite is an
+/// error that names it.
+pub fn state_dict_from_safetensors(bytes: &[u8], expected: &[(String, Shape)], counts: &[&str]) -> Result<StateDict, WeightsError> {
     super::check_file_size(bytes.len() as f64).map_err(WeightsError::Corrupt)?;
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
-    let mut extra: Vec<&str> = file.names().into_iter().filter(|n| !params.names.iter().any(|p| p == n)).collect();
+    let known = |n: &str| expected.iter().any(|(p, _)| p == n) || counts.contains(&n);
+    let mut extra: Vec<&str> = file.names().into_iter().filter(|n| !known(n)).collect();
     extra.sort_unstable();
     if !extra.is_empty() {
         return Err(WeightsError::Mismatch(format!("it has tensors this network does not: {}", extra.join(", "))));
     }
-    let mut out = Vec::with_capacity(params.names.len());
-    for (name, shape) in params.names.iter().zip(params.shapes) {
-        let t = file.tensor(name).map_err(|_| WeightsError::Mismatch(format!("it has no tensor {name}")))?;
-        if t.shape() != shape {
-            return Err(WeightsError::Mismatch(format!("{name} is {:?}, this network's is {shape:?}", t.shape())));
+    let missing = |name: &str| WeightsError::Mismatch(format!("it has no tensor {name}"));
+    let mut tensors = Vec::with_capacity(expected.len());
+    for (name, shape) in expected {
+        let t = file.tensor(name).map_err(|_| missing(name))?;
+        if t.shape() != shape.dims() {
+            return Err(WeightsError::Mismatch(format!("{name} is {}, this network's is {shape}", Shape::new(&t.shape()[..t.shape().len().min(4)]))));
         }
         if t.dtype() != Dtype::F32 {
             return Err(WeightsError::Mismatch(format!("{name} is {:?}, expected F32", t.dtype())));
@@ -73,9 +108,18 @@ pub fn from_safetensors(bytes: &[u8], params: &Params<'_>) -> Result<Vec<Vec<f32
         if values.iter().any(|v| !v.is_finite()) {
             return Err(WeightsError::NotFinite(name.clone()));
         }
-        out.push(values);
+        tensors.push((name.clone(), *shape, values));
     }
-    Ok(out)
+    let mut found = Vec::with_capacity(counts.len());
+    for &name in counts {
+        let t = file.tensor(name).map_err(|_| missing(name))?;
+        if t.dtype() != Dtype::I64 || !t.shape().is_empty() {
+            return Err(WeightsError::Mismatch(format!("{name} is {:?} {:?}, expected a scalar I64", t.dtype(), t.shape())));
+        }
+        let b = t.data();
+        found.push((name.to_string(), i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])));
+    }
+    Ok(StateDict { tensors, counts: found })
 }
 
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -181,4 +225,39 @@ pub fn from_link(text: &str, shapes: &[[usize; 2]]) -> Result<Vec<Vec<f32>>, Wei
         return Err(WeightsError::NotFinite("a weight".into()));
     }
     Ok(out)
+}
+
+/// The f32 tensors (parameters, then batch norm's running statistics) and counters an image
+/// model's state dict holds, with PyTorch's names.
+pub fn image_layout(model: &ImageModel) -> (Vec<(String, Shape)>, Vec<&'static str>) {
+    let mut tensors: Vec<(String, Shape)> = model.names().into_iter().map(String::from).zip(model.arch.shapes()).collect();
+    let mut counts = Vec::new();
+    if let Arch::Cnn { channels, batch_norm: true, .. } = model.arch {
+        tensors.push(("bn1.running_mean".into(), Shape::from([channels])));
+        tensors.push(("bn1.running_var".into(), Shape::from([channels])));
+        counts.push("bn1.num_batches_tracked");
+    }
+    (tensors, counts)
+}
+
+/// Reads an image model's state dict off its device (one transfer, async).
+pub async fn image_state_dict(model: &ImageModel) -> Result<StateDict, EngineError> {
+    let (layout, counts) = image_layout(model);
+    let values = read_many(model.params.iter().chain(&model.buffers).cloned().collect()).await?;
+    let tensors = layout.into_iter().zip(values).map(|((n, s), v)| (n, s, v.into_iter().map(|x| x as f32).collect())).collect();
+    Ok(StateDict { tensors, counts: counts.into_iter().map(|c| (c.to_string(), model.batches_tracked as i64)).collect() })
+}
+
+/// Reads a weights file for this image model (checked against its layout) and puts it on the
+/// model's device; a bad file leaves the model as it was.
+pub fn load_image_safetensors(model: &mut ImageModel, bytes: &[u8]) -> Result<(), WeightsError> {
+    let (layout, counts) = image_layout(model);
+    let dict = state_dict_from_safetensors(bytes, &layout, &counts)?;
+    let device = model.params[0].device();
+    let upload = |(_, shape, v): &(String, Shape, Vec<f32>)| tensor(v, *shape, &device, Precision::F32);
+    let n = model.params.len();
+    model.params = dict.tensors[..n].iter().map(upload).collect();
+    model.buffers = dict.tensors[n..].iter().map(upload).collect();
+    model.batches_tracked = dict.counts.first().map_or(0, |(_, c)| (*c).max(0) as u64);
+    Ok(())
 }

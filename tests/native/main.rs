@@ -14,6 +14,8 @@ mod shaders;
 mod stepper;
 // Image datasets: the bundles ./x builds, bad and fuzzed data files.
 mod data;
+// The image experiment: presets, schedules, MNIST subsets, PyTorch-named weights.
+mod models;
 // The command line as a user runs it (a closed pipe).
 mod cli;
 // Helpers shared by the modules above.

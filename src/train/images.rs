@@ -1,0 +1,704 @@
+//! The image experiment (MNIST, Fashion-MNIST): its settings ([`ImageConfig`], one schema table
+//! [`IMAGE_SETTINGS`] for defaults, link keys, CLI flags and validation), its presets (the
+//! essays' models), learning-rate schedules, and the [`ImageTrainer`].
+//!
+//! Data lives on the device: each split is uploaded once (pixels / 255 as `[n, 1, 28, 28]`,
+//! one-hot labels `[n, 10]`) and every batch is gathered there by index — only the batch's
+//! indices cross from the host per step. The exception is augmentation, which is drawn on the
+//! host (seeded, the same in wasm and natively) and uploads the batch it made. Steps run on a
+//! train-mode tape; evaluation runs in chunks ([`ImageTrainer::eval_chunk`]) so a page can yield
+//! between them.
+
+use burn::Tensor;
+use burn::tensor::{Device, Int, TensorData};
+
+use super::ConfigError;
+use super::schema::{Field, choice, float, int, shown};
+use crate::data::digits::Augment;
+use crate::data::images::{ImageData, ImageDataset, ImageSet};
+use crate::engine::{EngineError, Leaf, Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, Tape, read_many, tensor};
+use crate::models::image::{Arch, CLASSES, ImageModel, ImageNodes, Init, Phase, SIDE};
+
+/// The essays' models and their variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    /// Essay 000's Keras MLP: Flatten → Dense 128 ReLU → Dropout 0.2 → Dense 10; Adam 1e-3, batch 128.
+    MlpKeras,
+    /// Essay 002's `SimpleFCN` (with padding 2, see [`Preset::erratum`]); SGD 0.001, momentum 0.9, batch 100.
+    CnnTorch,
+    /// The same CNN at learning rate 0.01.
+    CnnTuned,
+    /// The same CNN with batch norm after the convolution.
+    CnnBn,
+}
+
+impl Preset {
+    /// Every preset, in menu order.
+    pub const ALL: [Preset; 4] = [Preset::MlpKeras, Preset::CnnTorch, Preset::CnnTuned, Preset::CnnBn];
+
+    /// The link/CLI key.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Preset::MlpKeras => "mlp-keras",
+            Preset::CnnTorch => "cnn-torch",
+            Preset::CnnTuned => "cnn-tuned",
+            Preset::CnnBn => "cnn-bn",
+        }
+    }
+
+    /// A one-line description for menus.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Preset::MlpKeras => "Keras MLP (essay 000): 784 → 128 ReLU → dropout 0.2 → 10",
+            Preset::CnnTorch => "PyTorch CNN (essay 002): conv 5×5 ×32 → ReLU → pool 2 → 10 → ReLU → 10",
+            Preset::CnnTuned => "The essay's CNN at learning rate 0.01",
+            Preset::CnnBn => "The essay's CNN with batch norm after the convolution",
+        }
+    }
+
+    /// What had to change from the essay's code, shown with the preset.
+    pub fn erratum(&self) -> Option<&'static str> {
+        match self {
+            Preset::MlpKeras => None,
+            _ => Some(
+                "Erratum: the essay's code cannot run — a 5×5 convolution without padding on 28×28, then 2×2 pooling, \
+                 gives 32×12×12, which view(-1, 32*7*7) cannot reshape. Padding 2 keeps 28×28 → pooled 14×14, \
+                 so fc1 is Linear(32·14·14, 10).",
+            ),
+        }
+    }
+
+    /// The network.
+    pub fn arch(&self) -> Arch {
+        match self {
+            Preset::MlpKeras => Arch::Mlp { hidden: 128, dropout: 0.2 },
+            Preset::CnnTorch | Preset::CnnTuned => Arch::Cnn { channels: 32, kernel: 5, padding: 2, hidden: 10, batch_norm: false },
+            Preset::CnnBn => Arch::Cnn { channels: 32, kernel: 5, padding: 2, hidden: 10, batch_norm: true },
+        }
+    }
+
+    /// How its weights start: the framework the essay used.
+    pub fn init(&self) -> Init {
+        match self {
+            Preset::MlpKeras => Init::Keras,
+            _ => Init::Torch,
+        }
+    }
+
+    /// The settings it starts from, as `(key, value)` pairs of [`IMAGE_SETTINGS`].
+    fn defaults(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Preset::MlpKeras => &[("opt", "adam"), ("lr", "0.001"), ("momentum", "0.9"), ("batch", "128"), ("epochs", "10")],
+            Preset::CnnTorch | Preset::CnnBn => &[("opt", "momentum"), ("lr", "0.001"), ("momentum", "0.9"), ("batch", "100"), ("epochs", "10")],
+            Preset::CnnTuned => &[("opt", "momentum"), ("lr", "0.01"), ("momentum", "0.9"), ("batch", "100"), ("epochs", "10")],
+        }
+    }
+}
+
+/// How the learning rate moves over training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// The same rate throughout.
+    Constant,
+    /// Multiplied by `decay` every `decay_every` epochs.
+    Step,
+    /// Linear warm-up over `warmup` epochs, then half a cosine down to 0 at the last step.
+    Cosine,
+}
+
+impl Schedule {
+    /// Every schedule.
+    pub const ALL: [Schedule; 3] = [Schedule::Constant, Schedule::Step, Schedule::Cosine];
+
+    /// The link/CLI key.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Step => "step",
+            Schedule::Cosine => "cosine",
+        }
+    }
+}
+
+/// Everything that defines an image experiment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageConfig {
+    /// The model (and the hyper-parameters it starts from).
+    pub preset: Preset,
+    /// Which dataset.
+    pub dataset: ImageDataset,
+    /// The update rule.
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Momentum μ (momentum SGD).
+    pub momentum: f64,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Passes over the training images.
+    pub epochs: usize,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Warm-up epochs of the cosine schedule (may be fractional).
+    pub warmup: f64,
+    /// Epochs between decays of the step schedule.
+    pub decay_every: usize,
+    /// Factor of each decay.
+    pub decay: f64,
+    /// Random shifts (±2 px) and rotations (±10°) of training images.
+    pub augment: bool,
+    /// Train on the first N training images only (0: all of them).
+    pub train_limit: usize,
+    /// The experiment seed (weights, batch order, dropout, augmentation).
+    pub seed: u64,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        image_defaults()
+    }
+}
+
+/// One setting of an [`ImageConfig`].
+pub type ImageSetting = Field<ImageConfig>;
+
+/// The image experiment's schema, in the order links are written and applied: `preset` first
+/// (it sets the hyper-parameters it comes with), then anything that overrides them.
+pub static IMAGE_SETTINGS: &[ImageSetting] = &[
+    ImageSetting {
+        key: "preset",
+        default: "mlp-keras",
+        expected: "mlp-keras, cnn-torch, cnn-tuned or cnn-bn",
+        get: |c| c.preset.key().into(),
+        set: |c, v| {
+            c.preset = choice(v, &Preset::ALL, Preset::key)?;
+            for (key, value) in c.preset.defaults() {
+                let s = image_setting(key).expect("preset defaults name schema keys");
+                (s.set)(c, value).unwrap_or_else(|e| panic!("preset default {key}: {e}"));
+            }
+            Ok(())
+        },
+    },
+    ImageSetting {
+        key: "data",
+        default: "mnist",
+        expected: "mnist or fashion",
+        get: |c| c.dataset.key().into(),
+        set: |c, v| Ok(c.dataset = choice(v, &ImageDataset::ALL, ImageDataset::key)?),
+    },
+    ImageSetting {
+        key: "opt",
+        default: "adam",
+        expected: "sgd, momentum or adam",
+        get: |c| c.optimizer.key().into(),
+        set: |c, v| Ok(c.optimizer = choice(v, &OptimizerKind::ALL, OptimizerKind::key)?),
+    },
+    ImageSetting {
+        key: "lr",
+        default: "0.001",
+        expected: "a number above 0, at most 10",
+        get: |c| format!("{}", c.lr),
+        set: |c, v| {
+            let x = float(v, 0.0, 10.0)?;
+            if x == 0.0 {
+                return Err("the learning rate must be above 0".into());
+            }
+            Ok(c.lr = x)
+        },
+    },
+    ImageSetting {
+        key: "momentum",
+        default: "0.9",
+        expected: "a number from 0 to 0.999",
+        get: |c| format!("{}", c.momentum),
+        set: |c, v| Ok(c.momentum = float(v, 0.0, 0.999)?),
+    },
+    ImageSetting {
+        key: "batch",
+        default: "128",
+        expected: "a whole number from 1 to 1000",
+        get: |c| c.batch_size.to_string(),
+        set: |c, v| Ok(c.batch_size = int(v, 1, 1000)? as usize),
+    },
+    ImageSetting {
+        key: "epochs",
+        default: "10",
+        expected: "a whole number from 1 to 100",
+        get: |c| c.epochs.to_string(),
+        set: |c, v| Ok(c.epochs = int(v, 1, 100)? as usize),
+    },
+    ImageSetting {
+        key: "sched",
+        default: "constant",
+        expected: "constant, step or cosine",
+        get: |c| c.schedule.key().into(),
+        set: |c, v| Ok(c.schedule = choice(v, &Schedule::ALL, Schedule::key)?),
+    },
+    ImageSetting {
+        key: "warmup",
+        default: "0",
+        expected: "warm-up epochs of the cosine schedule, a number from 0 to 10",
+        get: |c| format!("{}", c.warmup),
+        set: |c, v| Ok(c.warmup = float(v, 0.0, 10.0)?),
+    },
+    ImageSetting {
+        key: "decayevery",
+        default: "3",
+        expected: "epochs between decays of the step schedule, a whole number from 1 to 100",
+        get: |c| c.decay_every.to_string(),
+        set: |c, v| Ok(c.decay_every = int(v, 1, 100)? as usize),
+    },
+    ImageSetting {
+        key: "decay",
+        default: "0.1",
+        expected: "the step schedule's factor, a number above 0, at most 1",
+        get: |c| format!("{}", c.decay),
+        set: |c, v| {
+            let x = float(v, 0.0, 1.0)?;
+            if x == 0.0 {
+                return Err("the decay factor must be above 0".into());
+            }
+            Ok(c.decay = x)
+        },
+    },
+    ImageSetting {
+        key: "augment",
+        default: "none",
+        expected: "none or shift-rotate (±2 px, ±10°)",
+        get: |c| if c.augment { "shift-rotate" } else { "none" }.into(),
+        set: |c, v| match v {
+            "none" => Ok(c.augment = false),
+            "shift-rotate" => Ok(c.augment = true),
+            _ => Err(format!("'{}' is not one of the choices", shown(v))),
+        },
+    },
+    ImageSetting {
+        key: "limit",
+        default: "0",
+        expected: "train on the first N images, a whole number from 100 to 60000, or 0 for all",
+        get: |c| c.train_limit.to_string(),
+        set: |c, v| {
+            let n = int(v, 0, 60_000)? as usize;
+            if n != 0 && n < 100 {
+                return Err(format!("{n} images is fewer than 100"));
+            }
+            Ok(c.train_limit = n)
+        },
+    },
+    ImageSetting {
+        key: "seed",
+        default: "1",
+        expected: "a whole number from 0 to 4294967295",
+        get: |c| c.seed.to_string(),
+        set: |c, v| Ok(c.seed = int(v, 0, u32::MAX as u64)?),
+    },
+];
+
+/// The image setting with this key.
+pub fn image_setting(key: &str) -> Option<&'static ImageSetting> {
+    IMAGE_SETTINGS.iter().find(|s| s.key == key)
+}
+
+/// Every setting at its default (the `mlp-keras` preset on MNIST).
+pub fn image_defaults() -> ImageConfig {
+    let mut c = ImageConfig {
+        preset: Preset::MlpKeras,
+        dataset: ImageDataset::Mnist,
+        optimizer: OptimizerKind::Adam,
+        lr: 0.001,
+        momentum: 0.9,
+        batch_size: 128,
+        epochs: 10,
+        schedule: Schedule::Constant,
+        warmup: 0.0,
+        decay_every: 3,
+        decay: 0.1,
+        augment: false,
+        train_limit: 0,
+        seed: 1,
+    };
+    for s in IMAGE_SETTINGS {
+        (s.set)(&mut c, s.default).unwrap_or_else(|e| panic!("default of {}: {e}", s.key));
+    }
+    c
+}
+
+/// Applies `(key, value)` pairs over `config`, in schema order; the first problem is an error
+/// naming its key. Unknown keys are errors too.
+pub fn apply_image_settings(config: &mut ImageConfig, pairs: &[(String, String)]) -> Result<(), ConfigError> {
+    if let Some((key, _)) = pairs.iter().find(|(k, _)| image_setting(k).is_none()) {
+        return Err(ConfigError { setting: shown(key), message: "is not a setting of the image experiment".into() });
+    }
+    for s in IMAGE_SETTINGS {
+        if let Some((_, v)) = pairs.iter().find(|(k, _)| k == s.key) {
+            (s.set)(config, v).map_err(|message| ConfigError { setting: s.key.into(), message })?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a config against the schema: every value must read back through its setting.
+pub fn validate_image(config: &ImageConfig) -> Result<(), ConfigError> {
+    for s in IMAGE_SETTINGS.iter().filter(|s| s.key != "preset") {
+        let mut copy = config.clone();
+        if let Err(message) = (s.set)(&mut copy, &(s.get)(config)) {
+            return Err(ConfigError { setting: s.key.into(), message });
+        }
+    }
+    Ok(())
+}
+
+impl ImageConfig {
+    /// The learning rate for step `step` (0-based) of a run of `steps_per_epoch` steps an epoch.
+    pub fn lr_at(&self, step: u64, steps_per_epoch: usize) -> f64 {
+        let per_epoch = steps_per_epoch.max(1) as f64;
+        let epoch = step as f64 / per_epoch;
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Step => self.lr * self.decay.powi((epoch / self.decay_every as f64).floor() as i32),
+            Schedule::Cosine => {
+                let warm_steps = self.warmup * per_epoch;
+                let total = self.epochs as f64 * per_epoch;
+                if (step as f64) < warm_steps {
+                    self.lr * (step as f64 + 1.0) / warm_steps
+                } else {
+                    let progress = ((step as f64 - warm_steps) / (total - warm_steps).max(1.0)).min(1.0);
+                    self.lr * 0.5 * (1.0 + libm::cos(std::f64::consts::PI * progress))
+                }
+            }
+        }
+    }
+}
+
+/// Which split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// The training images (after `limit`).
+    Train,
+    /// The test images.
+    Test,
+}
+
+/// One split on the device: images `[n, 1, 28, 28]` in `[0, 1]`, one-hot labels `[n, 10]`.
+struct DeviceSplit {
+    images: T,
+    targets: T,
+    labels: Vec<u8>,
+}
+
+impl DeviceSplit {
+    fn upload(set: &ImageSet, limit: usize, device: &Device) -> Self {
+        let n = if limit == 0 { set.len() } else { limit.min(set.len()) };
+        let pixels: Vec<f32> = set.pixels[..n * SIDE * SIDE].iter().map(|&p| p as f32 / 255.0).collect();
+        let labels = set.labels[..n].to_vec();
+        Self {
+            images: tensor(&pixels, [n, 1, SIDE, SIDE], device, Precision::F32),
+            targets: tensor(&one_hot(&labels), [n, CLASSES], device, Precision::F32),
+            labels,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The images and targets at `indices`, gathered on the device.
+    fn gather(&self, indices: &[usize], device: &Device) -> (T, T) {
+        let ids: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [indices.len()]), device);
+        (self.images.clone().select(0, ids.clone()), self.targets.clone().select(2, ids))
+    }
+
+    /// A contiguous run of images and targets (evaluation chunks).
+    fn range(&self, start: usize, len: usize) -> (T, T) {
+        (self.images.clone().narrow(0, start, len), self.targets.clone().narrow(2, start, len))
+    }
+}
+
+fn one_hot(labels: &[u8]) -> Vec<f32> {
+    let mut out = vec![0.0; labels.len() * CLASSES];
+    for (i, &l) in labels.iter().enumerate() {
+        out[i * CLASSES + (l as usize).min(CLASSES - 1)] = 1.0;
+    }
+    out
+}
+
+/// Loss, accuracy and the confusion matrix over a split.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metrics {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Share of images classified right, 0 to 1.
+    pub accuracy: f64,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: [[u32; CLASSES]; CLASSES],
+    /// The predicted class of every image, in split order.
+    pub predictions: Vec<u8>,
+}
+
+/// A chunk's evaluation, enqueued on the device and not read yet.
+pub struct PendingChunk {
+    /// Mean loss over the chunk (scalar).
+    loss: T,
+    /// `[len, 10]` logits.
+    logits: T,
+    start: usize,
+    len: usize,
+}
+
+/// Accumulates chunks into [`Metrics`].
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    loss_sum: f64,
+    predictions: Vec<u8>,
+    labels: Vec<u8>,
+}
+
+impl Evaluation {
+    /// An empty accumulator for a split of these labels.
+    fn new(labels: &[u8]) -> Self {
+        Self { loss_sum: 0.0, predictions: Vec::with_capacity(labels.len()), labels: labels.to_vec() }
+    }
+
+    /// Reads a chunk back (async) and adds it.
+    pub async fn add(&mut self, chunk: PendingChunk) -> Result<(), EngineError> {
+        let mut parts = read_many(vec![chunk.loss, chunk.logits]).await?.into_iter();
+        let (loss, logits) = (parts.next().expect("loss")[0], parts.next().expect("logits"));
+        if !loss.is_finite() {
+            return Err(EngineError::NotFinite);
+        }
+        debug_assert_eq!(chunk.start, self.predictions.len());
+        self.loss_sum += loss * chunk.len as f64;
+        self.predictions.extend(logits.chunks(CLASSES).map(argmax));
+        Ok(())
+    }
+
+    /// Images evaluated so far.
+    pub fn done(&self) -> usize {
+        self.predictions.len()
+    }
+
+    /// The metrics of what was added.
+    pub fn metrics(&self) -> Metrics {
+        let n = self.predictions.len().max(1);
+        let mut confusion = [[0u32; CLASSES]; CLASSES];
+        let mut right = 0;
+        for (&p, &t) in self.predictions.iter().zip(&self.labels) {
+            confusion[t as usize][p as usize] += 1;
+            right += (p == t) as usize;
+        }
+        Metrics { loss: self.loss_sum / n as f64, accuracy: right as f64 / n as f64, confusion, predictions: self.predictions.clone() }
+    }
+}
+
+/// Index of the largest value (the first, on ties).
+pub fn argmax(row: &[f64]) -> u8 {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best as u8
+}
+
+/// Trains an image classifier one batch at a time on one device.
+pub struct ImageTrainer {
+    /// The experiment.
+    pub config: ImageConfig,
+    /// The network.
+    pub model: ImageModel,
+    /// Its optimizer.
+    pub optimizer: Optimizer,
+    /// Steps done.
+    pub step: u64,
+    device: Device,
+    train: DeviceSplit,
+    test: DeviceSplit,
+    /// The training images on the host, kept only to augment them.
+    augment_from: Option<ImageSet>,
+    order: Vec<usize>,
+    cursor: usize,
+    batch_rng: Rng,
+    dropout_rng: Rng,
+    augment_rng: Rng,
+    /// Sum of this epoch's batch losses, on the device, and how many.
+    epoch_loss: Option<(T, usize)>,
+}
+
+impl ImageTrainer {
+    /// Uploads the data and builds the model and optimizer for a validated config.
+    pub fn new(config: ImageConfig, data: &ImageData, device: &Device) -> Result<Self, ConfigError> {
+        validate_image(&config)?;
+        let train = DeviceSplit::upload(&data.train, config.train_limit, device);
+        let test = DeviceSplit::upload(&data.test, 0, device);
+        let model = ImageModel::init(config.preset.arch(), config.preset.init(), config.seed, device, Precision::F32);
+        let mut opt = OptimizerConfig::new(config.optimizer, config.lr);
+        opt.momentum = config.momentum;
+        if config.preset == Preset::MlpKeras {
+            // Keras' Adam: ε = 1e-7.
+            opt.eps = 1e-7;
+        }
+        let augment_from = config.augment.then(|| data.train.clone());
+        let mut trainer = Self {
+            step: 0,
+            model,
+            optimizer: Optimizer::new(opt),
+            device: device.clone(),
+            order: Vec::new(),
+            cursor: 0,
+            batch_rng: Rng::new(config.seed, Stream::Batches),
+            dropout_rng: Rng::new(config.seed, Stream::Dropout),
+            augment_rng: Rng::new(config.seed, Stream::Augment),
+            train,
+            test,
+            augment_from,
+            epoch_loss: None,
+            config,
+        };
+        trainer.reshuffle();
+        Ok(trainer)
+    }
+
+    fn reshuffle(&mut self) {
+        self.order = (0..self.train.len()).collect();
+        self.batch_rng.shuffle(&mut self.order);
+        self.cursor = 0;
+    }
+
+    /// Training images.
+    pub fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    /// Test images.
+    pub fn test_len(&self) -> usize {
+        self.test.len()
+    }
+
+    /// Batches per epoch (the last may be smaller).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.config.batch_size)
+    }
+
+    /// Epochs done, with the fraction of the current one.
+    pub fn epoch(&self) -> f64 {
+        self.step as f64 / self.steps_per_epoch() as f64
+    }
+
+    /// The device it trains on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The next batch's images and targets, on the device.
+    fn next_batch(&mut self) -> (T, T, usize) {
+        if self.cursor >= self.order.len() {
+            self.reshuffle();
+        }
+        let end = (self.cursor + self.config.batch_size).min(self.order.len());
+        let indices = self.order[self.cursor..end].to_vec();
+        self.cursor = end;
+        let n = indices.len();
+        match &self.augment_from {
+            None => {
+                let (x, y) = self.train.gather(&indices, &self.device);
+                (x, y, n)
+            }
+            Some(set) => {
+                let mut pixels = vec![0u8; n * SIDE * SIDE];
+                for (k, &i) in indices.iter().enumerate() {
+                    Augment::DIGITS.apply(set.image(i), SIDE, SIDE, &mut self.augment_rng, &mut pixels[k * SIDE * SIDE..(k + 1) * SIDE * SIDE]);
+                }
+                let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+                let labels: Vec<u8> = indices.iter().map(|&i| set.labels[i]).collect();
+                let x = tensor(&x, [n, 1, SIDE, SIDE], &self.device, Precision::F32);
+                let y = tensor(&one_hot(&labels), [n, CLASSES], &self.device, Precision::F32);
+                (x, y, n)
+            }
+        }
+    }
+
+    /// Records one training step's forward pass on a tape of the given mode (the stepper uses a
+    /// trace; training a train-mode tape). Returns the tape, the model's nodes and the loss.
+    pub fn record_step(&mut self, mode: Mode) -> (Tape, ImageNodes, usize) {
+        let (x, y, n) = self.next_batch();
+        let mut tape = Tape::with_mode(mode);
+        let xn = tape.leaf(Leaf::Input, "x", x, [n, 1, SIDE, SIDE]);
+        let yn = tape.leaf(Leaf::Constant, "y", y, [n, CLASSES]);
+        let nodes = self.model.forward(&mut tape, xn, Phase::Train(&mut self.dropout_rng));
+        let loss = tape.apply(Op::SoftmaxCrossEntropy, &[nodes.logits, yn], "loss");
+        self.model.update_running_stats(&tape, &nodes);
+        (tape, nodes, loss)
+    }
+
+    /// One optimisation step on the next batch. Returns the batch's loss (not read back).
+    pub fn train_step(&mut self) -> T {
+        let (mut tape, nodes, loss) = self.record_step(Mode::Train);
+        tape.backward(loss);
+        let grads = tape.grads_or_zeros(&nodes.params);
+        self.optimizer.config.lr = self.config.lr_at(self.step, self.steps_per_epoch());
+        self.optimizer.update(&mut self.model.params, &grads);
+        self.step += 1;
+        let value = tape.value(loss).clone();
+        self.epoch_loss = Some(match self.epoch_loss.take() {
+            Some((sum, n)) => (sum.add(value.clone()), n + 1),
+            None => (value.clone(), 1),
+        });
+        value
+    }
+
+    /// The mean of the batch losses since the last call (on the device), and how many batches.
+    pub fn take_epoch_loss(&mut self) -> Option<(T, usize)> {
+        self.epoch_loss.take().map(|(sum, n)| (sum.div_scalar(n as f64), n))
+    }
+
+    /// Starts evaluating a split.
+    pub fn evaluation(&self, split: Split) -> Evaluation {
+        Evaluation::new(&self.split(split).labels)
+    }
+
+    fn split(&self, split: Split) -> &DeviceSplit {
+        match split {
+            Split::Train => &self.train,
+            Split::Test => &self.test,
+        }
+    }
+
+    /// Enqueues the evaluation of images `start..start + len` of a split (no dropout, batch norm
+    /// on running statistics); read it with [`Evaluation::add`].
+    pub fn eval_chunk(&self, split: Split, start: usize, len: usize) -> PendingChunk {
+        let set = self.split(split);
+        let len = len.min(set.len().saturating_sub(start));
+        let (x, y) = set.range(start, len);
+        let mut tape = Tape::with_mode(Mode::Train);
+        let xn = tape.leaf(Leaf::Input, "x", x, [len, 1, SIDE, SIDE]);
+        let yn = tape.leaf(Leaf::Constant, "y", y, [len, CLASSES]);
+        let nodes = self.model.forward(&mut tape, xn, Phase::Eval);
+        let loss = tape.apply(Op::SoftmaxCrossEntropy, &[nodes.logits, yn], "loss");
+        PendingChunk { loss: tape.value(loss).clone(), logits: tape.value(nodes.logits).clone(), start, len }
+    }
+
+    /// Evaluates a whole split in chunks of `chunk` images (natively; the page interleaves the
+    /// chunks with frames).
+    pub async fn evaluate(&self, split: Split, chunk: usize) -> Result<Metrics, EngineError> {
+        let mut eval = self.evaluation(split);
+        let n = self.split(split).len();
+        let mut start = 0;
+        while start < n {
+            eval.add(self.eval_chunk(split, start, chunk)).await?;
+            start += chunk;
+        }
+        Ok(eval.metrics())
+    }
+
+    /// Class probabilities for images given on the host (`[n, 784]` values in `[0, 1]`): the
+    /// draw pad's prediction.
+    pub fn probabilities(&self, pixels: &[f32]) -> T {
+        let n = pixels.len() / (SIDE * SIDE);
+        let mut tape = Tape::with_mode(Mode::Train);
+        let xn = tape.leaf(Leaf::Input, "x", tensor(pixels, [n, 1, SIDE, SIDE], &self.device, Precision::F32), [n, 1, SIDE, SIDE]);
+        let nodes = self.model.forward(&mut tape, xn, Phase::Eval);
+        Op::Softmax.forward(&[tape.value(nodes.logits)]).0
+    }
+}

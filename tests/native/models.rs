@@ -1,0 +1,172 @@
+//! The image experiment: presets and settings through their schema, training on a subset of
+//! MNIST (a floor on accuracy, determinism, CPU vs wgpu), and weights that load as PyTorch's.
+
+use burn::tensor::Device;
+use gradlab::data::images::{ImageData, ImageDataset, Verify, parse_bundle};
+use gradlab::engine::{Mode, block_on, read, read_many};
+use gradlab::share::weights::{self, image_state_dict, load_image_safetensors, state_dict_to_safetensors};
+use gradlab::train::images::{ImageConfig, ImageTrainer, Preset, Schedule, Split, apply_image_settings, image_defaults, validate_image};
+
+/// The MNIST bundle ./x builds, or `None` outside ./x test (said on stderr).
+fn mnist() -> Option<ImageData> {
+    let Ok(dir) = std::env::var("GRADLAB_DATA") else {
+        eprintln!("GRADLAB_DATA is not set: run through ./x test (it builds target/data and sets it)");
+        return None;
+    };
+    let path = std::path::Path::new(&dir).join(ImageDataset::Mnist.file_name());
+    let gz = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Some(parse_bundle(&gz, Verify::Sums(&ImageDataset::Mnist.sums())).expect("the MNIST bundle"))
+}
+
+fn config(pairs: &[(&str, &str)]) -> ImageConfig {
+    let mut c = image_defaults();
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    apply_image_settings(&mut c, &pairs).expect("valid settings");
+    c
+}
+
+#[test]
+fn presets_set_their_hyper_parameters_and_settings_are_checked() {
+    let d = image_defaults();
+    assert_eq!((d.preset, d.batch_size, d.epochs, d.lr), (Preset::MlpKeras, 128, 10, 0.001));
+    let c = config(&[("preset", "cnn-torch")]);
+    assert_eq!((c.optimizer.key(), c.lr, c.momentum, c.batch_size), ("momentum", 0.001, 0.9, 100));
+    // A later key overrides the preset's value, whatever the order given.
+    let c = config(&[("lr", "0.05"), ("preset", "cnn-tuned"), ("sched", "cosine"), ("warmup", "0.5")]);
+    assert_eq!((c.lr, c.schedule), (0.05, Schedule::Cosine));
+    assert!(validate_image(&c).is_ok());
+    let mut c = image_defaults();
+    let bad = |c: &mut ImageConfig, k: &str, v: &str| apply_image_settings(c, &[(k.into(), v.into())]).unwrap_err().to_string();
+    assert!(bad(&mut c, "preset", "resnet").contains("preset"));
+    assert!(bad(&mut c, "limit", "50").contains("fewer than 100"));
+    assert!(bad(&mut c, "lr", "0").contains("above 0"));
+    assert!(bad(&mut c, "layers", "4").contains("not a setting"));
+    assert_eq!(c, image_defaults(), "a refused value changes nothing before it");
+    assert!(Preset::CnnTorch.erratum().unwrap().contains("32×12×12"));
+}
+
+#[test]
+fn schedules_follow_their_formulas() {
+    let c = config(&[("sched", "step"), ("decayevery", "2"), ("decay", "0.5"), ("lr", "0.1")]);
+    assert_eq!([c.lr_at(0, 10), c.lr_at(19, 10), c.lr_at(20, 10), c.lr_at(45, 10)], [0.1, 0.1, 0.05, 0.025]);
+    let c = config(&[("sched", "cosine"), ("warmup", "1"), ("lr", "0.1"), ("epochs", "3")]);
+    assert!((c.lr_at(0, 10) - 0.01).abs() < 1e-12 && (c.lr_at(9, 10) - 0.1).abs() < 1e-12, "linear warm-up over one epoch");
+    assert!((c.lr_at(10, 10) - 0.1).abs() < 1e-12 && (c.lr_at(20, 10) - 0.05).abs() < 1e-12 && c.lr_at(30, 10).abs() < 1e-12);
+}
+
+/// The MLP on 2,000 digits for 2 epochs is well above chance, the same seed gives the same
+/// weights bit for bit, and the test-set evaluation in chunks equals one pass.
+#[test]
+fn mlp_learns_a_subset_deterministically() {
+    let Some(data) = mnist() else { return };
+    let cpu = Device::flex();
+    let c = config(&[("preset", "mlp-keras"), ("limit", "2000"), ("epochs", "2")]);
+    let run = || {
+        let mut t = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
+        for _ in 0..2 * t.steps_per_epoch() {
+            t.train_step();
+        }
+        t
+    };
+    let (a, b) = (run(), run());
+    let read_all = |t: &ImageTrainer| block_on(read_many(t.model.params.clone())).unwrap();
+    assert_eq!(read_all(&a), read_all(&b), "same seed, same weights");
+    let m = block_on(a.evaluate(Split::Test, 1000)).unwrap();
+    let m2 = block_on(a.evaluate(Split::Test, 777)).unwrap();
+    assert!(m.accuracy > 0.8, "test accuracy {} after 2 epochs on 2,000 digits (82.8% when written)", m.accuracy);
+    assert_eq!(m.predictions, m2.predictions);
+    assert!((m.loss - m2.loss).abs() < 1e-5);
+    assert_eq!(m.confusion.iter().flatten().sum::<u32>(), 10_000);
+    eprintln!("mlp-keras, 2,000 digits, 2 epochs: test accuracy {:.4}, loss {:.4}", m.accuracy, m.loss);
+}
+
+/// The CNN with batch norm learns, updates its running statistics, and gives the same loss on
+/// wgpu (lavapipe natively) as on the CPU for its first steps.
+#[test]
+fn cnn_with_batch_norm_learns_and_matches_on_wgpu() {
+    let Some(data) = mnist() else { return };
+    let c = config(&[("preset", "cnn-bn"), ("limit", "1000"), ("lr", "0.01")]);
+    let cpu = Device::flex();
+    let mut t = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
+    let losses: Vec<f32> = (0..30).map(|_| block_on(read(&t.train_step())).unwrap()[0]).collect();
+    assert!(losses[25..].iter().sum::<f32>() / 5.0 < 0.6 * losses[..5].iter().sum::<f32>() / 5.0, "losses {losses:?}");
+    assert_eq!(t.model.batches_tracked, 30);
+    let mean = block_on(read(&t.model.buffers[0])).unwrap();
+    assert!(mean.iter().any(|&m| m.abs() > 1e-3), "running mean moved: {mean:?}");
+    if let Some(gpu) = crate::support::gpu() {
+        let mut a = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
+        let mut g = ImageTrainer::new(c, &data, &gpu).unwrap();
+        assert!(format!("{:?}", g.device()).to_lowercase().contains("wgpu"), "the GPU trainer runs on wgpu: {:?}", g.device());
+        for step in 0..3 {
+            let (x, y) = (block_on(read(&a.train_step())).unwrap()[0], block_on(read(&g.train_step())).unwrap()[0]);
+            assert!((x - y).abs() < 1e-3 * x.abs().max(1.0), "step {step}: CPU loss {x} vs wgpu {y}");
+        }
+    }
+}
+
+/// Peak bytes of one CNN step at batch 100, trace vs train tape (printed for the notes; the
+/// train tape must hold less).
+#[test]
+fn a_cnn_step_holds_less_on_a_train_tape() {
+    let Some(data) = mnist() else { return };
+    let c = config(&[("preset", "cnn-torch"), ("limit", "1000")]);
+    let cpu = Device::flex();
+    let peak = |mode: Mode| {
+        let mut t = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
+        let (mut tape, _, loss) = t.record_step(mode);
+        tape.backward(loss);
+        tape.memory().peak
+    };
+    let (trace, train) = (peak(Mode::Trace), peak(Mode::Train));
+    eprintln!("one cnn-torch step at batch 100: peak {:.1} MB traced, {:.1} MB training", trace as f64 / 1e6, train as f64 / 1e6);
+    assert!(train < trace, "train {train} vs trace {trace}");
+}
+
+/// Exported weights carry PyTorch's names, shapes and dtypes (a `state_dict()` that
+/// `load_state_dict(strict=True)` accepts), reload into gradlab unchanged, and a numpy forward
+/// pass of the PyTorch module on them reproduces gradlab's probabilities on 1,000 test digits.
+#[test]
+fn exported_weights_are_pytorchs_state_dict() {
+    let Some(data) = mnist() else { return };
+    let cpu = Device::flex();
+    let python = std::env::var("GRADLAB_PYTHON").ok();
+    if python.is_none() {
+        eprintln!("GRADLAB_PYTHON is not set: run through ./x test (it installs numpy and safetensors); checking the reload only");
+    }
+    let dir = std::env::temp_dir().join(format!("gradlab-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for preset in ["mlp-keras", "cnn-bn"] {
+        let c = config(&[("preset", preset), ("limit", "1000"), ("lr", if preset == "cnn-bn" { "0.01" } else { "0.001" })]);
+        let mut t = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
+        for _ in 0..t.steps_per_epoch() {
+            t.train_step();
+        }
+        let dict = block_on(image_state_dict(&t.model)).unwrap();
+        let bytes = state_dict_to_safetensors(&dict, &[("gradlab", preset)]).unwrap();
+        // Back into a fresh model: the same state dict.
+        let mut fresh = ImageTrainer::new(c, &data, &cpu).unwrap();
+        load_image_safetensors(&mut fresh.model, &bytes).unwrap();
+        assert_eq!(block_on(image_state_dict(&fresh.model)).unwrap(), dict);
+        // A file for the other architecture is refused by name and changes nothing.
+        let err = load_image_safetensors(&mut fresh.model, &weights::to_safetensors(&weights::Params { names: &["fc9.weight".into()], shapes: &[[1, 1]] }, &[vec![0.0]], &[]).unwrap(), ).unwrap_err();
+        assert!(err.to_string().contains("fc9.weight"), "{err}");
+        assert_eq!(block_on(image_state_dict(&fresh.model)).unwrap(), dict);
+        let Some(python) = &python else { continue };
+        let n = 1000;
+        let pixels: Vec<f32> = data.test.pixels[..n * 784].iter().map(|&p| p as f32 / 255.0).collect();
+        let probs = block_on(read(&t.probabilities(&pixels))).unwrap();
+        let (wpath, ppath) = (dir.join(format!("{preset}.safetensors")), dir.join(format!("{preset}.f32")));
+        std::fs::write(&wpath, &bytes).unwrap();
+        std::fs::write(&ppath, probs.iter().flat_map(|p| p.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+        let bundle = std::path::Path::new(&std::env::var("GRADLAB_DATA").unwrap()).join("mnist.idx.gz");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/check_weights.py");
+        let out = std::process::Command::new(python)
+            .args([script, preset, wpath.to_str().unwrap(), bundle.to_str().unwrap(), ppath.to_str().unwrap(), &n.to_string()])
+            .output()
+            .expect("running the Python check");
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!("{}", said.trim());
+        assert!(out.status.success() && said.contains(&format!("{n}/{n} predictions equal")), "{said}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
