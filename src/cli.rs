@@ -84,16 +84,16 @@ const SETTING_FLAGS: [(&str, &str); 15] = [
 /// `--optimizer`, `--lr`, `--batch` and `--seed` are shared with the playground: with `--preset`
 /// they go to the image schema.
 const IMAGE_FLAGS: [(&str, &str, &str); 10] = [
-    ("--preset", "preset", "train an image model: "),
-    ("--images", "data", ""),
-    ("--epochs", "epochs", ""),
-    ("--train-limit", "limit", ""),
-    ("--momentum", "momentum", ""),
-    ("--schedule", "sched", "learning-rate schedule: "),
-    ("--warmup", "warmup", ""),
-    ("--decay-every", "decayevery", ""),
-    ("--decay", "decay", ""),
-    ("--augment", "augment", ""),
+    ("--preset", "mnist.preset", "train an image model: "),
+    ("--images", "mnist.data", ""),
+    ("--epochs", "mnist.epochs", ""),
+    ("--train-limit", "mnist.limit", ""),
+    ("--momentum", "mnist.momentum", ""),
+    ("--schedule", "mnist.sched", "learning-rate schedule: "),
+    ("--warmup", "mnist.warmup", ""),
+    ("--decay-every", "mnist.decayevery", ""),
+    ("--decay", "mnist.decay", ""),
+    ("--augment", "mnist.augment", ""),
 ];
 
 /// The whole command line: `train`, `step`, `bench`, with help for each (`-h`, `--help`,
@@ -265,7 +265,7 @@ struct ImageTrainOptions {
 /// override it (shared ones included). Playground-only flags are refused by name.
 fn parse_image_train(m: &ArgMatches) -> Result<ImageTrainOptions, CliError> {
     use crate::train::images::{ImageConfig, apply_image_settings};
-    const SHARED: [(&str, &str); 4] = [("opt", "opt"), ("lr", "lr"), ("batch", "batch"), ("seed", "seed")];
+    const SHARED: [(&str, &str); 4] = [("opt", "mnist.opt"), ("lr", "mnist.lr"), ("batch", "mnist.batch"), ("seed", "mnist.seed")];
     if let Some((flag, _)) = SETTING_FLAGS.iter().find(|(_, key)| value(m, key).is_some() && !SHARED.iter().any(|(k, _)| k == key)) {
         return Err(CliError::Setting { flag: flag.to_string(), message: "is a playground setting; it does not apply with --preset".into() });
     }

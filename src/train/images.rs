@@ -10,6 +10,7 @@
 //! between them.
 
 use burn::Tensor;
+use serde::{Deserialize, Serialize};
 use burn::tensor::{Device, Int, TensorData};
 
 use super::ConfigError;
@@ -20,7 +21,8 @@ use crate::engine::{EngineError, Leaf, Mode, Op, Optimizer, OptimizerConfig, Opt
 use crate::models::image::{Arch, CLASSES, ImageModel, ImageNodes, Init, Phase, SIDE};
 
 /// The essays' models and their variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// Essay 000's Keras MLP: Flatten → Dense 128 ReLU → Dropout 0.2 → Dense 10; Adam 1e-3, batch 128.
     MlpKeras,
@@ -96,7 +98,8 @@ impl Preset {
 }
 
 /// How the learning rate moves over training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// The same rate throughout.
     Constant,
@@ -121,7 +124,7 @@ impl Schedule {
 }
 
 /// Everything that defines an image experiment.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {
     /// The model (and the hyper-parameters it starts from).
     pub preset: Preset,
@@ -162,39 +165,40 @@ impl Default for ImageConfig {
 /// One setting of an [`ImageConfig`].
 pub type ImageSetting = Field<ImageConfig>;
 
-/// The image experiment's schema, in the order links are written and applied: `preset` first
-/// (it sets the hyper-parameters it comes with), then anything that overrides them.
+/// The image experiment's schema, in the order links are written and applied: `mnist.preset`
+/// first (it sets the hyper-parameters it comes with), then anything that overrides them. Keys
+/// carry the `mnist.` prefix, so one link can hold the playground's settings and these.
 pub static IMAGE_SETTINGS: &[ImageSetting] = &[
     ImageSetting {
-        key: "preset",
+        key: "mnist.preset",
         default: "mlp-keras",
         expected: "mlp-keras, cnn-torch, cnn-tuned or cnn-bn",
         get: |c| c.preset.key().into(),
         set: |c, v| {
             c.preset = choice(v, &Preset::ALL, Preset::key)?;
             for (key, value) in c.preset.defaults() {
-                let s = image_setting(key).expect("preset defaults name schema keys");
+                let s = image_setting(&format!("mnist.{key}")).expect("preset defaults name schema keys");
                 (s.set)(c, value).unwrap_or_else(|e| panic!("preset default {key}: {e}"));
             }
             Ok(())
         },
     },
     ImageSetting {
-        key: "data",
+        key: "mnist.data",
         default: "mnist",
         expected: "mnist or fashion",
         get: |c| c.dataset.key().into(),
         set: |c, v| Ok(c.dataset = choice(v, &ImageDataset::ALL, ImageDataset::key)?),
     },
     ImageSetting {
-        key: "opt",
+        key: "mnist.opt",
         default: "adam",
         expected: "sgd, momentum or adam",
         get: |c| c.optimizer.key().into(),
         set: |c, v| Ok(c.optimizer = choice(v, &OptimizerKind::ALL, OptimizerKind::key)?),
     },
     ImageSetting {
-        key: "lr",
+        key: "mnist.lr",
         default: "0.001",
         expected: "a number above 0, at most 10",
         get: |c| format!("{}", c.lr),
@@ -207,49 +211,49 @@ pub static IMAGE_SETTINGS: &[ImageSetting] = &[
         },
     },
     ImageSetting {
-        key: "momentum",
+        key: "mnist.momentum",
         default: "0.9",
         expected: "a number from 0 to 0.999",
         get: |c| format!("{}", c.momentum),
         set: |c, v| Ok(c.momentum = float(v, 0.0, 0.999)?),
     },
     ImageSetting {
-        key: "batch",
+        key: "mnist.batch",
         default: "128",
         expected: "a whole number from 1 to 1000",
         get: |c| c.batch_size.to_string(),
         set: |c, v| Ok(c.batch_size = int(v, 1, 1000)? as usize),
     },
     ImageSetting {
-        key: "epochs",
+        key: "mnist.epochs",
         default: "10",
         expected: "a whole number from 1 to 100",
         get: |c| c.epochs.to_string(),
         set: |c, v| Ok(c.epochs = int(v, 1, 100)? as usize),
     },
     ImageSetting {
-        key: "sched",
+        key: "mnist.sched",
         default: "constant",
         expected: "constant, step or cosine",
         get: |c| c.schedule.key().into(),
         set: |c, v| Ok(c.schedule = choice(v, &Schedule::ALL, Schedule::key)?),
     },
     ImageSetting {
-        key: "warmup",
+        key: "mnist.warmup",
         default: "0",
         expected: "warm-up epochs of the cosine schedule, a number from 0 to 10",
         get: |c| format!("{}", c.warmup),
         set: |c, v| Ok(c.warmup = float(v, 0.0, 10.0)?),
     },
     ImageSetting {
-        key: "decayevery",
+        key: "mnist.decayevery",
         default: "3",
         expected: "epochs between decays of the step schedule, a whole number from 1 to 100",
         get: |c| c.decay_every.to_string(),
         set: |c, v| Ok(c.decay_every = int(v, 1, 100)? as usize),
     },
     ImageSetting {
-        key: "decay",
+        key: "mnist.decay",
         default: "0.1",
         expected: "the step schedule's factor, a number above 0, at most 1",
         get: |c| format!("{}", c.decay),
@@ -262,7 +266,7 @@ pub static IMAGE_SETTINGS: &[ImageSetting] = &[
         },
     },
     ImageSetting {
-        key: "augment",
+        key: "mnist.augment",
         default: "none",
         expected: "none or shift-rotate (±2 px, ±10°)",
         get: |c| if c.augment { "shift-rotate" } else { "none" }.into(),
@@ -273,7 +277,7 @@ pub static IMAGE_SETTINGS: &[ImageSetting] = &[
         },
     },
     ImageSetting {
-        key: "limit",
+        key: "mnist.limit",
         default: "0",
         expected: "train on the first N images, a whole number from 100 to 60000, or 0 for all",
         get: |c| c.train_limit.to_string(),
@@ -286,7 +290,7 @@ pub static IMAGE_SETTINGS: &[ImageSetting] = &[
         },
     },
     ImageSetting {
-        key: "seed",
+        key: "mnist.seed",
         default: "1",
         expected: "a whole number from 0 to 4294967295",
         get: |c| c.seed.to_string(),
@@ -339,7 +343,7 @@ pub fn apply_image_settings(config: &mut ImageConfig, pairs: &[(String, String)]
 
 /// Checks a config against the schema: every value must read back through its setting.
 pub fn validate_image(config: &ImageConfig) -> Result<(), ConfigError> {
-    for s in IMAGE_SETTINGS.iter().filter(|s| s.key != "preset") {
+    for s in IMAGE_SETTINGS.iter().filter(|s| s.key != "mnist.preset") {
         let mut copy = config.clone();
         if let Err(message) = (s.set)(&mut copy, &(s.get)(config)) {
             return Err(ConfigError { setting: s.key.into(), message });
@@ -690,6 +694,15 @@ impl ImageTrainer {
             start += chunk;
         }
         Ok(eval.metrics())
+    }
+
+    /// The convolution's feature maps (`[1, channels, h, w]`, before the activation) for one image
+    /// given on the host (784 values in `[0, 1]`); the MLP's first layer for an MLP.
+    pub fn conv_maps(&self, pixels: &[f32]) -> T {
+        let mut tape = Tape::with_mode(Mode::Train);
+        let xn = tape.leaf(Leaf::Input, "x", tensor(pixels, [1, 1, SIDE, SIDE], &self.device, Precision::F32), [1, 1, SIDE, SIDE]);
+        let nodes = self.model.forward(&mut tape, xn, Phase::Eval);
+        tape.value(nodes.conv.unwrap_or(nodes.logits)).clone()
     }
 
     /// Class probabilities for images given on the host (`[n, 784]` values in `[0, 1]`): the

@@ -1,5 +1,6 @@
-//! The loss chart: train and test loss against the step, with axes, ticks, a legend and a log
-//! scale, as SVG. After a replay it holds the history collected while replaying.
+//! Line charts of two series (train and test) against a step or an epoch, with axes, ticks, a
+//! legend and a log scale, as SVG: the playground's loss chart (after a replay it holds the
+//! history collected while replaying) and the MNIST page's loss and accuracy charts.
 
 use leptos::prelude::*;
 
@@ -16,28 +17,41 @@ fn tick_label(v: f64) -> String {
     }
 }
 
-/// The loss chart: train and test loss against the step, with axes, ticks and a legend, and a log
-/// scale on demand (on a linear scale a first spike leaves the rest a flat line). After a replay
-/// it holds the history collected while replaying.
+/// The playground's loss chart: train and test loss against the step, with a log scale on demand
+/// (on a linear scale a first spike leaves the rest a flat line).
 #[component]
 pub fn LossChart() -> impl IntoView {
     let ui = expect_context::<Ui>();
+    let points = Signal::derive(move || ui.history.get().iter().map(|&(s, a, b)| (s as f64, a as f64, b as f64)).collect());
+    view! { <LineChart points testid="loss-chart" x_label="step " empty="train and test loss appear here" log_option=true/> }
+}
+
+/// Two series (train, test) against x, each point `(x, train, test)`; a NaN leaves a value out.
+/// With `log_option`, a checkbox switches the y axis to a log scale; `x_label` prefixes the
+/// middle x tick ("step ", "epoch "); `percent` writes y ticks as percentages.
+#[component]
+pub fn LineChart(
+    points: Signal<Vec<(f64, f64, f64)>>,
+    testid: &'static str,
+    x_label: &'static str,
+    empty: &'static str,
+    #[prop(optional)] log_option: bool,
+    #[prop(optional)] percent: bool,
+) -> impl IntoView {
     let log = RwSignal::new(false);
     let (w, h) = (320.0, 120.0);
     let (left, right, top, bottom) = (40.0, 8.0, 8.0, 18.0);
     let plot = move || {
-        let hist = ui.history.get();
+        let hist = points.get();
         let log = log.get();
-        let values: Vec<f64> =
-            hist.iter().flat_map(|p| [p.1 as f64, p.2 as f64]).filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
+        let values: Vec<f64> = hist.iter().flat_map(|p| [p.1, p.2]).filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
         if hist.len() < 2 || values.is_empty() {
-            return view! { <text x=w / 2.0 y=h / 2.0 text-anchor="middle" class="chart-empty">"train and test loss appear here"</text> }
-                .into_any();
+            return view! { <text x=w / 2.0 y=h / 2.0 text-anchor="middle" class="chart-empty">{empty}</text> }.into_any();
         }
-        let (s0, s1) = (hist[0].0 as f64, hist[hist.len() - 1].0 as f64);
+        let (s0, s1) = (hist[0].0, hist[hist.len() - 1].0);
         let span = (s1 - s0).max(1.0);
         let hi = values.iter().copied().fold(f64::MIN, f64::max);
-        let lo = if log { values.iter().copied().fold(f64::MAX, f64::min) } else { 0.0 };
+        let lo = if log || percent { values.iter().copied().fold(f64::MAX, f64::min) } else { 0.0 };
         let scale = move |v: f64| if log { v.max(lo).log10() } else { v };
         let (a, b) = (scale(lo), scale(hi));
         let b = if b - a < 1e-12 { a + 1.0 } else { b };
@@ -54,12 +68,13 @@ pub fn LossChart() -> impl IntoView {
             }
             ticks
         } else {
-            vec![0.0, hi / 2.0, hi]
+            vec![lo, (lo + hi) / 2.0, hi]
         };
-        let pts = |sel: fn(&(u64, f32, f32)) -> f32| {
+        let label = move |v: f64| if percent { format!("{}%", (v * 10.0).round() / 10.0) } else { tick_label(v) };
+        let pts = |sel: fn(&(f64, f64, f64)) -> f64| {
             hist.iter()
                 .filter(|p| sel(p).is_finite() && (!log || sel(p) > 0.0))
-                .map(|p| format!("{:.1},{:.1}", x(p.0 as f64), y(sel(p) as f64)))
+                .map(|p| format!("{:.1},{:.1}", x(p.0), y(sel(p))))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
@@ -70,16 +85,19 @@ pub fn LossChart() -> impl IntoView {
                 <line class="axis" x1=x0 y1=yb x2=x1 y2=yb/>
                 {y_ticks.into_iter().map(|v| view! {
                     <line class="grid" x1=x0 y1=y(v) x2=x1 y2=y(v)/>
-                    <text class="tick" x=x0 - 3.0 y=y(v) + 3.0 text-anchor="end">{tick_label(v)}</text>
+                    <text class="tick" x=x0 - 3.0 y=y(v) + 3.0 text-anchor="end">{label(v)}</text>
                 }).collect_view()}
-                {[(s0, "start", ""), ((s0 + s1) / 2.0, "middle", "step "), (s1, "end", "")].into_iter().map(|(st, anchor, prefix)| view! {
-                    <text class="tick" x=x(st) y=h - 5.0 text-anchor=anchor>{format!("{prefix}{}", st.round() as u64)}</text>
+                {[(s0, "start", ""), ((s0 + s1) / 2.0, "middle", x_label), (s1, "end", "")].into_iter().map(|(st, anchor, prefix)| view! {
+                    <text class="tick" x=x(st) y=h - 5.0 text-anchor=anchor>{format!("{prefix}{}", (st * 100.0).round() / 100.0)}</text>
                 }).collect_view()}
                 <polyline points=pts(|p| p.2) class="test-line" fill="none"/>
                 <polyline points=pts(|p| p.1) class="train-line" fill="none"/>
+                // A series with no values (the accuracy chart has no train series) has no legend.
                 <g class="legend-lines">
-                    <line class="train-line" x1=x1 - 88.0 y1=top + 4.0 x2=x1 - 76.0 y2=top + 4.0/>
-                    <text class="tick" x=x1 - 73.0 y=top + 7.0>"train"</text>
+                    {hist.iter().any(|p| p.1.is_finite()).then(|| view! {
+                        <line class="train-line" x1=x1 - 88.0 y1=top + 4.0 x2=x1 - 76.0 y2=top + 4.0/>
+                        <text class="tick" x=x1 - 73.0 y=top + 7.0>"train"</text>
+                    })}
                     <line class="test-line" x1=x1 - 40.0 y1=top + 4.0 x2=x1 - 28.0 y2=top + 4.0/>
                     <text class="tick" x=x1 - 25.0 y=top + 7.0>"test"</text>
                 </g>
@@ -89,9 +107,11 @@ pub fn LossChart() -> impl IntoView {
     };
     view! {
         <div class="chart-box">
-            <svg class="chart" data-testid="loss-chart" viewBox=format!("0 0 {w} {h}")>{plot}</svg>
-            <label class="check chart-log"><input type="checkbox" data-testid="chart-log" prop:checked=move || log.get()
-                on:change=move |ev| log.set(checked(&ev))/>" log scale"</label>
+            <svg class="chart" data-testid=testid viewBox=format!("0 0 {w} {h}")>{plot}</svg>
+            {log_option.then(|| view! {
+                <label class="check chart-log"><input type="checkbox" data-testid=format!("{testid}-log") prop:checked=move || log.get()
+                    on:change=move |ev| log.set(checked(&ev))/>" log scale"</label>
+            })}
         </div>
     }
 }

@@ -4,7 +4,8 @@
 //! published SHA-256 sums (`data::images`) before anything is shown, and a truncated or damaged
 //! file gives a message, never a hang. Shown: the first hundred test images with their labels,
 //! the class counts, the seeded augmentation training will use (`data::digits::Augment`), and a
-//! draw pad that shows a drawing made like MNIST's digits — what a network will be given.
+//! draw pad that shows a drawing made like MNIST's digits — what a network is given — with the
+//! class probabilities the trained network gives it. Training itself is `mnist`'s.
 //!
 //! The images are too large for signals (MNIST: 55 MB): they live in a thread-local, and signals
 //! carry what the page shows (the load state, labels, counts).
@@ -19,6 +20,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::PointerEvent;
 
 use super::draw::{canvas, put_image};
+use super::mnist::{MnistUi, Prediction, TrainPanel};
 use super::{now_ms, sleep};
 use crate::data::digits::{Augment, SIDE, digit_from_drawing};
 use crate::data::images::{DataError, ImageData, ImageDataset, MAX_GZIP_BYTES, Verify, parse_bundle};
@@ -37,7 +39,8 @@ thread_local! {
     static LOADED: RefCell<Vec<(ImageDataset, Rc<ImageData>)>> = const { RefCell::new(Vec::new()) };
 }
 
-fn loaded(kind: ImageDataset) -> Option<Rc<ImageData>> {
+/// The dataset of this kind, if it is loaded.
+pub(super) fn loaded(kind: ImageDataset) -> Option<Rc<ImageData>> {
     LOADED.with(|l| l.borrow().iter().find(|(k, _)| *k == kind).map(|(_, d)| d.clone()))
 }
 
@@ -68,7 +71,8 @@ struct DigitsUi {
     counts: RwSignal<Option<([usize; 10], [usize; 10])>>,
     augment_seed: RwSignal<u64>,
     drawing: RwSignal<bool>,
-    drawn: RwSignal<bool>,
+    /// The drawing made like MNIST's digits (28 × 28, ink high), when something is drawn.
+    digit: RwSignal<Option<Vec<u8>>>,
 }
 
 /// Starts loading `kind` unless it is loaded or loading.
@@ -252,8 +256,8 @@ fn update_preview(d: DigitsUi) {
     let Ok(image) = ctx.get_image_data(0.0, 0.0, PAD as f64, PAD as f64) else { return };
     let alpha: Vec<u8> = image.data().0.chunks_exact(4).map(|p| p[3]).collect();
     let digit = digit_from_drawing(&alpha, PAD as usize, PAD as usize);
-    d.drawn.set(digit.is_some());
-    put_grey("draw-preview", SIDE, SIDE, &digit.unwrap_or_else(|| vec![0; SIDE * SIDE]));
+    put_grey("draw-preview", SIDE, SIDE, digit.as_deref().unwrap_or(&[0; SIDE * SIDE]));
+    d.digit.set(digit);
 }
 
 fn clear_pad(d: DigitsUi) {
@@ -263,9 +267,10 @@ fn clear_pad(d: DigitsUi) {
     update_preview(d);
 }
 
-/// The page. Loading starts when it is first shown (`active`).
+/// The page. Loading starts when it is first shown (`active`). `config` is the training panel's
+/// experiment (it rides in the link); `on_change` writes the link after a change.
 #[component]
-pub(super) fn DigitsPage(active: Signal<bool>) -> impl IntoView {
+pub(super) fn DigitsPage(active: Signal<bool>, config: RwSignal<crate::train::images::ImageConfig>, on_change: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let d = DigitsUi {
         kind: RwSignal::new(ImageDataset::Mnist),
         load: RwSignal::new(Load::Idle),
@@ -273,8 +278,17 @@ pub(super) fn DigitsPage(active: Signal<bool>) -> impl IntoView {
         counts: RwSignal::new(None),
         augment_seed: RwSignal::new(1),
         drawing: RwSignal::new(false),
-        drawn: RwSignal::new(false),
+        digit: RwSignal::new(None),
     };
+    let m = MnistUi::new(config);
+    // The link follows the experiment's settings.
+    Effect::new(move |first: Option<()>| {
+        config.track();
+        if first.is_some() {
+            on_change();
+        }
+    });
+    let ready = Signal::derive(move || matches!(d.load.get(), Load::Ready { .. }));
     Effect::new(move |_| {
         if active.get() {
             ensure_loaded(d, d.kind.get());
@@ -336,7 +350,8 @@ pub(super) fn DigitsPage(active: Signal<bool>) -> impl IntoView {
                     </table>
                 })}
             </section>
-            <section class="panel">
+            <TrainPanel m kind=d.kind.into() ready/>
+            <section class="panel test-images">
                 <h2>"The first 100 test images"</h2>
                 <div class="digit-grid" data-testid="digit-grid">
                     {(0..GRID).map(|i| view! {
@@ -373,7 +388,8 @@ pub(super) fn DigitsPage(active: Signal<bool>) -> impl IntoView {
                     <span>"as a network sees it:"</span>
                     <canvas id="draw-preview" data-testid="draw-preview" width="28" height="28"></canvas>
                 </div>
-                <p class="hint" data-testid="draw-hint">{move || if d.drawn.get() {
+                <Prediction m digit=d.digit.into() classes=Signal::derive(class_names)/>
+                <p class="hint" data-testid="draw-hint">{move || if d.digit.with(Option::is_some) {
                     "Your drawing, made like MNIST's digits: its ink fitted into 20 × 20 pixels, centred by its centre of mass in 28 × 28."
                 } else {
                     "Draw with the mouse or a finger; it is made into a 28 × 28 digit the way MNIST's were."

@@ -11,6 +11,7 @@ mod devices;
 mod digits;
 mod draw;
 mod heap;
+mod mnist;
 mod network;
 mod play;
 mod step;
@@ -28,6 +29,7 @@ use crate::data::{DatasetKind, Point, Task};
 use crate::engine::{EngineError, OptimizerKind, read, read_many};
 use crate::share::{self, BackendChoice, Page, ShareState, View};
 use crate::train::schema::{self, Change};
+use crate::train::images::ImageConfig;
 use crate::train::{BinaryLoss, Config, Head, Regularization, Trainer, optimizer_from_key};
 
 /// Side of the maps' grid: at least this, and on a GPU exactly this (each cell is read back).
@@ -120,6 +122,8 @@ pub struct Ui {
     include_weights: RwSignal<bool>,
     page: RwSignal<Page>,
     stepper: step::StepUi,
+    /// The MNIST page's experiment (its `mnist.*` link keys).
+    mnist: RwSignal<ImageConfig>,
 }
 
 /// Mounts the app on the page.
@@ -178,6 +182,7 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     ui.backend_choice.set(state.backend);
     ui.include_weights.set(state.weights.is_some());
     ui.page.set(state.view.page);
+    ui.mnist.set(state.mnist);
     with_lab(|l| {
         l.pending_weights = state.weights;
         l.pending_view = (state.view.page == Page::Step).then_some(state.view);
@@ -219,6 +224,7 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
             preset: ui.stepper.preset.get_untracked().map(String::from),
             stage: ui.stepper.stage.get_untracked() as u32,
         },
+        mnist: ui.mnist.get_untracked(),
     }
 }
 
@@ -592,6 +598,7 @@ fn App() -> impl IntoView {
         include_weights: RwSignal::new(false),
         page: RwSignal::new(Page::Play),
         stepper: step::StepUi::new(),
+        mnist: RwSignal::new(ImageConfig::default()),
     };
     provide_context(ui);
     provide_context(ui.stepper);
@@ -648,7 +655,7 @@ fn App() -> impl IntoView {
                 <button class="dismiss" data-testid="dismiss-notice" title="dismiss" on:click=move |_| ui.notice.set(None)>"×"</button></div>
         })}
         <div class="step-page" class:hidden=move || ui.page.get() != Page::Step><step::StepPage/></div>
-        <div class="digits-page" class:hidden=move || !on_mnist()><digits::DigitsPage active=Signal::derive(on_mnist)/></div>
+        <div class="digits-page" class:hidden=move || !on_mnist()><digits::DigitsPage active=Signal::derive(on_mnist) config=ui.mnist on_change=move || sync_url(ui)/></div>
         <main class="lab" class:hidden=move || !on_play()>
             <section class="panel data-panel"><DataPanel/></section>
             <section class="panel net-panel">

@@ -1,6 +1,7 @@
 // Browser tests of the MNIST page's data half: the bundles download with a progress bar, are
 // checked against the published sums and kept in the Cache API (a reload reads them from there);
-// bad files give a message and the app goes on; the draw pad makes a drawing into an MNIST digit.
+// bad files give a message and the app goes on; the draw pad makes a drawing into an MNIST digit;
+// the essays' models train in the page on a subset, with live metrics and a prediction of the drawing.
 import fs from 'node:fs';
 import path from 'node:path';
 import { open, text, assert, noError } from './lib.mjs';
@@ -119,6 +120,108 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     await page.screenshot({ path: path.join(out, 'draw-pad.png'), fullPage: true });
     await page.click('[data-testid="draw-clear"]');
     assert((await ink(page, 'draw-preview')).length === 0, 'clear empties the preview');
+    await noError(page);
+    await page.close();
+  });
+
+  /** Sets a text setting of the training panel (fires `change`). */
+  async function setField(page, key, value) {
+    await page.fill(`[data-testid="mnist-${key}"]`, value);
+    await page.locator(`[data-testid="mnist-${key}"]`).dispatchEvent('change');
+  }
+
+  /** Trains until the status says done; returns the longest gap between animation frames (ms). */
+  async function trainToTheEnd(page, timeout) {
+    await page.evaluate(() => {
+      window.__gaps = [];
+      let last = performance.now();
+      const tick = (t) => { window.__gaps.push(t - last); last = t; if (!window.__stopGaps) requestAnimationFrame(tick); };
+      requestAnimationFrame(tick);
+    });
+    const start = Date.now();
+    await page.click('[data-testid="mnist-train"]');
+    await page.waitForFunction(() => /^(done|training stopped)/.test(document.querySelector('[data-testid="mnist-status"]').textContent), null, { timeout });
+    const gaps = await page.evaluate(() => { window.__stopGaps = true; return window.__gaps.slice(5); });
+    gaps.sort((a, b) => b - a);
+    return { seconds: (Date.now() - start) / 1000, worst: gaps.slice(0, 3).map((g) => Math.round(g)), frames: gaps.length };
+  }
+
+  await test('MNIST training: the Keras MLP learns 2,000 digits in the page, with charts, confusion matrix, missed digits, weights, and a prediction of a drawn 7', async () => {
+    const page = await open(browser, url, 'page=mnist', { width: 1280, height: 1000 });
+    await settled(page);
+    assert(/^epoch 1 of 10$/.test(await text(page, 'mnist-epoch')), await text(page, 'mnist-epoch'));
+    await setField(page, 'limit', '2000');
+    await setField(page, 'epochs', '2');
+    // A bad value is named and changes nothing.
+    await setField(page, 'lr', '-1');
+    assert(/learning rate: -1 is out of range/.test(await text(page, 'mnist-problem')), await text(page, 'mnist-problem'));
+    await setField(page, 'lr', '0.001');
+    const run = await trainToTheEnd(page, 240_000);
+    const status = await text(page, 'mnist-status');
+    const acc = await text(page, 'mnist-test-acc');
+    console.log(`     ${status} in ${run.seconds.toFixed(1)} s; test accuracy ${acc}; ${await text(page, 'mnist-samples-per-sec')}, ${await text(page, 'mnist-gflops')}; longest frame gaps ${run.worst.join(', ')} ms over ${run.frames} frames`);
+    assert(status === 'done', status);
+    assert(/^epoch 2 of 2$/.test(await text(page, 'mnist-epoch')), await text(page, 'mnist-epoch'));
+    assert(parseFloat(acc) > 80, `test accuracy ${acc} on all 10,000 test digits`);
+    assert(parseFloat(await text(page, 'mnist-samples-per-sec')) > 0, 'samples/s shown');
+    const confusion = await page.locator('[data-testid="mnist-confusion"] td').allTextContents();
+    assert(confusion.length === 100 && confusion.reduce((a, b) => a + Number(b), 0) === 10000, 'the confusion matrix counts every test digit');
+    const diagonal = [...Array(10).keys()].reduce((a, i) => a + Number(confusion[11 * i]), 0);
+    assert(Math.abs(diagonal / 100 - parseFloat(acc)) < 0.01, `the diagonal (${diagonal}) is the accuracy (${acc})`);
+    const missed = await page.locator('[data-testid="mnist-missed"] figure:not(.hidden) figcaption').allTextContents();
+    assert(missed.length === 24 && missed.every((c) => /^\d \/ \d$/.test(c) && c[0] !== c[4]), `missed digits: ${missed.slice(0, 4)}`);
+    const points = await page.locator('[data-testid="mnist-loss-chart"] polyline.test-line').getAttribute('points');
+    assert(points.split(' ').length >= 8, `a test-loss point every quarter epoch: ${points.split(' ').length}`);
+    assert((await ink(page, 'filter-0')).length + (await pixels(page, 'filter-0')).filter((v, i) => i % 4 === 2 && v < 200).length > 50, 'fc1 weights are drawn');
+    // A drawn 7, and the probabilities the trained MLP gives it.
+    const pad = await page.locator('[data-testid="draw-pad"]').boundingBox();
+    await page.locator('[data-testid="draw-pad"]').scrollIntoViewIfNeeded();
+    const box = await page.locator('[data-testid="draw-pad"]').boundingBox();
+    await page.mouse.move(box.x + 80, box.y + 60);
+    await page.mouse.down();
+    for (const [x, y] of [[200, 60], [170, 140], [140, 230]]) await page.mouse.move(box.x + x, box.y + y, { steps: 12 });
+    await page.mouse.up();
+    await page.waitForFunction(() => /the network says/.test(document.querySelector('[data-testid="draw-prediction"]').textContent));
+    const said = await page.locator('[data-testid="draw-prediction"] .predicted').textContent();
+    const bars = await page.locator('[data-testid="draw-prediction"] .bar-value').allTextContents();
+    const total = bars.reduce((a, b) => a + parseFloat(b), 0);
+    console.log(`     drawn 7: ${said}`);
+    assert(bars.length === 10 && Math.abs(total - 100) < 1, `ten probabilities summing to 100%: ${total}`);
+    assert(/the network says 7/.test(said), `the MLP reads the drawn 7: ${said}`);
+    await page.screenshot({ path: path.join(out, 'mnist-trained-mlp.png'), fullPage: true });
+    // Reset empties the results; the settings stay.
+    await page.click('[data-testid="mnist-reset"]');
+    assert(await text(page, 'mnist-test-acc') === '—', 'reset clears the accuracy');
+    assert(await page.locator('[data-testid="mnist-limit"]').inputValue() === '2000', 'settings stay');
+    await noError(page);
+    await page.close();
+  });
+
+  await test('MNIST training: the CNN (cnn-tuned) on 2,000 digits shows its erratum, conv filters and feature maps', async () => {
+    // The experiment rides in the link: a link names the preset and overrides, and a change is written back.
+    let page = await open(browser, url, 'page=mnist&mnist.preset=cnn-bn&mnist.epochs=3', { width: 1280, height: 1000 });
+    await settled(page);
+    assert(await page.locator('[data-testid="mnist-preset"]').inputValue() === 'cnn-bn', 'the link chose the preset');
+    assert(await page.locator('[data-testid="mnist-epochs"]').inputValue() === '3', 'the link set the epochs');
+    assert(await page.locator('[data-testid="mnist-opt"]').inputValue() === 'momentum', "the preset's optimizer");
+    await page.close();
+    page = await open(browser, url, 'page=mnist', { width: 1280, height: 1000 });
+    await settled(page);
+    await page.selectOption('[data-testid="mnist-preset"]', 'cnn-tuned');
+    await page.waitForFunction(() => location.hash.includes('mnist.preset=cnn-tuned') && location.hash.includes('mnist.lr=0.01'));
+    assert(/32×12×12/.test(await text(page, 'mnist-erratum')), 'the erratum is shown');
+    assert(await page.locator('[data-testid="mnist-lr"]').inputValue() === '0.01', 'the preset sets its learning rate');
+    await setField(page, 'limit', '2000');
+    await setField(page, 'batch', '50');
+    await setField(page, 'epochs', '1');
+    const run = await trainToTheEnd(page, 300_000);
+    const acc = await text(page, 'mnist-test-acc');
+    console.log(`     ${await text(page, 'mnist-status')} in ${run.seconds.toFixed(1)} s; test accuracy ${acc}; ${await text(page, 'mnist-samples-per-sec')}, ${await text(page, 'mnist-gflops')}; longest frame gaps ${run.worst.join(', ')} ms`);
+    assert(await text(page, 'mnist-status') === 'done', await text(page, 'mnist-status'));
+    assert(parseFloat(acc) > 50, `the CNN learned from 2,000 digits in one epoch (40 steps): ${acc}`);
+    const coloured = async (id) => (await pixels(page, id)).filter((v, i) => i % 4 !== 3 && v < 225).length;
+    assert(await coloured('filter-0') > 5 && await coloured('map-0') > 20, 'conv filters and feature maps are drawn');
+    await page.screenshot({ path: path.join(out, 'mnist-trained-cnn.png'), fullPage: true });
     await noError(page);
     await page.close();
   });

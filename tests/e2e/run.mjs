@@ -39,7 +39,9 @@ async function stepOnce(page) {
 }
 
 
-const { url, close } = await serve(path.join(root, 'dist'));
+// DIST=<folder> runs the tests against another build (e.g. a quick one without wasm-opt).
+const dist = process.env.DIST || path.join(root, 'dist');
+const { url, close } = await serve(dist);
 const browser = await launch();
 
 await test('the page becomes ready and shows a backend', async () => {
@@ -485,7 +487,7 @@ await test('stepper on WebGPU: the same gradients as the native CPU engine', asy
 });
 
 await playgroundTests({ test, browser, url, out });
-await digitsTests({ test, browser, url, out, dist: path.join(root, 'dist') });
+await digitsTests({ test, browser, url, out, dist });
 await faultTests({ test, browser, url, out, cli: path.join(root, 'target/release/gradlab') });
 
 await browser.close();

@@ -20,7 +20,7 @@ fn mnist() -> Option<ImageData> {
 
 fn config(pairs: &[(&str, &str)]) -> ImageConfig {
     let mut c = image_defaults();
-    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (format!("mnist.{k}"), v.to_string())).collect();
     apply_image_settings(&mut c, &pairs).expect("valid settings");
     c
 }
@@ -36,7 +36,7 @@ fn presets_set_their_hyper_parameters_and_settings_are_checked() {
     assert_eq!((c.lr, c.schedule), (0.05, Schedule::Cosine));
     assert!(validate_image(&c).is_ok());
     let mut c = image_defaults();
-    let bad = |c: &mut ImageConfig, k: &str, v: &str| apply_image_settings(c, &[(k.into(), v.into())]).unwrap_err().to_string();
+    let bad = |c: &mut ImageConfig, k: &str, v: &str| apply_image_settings(c, &[(format!("mnist.{k}"), v.into())]).unwrap_err().to_string();
     assert!(bad(&mut c, "preset", "resnet").contains("preset"));
     assert!(bad(&mut c, "limit", "50").contains("fewer than 100"));
     assert!(bad(&mut c, "lr", "0").contains("above 0"));

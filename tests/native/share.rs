@@ -73,6 +73,9 @@ fn random_state(rng: &mut Rng) -> ShareState {
         now = apply_change(&now, &change).unwrap();
         changes.push(change);
     }
+    let page = pick(rng, &[gradlab::share::Page::Play, gradlab::share::Page::Step, gradlab::share::Page::Mnist]);
+    // The image experiment's keys are written only in a link to its page.
+    let mnist = if page == gradlab::share::Page::Mnist { random_image_config(rng) } else { Default::default() };
     ShareState {
         config,
         backend: pick(rng, &[BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu]),
@@ -80,11 +83,35 @@ fn random_state(rng: &mut Rng) -> ShareState {
         changes,
         weights: None,
         view: gradlab::share::View {
-            page: pick(rng, &[gradlab::share::Page::Play, gradlab::share::Page::Step]),
+            page,
             preset: pick(rng, &[None, Some("xor-2-2-1"), Some("essay-relu"), Some("essay-sigmoid")]).map(String::from),
             stage: rng.below(100_001) as u32,
         },
+        mnist,
     }
+}
+
+/// A valid image experiment with every setting drawn at random.
+fn random_image_config(rng: &mut Rng) -> gradlab::train::images::ImageConfig {
+    use gradlab::data::images::ImageDataset;
+    use gradlab::train::images::{Preset, Schedule};
+    let mut c = gradlab::train::images::ImageConfig::default();
+    let preset = pick(rng, &Preset::ALL);
+    gradlab::train::images::apply_image_settings(&mut c, &[("mnist.preset".into(), preset.key().into())]).unwrap();
+    c.dataset = pick(rng, &ImageDataset::ALL);
+    c.optimizer = pick(rng, &gradlab::engine::OptimizerKind::ALL);
+    c.lr = (rng.range(1e-4, 1.0) * 1e4).round() / 1e4;
+    c.momentum = (rng.range(0.0, 0.99) * 100.0).round() / 100.0;
+    c.batch_size = 1 + rng.below(1000);
+    c.epochs = 1 + rng.below(100);
+    c.schedule = pick(rng, &Schedule::ALL);
+    c.warmup = rng.below(11) as f64 / 2.0;
+    c.decay_every = 1 + rng.below(10);
+    c.decay = 0.5;
+    c.augment = rng.uniform() < 0.5;
+    c.train_limit = if rng.uniform() < 0.5 { 0 } else { 100 + rng.below(59_901) };
+    c.seed = rng.below(1 << 20) as u64;
+    c
 }
 
 #[test]
@@ -95,12 +122,17 @@ fn defaults_come_from_the_schema_and_are_valid() {
     let parsed = decode("");
     assert_eq!(parsed.state, state);
     assert!(parsed.problems.is_empty());
-    // Every setting of the experiment is in the link.
+    // Every setting of the experiment is in the link; the image experiment's in a link to its page.
     let link = encode(&state);
+    let mnist = encode(&ShareState { view: gradlab::share::View { page: gradlab::share::Page::Mnist, ..Default::default() }, ..state.clone() });
     for key in keys() {
-        assert!(link.contains(&format!("&{}=", key.name())), "{} missing from {link}", key.name());
+        let image = key.name().starts_with("mnist.");
+        assert!(link.contains(&format!("&{}=", key.name())) != image, "{} in {link}", key.name());
+        assert!(mnist.contains(&format!("&{}=", key.name())), "{} missing from {mnist}", key.name());
     }
-    assert!(link.starts_with("v=1&"));
+    assert!(link.starts_with("v=2&"));
+    // A version-1 link reads without a problem.
+    assert!(decode("v=1&dataset=xor").problems.is_empty());
 }
 
 #[test]

@@ -1,0 +1,526 @@
+//! The MNIST page, its training half: choose a preset and its hyper-parameters (every control is
+//! a setting of `train::images::IMAGE_SETTINGS`), train / pause / reset, and watch it learn —
+//! progress per epoch with samples/s, GFLOP/s and ETA, loss and accuracy charts, the confusion
+//! matrix, misclassified test digits, first-layer weights or conv filters and feature maps, and
+//! the class probabilities of the digit on the draw pad.
+//!
+//! Nothing blocks a frame for long: the loop trains for a slice of each frame (≈ 25 ms, at least
+//! one step), reads the last loss back (which on WebGPU also keeps the queue short), and yields;
+//! evaluations run in chunks between frames. A generation counter cancels a loop on reset, as the
+//! playground's player does. The trainer lives in a thread-local (it holds the device data).
+
+use std::cell::RefCell;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::chart::LineChart;
+use super::devices::device;
+use super::draw::{diverging, put_image};
+use super::play::next_frame;
+use super::digits::loaded;
+use super::{now_ms, sleep};
+use crate::backend::BackendKind;
+use crate::data::images::{ImageData, ImageDataset};
+use crate::engine::{read, read_many};
+use crate::models::image::{Arch, CLASSES, SIDE};
+use crate::train::images::{ImageConfig, ImageTrainer, Metrics, Split, image_setting};
+
+/// Test images evaluated for each point between epochs (all 10,000 at an epoch's end).
+const QUICK_EVAL: usize = 1000;
+/// Images of the first evaluation chunk; later chunks are sized to take about [`FRAME_BUDGET`].
+const FIRST_CHUNK: usize = 50;
+/// Points on the charts per epoch.
+const POINTS_PER_EPOCH: usize = 4;
+/// Training time per frame, in milliseconds.
+const FRAME_BUDGET: f64 = 25.0;
+/// Misclassified test digits shown.
+const MISSED: usize = 24;
+/// First-layer weight images or filters shown.
+const FILTERS: usize = 32;
+
+thread_local! {
+    static TRAINER: RefCell<Option<ImageTrainer>> = const { RefCell::new(None) };
+}
+
+fn with_trainer<R>(f: impl FnOnce(&mut ImageTrainer) -> R) -> Option<R> {
+    TRAINER.with(|t| t.borrow_mut().as_mut().map(f))
+}
+
+/// What training is doing.
+#[derive(Clone, Debug, PartialEq)]
+enum Run {
+    /// No trainer yet (or reset).
+    Idle,
+    /// Uploading the data and building the model.
+    Preparing,
+    Training,
+    Paused,
+    Evaluating,
+    Done,
+    Failed(String),
+}
+
+/// One chart point: `(epoch, train loss, test loss, train accuracy, test accuracy)`; NaN where a
+/// value is not measured.
+type Point = (f64, f64, f64, f64);
+
+/// The training panel's signals, shared with the draw pad's prediction.
+#[derive(Clone, Copy)]
+pub(super) struct MnistUi {
+    config: RwSignal<ImageConfig>,
+    backend: RwSignal<BackendKind>,
+    run: RwSignal<Run>,
+    generation: RwSignal<u64>,
+    /// Steps done and steps per epoch.
+    progress: RwSignal<(u64, usize)>,
+    samples_per_sec: RwSignal<f64>,
+    gflops: RwSignal<f64>,
+    history: RwSignal<Vec<Point>>,
+    /// The last full test evaluation: accuracy, confusion, misclassified `(index, predicted)`.
+    test: RwSignal<Option<(f64, [[u32; CLASSES]; CLASSES], Vec<(usize, u8)>)>>,
+    /// Bumped when the weights change (the prediction and the pictures follow).
+    weights_version: RwSignal<u64>,
+    /// Class probabilities of the drawn digit.
+    prediction: RwSignal<Option<Vec<f32>>>,
+}
+
+impl MnistUi {
+    /// The panel's state around `config`, the experiment the page's link carries.
+    pub(super) fn new(config: RwSignal<ImageConfig>) -> Self {
+        Self {
+            config,
+            backend: RwSignal::new(BackendKind::Cpu),
+            run: RwSignal::new(Run::Idle),
+            generation: RwSignal::new(0),
+            progress: RwSignal::new((0, 0)),
+            samples_per_sec: RwSignal::new(0.0),
+            gflops: RwSignal::new(0.0),
+            history: RwSignal::new(Vec::new()),
+            test: RwSignal::new(None),
+            weights_version: RwSignal::new(0),
+            prediction: RwSignal::new(None),
+        }
+    }
+}
+
+/// FLOPs of one training sample (≈ 3 forward passes of multiply-adds, less the first layer's
+/// input gradient, which is never computed).
+fn flops_per_sample(arch: Arch) -> f64 {
+    let first = match arch {
+        Arch::Mlp { hidden, .. } => (hidden * SIDE * SIDE) as f64,
+        Arch::Cnn { channels, kernel, .. } => (channels * kernel * kernel * arch.conv_side().pow(2)) as f64,
+    };
+    2.0 * (3.0 * arch.forward_macs() as f64 - first)
+}
+
+/// Stops any loop and drops the trainer.
+fn reset(m: MnistUi) {
+    m.generation.update(|g| *g += 1);
+    TRAINER.with(|t| *t.borrow_mut() = None);
+    m.run.set(Run::Idle);
+    m.progress.set((0, 0));
+    m.samples_per_sec.set(0.0);
+    m.gflops.set(0.0);
+    m.history.set(Vec::new());
+    m.test.set(None);
+    m.prediction.set(None);
+    m.weights_version.update(|v| *v += 1);
+}
+
+/// Train (or go on after a pause).
+fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
+    if matches!(m.run.get_untracked(), Run::Training | Run::Preparing | Run::Evaluating) {
+        return;
+    }
+    m.generation.update(|g| *g += 1);
+    let generation = m.generation.get_untracked();
+    let fresh = TRAINER.with(|t| t.borrow().is_none());
+    spawn_local(async move {
+        if fresh {
+            m.run.set(Run::Preparing);
+            sleep(20).await; // let "preparing…" paint: the upload takes a moment
+            let Some(dev) = device(m.backend.get_untracked()).or_else(|| device(BackendKind::Cpu)) else {
+                m.run.set(Run::Failed("no device is open yet".into()));
+                return;
+            };
+            match ImageTrainer::new(m.config.get_untracked(), &data, &dev) {
+                Ok(t) => {
+                    m.progress.set((0, t.steps_per_epoch()));
+                    TRAINER.with(|slot| *slot.borrow_mut() = Some(t));
+                }
+                Err(e) => {
+                    m.run.set(Run::Failed(e.to_string()));
+                    return;
+                }
+            }
+        }
+        m.run.set(Run::Training);
+        if let Err(why) = train_loop(m, generation, &data).await {
+            if m.generation.get_untracked() == generation {
+                m.run.set(Run::Failed(why));
+            }
+        }
+    });
+}
+
+/// The play loop: a slice of training per frame; a chart point every quarter epoch (on the first
+/// 1,000 test images) and a full test evaluation at each epoch's end.
+async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(), String> {
+    let live = || m.generation.get_untracked() == generation;
+    let (per_epoch, epochs, flops) = with_trainer(|t| (t.steps_per_epoch(), t.config.epochs, flops_per_sample(t.config.preset.arch()))).ok_or("no trainer")?;
+    let point_every = per_epoch.div_ceil(POINTS_PER_EPOCH).max(1) as u64;
+    // Samples/s over the last few seconds of training (evaluation time excluded).
+    let mut window: Vec<(f64, u64)> = Vec::new();
+    while live() && m.run.get_untracked() == Run::Training {
+        let start = now_ms();
+        let mut samples = 0u64;
+        let last = loop {
+            let (step, loss, batch) = with_trainer(|t| {
+                let loss = t.train_step();
+                (t.step, loss, t.config.batch_size.min(t.train_len()) as u64)
+            })
+            .ok_or("no trainer")?;
+            samples += batch;
+            if step % point_every == 0 || step % per_epoch as u64 == 0 || now_ms() - start > FRAME_BUDGET {
+                break loss;
+            }
+        };
+        // Wait for the device (WebGPU runs ahead of the host otherwise) and check the loss.
+        if !read(&last).await.map_err(|e| e.to_string())?[0].is_finite() {
+            return Err("the loss is not a finite number: lower the learning rate and reset".into());
+        }
+        let now = now_ms();
+        window.push((now - start, samples));
+        if window.len() > 120 {
+            window.remove(0);
+        }
+        let (ms, n): (f64, u64) = window.iter().fold((0.0, 0), |(a, b), (c, d)| (a + c, b + d));
+        let rate = n as f64 * 1000.0 / ms.max(1e-3);
+        m.samples_per_sec.set(rate);
+        m.gflops.set(rate * flops / 1e9);
+        let step = with_trainer(|t| t.step).unwrap_or(0);
+        m.progress.set((step, per_epoch));
+        if step % point_every == 0 || step % per_epoch as u64 == 0 {
+            let epoch_end = step % per_epoch as u64 == 0;
+            m.run.set(Run::Evaluating);
+            let point = evaluate(m, generation, epoch_end, data).await?;
+            if !live() {
+                return Ok(());
+            }
+            m.history.update(|h| h.push(point));
+            m.weights_version.update(|v| *v += 1);
+            if epoch_end && step as usize / per_epoch >= epochs {
+                m.run.set(Run::Done);
+                return Ok(());
+            }
+            m.run.set(Run::Training);
+        }
+        next_frame().await;
+    }
+    Ok(())
+}
+
+/// One chart point: the mean batch loss since the last point, and the test loss and accuracy on
+/// the first 1,000 test images (all of them at an epoch's end, which also fills the confusion
+/// matrix and the misclassified digits). Chunks are evaluated one per frame.
+async fn evaluate(m: MnistUi, generation: u64, full: bool, data: &ImageData) -> Result<Point, String> {
+    let (train_loss, epoch) = match with_trainer(|t| (t.take_epoch_loss(), t.epoch())) {
+        Some((Some((mean, _)), epoch)) => (read(&mean).await.map_err(|e| e.to_string())?[0] as f64, epoch),
+        Some((None, epoch)) => (f64::NAN, epoch),
+        None => return Err("no trainer".into()),
+    };
+    let total = if full { data.test.len() } else { QUICK_EVAL.min(data.test.len()) };
+    let mut eval = with_trainer(|t| t.evaluation(Split::Test)).ok_or("no trainer")?;
+    let (mut start, mut size) = (0, FIRST_CHUNK);
+    while start < total {
+        if m.generation.get_untracked() != generation {
+            return Err("cancelled".into());
+        }
+        let began = now_ms();
+        let len = size.min(total - start);
+        let chunk = with_trainer(|t| t.eval_chunk(Split::Test, start, len)).ok_or("no trainer")?;
+        eval.add(chunk).await.map_err(|e| e.to_string())?;
+        let per_image = (now_ms() - began) / len as f64;
+        size = ((FRAME_BUDGET / per_image.max(1e-3)) as usize).clamp(10, 2000);
+        start += len;
+        next_frame().await;
+    }
+    let metrics: Metrics = eval.metrics();
+    if full {
+        let missed: Vec<(usize, u8)> = metrics
+            .predictions
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| **p != data.test.labels[*i])
+            .take(MISSED)
+            .map(|(i, &p)| (i, p))
+            .collect();
+        for (k, &(i, _)) in missed.iter().enumerate() {
+            put_image(&format!("missed-{k}"), SIDE, SIDE, |j| [255 - data.test.image(i)[j]; 3]);
+        }
+        m.test.set(Some((metrics.accuracy, metrics.confusion, missed)));
+    }
+    Ok((epoch, train_loss, metrics.loss, 100.0 * metrics.accuracy))
+}
+
+/// Draws what the first layer learned: `fc1`'s weights into each of the first hidden units as
+/// 28 × 28 images (MLP), or `conv1`'s filters and their feature maps on the first test image
+/// (CNN). Reads back once.
+async fn draw_weights(data: &ImageData) {
+    let Some((arch, params, maps)) = with_trainer(|t| {
+        let first_image: Vec<f32> = data.test.image(0).iter().map(|&p| p as f32 / 255.0).collect();
+        let maps = matches!(t.config.preset.arch(), Arch::Cnn { .. }).then(|| t.conv_maps(&first_image));
+        (t.config.preset.arch(), t.model.params[0].clone(), maps)
+    }) else {
+        return;
+    };
+    let mut parts = vec![params];
+    parts.extend(maps);
+    let Ok(values) = read_many(parts).await else { return };
+    let weights = &values[0];
+    let per = match arch {
+        Arch::Mlp { .. } => SIDE * SIDE,
+        Arch::Cnn { kernel, .. } => kernel * kernel,
+    };
+    let side = (per as f64).sqrt() as usize;
+    for k in 0..FILTERS.min(weights.len() / per) {
+        let w = &weights[k * per..(k + 1) * per];
+        let scale = w.iter().fold(1e-6f64, |a, &b| a.max(b.abs()));
+        put_image(&format!("filter-{k}"), side, side, |i| diverging((w[i] / scale) as f32));
+    }
+    if let Some(maps) = values.get(1) {
+        let per = maps.len() / FILTERS.max(1);
+        let side = (per as f64).sqrt() as usize;
+        for k in 0..FILTERS.min(maps.len() / per.max(1)) {
+            let f = &maps[k * per..(k + 1) * per];
+            let scale = f.iter().fold(1e-6f64, |a, &b| a.max(b.abs()));
+            put_image(&format!("map-{k}"), side, side, |i| diverging((f[i] / scale) as f32));
+        }
+    }
+}
+
+/// Class probabilities of the drawn digit (28 × 28, ink high) under the current weights.
+async fn predict(m: MnistUi, digit: Vec<u8>) {
+    let pixels: Vec<f32> = digit.iter().map(|&p| p as f32 / 255.0).collect();
+    let Some(probs) = with_trainer(|t| t.probabilities(&pixels)) else {
+        m.prediction.set(None);
+        return;
+    };
+    if let Ok(p) = read(&probs).await {
+        m.prediction.set(Some(p));
+    }
+}
+
+/// The class probabilities of the drawn digit (`draw-prediction`), shown under the draw pad.
+#[component]
+pub(super) fn Prediction(m: MnistUi, digit: Signal<Option<Vec<u8>>>, classes: Signal<[&'static str; 10]>) -> impl IntoView {
+    Effect::new(move |_| {
+        m.weights_version.track();
+        match digit.get() {
+            Some(d) => spawn_local(predict(m, d)),
+            None => m.prediction.set(None),
+        }
+    });
+    view! {
+        <div class="prediction" data-testid="draw-prediction">
+            {move || match (m.prediction.get(), digit.with(Option::is_some)) {
+                (Some(p), true) => {
+                    let best = p.iter().enumerate().fold(0, |b, (i, &v)| if v > p[b] { i } else { b });
+                    view! {
+                        <p class="predicted">{format!("the network says {} ({:.0}%)", classes.get()[best], 100.0 * p[best])}</p>
+                        <div class="bars">
+                            {p.iter().enumerate().map(|(i, &v)| view! {
+                                <div class="bar-row" class:best={i == best}>
+                                    <span class="bar-label">{classes.get()[i]}</span>
+                                    <span class="bar" style=format!("width:{:.1}%", 100.0 * v)></span>
+                                    <span class="bar-value">{format!("{:.1}%", 100.0 * v)}</span>
+                                </div>
+                            }).collect_view()}
+                        </div>
+                    }.into_any()
+                }
+                (_, true) => view! { <p class="hint">"Train a model (above) to see what it makes of your digit."</p> }.into_any(),
+                _ => view! { <p class="hint">"Draw a digit to see the class probabilities."</p> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+/// A select for one setting of the image schema.
+fn choice_control(m: MnistUi, key: &'static str, label: &'static str, options: &'static [(&'static str, &'static str)]) -> impl IntoView {
+    let setting = image_setting(&format!("mnist.{key}")).expect("a schema key");
+    view! {
+        <label>{label}
+            <select data-testid=format!("mnist-{key}") disabled=move || m.run.get() != Run::Idle on:change=move |ev| {
+                let v = event_target_value(&ev);
+                m.config.update(|c| { let _ = (setting.set)(c, &v); });
+            }>
+                {options.iter().map(|&(value, text)| view! {
+                    <option value=value selected=move || (setting.get)(&m.config.get()) == value>{text}</option>
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// A text field for one setting; a bad value is named under the controls and changes nothing.
+fn number_control(m: MnistUi, key: &'static str, label: &'static str, problem: RwSignal<Option<String>>) -> impl IntoView {
+    let setting = image_setting(&format!("mnist.{key}")).expect("a schema key");
+    view! {
+        <label>{label}
+            <input type="text" size="6" data-testid=format!("mnist-{key}") disabled=move || m.run.get() != Run::Idle
+                prop:value=move || (setting.get)(&m.config.get())
+                on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    let mut c = m.config.get_untracked();
+                    match (setting.set)(&mut c, &v) {
+                        Ok(()) => { m.config.set(c); problem.set(None) }
+                        Err(why) => problem.set(Some(format!("{label}: {why} ({})", setting.expected))),
+                    }
+                }/>
+        </label>
+    }
+}
+
+/// The training panel; `ready` says whether the page's dataset (`kind`) is loaded.
+#[component]
+pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<bool>) -> impl IntoView {
+    let data = move || if ready.get() { loaded(kind.get()) } else { None };
+    let problem = RwSignal::new(None::<String>);
+    // The dataset chosen above is the experiment's; changing it resets training.
+    Effect::new(move |_| {
+        let k = kind.get();
+        if m.config.get_untracked().dataset != k {
+            reset(m);
+            m.config.update(|c| c.dataset = k);
+        }
+    });
+    Effect::new(move |_| {
+        m.weights_version.track();
+        if let Some(d) = loaded(kind.get_untracked()) {
+            spawn_local(async move { draw_weights(&d).await });
+        }
+    });
+    let presets: &'static [(&'static str, &'static str)] =
+        &[("mlp-keras", "mlp-keras: Keras MLP (essay 000)"), ("cnn-torch", "cnn-torch: PyTorch CNN (essay 002)"), ("cnn-tuned", "cnn-tuned: the CNN at lr 0.01"), ("cnn-bn", "cnn-bn: the CNN with batch norm")];
+    let progress = move || {
+        let (step, per) = m.progress.get();
+        let per = per.max(1) as u64;
+        let epochs = m.config.get().epochs as u64;
+        let epoch = (step / per + 1).min(epochs);
+        let within = if step > 0 && step % per == 0 { per } else { step % per };
+        (epoch, epochs, within as f64 / per as f64, step)
+    };
+    let eta = move || {
+        let (step, per) = m.progress.get();
+        let rate = m.samples_per_sec.get();
+        let c = m.config.get();
+        let left_steps = (c.epochs * per.max(1)) as f64 - step as f64;
+        if rate <= 0.0 || left_steps <= 0.0 {
+            return String::new();
+        }
+        let secs = left_steps * c.batch_size as f64 / rate;
+        if secs > 90.0 { format!("about {:.0} min left", secs / 60.0) } else { format!("about {secs:.0} s left") }
+    };
+    let loss_points = Signal::derive(move || m.history.get().iter().map(|p| (p.0, p.1, p.2)).collect());
+    let acc_points = Signal::derive(move || m.history.get().iter().map(|p| (p.0, f64::NAN, p.3)).collect());
+    let is_cnn = move || matches!(m.config.get().preset.arch(), Arch::Cnn { .. });
+    let gpu_open = move || { m.run.track(); device(BackendKind::Gpu).is_some() };
+    view! {
+        <section class="panel mnist-train">
+            <h2>"Train"</h2>
+            <div class="controls-row">
+                {choice_control(m, "preset", "model", presets)}
+                {choice_control(m, "opt", "optimizer", &[("sgd", "SGD"), ("momentum", "SGD + momentum"), ("adam", "Adam")])}
+                {number_control(m, "lr", "learning rate", problem)}
+                {number_control(m, "batch", "batch", problem)}
+                {number_control(m, "epochs", "epochs", problem)}
+                {choice_control(m, "sched", "schedule", &[("constant", "constant"), ("step", "step decay"), ("cosine", "cosine + warm-up")])}
+                {choice_control(m, "augment", "augmentation", &[("none", "none"), ("shift-rotate", "±2 px, ±10°")])}
+                {number_control(m, "limit", "train images (0 = all)", problem)}
+                <label>"device"
+                    <select data-testid="mnist-device" disabled=move || m.run.get() != Run::Idle on:change=move |ev| {
+                        m.backend.set(if event_target_value(&ev) == "webgpu" { BackendKind::Gpu } else { BackendKind::Cpu });
+                    }>
+                        <option value="cpu" selected=move || m.backend.get() == BackendKind::Cpu>"CPU"</option>
+                        <option value="webgpu" disabled=move || !gpu_open() selected=move || m.backend.get() == BackendKind::Gpu>"WebGPU"</option>
+                    </select>
+                </label>
+            </div>
+            <p class="hint">{move || m.config.get().preset.title()}</p>
+            {move || m.config.get().preset.erratum().map(|e| view! { <p class="erratum" data-testid="mnist-erratum">{e}</p> })}
+            {move || problem.get().map(|p| view! { <p class="error" data-testid="mnist-problem">{p}</p> })}
+            <div class="buttons">
+                <button data-testid="mnist-train" disabled=move || data().is_none() || matches!(m.run.get(), Run::Training | Run::Preparing | Run::Evaluating | Run::Done)
+                    on:click=move |_| if let Some(d) = loaded(kind.get_untracked()) { start(m, d) }>
+                    {move || if m.run.get() == Run::Paused { "resume" } else { "train" }}
+                </button>
+                <button data-testid="mnist-pause" disabled=move || !matches!(m.run.get(), Run::Training | Run::Evaluating)
+                    on:click=move |_| { m.generation.update(|g| *g += 1); m.run.set(Run::Paused) }>"pause"</button>
+                <button data-testid="mnist-reset" on:click=move |_| reset(m)>"reset"</button>
+            </div>
+            <div class="progress-row">
+                <span data-testid="mnist-epoch">{move || { let (e, n, _, _) = progress(); format!("epoch {e} of {n}") }}</span>
+                <progress data-testid="mnist-epoch-progress" max="1" prop:value=move || progress().2></progress>
+                <span data-testid="mnist-samples-per-sec">{move || format!("{:.0} samples/s", m.samples_per_sec.get())}</span>
+                <span data-testid="mnist-gflops">{move || format!("{:.2} GFLOP/s", m.gflops.get())}</span>
+                <span data-testid="mnist-eta">{eta}</span>
+            </div>
+            <p class="data-status" data-testid="mnist-status" class:error=move || matches!(m.run.get(), Run::Failed(_))>{move || match m.run.get() {
+                Run::Idle => "ready: choose a model and press train".to_string(),
+                Run::Preparing => "putting the images on the device and building the model…".to_string(),
+                Run::Training => format!("training (step {})", progress().3),
+                Run::Paused => "paused".to_string(),
+                Run::Evaluating => "evaluating on the test images…".to_string(),
+                Run::Done => "done".to_string(),
+                Run::Failed(why) => format!("training stopped: {why}"),
+            }}</p>
+            <div class="mnist-results">
+                <div>
+                    <h3>"Loss"</h3>
+                    <LineChart points=loss_points testid="mnist-loss-chart" x_label="epoch " empty="train and test loss appear here" log_option=true/>
+                    <h3>"Test accuracy "<span data-testid="mnist-test-acc">{move || m.test.get().map(|t| format!("{:.2}%", 100.0 * t.0)).unwrap_or_else(|| "—".into())}</span></h3>
+                    <LineChart points=acc_points testid="mnist-acc-chart" x_label="epoch " empty="test accuracy appears here" percent=true/>
+                    <p class="hint">"Points within an epoch are measured on the first 1,000 test images; the figure above on all 10,000 at each epoch's end."</p>
+                </div>
+                <div>
+                    <h3>"Confusion matrix (rows: true, columns: predicted)"</h3>
+                    <table class="confusion" data-testid="mnist-confusion">
+                        <tr><th></th>{(0..CLASSES).map(|c| view! { <th>{c}</th> }).collect_view()}</tr>
+                        {(0..CLASSES).map(|t| view! {
+                            <tr><th>{t}</th>{(0..CLASSES).map(|p| view! {
+                                <td style=move || m.test.with(|x| x.as_ref().map(|x| {
+                                    let row: u32 = x.1[t].iter().sum();
+                                    let share = x.1[t][p] as f32 / row.max(1) as f32;
+                                    format!("background:{}", super::draw::css(if t == p { share } else { -share.sqrt() }))
+                                }).unwrap_or_default())>
+                                    {move || m.test.with(|x| x.as_ref().map(|x| x.1[t][p].to_string()).unwrap_or_default())}
+                                </td>
+                            }).collect_view()}</tr>
+                        }).collect_view()}
+                    </table>
+                    <h3>"Misclassified test digits (predicted / true)"</h3>
+                    <div class="digit-grid missed" data-testid="mnist-missed">
+                        {(0..MISSED).map(|k| view! {
+                            <figure class:hidden=move || m.test.with(|x| x.as_ref().is_none_or(|x| k >= x.2.len()))>
+                                <canvas id=format!("missed-{k}") width="28" height="28"></canvas>
+                                <figcaption>{move || m.test.with(|x| x.as_ref().and_then(|x| x.2.get(k)).map(|&(i, p)| {
+                                    let truth = loaded(kind.get_untracked()).map(|d| d.test.labels[i]).unwrap_or(0);
+                                    format!("{p} / {truth}")
+                                }).unwrap_or_default())}</figcaption>
+                            </figure>
+                        }).collect_view()}
+                    </div>
+                </div>
+            </div>
+            <h3>{move || if is_cnn() { "conv1's 32 filters (5 × 5) and their feature maps on the first test digit" } else { "What the first 32 hidden units look for: fc1's weights from each pixel" }}</h3>
+            <div class="filters" data-testid="mnist-filters">
+                {(0..FILTERS).map(|k| view! { <canvas id=format!("filter-{k}") width="28" height="28"></canvas> }).collect_view()}
+            </div>
+            <div class="filters" class:hidden=move || !is_cnn() data-testid="mnist-maps">
+                {(0..FILTERS).map(|k| view! { <canvas id=format!("map-{k}") width="28" height="28"></canvas> }).collect_view()}
+            </div>
+        </section>
+    }
+}
