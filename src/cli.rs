@@ -136,6 +136,12 @@ fn command() -> Command {
         );
     }
     train = train.arg(
+        Arg::new("save")
+            .long("save")
+            .value_name("FILE")
+            .help("after training, write the weights as a PyTorch state dict (safetensors) to FILE"),
+    );
+    train = train.arg(
         Arg::new("data-dir")
             .long("data-dir")
             .value_name("DIR")
@@ -257,6 +263,7 @@ fn parse_train(m: &ArgMatches) -> Result<TrainOptions, CliError> {
 struct ImageTrainOptions {
     config: crate::train::images::ImageConfig,
     data_dir: std::path::PathBuf,
+    save: Option<std::path::PathBuf>,
     backend: BackendKind,
     json: bool,
 }
@@ -282,7 +289,8 @@ fn parse_image_train(m: &ArgMatches) -> Result<ImageTrainOptions, CliError> {
         CliError::Setting { flag, message: e.message }
     })?;
     let data_dir = value(m, "data-dir").map(std::path::PathBuf::from).or_else(|| std::env::var_os("GRADLAB_DATA").map(Into::into)).unwrap_or_else(|| "target/data".into());
-    Ok(ImageTrainOptions { config, data_dir, backend: backend_of(m)?, json: m.get_flag("json") })
+    let save = value(m, "save").map(std::path::PathBuf::from);
+    Ok(ImageTrainOptions { config, data_dir, save, backend: backend_of(m)?, json: m.get_flag("json") })
 }
 
 /// `gradlab train --preset …`: one line (or JSON object) per epoch with the train loss, the
@@ -334,6 +342,15 @@ fn train_images(o: ImageTrainOptions) -> Result<(), CliError> {
                 100.0 * test.accuracy
             );
         }
+    }
+    if let Some(path) = &o.save {
+        use crate::share::weights::{image_state_dict, state_dict_to_safetensors};
+        let link = crate::train::images::IMAGE_SETTINGS.iter().map(|s| format!("{}={}", s.key, (s.get)(&trainer.config))).collect::<Vec<_>>().join("&");
+        let dict = block_on(image_state_dict(&trainer.model)).map_err(|e| CliError::Gpu(e.to_string()))?;
+        let bytes = state_dict_to_safetensors(&dict, &[("gradlab", &format!("page=mnist&{link}")), ("preset", trainer.config.preset.key())])
+            .map_err(|e| CliError::Data(e.to_string()))?;
+        std::fs::write(path, bytes).map_err(|e| CliError::Data(format!("{}: {e}", path.display())))?;
+        eprintln!("gradlab: wrote {}", path.display());
     }
     Ok(())
 }

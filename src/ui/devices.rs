@@ -77,7 +77,7 @@ pub(super) async fn start(ui: Ui) {
 /// Whether the browser's WebGPU adapter is its software fallback (`GPUAdapterInfo.isFallbackAdapter`,
 /// or SwiftShader by name where the flag is missing). Asked of a fresh adapter: wgpu does not pass
 /// the flag on.
-async fn software_adapter() -> bool {
+pub(super) async fn software_adapter() -> bool {
     use js_sys::Reflect;
     let get = |o: &wasm_bindgen::JsValue, k: &str| Reflect::get(o, &k.into()).unwrap_or(wasm_bindgen::JsValue::UNDEFINED);
     let Some(window) = web_sys::window() else { return false };

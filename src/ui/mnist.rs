@@ -13,6 +13,7 @@ use std::cell::RefCell;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
 
 use super::chart::LineChart;
 use super::devices::device;
@@ -24,6 +25,7 @@ use crate::backend::BackendKind;
 use crate::data::images::{ImageData, ImageDataset};
 use crate::engine::{read, read_many};
 use crate::models::image::{Arch, CLASSES, SIDE};
+use crate::share::weights::{image_state_dict, load_image_safetensors, state_dict_to_safetensors};
 use crate::train::images::{ImageConfig, ImageTrainer, Metrics, Split, image_setting};
 
 /// Test images evaluated for each point between epochs (all 10,000 at an epoch's end).
@@ -69,7 +71,10 @@ type Point = (f64, f64, f64, f64);
 #[derive(Clone, Copy)]
 pub(super) struct MnistUi {
     config: RwSignal<ImageConfig>,
-    backend: RwSignal<BackendKind>,
+    /// The device asked for: `None` chooses by measuring this model on both.
+    backend: RwSignal<Option<BackendKind>>,
+    /// The device training runs on, and why.
+    device_note: RwSignal<String>,
     run: RwSignal<Run>,
     generation: RwSignal<u64>,
     /// Steps done and steps per epoch.
@@ -83,6 +88,8 @@ pub(super) struct MnistUi {
     weights_version: RwSignal<u64>,
     /// Class probabilities of the drawn digit.
     prediction: RwSignal<Option<Vec<f32>>>,
+    /// What the last weights import or export did (`Err`: why it failed).
+    file_note: RwSignal<Option<Result<String, String>>>,
 }
 
 impl MnistUi {
@@ -90,7 +97,8 @@ impl MnistUi {
     pub(super) fn new(config: RwSignal<ImageConfig>) -> Self {
         Self {
             config,
-            backend: RwSignal::new(BackendKind::Cpu),
+            backend: RwSignal::new(None),
+            device_note: RwSignal::new(String::new()),
             run: RwSignal::new(Run::Idle),
             generation: RwSignal::new(0),
             progress: RwSignal::new((0, 0)),
@@ -100,6 +108,7 @@ impl MnistUi {
             test: RwSignal::new(None),
             weights_version: RwSignal::new(0),
             prediction: RwSignal::new(None),
+            file_note: RwSignal::new(None),
         }
     }
 }
@@ -135,25 +144,10 @@ fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
     }
     m.generation.update(|g| *g += 1);
     let generation = m.generation.get_untracked();
-    let fresh = TRAINER.with(|t| t.borrow().is_none());
     spawn_local(async move {
-        if fresh {
-            m.run.set(Run::Preparing);
-            sleep(20).await; // let "preparing…" paint: the upload takes a moment
-            let Some(dev) = device(m.backend.get_untracked()).or_else(|| device(BackendKind::Cpu)) else {
-                m.run.set(Run::Failed("no device is open yet".into()));
-                return;
-            };
-            match ImageTrainer::new(m.config.get_untracked(), &data, &dev) {
-                Ok(t) => {
-                    m.progress.set((0, t.steps_per_epoch()));
-                    TRAINER.with(|slot| *slot.borrow_mut() = Some(t));
-                }
-                Err(e) => {
-                    m.run.set(Run::Failed(e.to_string()));
-                    return;
-                }
-            }
+        if let Err(why) = ensure_trainer(m, &data).await {
+            m.run.set(Run::Failed(why));
+            return;
         }
         m.run.set(Run::Training);
         if let Err(why) = train_loop(m, generation, &data).await {
@@ -162,6 +156,164 @@ fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
             }
         }
     });
+}
+
+/// Builds the trainer (uploads the data, initialises the model) unless there is one.
+async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<(), String> {
+    if TRAINER.with(|t| t.borrow().is_some()) {
+        return Ok(());
+    }
+    m.run.set(Run::Preparing);
+    sleep(20).await; // let "preparing…" paint: the upload takes a moment
+    let kind = match m.backend.get_untracked() {
+        Some(kind) => {
+            m.device_note.set(format!("{}, as chosen", kind.key()));
+            kind
+        }
+        None => choose_device(m, data).await,
+    };
+    let dev = device(kind).or_else(|| device(BackendKind::Cpu)).ok_or("no device is open yet")?;
+    let t = ImageTrainer::new(m.config.get_untracked(), data, &dev).map_err(|e| e.to_string())?;
+    m.progress.set((0, t.steps_per_epoch()));
+    TRAINER.with(|slot| *slot.borrow_mut() = Some(t));
+    Ok(())
+}
+
+/// Measures this model on the CPU and on a hardware WebGPU (a few steps on a small subset each,
+/// after one warm-up step that compiles the GPU's kernels) and picks the faster: a CNN batch may
+/// favour another device than the MLP. A software WebGPU (SwiftShader) is not measured.
+async fn choose_device(m: MnistUi, data: &ImageData) -> BackendKind {
+    let Some(gpu) = device(BackendKind::Gpu) else {
+        m.device_note.set("cpu (no WebGPU)".into());
+        return BackendKind::Cpu;
+    };
+    if super::devices::software_adapter().await {
+        m.device_note.set("cpu: this browser's WebGPU is a software fallback, not measured".into());
+        return BackendKind::Cpu;
+    }
+    let config = m.config.get_untracked();
+    let batch = config.batch_size;
+    let subset = |set: &crate::data::images::ImageSet, n: usize| crate::data::images::ImageSet {
+        rows: set.rows,
+        cols: set.cols,
+        pixels: set.pixels[..n * set.rows * set.cols].to_vec(),
+        labels: set.labels[..n].to_vec(),
+    };
+    let small = ImageData { train: subset(&data.train, (4 * batch).min(data.train.len())), test: subset(&data.test, 100.min(data.test.len())) };
+    let mut rates = Vec::new();
+    for (kind, dev) in [(BackendKind::Cpu, device(BackendKind::Cpu)), (BackendKind::Gpu, Some(gpu))] {
+        let Some(dev) = dev else { continue };
+        let Ok(mut t) = ImageTrainer::new(ImageConfig { train_limit: 0, augment: false, ..config.clone() }, &small, &dev) else { continue };
+        if read(&t.train_step()).await.is_err() {
+            continue;
+        }
+        next_frame().await;
+        let start = now_ms();
+        let mut last = None;
+        for _ in 0..3 {
+            last = Some(t.train_step());
+        }
+        if let Some(l) = last {
+            if read(&l).await.is_err() {
+                continue;
+            }
+        }
+        rates.push((kind, 3.0 * batch as f64 * 1000.0 / (now_ms() - start).max(1e-3)));
+        next_frame().await;
+    }
+    let best = rates.iter().copied().fold((BackendKind::Cpu, 0.0), |b, r| if r.1 > b.1 { r } else { b });
+    let text: Vec<String> = rates.iter().map(|(k, r)| format!("{} {r:.0} samples/s", k.key())).collect();
+    m.device_note.set(format!("{}: measured {}", best.0.key(), text.join(", ")));
+    best.0
+}
+
+/// Downloads the current weights as a PyTorch state dict (safetensors; the experiment's link in
+/// its header), e.g. `mnist-mlp-keras.safetensors`.
+async fn export_weights(m: MnistUi) {
+    let Some((model, preset)) = with_trainer(|t| (t.model.clone(), t.config.preset.key())) else {
+        m.file_note.set(Some(Err("train (or load) a model first: there are no weights yet".into())));
+        return;
+    };
+    let link = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+    let result = async {
+        let dict = image_state_dict(&model).await.map_err(|e| e.to_string())?;
+        state_dict_to_safetensors(&dict, &[("gradlab", link.trim_start_matches('#')), ("preset", preset)]).map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(bytes) => {
+            super::download(&format!("mnist-{preset}.safetensors"), "application/octet-stream", &bytes);
+            m.file_note.set(Some(Ok(format!("saved mnist-{preset}.safetensors ({:.0} kB): load it in PyTorch with load_state_dict", bytes.len() as f64 / 1e3))));
+        }
+        Err(why) => m.file_note.set(Some(Err(format!("could not save the weights: {why}")))),
+    }
+}
+
+/// Loads a weights file (a state dict of this preset's network) into the model, then evaluates
+/// it on the test set. A file for another network is refused by name and changes nothing.
+async fn import_weights(m: MnistUi, input: wasm_bindgen::JsValue, data: std::rc::Rc<ImageData>) {
+    let (name, bytes) = match super::chosen_file(&input).await {
+        Ok(Some(file)) => file,
+        Ok(None) => return,
+        Err(why) => return m.file_note.set(Some(Err(why))),
+    };
+    load_weights(m, name, bytes, data).await;
+}
+
+/// The weights gradlab ships for `mlp-keras`: trained natively with
+/// `gradlab train --preset mlp-keras --save www/weights/mlp-keras.safetensors` (10 epochs, full
+/// data, 97.75% on the test set), served beside the app.
+async fn load_shipped(m: MnistUi, data: std::rc::Rc<ImageData>) {
+    let url = "weights/mlp-keras.safetensors";
+    let bytes = async {
+        let window = web_sys::window().ok_or("no window")?;
+        let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+            .await
+            .map_err(|_| format!("could not download {url}"))?
+            .dyn_into()
+            .map_err(|_| "no response".to_string())?;
+        if !response.ok() {
+            return Err(format!("the server answered {} for {url}", response.status()));
+        }
+        let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer().map_err(|_| "no body")?).await.map_err(|_| "the download broke off")?;
+        Ok::<_, String>(js_sys::Uint8Array::new(&buffer).to_vec())
+    }
+    .await;
+    match bytes {
+        Ok(bytes) => load_weights(m, "the shipped mlp-keras weights".into(), bytes, data).await,
+        Err(why) => m.file_note.set(Some(Err(why))),
+    }
+}
+
+/// Puts a weights file into the model (building the trainer first if need be) and evaluates it.
+async fn load_weights(m: MnistUi, name: String, bytes: Vec<u8>, data: std::rc::Rc<ImageData>) {
+    if matches!(m.run.get_untracked(), Run::Training | Run::Evaluating | Run::Preparing) {
+        m.generation.update(|g| *g += 1);
+    }
+    if let Err(why) = ensure_trainer(m, &data).await {
+        m.run.set(Run::Failed(why));
+        return;
+    }
+    match with_trainer(|t| load_image_safetensors(&mut t.model, &bytes)).expect("built above") {
+        Ok(()) => {
+            m.run.set(Run::Evaluating);
+            let generation = m.generation.get_untracked();
+            match evaluate(m, generation, true, &data).await {
+                Ok(_) => {
+                    m.file_note.set(Some(Ok(format!("loaded {name}"))));
+                    m.weights_version.update(|v| *v += 1);
+                }
+                Err(why) => m.file_note.set(Some(Err(format!("loaded {name}, but evaluating it failed: {why}")))),
+            }
+            m.run.set(Run::Paused);
+        }
+        Err(e) => {
+            m.file_note.set(Some(Err(format!("could not load {name}: {e}; the model is unchanged"))));
+            if m.run.get_untracked() == Run::Preparing {
+                m.run.set(Run::Paused);
+            }
+        }
+    }
 }
 
 /// The play loop: a slice of training per frame; a chart point every quarter epoch (on the first
@@ -426,7 +578,9 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
     let loss_points = Signal::derive(move || m.history.get().iter().map(|p| (p.0, p.1, p.2)).collect());
     let acc_points = Signal::derive(move || m.history.get().iter().map(|p| (p.0, f64::NAN, p.3)).collect());
     let is_cnn = move || matches!(m.config.get().preset.arch(), Arch::Cnn { .. });
-    let gpu_open = move || { m.run.track(); device(BackendKind::Gpu).is_some() };
+    // The playground's start-up opens WebGPU once the page is idle; its signal says when.
+    let ui = expect_context::<super::Ui>();
+    let gpu_open = move || ui.gpu_available.get() && device(BackendKind::Gpu).is_some();
     view! {
         <section class="panel mnist-train">
             <h2>"Train"</h2>
@@ -441,10 +595,15 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
                 {number_control(m, "limit", "train images (0 = all)", problem)}
                 <label>"device"
                     <select data-testid="mnist-device" disabled=move || m.run.get() != Run::Idle on:change=move |ev| {
-                        m.backend.set(if event_target_value(&ev) == "webgpu" { BackendKind::Gpu } else { BackendKind::Cpu });
+                        m.backend.set(match event_target_value(&ev).as_str() {
+                            "webgpu" => Some(BackendKind::Gpu),
+                            "cpu" => Some(BackendKind::Cpu),
+                            _ => None,
+                        });
                     }>
-                        <option value="cpu" selected=move || m.backend.get() == BackendKind::Cpu>"CPU"</option>
-                        <option value="webgpu" disabled=move || !gpu_open() selected=move || m.backend.get() == BackendKind::Gpu>"WebGPU"</option>
+                        <option value="auto" selected=move || m.backend.get().is_none()>"auto (measured)"</option>
+                        <option value="cpu" selected=move || m.backend.get() == Some(BackendKind::Cpu)>"CPU"</option>
+                        <option value="webgpu" disabled=move || !gpu_open() selected=move || m.backend.get() == Some(BackendKind::Gpu)>"WebGPU"</option>
                     </select>
                 </label>
             </div>
@@ -459,13 +618,32 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
                 <button data-testid="mnist-pause" disabled=move || !matches!(m.run.get(), Run::Training | Run::Evaluating)
                     on:click=move |_| { m.generation.update(|g| *g += 1); m.run.set(Run::Paused) }>"pause"</button>
                 <button data-testid="mnist-reset" on:click=move |_| reset(m)>"reset"</button>
+                <button data-testid="mnist-export" title="the weights as a PyTorch state dict (safetensors)"
+                    disabled=move || matches!(m.run.get(), Run::Idle | Run::Preparing)
+                    on:click=move |_| spawn_local(export_weights(m))>"save weights"</button>
+                <button data-testid="mnist-shipped" title="weights trained natively by gradlab's CLI on all 60,000 digits (97.75%)"
+                    class:hidden=move || m.config.get().preset != crate::train::images::Preset::MlpKeras
+                    disabled=move || data().is_none() || matches!(m.run.get(), Run::Training | Run::Preparing | Run::Evaluating)
+                    on:click=move |_| if let Some(d) = loaded(kind.get_untracked()) { spawn_local(load_shipped(m, d)) }>"use trained weights"</button>
+                <label class="file-button" title="a safetensors state dict of this model (PyTorch names)">"load weights"
+                    <input type="file" accept=".safetensors" data-testid="mnist-import" disabled=move || data().is_none()
+                        on:change=move |ev| {
+                            let (Some(input), Some(d)) = (ev.target(), loaded(kind.get_untracked())) else { return };
+                            spawn_local(import_weights(m, input.into(), d));
+                        }/>
+                </label>
             </div>
+            {move || m.file_note.get().map(|note| match note {
+                Ok(text) => view! { <p class="hint" data-testid="mnist-file-note">{text}</p> }.into_any(),
+                Err(text) => view! { <p class="error" data-testid="mnist-file-note">{text}</p> }.into_any(),
+            })}
             <div class="progress-row">
                 <span data-testid="mnist-epoch">{move || { let (e, n, _, _) = progress(); format!("epoch {e} of {n}") }}</span>
                 <progress data-testid="mnist-epoch-progress" max="1" prop:value=move || progress().2></progress>
                 <span data-testid="mnist-samples-per-sec">{move || format!("{:.0} samples/s", m.samples_per_sec.get())}</span>
                 <span data-testid="mnist-gflops">{move || format!("{:.2} GFLOP/s", m.gflops.get())}</span>
                 <span data-testid="mnist-eta">{eta}</span>
+                <span data-testid="mnist-device-note" class="hint">{move || m.device_note.get()}</span>
             </div>
             <p class="data-status" data-testid="mnist-status" class:error=move || matches!(m.run.get(), Run::Failed(_))>{move || match m.run.get() {
                 Run::Idle => "ready: choose a model and press train".to_string(),

@@ -931,6 +931,13 @@ fn checked(ev: &leptos::ev::Event) -> bool {
 
 /// Points the clicked download link at `bytes` (a data URL) just before the browser follows it.
 fn set_href(ev: &leptos::ev::MouseEvent, mime: &str, bytes: &[u8]) {
+    if let Some(target) = ev.current_target() {
+        let _ = js_sys::Reflect::set(&target, &"href".into(), &data_url(mime, bytes).into());
+    }
+}
+
+/// `bytes` as a `data:` URL.
+fn data_url(mime: &str, bytes: &[u8]) -> String {
     let mut url = format!("data:{mime},");
     for &b in bytes {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -939,9 +946,46 @@ fn set_href(ev: &leptos::ev::MouseEvent, mime: &str, bytes: &[u8]) {
             url.push_str(&format!("%{b:02X}"));
         }
     }
-    if let Some(target) = ev.current_target() {
-        let _ = js_sys::Reflect::set(&target, &"href".into(), &url.into());
+    url
+}
+
+/// Saves `bytes` as a file named `name` (made after an async read, so not from a link's own click).
+fn download(name: &str, mime: &str, bytes: &[u8]) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Ok(a) = document.create_element("a") else { return };
+    let _ = a.set_attribute("href", &data_url(mime, bytes));
+    let _ = a.set_attribute("download", name);
+    if let Ok(a) = a.dyn_into::<web_sys::HtmlElement>() {
+        a.click();
     }
+}
+
+/// The file chosen in a file input (its name and bytes), refused above `share::MAX_FILE`; the
+/// input is cleared so the same file can be chosen again. `Err` says why it could not be read.
+async fn chosen_file(input: &wasm_bindgen::JsValue) -> Result<Option<(String, Vec<u8>)>, String> {
+    let file = js_sys::Reflect::get(input, &"files".into()).and_then(|files| js_sys::Reflect::get(&files, &0.into()));
+    let Ok(file) = file else { return Ok(None) };
+    if file.is_undefined() {
+        return Ok(None);
+    }
+    let name = js_sys::Reflect::get(&file, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
+    let size = js_sys::Reflect::get(&file, &"size".into()).ok().and_then(|n| n.as_f64()).unwrap_or(0.0);
+    let clear = || {
+        let _ = js_sys::Reflect::set(input, &"value".into(), &"".into());
+    };
+    if let Err(e) = share::check_file_size(size) {
+        clear();
+        return Err(format!("Could not open {name}: {e}. Nothing was changed."));
+    }
+    let bytes = async {
+        let read: js_sys::Function = js_sys::Reflect::get(&file, &"arrayBuffer".into()).ok()?.dyn_into().ok()?;
+        let promise: js_sys::Promise = read.call0(&file).ok()?.dyn_into().ok()?;
+        let buffer = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+        Some(js_sys::Uint8Array::new(&buffer).to_vec())
+    }
+    .await;
+    clear();
+    bytes.map(|b| Some((name.clone(), b))).ok_or_else(|| format!("Could not read {name}; nothing was changed."))
 }
 
 /// The trainer's parameters (as last read back) as a safetensors file, with the experiment's
@@ -962,29 +1006,13 @@ fn weights_file(ui: Ui) -> Result<Vec<u8>, String> {
 fn open_file(ui: Ui, ev: leptos::ev::Event) {
     let Some(input) = ev.target() else { return };
     spawn_local(async move {
-        let file = js_sys::Reflect::get(&input, &"files".into()).and_then(|files| js_sys::Reflect::get(&files, &0.into()));
-        let Ok(file) = file else { return };
-        if file.is_undefined() {
-            return;
-        }
-        let name = js_sys::Reflect::get(&file, &"name".into()).ok().and_then(|n| n.as_string()).unwrap_or_default();
-        let size = js_sys::Reflect::get(&file, &"size".into()).ok().and_then(|n| n.as_f64()).unwrap_or(0.0);
-        if let Err(e) = share::check_file_size(size) {
-            let _ = js_sys::Reflect::set(&input, &"value".into(), &"".into());
-            ui.error.set(Some(format!("Could not open {name}: {e}. Nothing was changed.")));
-            return;
-        }
-        let bytes = async {
-            let read: js_sys::Function = js_sys::Reflect::get(&file, &"arrayBuffer".into()).ok()?.dyn_into().ok()?;
-            let promise: js_sys::Promise = read.call0(&file).ok()?.dyn_into().ok()?;
-            let buffer = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
-            Some(js_sys::Uint8Array::new(&buffer).to_vec())
-        }
-        .await;
-        let _ = js_sys::Reflect::set(&input, &"value".into(), &"".into()); // the same file can be chosen again
-        let Some(bytes) = bytes else {
-            ui.error.set(Some(format!("Could not read {name}; nothing was changed.")));
-            return;
+        let (name, bytes) = match chosen_file(&input).await {
+            Ok(Some(file)) => file,
+            Ok(None) => return,
+            Err(why) => {
+                ui.error.set(Some(why));
+                return;
+            }
         };
         if name.ends_with(".json") {
             match share::from_json(&String::from_utf8_lossy(&bytes)) {

@@ -4,7 +4,7 @@
 // the essays' models train in the page on a subset, with live metrics and a prediction of the drawing.
 import fs from 'node:fs';
 import path from 'node:path';
-import { open, text, assert, noError } from './lib.mjs';
+import { open, text, assert, noError, download, safetensorsHeader } from './lib.mjs';
 
 /** The settled status line (after a download or a cache read, or a failure). */
 async function settled(page) {
@@ -174,7 +174,6 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     assert(points.split(' ').length >= 8, `a test-loss point every quarter epoch: ${points.split(' ').length}`);
     assert((await ink(page, 'filter-0')).length + (await pixels(page, 'filter-0')).filter((v, i) => i % 4 === 2 && v < 200).length > 50, 'fc1 weights are drawn');
     // A drawn 7, and the probabilities the trained MLP gives it.
-    const pad = await page.locator('[data-testid="draw-pad"]').boundingBox();
     await page.locator('[data-testid="draw-pad"]').scrollIntoViewIfNeeded();
     const box = await page.locator('[data-testid="draw-pad"]').boundingBox();
     await page.mouse.move(box.x + 80, box.y + 60);
@@ -222,6 +221,43 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     const coloured = async (id) => (await pixels(page, id)).filter((v, i) => i % 4 !== 3 && v < 225).length;
     assert(await coloured('filter-0') > 5 && await coloured('map-0') > 20, 'conv filters and feature maps are drawn');
     await page.screenshot({ path: path.join(out, 'mnist-trained-cnn.png'), fullPage: true });
+    await noError(page);
+    await page.close();
+  });
+
+  await test('MNIST weights: the shipped mlp-keras weights score 97.75% and read a drawn 7; saved weights are a PyTorch state dict; a wrong file is refused', async () => {
+    const page = await open(browser, url, 'page=mnist', { width: 1280, height: 1000 });
+    await settled(page);
+    await page.click('[data-testid="mnist-shipped"]');
+    await page.waitForFunction(() => /loaded|could not/.test(document.querySelector('[data-testid="mnist-file-note"]')?.textContent || ''), null, { timeout: 120_000 });
+    const acc = await text(page, 'mnist-test-acc');
+    console.log(`     ${await text(page, 'mnist-file-note')}: test accuracy ${acc}`);
+    assert(acc === '97.75%', `the shipped weights (97.75% natively) give ${acc} in the page`);
+    await page.locator('[data-testid="draw-pad"]').scrollIntoViewIfNeeded();
+    const box = await page.locator('[data-testid="draw-pad"]').boundingBox();
+    await page.mouse.move(box.x + 80, box.y + 60);
+    await page.mouse.down();
+    for (const [x, y] of [[200, 60], [170, 140], [140, 230]]) await page.mouse.move(box.x + x, box.y + y, { steps: 12 });
+    await page.mouse.up();
+    await page.waitForFunction(() => /the network says/.test(document.querySelector('[data-testid="draw-prediction"]').textContent));
+    const said = await page.locator('[data-testid="draw-prediction"] .predicted').textContent();
+    console.log(`     drawn 7: ${said}`);
+    assert(/the network says 7/.test(said), said);
+    await page.screenshot({ path: path.join(out, 'mnist-draw-prediction.png'), fullPage: true });
+    const saved = await download(page, 'mnist-export');
+    const header = safetensorsHeader(saved);
+    assert(JSON.stringify(header['fc1.weight'].shape) === '[128,784]' && header['fc2.bias'].dtype === 'F32', JSON.stringify(header).slice(0, 200));
+    assert(/mnist\.preset=mlp-keras/.test(header.__metadata__.gradlab), 'the link rides in the header');
+    // A damaged file: refused with a reason; the model keeps its accuracy.
+    const shipped = fs.readFileSync(path.join(dist, 'weights/mlp-keras.safetensors'));
+    const bad = Buffer.concat([shipped.subarray(0, 100), Buffer.alloc(50)]);
+    await page.setInputFiles('[data-testid="mnist-import"]', { name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: bad });
+    await page.waitForFunction(() => /could not load broken/.test(document.querySelector('[data-testid="mnist-file-note"]').textContent));
+    assert(await text(page, 'mnist-test-acc') === '97.75%', 'a refused file changes nothing');
+    // The saved file loads back.
+    await page.setInputFiles('[data-testid="mnist-import"]', { name: 'saved.safetensors', mimeType: 'application/octet-stream', buffer: saved });
+    await page.waitForFunction(() => /loaded saved/.test(document.querySelector('[data-testid="mnist-file-note"]').textContent));
+    assert(await text(page, 'mnist-test-acc') === '97.75%', 'the saved weights score the same');
     await noError(page);
     await page.close();
   });
