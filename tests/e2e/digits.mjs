@@ -102,6 +102,7 @@ export async function digitsTests({ test, browser, url, out, dist }) {
 
   await test('draw pad: a stroke becomes a 28 × 28 digit fitted to 20 rows and centred by its mass; clear empties it', async () => {
     const page = await open(browser, url, 'page=mnist', { width: 1280, height: 900 });
+    await page.locator('[data-testid="draw-pad"]').scrollIntoViewIfNeeded();
     const pad = await page.locator('[data-testid="draw-pad"]').boundingBox();
     // A "7": a bar across the top, then a diagonal down to the left.
     await page.mouse.move(pad.x + 80, pad.y + 60);
