@@ -305,14 +305,7 @@ fn train_images(o: ImageTrainOptions) -> Result<(), CliError> {
     let data = parse_bundle(&gz, Verify::Sums(&kind.sums())).map_err(|e| CliError::Data(format!("{}: {e}", path.display())))?;
     let device = device_for(o.backend)?;
     let mut trainer = ImageTrainer::new(o.config, &data, &device)?;
-    let arch = trainer.config.preset.arch();
-    // A training step is ≈ 3 forward passes of multiply-adds (forward, input and weight
-    // gradients), less the first layer's input gradient, which is never computed.
-    let first_layer = match arch {
-        crate::models::image::Arch::Mlp { hidden, .. } => (hidden * 784) as f64,
-        crate::models::image::Arch::Cnn { channels, kernel, .. } => (channels * kernel * kernel * arch.conv_side().pow(2)) as f64,
-    };
-    let flops_per_sample = 2.0 * (3.0 * arch.forward_macs() as f64 - first_layer);
+    let flops_per_sample = trainer.config.preset.arch().train_flops_per_sample();
     let per_epoch = trainer.steps_per_epoch();
     for epoch in 1..=trainer.config.epochs {
         let start = Instant::now();
@@ -345,9 +338,9 @@ fn train_images(o: ImageTrainOptions) -> Result<(), CliError> {
     }
     if let Some(path) = &o.save {
         use crate::share::weights::{image_state_dict, state_dict_to_safetensors};
-        let link = crate::train::images::IMAGE_SETTINGS.iter().map(|s| format!("{}={}", s.key, (s.get)(&trainer.config))).collect::<Vec<_>>().join("&");
+        let state = ShareState { view: share::View { page: share::Page::Mnist, ..Default::default() }, mnist: trainer.config.clone(), ..Default::default() };
         let dict = block_on(image_state_dict(&trainer.model)).map_err(|e| CliError::Gpu(e.to_string()))?;
-        let bytes = state_dict_to_safetensors(&dict, &[("gradlab", &format!("page=mnist&{link}")), ("preset", trainer.config.preset.key())])
+        let bytes = state_dict_to_safetensors(&dict, &[("gradlab", &share::encode(&state)), ("preset", trainer.config.preset.key())])
             .map_err(|e| CliError::Data(e.to_string()))?;
         std::fs::write(path, bytes).map_err(|e| CliError::Data(format!("{}: {e}", path.display())))?;
         eprintln!("gradlab: wrote {}", path.display());

@@ -538,7 +538,7 @@ impl Op {
                 let transposed = ConvTransposeOptions::new([s, s], [p, p], extra, [1, 1], 1);
                 let dx = want(0).then(|| conv_transpose2d(g(), y(), None, transposed));
                 let dw = want(1).then(|| conv2d_weight_backward(x(), y(), g(), conv_options(stride, padding)));
-                let db = want(2).then(|| g().sum_dim(0).sum_dim(2).sum_dim(3).reshape(inputs[2].dims()));
+                let db = want(2).then(|| channel_sums(g()).reshape(inputs[2].dims()));
                 vec![dx, dw, db]
             }
             Op::MaxPool2d { kernel, stride } => {
@@ -560,9 +560,8 @@ impl Op {
                 };
                 let inv_std = var.add_scalar(eps as f64).sqrt().recip();
                 let normalised = x().sub(mean).mul(inv_std.clone());
-                let per_channel = |t: T| t.sum_dim(0).sum_dim(2).sum_dim(3);
-                let sum_g = per_channel(g());
-                let sum_g_xhat = per_channel(g().mul(normalised.clone()));
+                let sum_g = channel_sums(g());
+                let sum_g_xhat = channel_sums(g().mul(normalised.clone()));
                 let gamma = channels(inputs[1]);
                 let dx = want(0).then(|| match stats {
                     Stats::Batch => {
@@ -591,13 +590,17 @@ fn channels(t: &T) -> T {
     t.clone().reshape([1, c, 1, 1])
 }
 
+/// Sums of `[n, c, h, w]` over everything but the channel: `[1, c, 1, 1]`.
+fn channel_sums(t: T) -> T {
+    t.sum_dim(0).sum_dim(2).sum_dim(3)
+}
+
 /// The batch mean and biased variance of each channel of `[n, c, h, w]`, as `[1, c, 1, 1]`.
 fn batch_moments(x: &T) -> (T, T) {
     let [n, _, h, w] = x.dims();
     let m = (n * h * w) as f64;
-    let per_channel = |t: T| t.sum_dim(0).sum_dim(2).sum_dim(3).div_scalar(m);
-    let mean = per_channel(x.clone());
-    let var = per_channel(x.clone().sub(mean.clone()).powi_scalar(2));
+    let mean = channel_sums(x.clone()).div_scalar(m);
+    let var = channel_sums(x.clone().sub(mean.clone()).powi_scalar(2)).div_scalar(m);
     (mean, var)
 }
 

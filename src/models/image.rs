@@ -164,6 +164,16 @@ impl Arch {
             Arch::Cnn { channels, kernel, .. } => linear + (channels * kernel * kernel * self.conv_side().pow(2)) as u64,
         }
     }
+
+    /// FLOPs of one training sample: ≈ 3 forward passes of multiply-adds (forward, input and
+    /// weight gradients), less the first layer's input gradient, which is never computed.
+    pub fn train_flops_per_sample(&self) -> f64 {
+        let first_layer = match *self {
+            Arch::Mlp { hidden, .. } => (hidden * SIDE * SIDE) as f64,
+            Arch::Cnn { channels, kernel, .. } => (channels * kernel * kernel * self.conv_side().pow(2)) as f64,
+        };
+        2.0 * (3.0 * self.forward_macs() as f64 - first_layer)
+    }
 }
 
 impl ImageModel {
@@ -294,7 +304,6 @@ fn dropout_node(tape: &mut Tape, h: NodeId, rate: f32, rng: &mut Rng) -> NodeId 
     let shape = tape.shape(h);
     let keep: Vec<f64> = (0..shape.numel()).map(|_| if rng.uniform() < rate as f64 { 0.0 } else { 1.0 }).collect();
     let value = tape.value(h);
-    let precision = if value.dtype() == burn::tensor::DType::F64 { Precision::F64 } else { Precision::F32 };
-    let mask = tape.leaf(Leaf::Constant, "mask1", tensor_f64(&keep, shape, &value.device(), precision), shape);
+    let mask = tape.leaf(Leaf::Constant, "mask1", tensor_f64(&keep, shape, &value.device(), super::precision_of(value)), shape);
     tape.apply(Op::Dropout { rate }, &[h, mask], "dropout1")
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use burn::tensor::{Device, Int, TensorData};
 
 use super::ConfigError;
-use super::schema::{Field, choice, float, int, shown};
+use super::schema::{Field, above_zero, choice, float, int, shown};
 use crate::data::digits::Augment;
 use crate::data::images::{ImageData, ImageDataset, ImageSet};
 use crate::engine::{EngineError, Leaf, Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, Tape, read_many, tensor};
@@ -202,13 +202,7 @@ pub static IMAGE_SETTINGS: &[ImageSetting] = &[
         default: "0.001",
         expected: "a number above 0, at most 10",
         get: |c| format!("{}", c.lr),
-        set: |c, v| {
-            let x = float(v, 0.0, 10.0)?;
-            if x == 0.0 {
-                return Err("the learning rate must be above 0".into());
-            }
-            Ok(c.lr = x)
-        },
+        set: |c, v| Ok(c.lr = above_zero(v, 10.0, "the learning rate")?),
     },
     ImageSetting {
         key: "mnist.momentum",
@@ -257,13 +251,7 @@ pub static IMAGE_SETTINGS: &[ImageSetting] = &[
         default: "0.1",
         expected: "the step schedule's factor, a number above 0, at most 1",
         get: |c| format!("{}", c.decay),
-        set: |c, v| {
-            let x = float(v, 0.0, 1.0)?;
-            if x == 0.0 {
-                return Err("the decay factor must be above 0".into());
-            }
-            Ok(c.decay = x)
-        },
+        set: |c, v| Ok(c.decay = above_zero(v, 1.0, "the decay factor")?),
     },
     ImageSetting {
         key: "mnist.augment",
@@ -393,7 +381,7 @@ struct DeviceSplit {
 impl DeviceSplit {
     fn upload(set: &ImageSet, limit: usize, device: &Device) -> Self {
         let n = if limit == 0 { set.len() } else { limit.min(set.len()) };
-        let pixels: Vec<f32> = set.pixels[..n * SIDE * SIDE].iter().map(|&p| p as f32 / 255.0).collect();
+        let pixels = unit_pixels(&set.pixels[..n * SIDE * SIDE]);
         let labels = set.labels[..n].to_vec();
         Self {
             images: tensor(&pixels, [n, 1, SIDE, SIDE], device, Precision::F32),
@@ -417,6 +405,11 @@ impl DeviceSplit {
     fn range(&self, start: usize, len: usize) -> (T, T) {
         (self.images.clone().narrow(0, start, len), self.targets.clone().narrow(2, start, len))
     }
+}
+
+/// Pixels as stored (0–255, ink high) as the networks see them: 0 to 1.
+fn unit_pixels(pixels: &[u8]) -> Vec<f32> {
+    pixels.iter().map(|&p| p as f32 / 255.0).collect()
 }
 
 fn one_hot(labels: &[u8]) -> Vec<f32> {
@@ -614,7 +607,7 @@ impl ImageTrainer {
                 for (k, &i) in indices.iter().enumerate() {
                     Augment::DIGITS.apply(set.image(i), SIDE, SIDE, &mut self.augment_rng, &mut pixels[k * SIDE * SIDE..(k + 1) * SIDE * SIDE]);
                 }
-                let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+                let x = unit_pixels(&pixels);
                 let labels: Vec<u8> = indices.iter().map(|&i| set.labels[i]).collect();
                 let x = tensor(&x, [n, 1, SIDE, SIDE], &self.device, Precision::F32);
                 let y = tensor(&one_hot(&labels), [n, CLASSES], &self.device, Precision::F32);
@@ -696,22 +689,26 @@ impl ImageTrainer {
         Ok(eval.metrics())
     }
 
-    /// The convolution's feature maps (`[1, channels, h, w]`, before the activation) for one image
-    /// given on the host (784 values in `[0, 1]`); the MLP's first layer for an MLP.
-    pub fn conv_maps(&self, pixels: &[f32]) -> T {
+    /// The evaluation forward pass of images given on the host (28 × 28 each, 0–255, ink high).
+    fn forward_host(&self, pixels: &[u8]) -> (Tape, ImageNodes) {
+        let n = pixels.len() / (SIDE * SIDE);
+        let shape = [n, 1, SIDE, SIDE];
         let mut tape = Tape::with_mode(Mode::Train);
-        let xn = tape.leaf(Leaf::Input, "x", tensor(pixels, [1, 1, SIDE, SIDE], &self.device, Precision::F32), [1, 1, SIDE, SIDE]);
+        let xn = tape.leaf(Leaf::Input, "x", tensor(&unit_pixels(pixels), shape, &self.device, Precision::F32), shape);
         let nodes = self.model.forward(&mut tape, xn, Phase::Eval);
+        (tape, nodes)
+    }
+
+    /// The convolution's feature maps (`[1, channels, h, w]`, before the activation) for one image
+    /// given on the host; the logits for an MLP.
+    pub fn conv_maps(&self, pixels: &[u8]) -> T {
+        let (tape, nodes) = self.forward_host(pixels);
         tape.value(nodes.conv.unwrap_or(nodes.logits)).clone()
     }
 
-    /// Class probabilities for images given on the host (`[n, 784]` values in `[0, 1]`): the
-    /// draw pad's prediction.
-    pub fn probabilities(&self, pixels: &[f32]) -> T {
-        let n = pixels.len() / (SIDE * SIDE);
-        let mut tape = Tape::with_mode(Mode::Train);
-        let xn = tape.leaf(Leaf::Input, "x", tensor(pixels, [n, 1, SIDE, SIDE], &self.device, Precision::F32), [n, 1, SIDE, SIDE]);
-        let nodes = self.model.forward(&mut tape, xn, Phase::Eval);
+    /// Class probabilities `[n, 10]` for images given on the host: the draw pad's prediction.
+    pub fn probabilities(&self, pixels: &[u8]) -> T {
+        let (tape, nodes) = self.forward_host(pixels);
         Op::Softmax.forward(&[tape.value(nodes.logits)]).0
     }
 }

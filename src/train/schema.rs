@@ -201,13 +201,7 @@ pub static SETTINGS: &[Setting] = &[
         default: "0.03",
         expected: "a number above 0, at most 10",
         get: |c| num(c.lr),
-        set: |c, v| {
-            let x = float(v, 0.0, 10.0)?;
-            if x == 0.0 {
-                return Err("the learning rate must be above 0".into());
-            }
-            Ok(c.lr = x)
-        },
+        set: |c, v| Ok(c.lr = above_zero(v, 10.0, "the learning rate")?),
     },
     Setting {
         key: "batch",
@@ -268,6 +262,15 @@ pub(crate) fn float(v: &str, min: f64, max: f64) -> Result<f64, String> {
     }
     if x < min || x > max {
         return Err(format!("{x} is out of range"));
+    }
+    Ok(x)
+}
+
+/// A number above 0, at most `max`; `what` names it in the message for 0.
+pub(crate) fn above_zero(v: &str, max: f64, what: &str) -> Result<f64, String> {
+    let x = float(v, 0.0, max)?;
+    if x == 0.0 {
+        return Err(format!("{what} must be above 0"));
     }
     Ok(x)
 }

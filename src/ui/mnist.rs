@@ -113,16 +113,6 @@ impl MnistUi {
     }
 }
 
-/// FLOPs of one training sample (≈ 3 forward passes of multiply-adds, less the first layer's
-/// input gradient, which is never computed).
-fn flops_per_sample(arch: Arch) -> f64 {
-    let first = match arch {
-        Arch::Mlp { hidden, .. } => (hidden * SIDE * SIDE) as f64,
-        Arch::Cnn { channels, kernel, .. } => (channels * kernel * kernel * arch.conv_side().pow(2)) as f64,
-    };
-    2.0 * (3.0 * arch.forward_macs() as f64 - first)
-}
-
 /// Stops any loop and drops the trainer.
 fn reset(m: MnistUi) {
     m.generation.update(|g| *g += 1);
@@ -320,7 +310,7 @@ async fn load_weights(m: MnistUi, name: String, bytes: Vec<u8>, data: std::rc::R
 /// 1,000 test images) and a full test evaluation at each epoch's end.
 async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(), String> {
     let live = || m.generation.get_untracked() == generation;
-    let (per_epoch, epochs, flops) = with_trainer(|t| (t.steps_per_epoch(), t.config.epochs, flops_per_sample(t.config.preset.arch()))).ok_or("no trainer")?;
+    let (per_epoch, epochs, flops) = with_trainer(|t| (t.steps_per_epoch(), t.config.epochs, t.config.preset.arch().train_flops_per_sample())).ok_or("no trainer")?;
     let point_every = per_epoch.div_ceil(POINTS_PER_EPOCH).max(1) as u64;
     // Samples/s over the last few seconds of training (evaluation time excluded).
     let mut window: Vec<(f64, u64)> = Vec::new();
@@ -421,8 +411,7 @@ async fn evaluate(m: MnistUi, generation: u64, full: bool, data: &ImageData) -> 
 /// (CNN). Reads back once.
 async fn draw_weights(data: &ImageData) {
     let Some((arch, params, maps)) = with_trainer(|t| {
-        let first_image: Vec<f32> = data.test.image(0).iter().map(|&p| p as f32 / 255.0).collect();
-        let maps = matches!(t.config.preset.arch(), Arch::Cnn { .. }).then(|| t.conv_maps(&first_image));
+        let maps = matches!(t.config.preset.arch(), Arch::Cnn { .. }).then(|| t.conv_maps(data.test.image(0)));
         (t.config.preset.arch(), t.model.params[0].clone(), maps)
     }) else {
         return;
@@ -454,8 +443,7 @@ async fn draw_weights(data: &ImageData) {
 
 /// Class probabilities of the drawn digit (28 × 28, ink high) under the current weights.
 async fn predict(m: MnistUi, digit: Vec<u8>) {
-    let pixels: Vec<f32> = digit.iter().map(|&p| p as f32 / 255.0).collect();
-    let Some(probs) = with_trainer(|t| t.probabilities(&pixels)) else {
+    let Some(probs) = with_trainer(|t| t.probabilities(&digit)) else {
         m.prediction.set(None);
         return;
     };

@@ -25,6 +25,16 @@ async function ink(page, id) {
 
 const pixels = (page, id) => page.evaluate((id) => { const c = document.getElementById(id); return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }, id);
 
+/** Draws a "7" on the pad with the mouse: a bar across the top, then a diagonal down to the left. */
+async function drawSeven(page) {
+  await page.locator('[data-testid="draw-pad"]').scrollIntoViewIfNeeded();
+  const pad = await page.locator('[data-testid="draw-pad"]').boundingBox();
+  await page.mouse.move(pad.x + 80, pad.y + 60);
+  await page.mouse.down();
+  for (const [x, y] of [[200, 60], [170, 140], [140, 230]]) await page.mouse.move(pad.x + x, pad.y + y, { steps: 12 });
+  await page.mouse.up();
+}
+
 export async function digitsTests({ test, browser, url, out, dist }) {
   await test('MNIST page: the data downloads with progress, is checked, shows labelled digits and class counts; a reload reads it from the cache', async () => {
     const page = await open(browser, url, 'page=mnist');
@@ -102,13 +112,7 @@ export async function digitsTests({ test, browser, url, out, dist }) {
 
   await test('draw pad: a stroke becomes a 28 × 28 digit fitted to 20 rows and centred by its mass; clear empties it', async () => {
     const page = await open(browser, url, 'page=mnist', { width: 1280, height: 900 });
-    await page.locator('[data-testid="draw-pad"]').scrollIntoViewIfNeeded();
-    const pad = await page.locator('[data-testid="draw-pad"]').boundingBox();
-    // A "7": a bar across the top, then a diagonal down to the left.
-    await page.mouse.move(pad.x + 80, pad.y + 60);
-    await page.mouse.down();
-    for (const [x, y] of [[200, 60], [170, 140], [140, 230]]) await page.mouse.move(pad.x + x, pad.y + y, { steps: 12 });
-    await page.mouse.up();
+    await drawSeven(page);
     const dots = await ink(page, 'draw-preview');
     assert(dots.length > 30, `the preview shows the stroke (${dots.length} ink pixels)`);
     const rows = dots.map((d) => d[0]);
@@ -175,12 +179,7 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     assert(points.split(' ').length >= 8, `a test-loss point every quarter epoch: ${points.split(' ').length}`);
     assert((await ink(page, 'filter-0')).length + (await pixels(page, 'filter-0')).filter((v, i) => i % 4 === 2 && v < 200).length > 50, 'fc1 weights are drawn');
     // A drawn 7, and the probabilities the trained MLP gives it.
-    await page.locator('[data-testid="draw-pad"]').scrollIntoViewIfNeeded();
-    const box = await page.locator('[data-testid="draw-pad"]').boundingBox();
-    await page.mouse.move(box.x + 80, box.y + 60);
-    await page.mouse.down();
-    for (const [x, y] of [[200, 60], [170, 140], [140, 230]]) await page.mouse.move(box.x + x, box.y + y, { steps: 12 });
-    await page.mouse.up();
+    await drawSeven(page);
     await page.waitForFunction(() => /the network says/.test(document.querySelector('[data-testid="draw-prediction"]').textContent));
     const said = await page.locator('[data-testid="draw-prediction"] .predicted').textContent();
     const bars = await page.locator('[data-testid="draw-prediction"] .bar-value').allTextContents();
@@ -234,12 +233,7 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     const acc = await text(page, 'mnist-test-acc');
     console.log(`     ${await text(page, 'mnist-file-note')}: test accuracy ${acc}`);
     assert(acc === '97.75%', `the shipped weights (97.75% natively) give ${acc} in the page`);
-    await page.locator('[data-testid="draw-pad"]').scrollIntoViewIfNeeded();
-    const box = await page.locator('[data-testid="draw-pad"]').boundingBox();
-    await page.mouse.move(box.x + 80, box.y + 60);
-    await page.mouse.down();
-    for (const [x, y] of [[200, 60], [170, 140], [140, 230]]) await page.mouse.move(box.x + x, box.y + y, { steps: 12 });
-    await page.mouse.up();
+    await drawSeven(page);
     await page.waitForFunction(() => /the network says/.test(document.querySelector('[data-testid="draw-prediction"]').textContent));
     const said = await page.locator('[data-testid="draw-prediction"] .predicted').textContent();
     console.log(`     drawn 7: ${said}`);

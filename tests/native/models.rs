@@ -153,8 +153,7 @@ fn exported_weights_are_pytorchs_state_dict() {
         assert_eq!(block_on(image_state_dict(&fresh.model)).unwrap(), dict);
         let Some(python) = &python else { continue };
         let n = 1000;
-        let pixels: Vec<f32> = data.test.pixels[..n * 784].iter().map(|&p| p as f32 / 255.0).collect();
-        let probs = block_on(read(&t.probabilities(&pixels))).unwrap();
+        let probs = block_on(read(&t.probabilities(&data.test.pixels[..n * 784]))).unwrap();
         let (wpath, ppath) = (dir.join(format!("{preset}.safetensors")), dir.join(format!("{preset}.f32")));
         std::fs::write(&wpath, &bytes).unwrap();
         std::fs::write(&ppath, probs.iter().flat_map(|p| p.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
