@@ -17,7 +17,7 @@ use burn::Tensor;
 use burn::tensor::activation;
 use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward, max_pool2d_with_indices, max_pool2d_with_indices_backward};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
-use burn::tensor::Int;
+use burn::tensor::{IndexingUpdateOp, Int};
 
 use super::shape::{MAX_RANK, Shape, ShapeError, broadcast};
 
@@ -33,6 +33,9 @@ pub enum Leaf {
     Param,
     /// Targets and other constants (labels, dropout masks): no gradient.
     Constant,
+    /// Integer ids (tokens, classes) that an [`Op::Embedding`] looks up: whole numbers below 2²⁴,
+    /// held exactly in the float storage every value shares; no gradient.
+    Ids,
 }
 
 /// One operation of the closed op set. Variants carry what their forward and backward need.
@@ -103,6 +106,19 @@ pub enum Op {
     /// batch's (training: kept on the node, for the backward and the running averages) or, with
     /// [`Stats::Running`], two more inputs: the running mean and variance `[c]` (evaluation).
     BatchNorm2d { eps: f32, stats: Stats },
+    /// `(ids [..], table [vocab, d]) → [.., d]`: row `ids[i]` of the table for every id (a token
+    /// embedding). Ids are whole numbers in `0..vocab` (the caller checks them on the host: a
+    /// kernel cannot say which id was out of range); at most three id axes.
+    Embedding,
+    /// `(x [.., d], γ [d], β [d]) → γ·(x − μ)/√(σ² + ε) + β` with `μ`, `σ²` the mean and biased
+    /// variance of each row of the last axis (kept on the node for the backward).
+    LayerNorm { eps: f32 },
+    /// `x[.., start .. start + len, ..]` along one axis, counted from the end (`0` is the last;
+    /// made by [`Op::slice`] from a true axis).
+    Slice { from_end: u8, start: u32, len: u32 },
+    /// The `count` inputs joined along one axis, counted from the end (made by [`Op::concat`]);
+    /// every other axis agrees.
+    Concat { from_end: u8, count: u8 },
 }
 
 /// Which statistics a batch norm normalises with.
@@ -126,12 +142,13 @@ pub struct Formula {
 /// What a forward keeps for its backward besides the inputs and the output.
 #[derive(Clone, Debug, Default)]
 pub enum Saved {
-    /// Nothing (every op but max-pooling).
+    /// Nothing (most ops).
     #[default]
     Nothing,
     /// Where each pooled maximum came from (flat `h·w` positions per channel).
     Indices(Tensor<4, Int>),
-    /// A batch norm's batch mean and biased variance per channel, `[1, c, 1, 1]`.
+    /// A batch norm's batch mean and biased variance per channel, `[1, c, 1, 1]`, or a layer
+    /// norm's per row (`[.., 1]`).
     Moments { mean: T, var: T },
 }
 
@@ -140,7 +157,8 @@ impl Op {
     pub fn arity(&self) -> usize {
         match self {
             Op::Leaf(_) => 0,
-            Op::Conv2d { .. } | Op::Linear | Op::BatchNorm2d { stats: Stats::Batch, .. } => 3,
+            Op::Conv2d { .. } | Op::Linear | Op::BatchNorm2d { stats: Stats::Batch, .. } | Op::LayerNorm { .. } => 3,
+            Op::Concat { count, .. } => *count as usize,
             Op::BatchNorm2d { stats: Stats::Running, .. } => 5,
             Op::MatMul
             | Op::Add
@@ -149,7 +167,8 @@ impl Op {
             | Op::SoftmaxCrossEntropy
             | Op::BceWithLogits
             | Op::Dropout { .. }
-            | Op::MaskedFill { .. } => 2,
+            | Op::MaskedFill { .. }
+            | Op::Embedding => 2,
             _ => 1,
         }
     }
@@ -160,6 +179,7 @@ impl Op {
             Op::Leaf(Leaf::Input) => "input",
             Op::Leaf(Leaf::Param) => "parameter",
             Op::Leaf(Leaf::Constant) => "constant",
+            Op::Leaf(Leaf::Ids) => "ids",
             Op::MatMul => "matmul",
             Op::Add => "add",
             Op::Mul => "mul",
@@ -187,6 +207,10 @@ impl Op {
             Op::StopGradient => "stop-gradient",
             Op::Linear => "linear layer",
             Op::BatchNorm2d { .. } => "batch norm",
+            Op::Embedding => "embedding",
+            Op::LayerNorm { .. } => "layer norm",
+            Op::Slice { .. } => "slice",
+            Op::Concat { .. } => "concat",
         }
     }
 
@@ -240,6 +264,13 @@ impl Op {
                 "y = γ·(x − running mean)/√(running var + ε) + β",
                 "∂L/∂x = ∂L/∂y · γ/√(running var + ε),  ∂L/∂γ = Σ ∂L/∂y·x̂,  ∂L/∂β = Σ ∂L/∂y",
             ),
+            Op::Embedding => ("y[i, :] = E[ids[i], :]", "∂L/∂E[v, :] = Σ_{i: ids[i] = v} ∂L/∂y[i, :]  (ids get no gradient)"),
+            Op::LayerNorm { .. } => (
+                "x̂ = (x − μ_row)/√(σ²_row + ε),  y = γ·x̂ + β  (per row, over the last axis of d)",
+                "∂L/∂x = 1/(d·√(σ² + ε)) · (d·ĝ − Σĝ − x̂·Σ(ĝ·x̂)) with ĝ = γ·∂L/∂y,  ∂L/∂γ = Σ_rows ∂L/∂y·x̂,  ∂L/∂β = Σ_rows ∂L/∂y",
+            ),
+            Op::Slice { .. } => ("y = x[…, start : start + len, …]", "∂L/∂x = ∂L/∂y in the sliced positions, 0 elsewhere"),
+            Op::Concat { .. } => ("y = [x₁ | x₂ | …] along one axis", "∂L/∂xₖ = the part of ∂L/∂y where xₖ went"),
         };
         Formula { forward, backward }
     }
@@ -361,6 +392,53 @@ impl Op {
                 let out = |len: usize, k: usize| (len + 2 * p - k) / stride as usize + 1;
                 Ok(Shape::from([n, o, out(h, kh), out(wd, kw)]))
             }
+            Op::Embedding => {
+                let (ids, table) = (inputs[0], inputs[1]);
+                if table.rank() != 2 || ids.rank() > MAX_RANK - 1 {
+                    return fail(format!("needs ids of at most {} axes and a table [vocab, d]; got {ids}, {table}", MAX_RANK - 1));
+                }
+                let mut dims = ids.dims().to_vec();
+                dims.push(table.last());
+                Ok(Shape::new(&dims))
+            }
+            Op::LayerNorm { .. } => {
+                let x = inputs[0];
+                if x.rank() < 1 {
+                    return fail(format!("needs at least one axis, got {x}"));
+                }
+                if let Some(bad) = inputs[1..].iter().find(|s| s.dims() != [x.last()]) {
+                    return fail(format!("{x} has {} features in its last axis, a per-feature input is {bad}", x.last()));
+                }
+                Ok(x)
+            }
+            Op::Slice { from_end, start, len } => {
+                let x = inputs[0];
+                let Some(axis) = true_axis(x, from_end) else {
+                    return fail(format!("axis −{} of {x}", from_end as usize + 1));
+                };
+                let size = x.dims()[axis];
+                if len == 0 || start as usize + len as usize > size {
+                    return fail(format!("{start}..{} of axis {axis} of {x} (size {size})", start as usize + len as usize));
+                }
+                let mut dims = x.dims().to_vec();
+                dims[axis] = len as usize;
+                Ok(Shape::new(&dims))
+            }
+            Op::Concat { from_end, .. } => {
+                let first = inputs[0];
+                let Some(axis) = true_axis(first, from_end) else {
+                    return fail(format!("axis −{} of {first}", from_end as usize + 1));
+                };
+                let mut dims = first.dims().to_vec();
+                for &other in &inputs[1..] {
+                    let agrees = other.rank() == first.rank() && (0..first.rank()).all(|a| a == axis || other.dims()[a] == first.dims()[a]);
+                    if !agrees {
+                        return fail(format!("{first} and {other} differ on an axis other than {axis}"));
+                    }
+                    dims[axis] += other.dims()[axis];
+                }
+                Ok(Shape::new(&dims))
+            }
             Op::MaxPool2d { kernel, stride } => {
                 let x = inputs[0];
                 if x.rank() != 4 {
@@ -433,6 +511,20 @@ impl Op {
                 let out = normalised.mul(gamma).add(beta);
                 return (out, if stats == Stats::Batch { Saved::Moments { mean, var } } else { Saved::Nothing });
             }
+            Op::Embedding => {
+                let [_, a, b, c] = inputs[0].dims();
+                let [_, _, vocab, d] = inputs[1].dims();
+                let rows = y().reshape([vocab, d]).select(0, ids(inputs[0]));
+                rows.reshape([a, b, c, d])
+            }
+            Op::LayerNorm { eps } => {
+                let mean = x().mean_dim(3);
+                let var = x().sub(mean.clone()).powi_scalar(2).mean_dim(3);
+                let normalised = x().sub(mean.clone()).div(var.clone().add_scalar(eps as f64).sqrt());
+                return (normalised.mul(y()).add(inputs[2].clone()), Saved::Moments { mean, var });
+            }
+            Op::Slice { from_end, start, len } => x().narrow(3 - from_end as usize, start as usize, len as usize),
+            Op::Concat { from_end, .. } => T::cat(inputs.iter().map(|&t| t.clone()).collect(), 3 - from_end as usize),
         };
         (value, Saved::Nothing)
     }
@@ -443,6 +535,7 @@ impl Op {
             Op::SoftmaxCrossEntropy | Op::BceWithLogits | Op::Dropout { .. } | Op::MaskedFill { .. } => index == 0,
             Op::BatchNorm2d { .. } => index < 3,
             Op::StopGradient => false,
+            Op::Embedding => index == 1,
             _ => true,
         }
     }
@@ -579,8 +672,65 @@ impl Op {
                 }
                 grads
             }
+            Op::Embedding => {
+                let [_, _, vocab, d] = inputs[1].dims();
+                let rows = g().reshape([ids_len(inputs[0]), d]);
+                // Each feature column is one sequential pass over the ids (burn's select_assign):
+                // repeated ids add up in id order, on every backend.
+                let table = y().reshape([vocab, d]).zeros_like().select_assign(0, ids(inputs[0]), rows, IndexingUpdateOp::Add);
+                vec![None, want(1).then(|| table.reshape([1, 1, vocab, d]))]
+            }
+            Op::LayerNorm { .. } => {
+                let Saved::Moments { mean, var } = saved else { unreachable!("layer norm's forward keeps its moments") };
+                let Op::LayerNorm { eps } = *self else { unreachable!() };
+                let d = inputs[0].dims()[3] as f64;
+                let inv_std = var.clone().add_scalar(eps as f64).sqrt().recip();
+                let normalised = x().sub(mean.clone()).mul(inv_std.clone());
+                let scaled = g().mul(y());
+                let dx = want(0).then(|| {
+                    let centred = scaled.clone().mul_scalar(d).sub(scaled.clone().sum_dim(3)).sub(normalised.clone().mul(scaled.clone().mul(normalised.clone()).sum_dim(3)));
+                    centred.mul(inv_std).div_scalar(d)
+                });
+                let dgamma = want(1).then(|| unbroadcast(g().mul(normalised), inputs[1]));
+                let dbeta = want(2).then(|| unbroadcast(g(), inputs[2]));
+                vec![dx, dgamma, dbeta]
+            }
+            Op::Slice { from_end, start, len } => {
+                let axis = 3 - from_end as usize;
+                let mut ranges = inputs[0].dims().map(|n| 0..n);
+                ranges[axis] = start as usize..(start + len) as usize;
+                vec![Some(x().zeros_like().slice_assign(ranges, g()))]
+            }
+            Op::Concat { from_end, .. } => {
+                let axis = 3 - from_end as usize;
+                let mut at = 0;
+                inputs
+                    .iter()
+                    .enumerate()
+                    .map(|(k, t)| {
+                        let len = t.dims()[axis];
+                        let part = want(k).then(|| g().narrow(axis, at, len));
+                        at += len;
+                        part
+                    })
+                    .collect()
+            }
         }
     }
+}
+
+/// The ids of an [`Op::Embedding`] as burn's integer indices, flattened.
+fn ids(t: &T) -> Tensor<1, Int> {
+    t.clone().reshape([ids_len(t)]).int()
+}
+
+fn ids_len(t: &T) -> usize {
+    t.dims().iter().product()
+}
+
+/// The true axis of `x` that is `from_end` axes before its last, if it has one.
+fn true_axis(x: Shape, from_end: u8) -> Option<usize> {
+    (x.rank() > from_end as usize).then(|| x.rank() - 1 - from_end as usize)
 }
 
 /// A per-channel vector `[c]` (stored `[1, 1, 1, c]`) as `[1, c, 1, 1]`, to broadcast over
@@ -656,6 +806,19 @@ impl Op {
             *p = a as u8;
         }
         Op::Permute { axes: packed }
+    }
+
+    /// `x[.., start .. start + len, ..]` along true axis `axis` of a value of rank `rank`.
+    pub fn slice(rank: usize, axis: usize, start: usize, len: usize) -> Op {
+        assert!(axis < rank && rank <= MAX_RANK, "axis {axis} of a rank-{rank} value");
+        Op::Slice { from_end: (rank - 1 - axis) as u8, start: start as u32, len: len as u32 }
+    }
+
+    /// Joins `count` values of rank `rank` along true axis `axis`.
+    pub fn concat(rank: usize, axis: usize, count: usize) -> Op {
+        assert!(axis < rank && rank <= MAX_RANK, "axis {axis} of a rank-{rank} value");
+        assert!((1..=u8::MAX as usize).contains(&count), "concat of {count} values");
+        Op::Concat { from_end: (rank - 1 - axis) as u8, count: count as u8 }
     }
 
     /// Swaps the last two axes of a value of rank `rank` (`Kᵀ` in attention).

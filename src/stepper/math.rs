@@ -351,7 +351,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             eq(&[lhs, sym, total, out])
         }
         // Ops of the image and sequence models: the formula, then the number.
-        Op::Reshape { .. } | Op::Permute { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::MaskedFill { .. } | Op::Linear | Op::BatchNorm2d { .. } => {
+        Op::Reshape { .. } | Op::Permute { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::MaskedFill { .. } | Op::Linear | Op::BatchNorm2d { .. } | Op::Embedding | Op::LayerNorm { .. } | Op::Slice { .. } | Op::Concat { .. } => {
             eq(&[lhs, mtext(node.op.formula().forward), out])
         }
     }
@@ -498,7 +498,7 @@ pub fn backward(trace: &Trace, id: usize, focus: (usize, usize)) -> Vec<String> 
                 };
                 eq(&[lhs, row(&[dy(0, 0), mo("·"), sym]), times(up(0, 0), num(local_at(k, r, c))), result])
             }
-            Op::Gelu | Op::Reshape { .. } | Op::Permute { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::MaskedFill { .. } | Op::StopGradient | Op::Linear | Op::BatchNorm2d { .. } => {
+            Op::Gelu | Op::Reshape { .. } | Op::Permute { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::MaskedFill { .. } | Op::StopGradient | Op::Linear | Op::BatchNorm2d { .. } | Op::Embedding | Op::LayerNorm { .. } | Op::Slice { .. } | Op::Concat { .. } => {
                 eq(&[lhs, mtext(node.op.formula().backward), result])
             }
         };

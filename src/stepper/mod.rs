@@ -506,9 +506,16 @@ pub fn local_derivatives(trace: &Trace, id: NodeId) -> Vec<Local> {
             cdf + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
         }))],
         Op::StopGradient => vec![Local::None],
-        Op::Reshape { .. } | Op::Permute { .. } | Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::Linear | Op::BatchNorm2d { .. } => {
-            node.inputs.iter().map(|_| Local::Jacobian).collect()
-        }
+        Op::Reshape { .. }
+        | Op::Permute { .. }
+        | Op::Conv2d { .. }
+        | Op::MaxPool2d { .. }
+        | Op::Linear
+        | Op::BatchNorm2d { .. }
+        | Op::LayerNorm { .. }
+        | Op::Slice { .. }
+        | Op::Concat { .. } => node.inputs.iter().map(|_| Local::Jacobian).collect(),
+        Op::Embedding => vec![Local::None, Local::Jacobian],
         Op::MaskedFill { .. } => {
             let mask = input(1);
             vec![Local::Elementwise(mask.map(|m| if m > 0.5 { 0.0 } else { 1.0 })), Local::None]

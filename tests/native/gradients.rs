@@ -215,7 +215,46 @@ fn rank_n_ops_match_finite_differences_and_burn_autodiff() {
         Op::BatchNorm2d { eps: 1e-5, stats: Stats::Running },
         vec![free([3, 5, 4, 3], r), free([5], r), free([5], r), Input { checked: false, ..mean }, var],
         r,
-    );
+    );    // The transformer's: embedding lookups with repeated ids (their gradients add up), layer norm
+    // over the last axis, slices and concatenations along inner and last axes.
+    let ids: Vec<f64> = [3, 0, 6, 3, 3, 1, 6, 2, 0, 5].iter().map(|&i| i as f64).collect();
+    check(Op::Embedding, vec![Input { values: ids.clone(), shape: Shape::from([2, 5]), checked: false }, free([7, 3], r)], r);
+    check(Op::Embedding, vec![Input { values: ids[..4].to_vec(), shape: Shape::from([4]), checked: false }, free([7, 6], r)], r);
+    check(Op::Embedding, vec![Input { values: ids[..6].to_vec(), shape: Shape::from([1, 2, 3]), checked: false }, free([7, 5], r)], r);
+    check(Op::LayerNorm { eps: 1e-5 }, vec![free([3, 5, 7], r), free([7], r), free([7], r)], r);
+    check(Op::LayerNorm { eps: 1e-5 }, vec![free([5, 6], r), free([6], r), free([6], r)], r);
+    check(Op::slice(3, 1, 2, 3), vec![free([3, 7, 5], r)], r);
+    check(Op::slice(3, 2, 4, 1), vec![free([3, 7, 5], r)], r);
+    check(Op::slice(4, 0, 1, 1), vec![free([3, 2, 5, 3], r)], r);
+    check(Op::concat(3, 1, 2), vec![free([3, 2, 5], r), free([3, 4, 5], r)], r);
+    check(Op::concat(2, 1, 3), vec![free([3, 2], r), free([3, 5], r), free([3, 1], r)], r);
+}
+
+/// Layer norm against its textbook forward, and an embedding against a plain table lookup.
+#[test]
+fn layer_norm_and_embedding_forwards_equal_their_definitions() {
+    let cpu = Device::flex();
+    let mut rng = Rng::new(5, Stream::Data);
+    let (rows, d) = (3, 7);
+    let x: Vec<f64> = (0..rows * d).map(|_| rng.range(-3.0, 3.0)).collect();
+    let gamma: Vec<f64> = (0..d).map(|_| rng.range(0.5, 1.5)).collect();
+    let beta: Vec<f64> = (0..d).map(|_| rng.range(-1.0, 1.0)).collect();
+    let (xt, gt, bt) = (upload(&x, [rows, d], &cpu), upload(&gamma, [d], &cpu), upload(&beta, [d], &cpu));
+    let got = values(&Op::LayerNorm { eps: 1e-5 }.forward(&[&xt, &gt, &bt]).0);
+    for r in 0..rows {
+        let row = &x[r * d..(r + 1) * d];
+        let mean = row.iter().sum::<f64>() / d as f64;
+        let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d as f64;
+        for j in 0..d {
+            let want = gamma[j] * (row[j] - mean) / (var + 1e-5).sqrt() + beta[j];
+            assert!((got[r * d + j] - want).abs() < 1e-12, "row {r} feature {j}: {} vs {want}", got[r * d + j]);
+        }
+    }
+    let table: Vec<f64> = (0..5 * 2).map(|i| i as f64 * 0.5).collect();
+    let ids = [4.0, 0.0, 4.0, 2.0];
+    let out = values(&Op::Embedding.forward(&[&upload(&ids, [2, 2], &cpu), &upload(&table, [5, 2], &cpu)]).0);
+    let want: Vec<f64> = ids.iter().flat_map(|&i| table[i as usize * 2..i as usize * 2 + 2].to_vec()).collect();
+    assert_eq!(out, want);
 }
 
 /// Bad shapes are errors that name the op and the true shapes, never a panic in a kernel.
@@ -228,6 +267,10 @@ fn shape_errors_name_the_true_shapes() {
     assert!(err(Op::Add, &[&[3, 5], &[4, 5]]).contains("do not broadcast"));
     assert!(err(Op::MaxPool2d { kernel: 2, stride: 2 }, &[&[1, 1, 1, 5]]).contains("does not fit"));
     assert!(err(Op::permute(&[0, 1]), &[&[2, 3, 4]]).contains("permutation of 2 axes"));
+    assert_eq!(err(Op::Embedding, &[&[2, 5], &[7, 3, 1]]), "embedding: needs ids of at most 3 axes and a table [vocab, d]; got [2, 5], [7, 3, 1]");
+    assert_eq!(err(Op::slice(3, 1, 5, 3), &[&[3, 7, 5]]), "slice: 5..8 of axis 1 of [3, 7, 5] (size 7)");
+    assert_eq!(err(Op::concat(2, 1, 2), &[&[3, 2], &[4, 5]]), "concat: [3, 2] and [4, 5] differ on an axis other than 1");
+    assert!(err(Op::LayerNorm { eps: 1e-5 }, &[&[3, 7], &[6], &[7]]).contains("7 features"));
     assert_eq!(Shape::from([100, 32, 28, 28]).to_string(), "[100, 32, 28, 28]");
     // The tape says it too, with the node's label.
     let cpu = Device::flex();
