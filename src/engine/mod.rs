@@ -7,6 +7,7 @@ pub mod op;
 pub mod optim;
 pub mod rng;
 pub mod shape;
+pub mod tag;
 pub mod tape;
 
 pub use op::{Formula, Leaf, Op, Saved, Stats, T};
@@ -14,6 +15,7 @@ pub use shape::{Shape, ShapeError};
 pub use fused::UpdatePath;
 pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};
 pub use rng::{Rng, Stream};
+pub use tag::{Role, Tag};
 pub use tape::{Memory, Mode, Node, NodeId, Tape};
 
 use burn::tensor::Device;

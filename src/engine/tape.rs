@@ -16,6 +16,7 @@
 
 use super::op::{Leaf, Op, Saved, T};
 use super::shape::{Shape, ShapeError};
+use super::tag::Tag;
 
 /// Index of a node on its tape.
 pub type NodeId = usize;
@@ -42,8 +43,8 @@ pub struct Node {
     value: Option<T>,
     /// What the forward kept for the backward (max-pooling's indices).
     saved: Saved,
-    /// A human name: the parameter path (`l1.w`), or what the value means (`h1`, `loss`).
-    pub label: String,
+    /// What it is in its model (role, layer, name): see [`Tag`].
+    pub tag: Tag,
     /// Whether any gradient flows to this node (a parameter, or anything computed from one).
     pub requires_grad: bool,
     /// `∂L/∂value` after backward (the upstream gradient, summed over all uses).
@@ -56,7 +57,12 @@ impl Node {
     /// Its output. Panics when a train-mode backward has freed it (a bug: only the loss and
     /// leaves are read after a training step).
     pub fn value(&self) -> &T {
-        self.value.as_ref().unwrap_or_else(|| panic!("the value of {} was freed by a train-mode backward", self.label))
+        self.value.as_ref().unwrap_or_else(|| panic!("the value of {} was freed by a train-mode backward", self.label()))
+    }
+
+    /// Its name, made from its tag (only when shown).
+    pub fn label(&self) -> std::borrow::Cow<'static, str> {
+        self.tag.label()
     }
 }
 
@@ -89,27 +95,21 @@ impl Tape {
     }
 
     /// Records a leaf of the given true shape: data, a parameter or a constant.
-    pub fn leaf(&mut self, kind: Leaf, label: impl Into<String>, value: T, shape: impl Into<Shape>) -> NodeId {
+    pub fn leaf(&mut self, kind: Leaf, tag: impl Into<Tag>, value: T, shape: impl Into<Shape>) -> NodeId {
         let shape = shape.into();
         assert_eq!(value.dims(), shape.storage(), "a leaf of shape {shape} stored as {:?}", value.dims());
-        self.push(Op::Leaf(kind), Vec::new(), shape, value, Saved::Nothing, label.into(), kind == Leaf::Param)
+        self.push(Op::Leaf(kind), Vec::new(), shape, value, Saved::Nothing, tag.into(), kind == Leaf::Param)
     }
 
     /// Computes `op` on the given nodes and records it. Panics with the op's shape error when the
     /// inputs do not fit (models are built in code: that is a bug); see [`Tape::try_apply`].
-    pub fn apply(&mut self, op: Op, inputs: &[NodeId], label: impl Into<String>) -> NodeId {
-        let label = label.into();
-        match self.try_apply(op, inputs, String::new()) {
-            Ok(id) => {
-                self.nodes[id].label = label;
-                id
-            }
-            Err(e) => panic!("{label}: {e}"),
-        }
+    pub fn apply(&mut self, op: Op, inputs: &[NodeId], tag: impl Into<Tag>) -> NodeId {
+        let tag = tag.into();
+        self.try_apply(op, inputs, tag).unwrap_or_else(|e| panic!("{}: {e}", tag.label()))
     }
 
     /// Computes `op` on the given nodes and records it, or says why their shapes do not fit.
-    pub fn try_apply(&mut self, op: Op, inputs: &[NodeId], label: impl Into<String>) -> Result<NodeId, ShapeError> {
+    pub fn try_apply(&mut self, op: Op, inputs: &[NodeId], tag: impl Into<Tag>) -> Result<NodeId, ShapeError> {
         let shapes: Vec<Shape> = inputs.iter().map(|&i| self.nodes[i].shape).collect();
         let shape = op.shape(&shapes)?;
         let values: Vec<&T> = inputs.iter().map(|&i| self.nodes[i].value()).collect();
@@ -118,13 +118,13 @@ impl Tape {
             .iter()
             .enumerate()
             .any(|(k, &i)| op.differentiable_input(k) && self.nodes[i].requires_grad);
-        Ok(self.push(op, inputs.to_vec(), shape, value, saved, label.into(), requires_grad))
+        Ok(self.push(op, inputs.to_vec(), shape, value, saved, tag.into(), requires_grad))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn push(&mut self, op: Op, inputs: Vec<NodeId>, shape: Shape, value: T, saved: Saved, label: String, requires_grad: bool) -> NodeId {
+    fn push(&mut self, op: Op, inputs: Vec<NodeId>, shape: Shape, value: T, saved: Saved, tag: Tag, requires_grad: bool) -> NodeId {
         self.hold(shape.numel() * value.dtype().size() + saved_bytes(&saved));
-        self.nodes.push(Node { op, inputs, shape, value: Some(value), saved, label, requires_grad, grad: None, input_grads: Vec::new() });
+        self.nodes.push(Node { op, inputs, shape, value: Some(value), saved, tag, requires_grad, grad: None, input_grads: Vec::new() });
         self.nodes.len() - 1
     }
 

@@ -15,7 +15,7 @@
 
 use burn::tensor::Device;
 
-use crate::engine::{Leaf, NodeId, Op, Precision, Rng, Saved, Shape, Stats, Stream, T, Tape, tensor_f64};
+use crate::engine::{Leaf, NodeId, Op, Precision, Rng, Role, Saved, Shape, Stats, Stream, T, Tag, Tape, tensor_f64};
 
 /// Image side, classes and channels of the datasets this serves (MNIST, Fashion-MNIST).
 pub const SIDE: usize = 28;
@@ -99,21 +99,27 @@ pub struct ImageModel {
 impl Arch {
     /// Parameter names, PyTorch's.
     pub fn names(&self) -> Vec<&'static str> {
+        self.tags().iter().map(|t| t.name.expect("image-model parameters are named")).collect()
+    }
+
+    /// Each parameter's role, layer (the convolution is layer 1, then the dense layers) and
+    /// PyTorch name, in [`Arch::names`] order.
+    pub fn tags(&self) -> Vec<Tag> {
+        let (w, b) = (Role::Weight, Role::Bias);
+        let dense = |first: usize, prefix: [&'static str; 4]| {
+            vec![Tag::named(w, first, prefix[0]), Tag::named(b, first, prefix[1]), Tag::named(w, first + 1, prefix[2]), Tag::named(b, first + 1, prefix[3])]
+        };
+        let fc = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
         match self {
-            Arch::Mlp { .. } => vec!["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"],
-            Arch::Cnn { batch_norm: false, .. } => {
-                vec!["conv1.weight", "conv1.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+            Arch::Mlp { .. } => dense(1, fc),
+            Arch::Cnn { batch_norm, .. } => {
+                let mut tags = vec![Tag::named(w, 1, "conv1.weight"), Tag::named(b, 1, "conv1.bias")];
+                if *batch_norm {
+                    tags.extend([Tag::named(b, 1, "bn1.weight"), Tag::named(b, 1, "bn1.bias")]);
+                }
+                tags.extend(dense(2, fc));
+                tags
             }
-            Arch::Cnn { batch_norm: true, .. } => vec![
-                "conv1.weight",
-                "conv1.bias",
-                "bn1.weight",
-                "bn1.bias",
-                "fc1.weight",
-                "fc1.bias",
-                "fc2.weight",
-                "fc2.bias",
-            ],
         }
     }
 
@@ -236,52 +242,53 @@ impl ImageModel {
         let params: Vec<NodeId> = self
             .params
             .iter()
-            .zip(self.names())
+            .zip(self.arch.tags())
             .zip(&shapes)
-            .map(|((p, name), shape)| tape.leaf(Leaf::Param, name, p.clone(), *shape))
+            .map(|((p, tag), shape)| tape.leaf(Leaf::Param, tag, p.clone(), *shape))
             .collect();
         let batch = tape.shape(x).dims()[0];
         let mut conv = None;
         let mut batch_norm = None;
         let (h, fc) = match self.arch {
             Arch::Mlp { dropout, .. } => {
-                let flat = tape.apply(Op::Reshape { to: Shape::from([batch, SIDE * SIDE]) }, &[x], "flatten");
-                let h = tape.apply(Op::Linear, &[flat, params[0], params[1]], "fc1");
-                let mut h = tape.apply(Op::Relu, &[h], "relu1");
+                let flat = tape.apply(Op::Reshape { to: Shape::from([batch, SIDE * SIDE]) }, &[x], Tag::named(Role::Stage, 0, "flatten"));
+                let h = tape.apply(Op::Linear, &[flat, params[0], params[1]], Tag::named(Role::PreActivation, 1, "fc1"));
+                let mut h = tape.apply(Op::Relu, &[h], Tag::named(Role::Activation, 1, "relu1"));
                 if let (Phase::Train(rng), true) = (&mut phase, dropout > 0.0) {
                     h = dropout_node(tape, h, dropout, rng);
                 }
                 (h, 2)
             }
             Arch::Cnn { padding, batch_norm: with_bn, .. } => {
-                let c = tape.apply(Op::Conv2d { stride: 1, padding: padding as u8 }, &[x, params[0], params[1]], "conv1");
+                let c = tape.apply(Op::Conv2d { stride: 1, padding: padding as u8 }, &[x, params[0], params[1]], Tag::named(Role::PreActivation, 1, "conv1"));
                 conv = Some(c);
                 let mut h = c;
                 if with_bn {
                     h = match phase {
                         Phase::Train(_) => {
-                            let bn = tape.apply(Op::BatchNorm2d { eps: BN_EPS, stats: Stats::Batch }, &[c, params[2], params[3]], "bn1");
+                            let bn = tape.apply(Op::BatchNorm2d { eps: BN_EPS, stats: Stats::Batch }, &[c, params[2], params[3]], BN1);
                             batch_norm = Some(bn);
                             bn
                         }
                         Phase::Eval => {
                             let channels = [self.buffers[0].dims()[3]];
-                            let mean = tape.leaf(Leaf::Constant, "bn1.running_mean", self.buffers[0].clone(), channels);
-                            let var = tape.leaf(Leaf::Constant, "bn1.running_var", self.buffers[1].clone(), channels);
-                            tape.apply(Op::BatchNorm2d { eps: BN_EPS, stats: Stats::Running }, &[c, params[2], params[3], mean, var], "bn1")
+                            let mean = tape.leaf(Leaf::Constant, Tag::named(Role::Buffer, 1, "bn1.running_mean"), self.buffers[0].clone(), channels);
+                            let var = tape.leaf(Leaf::Constant, Tag::named(Role::Buffer, 1, "bn1.running_var"), self.buffers[1].clone(), channels);
+                            tape.apply(Op::BatchNorm2d { eps: BN_EPS, stats: Stats::Running }, &[c, params[2], params[3], mean, var], BN1)
                         }
                     };
                 }
-                let h = tape.apply(Op::Relu, &[h], "relu1");
-                let h = tape.apply(Op::MaxPool2d { kernel: 2, stride: 2 }, &[h], "pool1");
-                let flat = tape.apply(Op::Reshape { to: Shape::from([batch, self.arch.flat_features()]) }, &[h], "flatten");
+                let h = tape.apply(Op::Relu, &[h], Tag::named(Role::Activation, 1, "relu1"));
+                let h = tape.apply(Op::MaxPool2d { kernel: 2, stride: 2 }, &[h], Tag::named(Role::Stage, 1, "pool1"));
+                let flat = tape.apply(Op::Reshape { to: Shape::from([batch, self.arch.flat_features()]) }, &[h], Tag::named(Role::Stage, 1, "flatten"));
                 let first_fc = if with_bn { 4 } else { 2 };
-                let h = tape.apply(Op::Linear, &[flat, params[first_fc], params[first_fc + 1]], "fc1");
-                let h = tape.apply(Op::Relu, &[h], "relu2");
+                let h = tape.apply(Op::Linear, &[flat, params[first_fc], params[first_fc + 1]], Tag::named(Role::PreActivation, 2, "fc1"));
+                let h = tape.apply(Op::Relu, &[h], Tag::named(Role::Activation, 2, "relu2"));
                 (h, first_fc + 2)
             }
         };
-        let logits = tape.apply(Op::Linear, &[h, params[fc], params[fc + 1]], "fc2");
+        let last = self.arch.tags().last().map_or(0, |t| t.layer as usize);
+        let logits = tape.apply(Op::Linear, &[h, params[fc], params[fc + 1]], Tag::named(Role::Output, last, "fc2"));
         ImageNodes { params, logits, conv, batch_norm }
     }
 
@@ -299,11 +306,14 @@ impl ImageModel {
     }
 }
 
+/// The batch norm after the convolution, in training and evaluation.
+const BN1: Tag = Tag { role: Role::Stage, layer: 1, name: Some("bn1") };
+
 /// Inverted dropout on `h` with a mask drawn from `rng`.
 fn dropout_node(tape: &mut Tape, h: NodeId, rate: f32, rng: &mut Rng) -> NodeId {
     let shape = tape.shape(h);
     let keep: Vec<f64> = (0..shape.numel()).map(|_| if rng.uniform() < rate as f64 { 0.0 } else { 1.0 }).collect();
     let value = tape.value(h);
-    let mask = tape.leaf(Leaf::Constant, "mask1", tensor_f64(&keep, shape, &value.device(), super::precision_of(value)), shape);
-    tape.apply(Op::Dropout { rate }, &[h, mask], "dropout1")
+    let mask = tape.leaf(Leaf::Constant, Tag::named(Role::Mask, 1, "mask1"), tensor_f64(&keep, shape, &value.device(), super::precision_of(value)), shape);
+    tape.apply(Op::Dropout { rate }, &[h, mask], Tag::named(Role::Dropped, 1, "dropout1"))
 }

@@ -9,7 +9,7 @@ pub mod image;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Leaf, NodeId, Op, Precision, Rng, Stream, T, Tape, tensor_f64};
+use crate::engine::{Leaf, NodeId, Op, Precision, Rng, Role, Stream, T, Tag, Tape, tensor_f64};
 
 /// Activation of a hidden layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,29 +133,33 @@ impl Mlp {
 
     /// Records the forward pass of `x` (`[batch, sizes[0]]`) on `tape`.
     pub fn forward(&self, tape: &mut Tape, x: NodeId, mut dropout: Option<Dropout<'_>>) -> MlpNodes {
-        let names = self.names();
-        let params: Vec<NodeId> =
-            self.params.iter().zip(&names).zip(self.shapes()).map(|((p, n), s)| tape.leaf(Leaf::Param, n.clone(), p.clone(), s)).collect();
+        let params: Vec<NodeId> = self
+            .params
+            .iter()
+            .zip(self.shapes())
+            .enumerate()
+            .map(|(i, (p, s))| tape.leaf(Leaf::Param, Tag::layer(if i % 2 == 0 { Role::Weight } else { Role::Bias }, i / 2 + 1), p.clone(), s))
+            .collect();
         let layers = self.sizes.len() - 1;
         let mut h = x;
         let mut hidden = Vec::new();
         for l in 0..layers {
             // Named `a` (not `h1·l2.w`, which reads as a product of names): the stepper shows it as
             // a₂ = h₁·W₂.
-            let z = tape.apply(Op::MatMul, &[h, params[2 * l]], format!("a{}", l + 1));
-            let z = tape.apply(Op::Add, &[z, params[2 * l + 1]], format!("z{}", l + 1));
+            let z = tape.apply(Op::MatMul, &[h, params[2 * l]], Tag::layer(Role::Product, l + 1));
+            let z = tape.apply(Op::Add, &[z, params[2 * l + 1]], Tag::layer(Role::PreActivation, l + 1));
             if l + 1 == layers {
                 return MlpNodes { params, hidden, output: z };
             }
-            h = tape.apply(self.activations[l].op(), &[z], format!("h{}", l + 1));
+            h = tape.apply(self.activations[l].op(), &[z], Tag::layer(Role::Activation, l + 1));
             if let Some(d) = dropout.as_mut().filter(|d| d.rate > 0.0) {
                 let shape = tape.shape(h);
                 let keep: Vec<f64> =
                     (0..shape.numel()).map(|_| if d.rng.uniform() < d.rate { 0.0 } else { 1.0 }).collect();
                 let precision = precision_of(tape.value(h));
                 let device = tape.value(h).device();
-                let mask = tape.leaf(Leaf::Constant, format!("mask{}", l + 1), tensor_f64(&keep, shape, &device, precision), shape);
-                h = tape.apply(Op::Dropout { rate: d.rate as f32 }, &[h, mask], format!("h{}′", l + 1));
+                let mask = tape.leaf(Leaf::Constant, Tag::layer(Role::Mask, l + 1), tensor_f64(&keep, shape, &device, precision), shape);
+                h = tape.apply(Op::Dropout { rate: d.rate as f32 }, &[h, mask], Tag::layer(Role::Dropped, l + 1));
             }
             hidden.push(h);
         }

@@ -14,7 +14,7 @@ pub mod rule;
 
 use burn::tensor::Device;
 
-use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, Precision, Shape, T, Tape, read_many, tensor_f64};
+use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, Precision, Role, Shape, T, Tag, Tape, read_many, tensor_f64};
 use crate::train::Trainer;
 
 pub use presets::{Erratum, PRESETS, Preset, preset};
@@ -117,7 +117,9 @@ pub struct TraceNode {
     pub op: Op,
     /// Input node ids.
     pub inputs: Vec<NodeId>,
-    /// Label (`l1.w`, `z1`, `h1`, `loss`).
+    /// What it is in its model (role, layer, name).
+    pub tag: Tag,
+    /// Its name (`l1.w`, `z1`, `h1`, `loss`), made from the tag once.
     pub label: String,
     /// Its true shape (the value below folds every axis but the last into rows).
     pub shape: Shape,
@@ -295,7 +297,7 @@ impl Trace {
             let value = next();
             let grad = node.grad.as_ref().map(|_| next());
             let input_grads = node.input_grads.iter().map(|g| g.as_ref().map(|_| next())).collect();
-            nodes.push(TraceNode { op: node.op, inputs: node.inputs.clone(), label: node.label.clone(), shape: node.shape, value, grad, input_grads });
+            nodes.push(TraceNode { op: node.op, inputs: node.inputs.clone(), tag: node.tag, label: node.label().into_owned(), shape: node.shape, value, grad, input_grads });
         }
         let mut updates = Vec::new();
         for (i, &p) in params.iter().enumerate() {
@@ -544,35 +546,24 @@ pub enum Place {
     Loss,
 }
 
-/// Where the node or parameter with this label is drawn: labels are `x`, `aK` (the product
-/// hK−1·WK), `zK`, `hK`, `hK′`, `maskK`, `ŷ`, `y`, `loss…`, `penalty(…)`, and parameter paths
-/// `lK.w`, `lK.b`.
-pub fn place(label: &str, layers: usize) -> Place {
-    let number = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<usize>().ok();
-    if let Some(k) = label.strip_prefix('a').and_then(number) {
-        return Place::Edges(k);
-    }
-    if let Some(rest) = label.strip_prefix('l') {
-        if let Some(k) = number(rest) {
-            return if rest.ends_with(".w") { Place::Edges(k) } else { Place::Units(k) };
-        }
-    }
-    for prefix in ["z", "h", "mask"] {
-        if let Some(k) = label.strip_prefix(prefix).and_then(number) {
-            return Place::Units(k);
-        }
-    }
-    match label {
-        "x" => Place::Units(0),
-        "ŷ" => Place::Units(layers),
-        _ => Place::Loss,
+/// Where a node with this tag is drawn on a network of `layers` weight layers: a layer's weights
+/// and their product on its edges, everything else of a layer on its units, the inputs on layer
+/// 0, the prediction on the last, targets, losses and penalties at the loss.
+pub fn place(tag: Tag, layers: usize) -> Place {
+    let k = tag.layer as usize;
+    match tag.role {
+        Role::Weight | Role::Product => Place::Edges(k),
+        Role::Bias | Role::PreActivation | Role::Activation | Role::Mask | Role::Dropped | Role::Buffer | Role::Stage => Place::Units(k),
+        Role::Input => Place::Units(0),
+        Role::Output => Place::Units(layers),
+        Role::Target | Role::Loss | Role::Penalty | Role::Total => Place::Loss,
     }
 }
 
 impl Trace {
     /// Units per layer, inputs first, read from the weight shapes.
     pub fn sizes(&self) -> Vec<usize> {
-        let weights: Vec<&ParamUpdate> = self.params.iter().filter(|p| p.name.ends_with(".w")).collect();
+        let weights: Vec<&ParamUpdate> = self.params.iter().filter(|p| self.nodes[p.node].tag.role == Role::Weight).collect();
         let mut sizes: Vec<usize> = weights.first().map(|w| vec![w.before.rows]).unwrap_or_default();
         sizes.extend(weights.iter().map(|w| w.before.cols));
         sizes

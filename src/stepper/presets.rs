@@ -4,7 +4,7 @@
 
 use burn::tensor::Device;
 
-use crate::engine::{Leaf, NodeId, Op, OptimizerKind, Precision, T, Tape, tensor_f64};
+use crate::engine::{Leaf, NodeId, Op, OptimizerKind, Precision, Role, T, Tag, Tape, tensor_f64};
 use crate::models::{Activation, Mlp};
 
 /// What a worked example printed, and what is right.
@@ -160,14 +160,14 @@ impl Preset {
             params: params.to_vec(),
         };
         let mut tape = Tape::new();
-        let x = tape.leaf(Leaf::Input, "x", tensor_f64(self.x, [rows, self.sizes[0]], &device, precision), [rows, self.sizes[0]]);
-        let y = tape.leaf(Leaf::Constant, "y", tensor_f64(self.y, [rows, outputs], &device, precision), [rows, outputs]);
+        let x = tape.leaf(Leaf::Input, Tag::of(Role::Input), tensor_f64(self.x, [rows, self.sizes[0]], &device, precision), [rows, self.sizes[0]]);
+        let y = tape.leaf(Leaf::Constant, Tag::of(Role::Target), tensor_f64(self.y, [rows, outputs], &device, precision), [rows, outputs]);
         let nodes = mlp.forward(&mut tape, x, None);
         let prediction = match self.output {
             Activation::Linear => nodes.output,
-            act => tape.apply(act.op(), &[nodes.output], "ŷ"),
+            act => tape.apply(act.op(), &[nodes.output], Tag::of(Role::Output)),
         };
-        let loss = tape.apply(Op::Mse, &[prediction, y], "loss");
+        let loss = tape.apply(Op::Mse, &[prediction, y], Tag::of(Role::Loss));
         (tape, loss, nodes.params)
     }
 }

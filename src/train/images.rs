@@ -17,7 +17,7 @@ use super::ConfigError;
 use super::schema::{Field, above_zero, choice, float, int, shown};
 use crate::data::digits::Augment;
 use crate::data::images::{ImageData, ImageDataset, ImageSet};
-use crate::engine::{EngineError, Leaf, Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, Tape, read_many, tensor};
+use crate::engine::{EngineError, Leaf, Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Role, Stream, T, Tag, Tape, read_many, tensor};
 use crate::models::image::{Arch, CLASSES, ImageModel, ImageNodes, Init, Phase, SIDE};
 
 /// The essays' models and their variants.
@@ -621,10 +621,10 @@ impl ImageTrainer {
     pub fn record_step(&mut self, mode: Mode) -> (Tape, ImageNodes, usize) {
         let (x, y, n) = self.next_batch();
         let mut tape = Tape::with_mode(mode);
-        let xn = tape.leaf(Leaf::Input, "x", x, [n, 1, SIDE, SIDE]);
-        let yn = tape.leaf(Leaf::Constant, "y", y, [n, CLASSES]);
+        let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), x, [n, 1, SIDE, SIDE]);
+        let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), y, [n, CLASSES]);
         let nodes = self.model.forward(&mut tape, xn, Phase::Train(&mut self.dropout_rng));
-        let loss = tape.apply(Op::SoftmaxCrossEntropy, &[nodes.logits, yn], "loss");
+        let loss = tape.apply(Op::SoftmaxCrossEntropy, &[nodes.logits, yn], Tag::of(Role::Loss));
         self.model.update_running_stats(&tape, &nodes);
         (tape, nodes, loss)
     }
@@ -669,10 +669,10 @@ impl ImageTrainer {
         let len = len.min(set.len().saturating_sub(start));
         let (x, y) = set.range(start, len);
         let mut tape = Tape::with_mode(Mode::Train);
-        let xn = tape.leaf(Leaf::Input, "x", x, [len, 1, SIDE, SIDE]);
-        let yn = tape.leaf(Leaf::Constant, "y", y, [len, CLASSES]);
+        let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), x, [len, 1, SIDE, SIDE]);
+        let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), y, [len, CLASSES]);
         let nodes = self.model.forward(&mut tape, xn, Phase::Eval);
-        let loss = tape.apply(Op::SoftmaxCrossEntropy, &[nodes.logits, yn], "loss");
+        let loss = tape.apply(Op::SoftmaxCrossEntropy, &[nodes.logits, yn], Tag::of(Role::Loss));
         PendingChunk { loss: tape.value(loss).clone(), logits: tape.value(nodes.logits).clone(), start, len }
     }
 
@@ -694,7 +694,7 @@ impl ImageTrainer {
         let n = pixels.len() / (SIDE * SIDE);
         let shape = [n, 1, SIDE, SIDE];
         let mut tape = Tape::with_mode(Mode::Train);
-        let xn = tape.leaf(Leaf::Input, "x", tensor(&unit_pixels(pixels), shape, &self.device, Precision::F32), shape);
+        let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), tensor(&unit_pixels(pixels), shape, &self.device, Precision::F32), shape);
         let nodes = self.model.forward(&mut tape, xn, Phase::Eval);
         (tape, nodes)
     }

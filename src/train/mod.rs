@@ -13,7 +13,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{self, DatasetKind, Feature, Point, Task};
-use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Shape, Stream, T, Tape, read, read_many, tensor};
+use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Role, Shape, Stream, T, Tag, Tape, read, read_many, tensor};
 use crate::models::{Activation, Dropout, Mlp, MlpNodes};
 
 /// Loss for binary classification (the other tasks have one natural loss each).
@@ -181,13 +181,13 @@ impl Head {
     /// Records the data loss of `output` against `target` on the tape.
     pub fn loss(&self, tape: &mut Tape, output: NodeId, target: NodeId) -> NodeId {
         match self {
-            Head::Sigmoid => tape.apply(Op::BceWithLogits, &[output, target], "loss"),
+            Head::Sigmoid => tape.apply(Op::BceWithLogits, &[output, target], Tag::of(Role::Loss)),
             Head::TanhMse => {
-                let y = tape.apply(Op::Tanh, &[output], "ŷ");
-                tape.apply(Op::Mse, &[y, target], "loss")
+                let y = tape.apply(Op::Tanh, &[output], Tag::of(Role::Output));
+                tape.apply(Op::Mse, &[y, target], Tag::of(Role::Loss))
             }
-            Head::Softmax(_) => tape.apply(Op::SoftmaxCrossEntropy, &[output, target], "loss"),
-            Head::Linear => tape.apply(Op::Mse, &[output, target], "loss"),
+            Head::Softmax(_) => tape.apply(Op::SoftmaxCrossEntropy, &[output, target], Tag::of(Role::Loss)),
+            Head::Linear => tape.apply(Op::Mse, &[output, target], Tag::of(Role::Loss)),
         }
     }
 
@@ -431,8 +431,8 @@ impl Trainer {
         let x: Vec<f32> = rows.iter().flat_map(|&r| self.train.x[r * f..(r + 1) * f].iter().copied()).collect();
         let y: Vec<f32> = rows.iter().flat_map(|&r| self.train.y[r * w..(r + 1) * w].iter().copied()).collect();
         let mut tape = Tape::new();
-        let xn = tape.leaf(Leaf::Input, "x", tensor(&x, [rows.len(), f], &self.device, self.precision), [rows.len(), f]);
-        let yn = tape.leaf(Leaf::Constant, "y", tensor(&y, [rows.len(), w], &self.device, self.precision), [rows.len(), w]);
+        let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), tensor(&x, [rows.len(), f], &self.device, self.precision), [rows.len(), f]);
+        let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), tensor(&y, [rows.len(), w], &self.device, self.precision), [rows.len(), w]);
         let dropout = Dropout { rate: self.config.dropout, rng: &mut self.dropout_rng };
         let nodes = self.model.forward(&mut tape, xn, Some(dropout));
         let mut loss = self.head.loss(&mut tape, nodes.output, yn);
@@ -444,8 +444,8 @@ impl Trainer {
         };
         if let Some(op) = penalty {
             for i in self.model.weight_indices() {
-                let p = tape.apply(op, &[nodes.params[i]], format!("penalty({})", tape.node(nodes.params[i]).label));
-                loss = tape.apply(Op::Add, &[loss, p], "loss + penalty");
+                let p = tape.apply(op, &[nodes.params[i]], Tag::layer(Role::Penalty, tape.node(nodes.params[i]).tag.layer as usize));
+                loss = tape.apply(Op::Add, &[loss, p], Tag::of(Role::Total));
             }
         }
         (tape, nodes, loss)
@@ -464,8 +464,8 @@ impl Trainer {
     /// Data loss (no penalty, no dropout) of the model on the given inputs and targets.
     fn data_loss(&self, (x, y): &(T, T)) -> T {
         let mut tape = Tape::new();
-        let xn = tape.leaf(Leaf::Input, "x", x.clone(), matrix_shape(x));
-        let yn = tape.leaf(Leaf::Constant, "y", y.clone(), matrix_shape(y));
+        let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), x.clone(), matrix_shape(x));
+        let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), y.clone(), matrix_shape(y));
         let nodes = self.model.forward(&mut tape, xn, None);
         let loss = self.head.loss(&mut tape, nodes.output, yn);
         tape.value(loss).clone()
@@ -485,7 +485,7 @@ impl Trainer {
             let x = data::feature_matrix(data::grid(n).into_iter(), &self.config.features);
             let mut tape = Tape::new();
             let shape = [n * n, self.config.features.len()];
-            let xn = tape.leaf(Leaf::Input, "grid", tensor(&x, shape, &self.device, self.precision), shape);
+            let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "grid"), tensor(&x, shape, &self.device, self.precision), shape);
             let nodes = self.model.forward(&mut tape, xn, None);
             let prediction = self.head.predict(tape.value(nodes.output).clone());
             let hidden = nodes.hidden.iter().map(|&h| tape.value(h).clone()).collect();

@@ -364,11 +364,11 @@ fn StepControls() -> impl IntoView {
 fn current_place(t: &Trace, i: usize) -> Option<(Place, StageKind)> {
     let layers = t.sizes().len().saturating_sub(1);
     let (_, stage) = t.stage(i)?;
-    let label = match stage.kind {
-        StageKind::Update => &t.params[stage.index].name,
-        _ => &t.nodes[stage.index].label,
+    let node = match stage.kind {
+        StageKind::Update => t.params[stage.index].node,
+        _ => stage.index,
     };
-    Some((stepper::place(label, layers), stage.kind))
+    Some((stepper::place(t.nodes[node].tag, layers), stage.kind))
 }
 
 #[component]

@@ -411,7 +411,7 @@ fn train_mode_keeps_less_and_computes_the_same() {
     let targets = one_hot(3, 5, r);
     let run = |mode: Mode| {
         let mut tape = Tape::with_mode(mode);
-        let leaf = |tape: &mut Tape, kind, label: &str, i: &Input| tape.leaf(kind, label, upload(&i.values, i.shape, &cpu), i.shape);
+        let leaf = |tape: &mut Tape, kind, label: &'static str, i: &Input| tape.leaf(kind, label, upload(&i.values, i.shape, &cpu), i.shape);
         let xn = leaf(&mut tape, Leaf::Input, "x", &x);
         let params = [leaf(&mut tape, Leaf::Param, "conv1.weight", &w), leaf(&mut tape, Leaf::Param, "conv1.bias", &b)];
         let fc = [leaf(&mut tape, Leaf::Param, "fc1.weight", &w2), leaf(&mut tape, Leaf::Param, "fc1.bias", &b2)];

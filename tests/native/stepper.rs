@@ -455,16 +455,42 @@ fn cpu_and_gpu_traces_agree() {
 #[test]
 fn stages_are_placed_on_the_diagram() {
     use stepper::Place;
-    assert_eq!(stepper::place("a1", 2), Place::Edges(1));
-    assert_eq!(stepper::place("a2", 2), Place::Edges(2));
-    assert_eq!(stepper::place("l2.w", 2), Place::Edges(2));
-    assert_eq!(stepper::place("l1.b", 2), Place::Units(1));
-    assert_eq!(stepper::place("z1", 2), Place::Units(1));
-    assert_eq!(stepper::place("h1′", 2), Place::Units(1));
-    assert_eq!(stepper::place("ŷ", 2), Place::Units(2));
-    assert_eq!(stepper::place("loss + penalty", 2), Place::Loss);
-    assert_eq!(stepper::place("penalty(l1.w)", 2), Place::Loss);
+    use gradlab::engine::{Role, Tag};
+    let at = |role, k| stepper::place(Tag::layer(role, k), 2);
+    assert_eq!(at(Role::Product, 1), Place::Edges(1));
+    assert_eq!(at(Role::Product, 2), Place::Edges(2));
+    assert_eq!(at(Role::Weight, 2), Place::Edges(2));
+    assert_eq!(at(Role::Bias, 1), Place::Units(1));
+    assert_eq!(at(Role::PreActivation, 1), Place::Units(1));
+    assert_eq!(at(Role::Dropped, 1), Place::Units(1));
+    assert_eq!(stepper::place(Tag::of(Role::Output), 2), Place::Units(2));
+    assert_eq!(stepper::place(Tag::of(Role::Total), 2), Place::Loss);
+    assert_eq!(at(Role::Penalty, 1), Place::Loss);
+    // The names made from tags are the ones the stepper has always shown.
+    let names: Vec<String> = [(Role::Weight, 2), (Role::Bias, 1), (Role::Product, 1), (Role::PreActivation, 3), (Role::Activation, 1), (Role::Dropped, 1), (Role::Mask, 2), (Role::Penalty, 1)]
+        .iter()
+        .map(|&(role, k)| Tag::layer(role, k).label().into_owned())
+        .collect();
+    assert_eq!(names, ["l2.w", "l1.b", "a1", "z3", "h1", "h1′", "mask2", "penalty(l1.w)"]);
+    // A traced network: every node carries its structure, placed without reading a label.
     let t = &traces(stepper::preset("essay-sigmoid").unwrap(), OptimizerKind::Sgd, 1, &Device::flex())[0];
+    let placed: Vec<(String, Place)> = t.nodes.iter().map(|n| (n.label.clone(), stepper::place(n.tag, 2))).collect();
+    let expected = [
+        ("x", Place::Units(0)),
+        ("y", Place::Loss),
+        ("l1.w", Place::Edges(1)),
+        ("l1.b", Place::Units(1)),
+        ("l2.w", Place::Edges(2)),
+        ("l2.b", Place::Units(2)),
+        ("a1", Place::Edges(1)),
+        ("z1", Place::Units(1)),
+        ("h1", Place::Units(1)),
+        ("a2", Place::Edges(2)),
+        ("z2", Place::Units(2)),
+        ("ŷ", Place::Units(2)),
+        ("loss", Place::Loss),
+    ];
+    assert_eq!(placed, expected.map(|(l, p)| (l.to_string(), p)));
     assert_eq!(t.sizes(), [2, 3, 1]);
     // l1.w's gradient is complete at the backward stage of a1 = x·l1.w, the last backward stage.
     let last_backward = t.stages.iter().rposition(|s| s.kind == StageKind::Backward).unwrap();
