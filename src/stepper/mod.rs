@@ -9,12 +9,12 @@
 //! independent of the backend and of the backward rules being checked.
 
 pub mod math;
+pub mod model;
 pub mod presets;
 pub mod rule;
 
-use burn::tensor::Device;
 
-use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, Precision, Role, Shape, T, Tag, Tape, read_many, tensor_f64};
+use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, Precision, Role, Shape, T, Tag, Tape, read_many};
 use crate::train::Trainer;
 
 pub use presets::{Erratum, PRESETS, Preset, preset};
@@ -344,25 +344,9 @@ impl Trace {
     /// (inputs, targets, dropout masks, parameters) are reused, so this is exactly the step's
     /// loss as a function of the changed values.
     pub fn loss_with(&self, changes: &[(NodeId, usize, f64)]) -> f64 {
-        let device = Device::flex();
-        let mut values: Vec<T> = Vec::with_capacity(self.loss + 1);
-        for (id, node) in self.nodes[..=self.loss].iter().enumerate() {
-            let value = if let Op::Leaf(_) = node.op {
-                let mut v = node.value.values.clone();
-                for &(n, e, x) in changes {
-                    if n == id {
-                        v[e] = x;
-                    }
-                }
-                tensor_f64(&v, node.shape, &device, Precision::F64)
-            } else {
-                let inputs: Vec<&T> = node.inputs.iter().map(|&i| &values[i]).collect();
-                node.op.forward(&inputs).0
-            };
-            values.push(value);
-        }
-        let loss = values.pop().expect("the loss node");
-        loss.into_data().convert::<f64>().try_to_vec::<f64>().expect("f64 data")[0]
+        let nodes = self.nodes[..=self.loss].iter();
+        model::Replay::from_host(nodes.map(|n| (n.op, n.inputs.as_slice(), n.shape, matches!(n.op, Op::Leaf(_)).then_some(n.value.values.as_slice()))))
+            .loss_with(changes)
     }
 
     /// Central finite-difference estimate of `∂L/∂param[element]` with step `eps` (f64 replay),

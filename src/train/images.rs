@@ -631,7 +631,16 @@ impl ImageTrainer {
 
     /// One optimisation step on the next batch. Returns the batch's loss (not read back).
     pub fn train_step(&mut self) -> T {
-        let (mut tape, nodes, loss) = self.record_step(Mode::Train);
+        let (tape, _, loss) = self.step_on(Mode::Train);
+        tape.value(loss).clone()
+    }
+
+    /// One optimisation step on the next batch, recorded on a tape of the given mode (the
+    /// stepper's trace keeps every value and gradient): the parameters, optimizer, step count
+    /// and epoch loss advance exactly as [`ImageTrainer::train_step`]'s. Returns the tape after
+    /// backward, the model's nodes and the loss node.
+    pub fn step_on(&mut self, mode: Mode) -> (Tape, ImageNodes, usize) {
+        let (mut tape, nodes, loss) = self.record_step(mode);
         tape.backward(loss);
         let grads = tape.grads_or_zeros(&nodes.params);
         self.optimizer.config.lr = self.config.lr_at(self.step, self.steps_per_epoch());
@@ -640,9 +649,9 @@ impl ImageTrainer {
         let value = tape.value(loss).clone();
         self.epoch_loss = Some(match self.epoch_loss.take() {
             Some((sum, n)) => (sum.add(value.clone()), n + 1),
-            None => (value.clone(), 1),
+            None => (value, 1),
         });
-        value
+        (tape, nodes, loss)
     }
 
     /// The mean of the batch losses since the last call (on the device), and how many batches.

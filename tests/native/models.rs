@@ -122,6 +122,74 @@ fn a_cnn_step_holds_less_on_a_train_tape() {
     assert!(train < trace, "train {train} vs trace {trace}");
 }
 
+/// The stepper on the CNN: the traced step is the trainer's real next step (the same weights as
+/// a training step, bit for bit), its stages walk conv → … → loss → backward → updates, each
+/// stage's tensors are read on demand with the true shapes, the update obeys momentum SGD's rule,
+/// and the f64 replay's finite differences agree with the traced gradients.
+#[test]
+fn the_stepper_walks_a_real_cnn_step_stage_by_stage() {
+    use gradlab::engine::Role;
+    use gradlab::stepper::StageKind;
+    use gradlab::stepper::model::{ModelStep, Part, read_parts};
+    let Some(data) = mnist() else { return };
+    let c = config(&[("preset", "cnn-torch"), ("limit", "200"), ("batch", "20")]);
+    let cpu = Device::flex();
+    let (mut a, mut b) = (ImageTrainer::new(c.clone(), &data, &cpu).unwrap(), ImageTrainer::new(c.clone(), &data, &cpu).unwrap());
+    a.train_step();
+    b.train_step();
+    let step = ModelStep::from_trainer(&mut a);
+    b.train_step();
+    assert_eq!(a.step, b.step);
+    for (x, y) in a.model.params.iter().zip(&b.model.params) {
+        assert_eq!(block_on(read(x)).unwrap(), block_on(read(y)).unwrap(), "the traced step is the real one");
+    }
+    // The walk: the forward ops in order, the loss, the backward in reverse, one update each.
+    let kinds: Vec<StageKind> = step.stages.iter().map(|s| s.kind).collect();
+    let forward: Vec<String> = step.stages.iter().filter(|s| s.kind == StageKind::Forward).map(|s| step.node(s.index).label().into_owned()).collect();
+    assert_eq!(forward, ["conv1", "relu1", "pool1", "flatten", "fc1", "relu2", "fc2"]);
+    assert_eq!(kinds.iter().filter(|&&k| k == StageKind::Loss).count(), 1);
+    assert_eq!(kinds.iter().filter(|&&k| k == StageKind::Update).count(), 6);
+    assert_eq!(step.stage_name(0), "forward · conv2d · conv1 [20, 32, 28, 28]");
+    assert_eq!(step.node(step.stages[0].index).tag.role, Role::PreActivation);
+    // The convolution's stage: its inputs and output, read when asked, in their true shapes.
+    let parts = step.parts(0);
+    let titles: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles, ["input x [20, 1, 28, 28]", "input conv1.weight [32, 1, 5, 5]", "input conv1.bias [32]", "output conv1 [20, 32, 28, 28]"]);
+    let fetch = |parts: &[Part]| block_on(read_parts(step.pending(parts))).unwrap();
+    let conv = fetch(&[parts[3].1]).remove(0);
+    let (h, w, maps) = conv.maps(0).expect("rank 4");
+    assert_eq!((h, w, maps.len()), (28, 28, 32));
+    let hist = conv.histogram(20);
+    assert_eq!(hist.counts.iter().sum::<u32>() as usize, 20 * 32 * 28 * 28);
+    let relu = fetch(&[Part::Value(step.stages[1].index)]).remove(0);
+    assert!(relu.summary().min >= 0.0 && relu.summary().zeros > 0.1, "ReLU zeroes the negative half: {:?}", relu.summary());
+    // A backward stage passes a gradient of the input's shape.
+    let back = step.stages.iter().position(|s| s.kind == StageKind::Backward && step.node(s.index).label() == "pool1").unwrap();
+    let passed = fetch(&step.parts(back).iter().map(|p| p.1).collect::<Vec<_>>());
+    assert_eq!(passed[1].shape.dims(), [20, 32, 28, 28]);
+    // conv1.weight's update: momentum SGD's first use of a velocity (v = μ·v + g; w −= lr·v).
+    let update = step.stages.iter().position(|s| s.kind == StageKind::Update && s.index == 0).unwrap();
+    let parts = step.parts(update);
+    let titles: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles, ["conv1.weight before", "gradient ∂L/∂conv1.weight", "optimizer state v after", "conv1.weight after"]);
+    let t = fetch(&parts.iter().map(|p| p.1).collect::<Vec<_>>());
+    let lr = c.lr;
+    for j in 0..t[0].values.len() {
+        assert!((t[3].values[j] - (t[0].values[j] - lr * t[2].values[j])).abs() < 1e-6, "w[{j}]");
+    }
+    // Finite differences of the f64 replay against the traced gradients.
+    let (mut replay, leaves) = step.replay();
+    replay.fill(block_on(read_parts(leaves)).unwrap());
+    let loss = block_on(read(step.node(step.loss).value())).unwrap()[0] as f64;
+    assert!((replay.loss_with(&[]) - loss).abs() < 1e-5 * loss.abs().max(1.0), "replay {} vs traced {loss}", replay.loss_with(&[]));
+    for (param, element) in [(0, 7), (1, 3), (2, 1000), (5, 4)] {
+        let grad = fetch(&[Part::Gradient(param)]).remove(0);
+        let check = replay.gradient_check(step.params[param], element, 1e-4, grad.values[element]);
+        // f32 gradients against f64 differences: they agree to ≈ 1e-7 here.
+        assert!(check.relative_error < 1e-4, "param {param}[{element}]: {check:?}");
+    }
+}
+
 /// Exported weights carry PyTorch's names, shapes and dtypes (a `state_dict()` that
 /// `load_state_dict(strict=True)` accepts), reload into gradlab unchanged, and a numpy forward
 /// pass of the PyTorch module on them reproduces gradlab's probabilities on 1,000 test digits.
