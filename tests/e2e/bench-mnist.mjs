@@ -2,7 +2,8 @@
 // headless-Chromium run — gradlab on its CPU path and on WebGPU, as its MNIST page reports them,
 // beside TensorFlow.js 4.22 (npm @tensorflow/tfjs, -backend-wasm, -backend-webgpu; webgl and cpu
 // come with tfjs) on the same nets, batch sizes and browser. Prints numbers and ratios; nothing
-// here passes or fails on time. Env: DIST (the app's build, default dist/), BATCHES (per run, 40).
+// here passes or fails on time. Env: DIST (the app's build, default dist/), BATCHES (per run, 40),
+// DEVICES (gradlab's, default cpu,webgpu), TFJS (TF.js backends, default wasm,webgl,cpu,webgpu; empty: none).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,9 @@ import { serve, launch, open, text } from './lib.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = process.env.DIST || path.resolve(here, '../../dist');
 const batches = Number(process.env.BATCHES || 40);
+const list = (v, all) => (v === undefined ? all : v.split(',').filter(Boolean));
+const devices = list(process.env.DEVICES, ['cpu', 'webgpu']);
+const backends = list(process.env.TFJS, ['wasm', 'webgl', 'cpu', 'webgpu']);
 const tfjs = path.join(here, 'node_modules/@tensorflow');
 const MODELS = { mlp: { preset: 'mlp-keras', batch: 128 }, cnn: { preset: 'cnn-torch', batch: 100 } };
 
@@ -21,7 +25,7 @@ const say = (row) => { rows.push(row); console.log(JSON.stringify(row)); };
 
 // gradlab: the MNIST page trains `batches` batches (a subset of that size, one epoch) and shows
 // samples/s over its training time.
-for (const device of ['cpu', 'webgpu']) {
+for (const device of devices) {
   for (const [model, { preset, batch }] of Object.entries(MODELS)) {
     const page = await open(browser, url, `page=mnist&mnist.preset=${preset}&mnist.epochs=1&mnist.limit=${Math.max(100, batch * batches)}`, { width: 1280, height: 1000 });
     await page.waitForFunction(() => /checked against/.test(document.querySelector('[data-testid="data-status"]')?.textContent || ''), null, { timeout: 180_000 });
@@ -57,7 +61,7 @@ for (const script of ['tfjs/dist/tf.min.js', 'tfjs-backend-wasm/dist/tf-backend-
   await page.addScriptTag({ url: `${url}tfjs/${script}` });
 }
 const version = await page.evaluate(() => tf.version.tfjs);
-for (const backend of ['wasm', 'webgl', 'cpu', 'webgpu']) {
+for (const backend of backends) {
   for (const [model, { batch }] of Object.entries(MODELS)) {
     const result = await page.evaluate(async ({ backend, model, batch, batches, base }) => {
       try {
