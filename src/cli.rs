@@ -156,7 +156,13 @@ fn command() -> Command {
         .arg(json("one JSON document with every parameter's value, gradient, update and finite difference"));
     let bench = Command::new("bench")
         .about("Steps/s of the playground net on the CPU and the GPU, and which optimizer kernels ran")
-        .arg(json("one JSON object per measurement"));
+        .arg(json("one JSON object per measurement"))
+        .arg(
+            Arg::new("ops")
+                .long("ops")
+                .action(ArgAction::SetTrue)
+                .help("instead: milliseconds per call of each op of a cnn-torch training step (batch 100), forward and backward, on each device"),
+        );
     Command::new("gradlab")
         .version(env!("CARGO_PKG_VERSION"))
         .about("gradlab — train the playground's networks natively, on the same engine as the web app")
@@ -199,6 +205,7 @@ pub fn run(args: &[String]) -> i32 {
         Some(("train", m)) if value(m, "preset").is_some() => parse_image_train(m).and_then(train_images),
         Some(("train", m)) => parse_train(m).and_then(train),
         Some(("step", m)) => step(m),
+        Some(("bench", m)) if m.get_flag("ops") => bench_ops(m.get_flag("json")),
         Some(("bench", m)) => bench(m.get_flag("json")),
         _ => unreachable!("clap requires one of the subcommands"),
     };
@@ -461,6 +468,79 @@ fn ran(paths: &[crate::engine::UpdatePath]) -> String {
 /// JSON has no NaN: non-finite losses print as null.
 fn json_f32(x: f32) -> String {
     if x.is_finite() { format!("{x}") } else { "null".to_string() }
+}
+
+/// Each op of a cnn-torch training step at batch 100, forward and backward, timed alone on each
+/// device: where a step's time goes (the GPU's kernels against PyTorch's, say).
+fn bench_ops(json: bool) -> Result<(), CliError> {
+    use crate::engine::{Op, T, WeightGradient};
+    use burn::tensor::Distribution;
+    let (n, c, side, k, classes) = (100, 32, 28, 5, 10);
+    for kind in [BackendKind::Cpu, BackendKind::Gpu] {
+        let device = match device_for(kind) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("gradlab bench --ops: skipping {}: {e}", kind.key());
+                continue;
+            }
+        };
+        let random = |dims: [usize; 4]| T::random(dims, Distribution::Uniform(-1.0, 1.0), &device);
+        let x = random([n, 1, side, side]);
+        let (w, b) = (random([c, 1, k, k]), random([1, 1, 1, c]));
+        let conv = Op::Conv2d { stride: 1, padding: 2 };
+        let (y, _) = conv.forward(&[&x, &w, &b]);
+        let relu = Op::Relu.forward(&[&y]).0;
+        let pool = Op::MaxPool2d { kernel: 2, stride: 2 };
+        let (pooled, indices) = pool.forward(&[&relu]);
+        let flat = pooled.clone().reshape([1, 1, n, c * 14 * 14]);
+        let (fw, fb) = (random([1, 1, classes, c * 14 * 14]), random([1, 1, 1, classes]));
+        let logits = Op::Linear.forward(&[&flat, &fw, &fb]).0;
+        let targets = random([1, 1, n, classes]).abs();
+        let g_y = random([n, c, side, side]);
+        let g_pool = random([n, c, 14, 14]);
+        let g_logits = random([1, 1, n, classes]);
+        let one = random([1, 1, 1, 1]);
+        let no_input = [false, true, true];
+        let timed: Vec<(&str, Box<dyn Fn() -> T + '_>)> = vec![
+            ("conv2d forward", Box::new(|| conv.forward(&[&x, &w, &b]).0)),
+            ("conv2d backward (weight, bias)", Box::new(|| conv.backward(&[&x, &w, &b], &y, &crate::engine::Saved::Nothing, &g_y, &no_input)[1].clone().unwrap())),
+            ("conv2d weight gradient: burn", Box::new(|| WeightGradient::Burn.compute(&x, &w, &g_y, 1, 2))),
+            ("conv2d weight gradient: im2col", Box::new(|| WeightGradient::Im2col.compute(&x, &w, &g_y, 1, 2))),
+            ("relu forward", Box::new(|| Op::Relu.forward(&[&y]).0)),
+            ("relu backward", Box::new(|| Op::Relu.backward(&[&y], &relu, &crate::engine::Saved::Nothing, &g_y, &[true])[0].clone().unwrap())),
+            ("max-pool forward", Box::new(|| pool.forward(&[&relu]).0)),
+            ("max-pool backward", Box::new(|| pool.backward(&[&relu], &pooled, &indices, &g_pool, &[true])[0].clone().unwrap())),
+            ("linear forward", Box::new(|| Op::Linear.forward(&[&flat, &fw, &fb]).0)),
+            ("linear forward as (W·xᵀ)ᵀ", Box::new(|| fw.clone().matmul(flat.clone().swap_dims(2, 3)).swap_dims(2, 3).add(fb.clone()))),
+            ("linear forward split-K (64 chunks)", Box::new(|| {
+                let (k, chunks) = (c * 14 * 14, 64);
+                let xs: burn::Tensor<3> = flat.clone().reshape([n, chunks, k / chunks]).swap_dims(0, 1);
+                let ws: burn::Tensor<3> = fw.clone().reshape([classes, chunks, k / chunks]).permute([1, 2, 0]);
+                xs.matmul(ws).sum_dim(0).reshape([1, 1, n, classes]).add(fb.clone())
+            })),
+            ("linear backward", Box::new(|| Op::Linear.backward(&[&flat, &fw, &fb], &logits, &crate::engine::Saved::Nothing, &g_logits, &[true, true, true])[1].clone().unwrap())),
+            ("cross-entropy forward", Box::new(|| Op::SoftmaxCrossEntropy.forward(&[&logits, &targets]).0)),
+            ("cross-entropy backward", Box::new(|| Op::SoftmaxCrossEntropy.backward(&[&logits, &targets], &one, &crate::engine::Saved::Nothing, &one, &[true, false])[0].clone().unwrap())),
+        ];
+        for (name, f) in &timed {
+            let sync = |t: T| read_scalar(&t.sum().reshape([1, 1, 1, 1]));
+            sync(f()); // warm-up: kernel compilation, allocations
+            let reps = if kind == BackendKind::Cpu { 5 } else { 50 };
+            let start = Instant::now();
+            let mut last = None;
+            for _ in 0..reps {
+                last = Some(f());
+            }
+            sync(last.expect("at least one call"));
+            let ms = 1e3 * start.elapsed().as_secs_f64() / reps as f64;
+            if json {
+                out!("{{\"where\":\"native\",\"backend\":\"{}\",\"op\":\"{name}\",\"batch\":{n},\"ms\":{ms:.4}}}", kind.key());
+            } else {
+                out!("native {:<7} {name:<32} {ms:>9.3} ms", kind.key());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn bench(json: bool) -> Result<(), CliError> {

@@ -10,7 +10,7 @@ pub mod shape;
 pub mod tag;
 pub mod tape;
 
-pub use op::{Formula, Leaf, Op, Saved, Stats, T};
+pub use op::{Formula, Leaf, Op, Saved, Stats, T, WeightGradient};
 pub use shape::{Shape, ShapeError};
 pub use fused::UpdatePath;
 pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};

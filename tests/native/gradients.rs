@@ -2,7 +2,7 @@
 //! (our independent oracle) on random shapes that are not multiples of 4 or 64.
 
 use burn::tensor::Device;
-use gradlab::engine::{Leaf, Op, Precision, Rng, Shape, Stats, Stream, T, Tape, block_on, read_f64, tensor_f64};
+use gradlab::engine::{Leaf, Op, Precision, Rng, Shape, Stats, Stream, T, Tape, WeightGradient, block_on, read_f64, tensor_f64};
 
 /// A test input: values, shape, and whether a gradient is checked for it.
 struct Input {
@@ -255,6 +255,52 @@ fn layer_norm_and_embedding_forwards_equal_their_definitions() {
     let out = values(&Op::Embedding.forward(&[&upload(&ids, [2, 2], &cpu), &upload(&table, [5, 2], &cpu)]).0);
     let want: Vec<f64> = ids.iter().flat_map(|&i| table[i as usize * 2..i as usize * 2 + 2].to_vec()).collect();
     assert_eq!(out, want);
+}
+
+/// The two kernels of a convolution's weight gradient agree (burn's, which the CPU takes and the
+/// checks above test, and im2col, which a GPU takes), on the same odd shapes, strides and padding.
+#[test]
+fn conv_weight_gradient_kernels_agree() {
+    let cpu = Device::flex();
+    let mut rng = Rng::new(9, Stream::Data);
+    for (x, w, stride, padding) in [([3, 5, 13, 11], [4, 5, 3, 3], 2, 1), ([2, 1, 7, 9], [3, 1, 5, 5], 1, 2), ([1, 2, 8, 10], [2, 2, 2, 3], 3, 0)] {
+        let (xi, wi) = (free(x, &mut rng), free(w, &mut rng));
+        let (xt, wt) = (upload(&xi.values, xi.shape, &cpu), upload(&wi.values, wi.shape, &cpu));
+        let out = Op::Conv2d { stride: stride as u8, padding: padding as u8 }.shape(&[xi.shape, wi.shape, Shape::from([w[0]])]).unwrap();
+        let g: Vec<f64> = (0..out.numel()).map(|_| rng.range(-1.0, 1.0)).collect();
+        let gt = upload(&g, out, &cpu);
+        let burn = values(&WeightGradient::Burn.compute(&xt, &wt, &gt, stride, padding));
+        let im2col = values(&WeightGradient::Im2col.compute(&xt, &wt, &gt, stride, padding));
+        for (j, (a, b)) in burn.iter().zip(&im2col).enumerate() {
+            assert!((a - b).abs() <= 1e-10 * a.abs().max(1.0), "{x:?} * {w:?} stride {stride} padding {padding}: [{j}] burn {a} vs im2col {b}");
+        }
+    }
+}
+
+/// A linear layer with a long inner dimension splits it on a GPU (and not on the CPU), with the
+/// same result: cnn-torch's fc1 at batch 100, and a batch of sequences.
+#[test]
+fn a_long_linear_layer_splits_its_inner_dimension_on_a_gpu() {
+    use gradlab::engine::op::linear_chunks;
+    let mut rng = Rng::new(11, Stream::Data);
+    let cpu = Device::flex();
+    for (x_shape, w_shape) in [(vec![100, 6272], [10, 6272]), (vec![2, 3, 4096], [5, 4096])] {
+        let x = free(Shape::new(&x_shape), &mut rng);
+        let (w, b) = (free(w_shape, &mut rng), free([w_shape[0]], &mut rng));
+        let on = |d: &Device| {
+            let t = |i: &Input| gradlab::engine::tensor(&i.values.iter().map(|&v| v as f32).collect::<Vec<_>>(), i.shape, d, Precision::F32);
+            let (xt, wt, bt) = (t(&x), t(&w), t(&b));
+            (linear_chunks(&xt, w_shape[1]), values(&Op::Linear.forward(&[&xt, &wt, &bt]).0))
+        };
+        let (cpu_chunks, expected) = on(&cpu);
+        assert_eq!(cpu_chunks, 1, "the CPU keeps one product");
+        let Some(gpu) = crate::support::gpu() else { continue };
+        let (chunks, got) = on(&gpu);
+        assert_eq!(chunks, if w_shape[1] == 6272 { 49 } else { 32 }, "a GPU splits {} into parts of about 128", w_shape[1]);
+        for (j, (a, b)) in expected.iter().zip(&got).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{x_shape:?}: [{j}] cpu {a} vs gpu {b}");
+        }
+    }
 }
 
 /// Bad shapes are errors that name the op and the true shapes, never a panic in a kernel.

@@ -106,6 +106,42 @@ def playground(dev):
             print(json.dumps({"torch": "playground-4-2", "steps_per_sec": round(steps / seconds, 1), "ms_per_step": round(1000 * seconds / steps, 4)}), flush=True)
 
 
+def ops(dev):
+    """Each op of a cnn-torch step at batch 100 alone, as `gradlab bench --ops` times them."""
+    n, c = 100, 32
+    x = torch.rand(n, 1, 28, 28, device=dev) * 2 - 1
+    w, b = torch.rand(c, 1, 5, 5, device=dev) * 2 - 1, torch.rand(c, device=dev) * 2 - 1
+    y = torch.conv2d(x, w, b, padding=2)
+    g_y = torch.rand_like(y)
+    relu = torch.relu(y)
+    pooled, idx = torch.nn.functional.max_pool2d(relu, 2, return_indices=True)
+    g_pool = torch.rand_like(pooled)
+    flat = pooled.flatten(1)
+    fw, fb = torch.rand(10, c * 14 * 14, device=dev) * 2 - 1, torch.rand(10, device=dev) * 2 - 1
+    g_logits = torch.rand(n, 10, device=dev)
+    cases = {
+        "conv2d forward": lambda: torch.conv2d(x, w, b, padding=2),
+        "conv2d backward (weight, bias)": lambda: (torch.nn.grad.conv2d_weight(x, w.shape, g_y, padding=2), g_y.sum((0, 2, 3))),
+        "relu forward": lambda: torch.relu(y),
+        "relu backward": lambda: g_y * (y > 0),
+        "max-pool forward": lambda: torch.nn.functional.max_pool2d(relu, 2, return_indices=True),
+        "max-pool backward": lambda: torch.ops.aten.max_pool2d_with_indices_backward(g_pool, relu, [2, 2], [2, 2], [0, 0], [1, 1], False, idx),
+        "linear forward": lambda: torch.nn.functional.linear(flat, fw, fb),
+        "linear backward": lambda: (g_logits.t() @ flat, g_logits @ fw, g_logits.sum(0)),
+    }
+    for name, f in cases.items():
+        for _ in range(3):
+            f()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(50):
+            f()
+        end.record()
+        torch.cuda.synchronize()
+        print(json.dumps({"torch": "op", "op": name, "batch": n, "ms": round(start.elapsed_time(end) / 50, 4)}), flush=True)
+
+
 def main():
     path = sys.argv[1]
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -121,6 +157,7 @@ def main():
     cnn = CnnTorch().to(dev)
     race("cnn-torch", cnn, torch.optim.SGD(cnn.parameters(), lr=1e-3, momentum=0.9), 100, epochs, data, dev)
     playground(dev)
+    ops(dev)
 
 
 if __name__ == "__main__":
