@@ -512,12 +512,7 @@ fn bench_ops(json: bool) -> Result<(), CliError> {
             ("max-pool backward", Box::new(|| pool.backward(&[&relu], &pooled, &indices, &g_pool, &[true])[0].clone().unwrap())),
             ("linear forward", Box::new(|| Op::Linear.forward(&[&flat, &fw, &fb]).0)),
             ("linear forward as (W·xᵀ)ᵀ", Box::new(|| fw.clone().matmul(flat.clone().swap_dims(2, 3)).swap_dims(2, 3).add(fb.clone()))),
-            ("linear forward split-K (64 chunks)", Box::new(|| {
-                let (k, chunks) = (c * 14 * 14, 64);
-                let xs: burn::Tensor<3> = flat.clone().reshape([n, chunks, k / chunks]).swap_dims(0, 1);
-                let ws: burn::Tensor<3> = fw.clone().reshape([classes, chunks, k / chunks]).permute([1, 2, 0]);
-                xs.matmul(ws).sum_dim(0).reshape([1, 1, n, classes]).add(fb.clone())
-            })),
+            ("linear forward split-K (64 parts)", Box::new(|| crate::engine::op::linear_split(&flat, &fw, 64).add(fb.clone()))),
             ("linear backward", Box::new(|| Op::Linear.backward(&[&flat, &fw, &fb], &logits, &crate::engine::Saved::Nothing, &g_logits, &[true, true, true])[1].clone().unwrap())),
             ("cross-entropy forward", Box::new(|| Op::SoftmaxCrossEntropy.forward(&[&logits, &targets]).0)),
             ("cross-entropy backward", Box::new(|| Op::SoftmaxCrossEntropy.backward(&[&logits, &targets], &one, &crate::engine::Saved::Nothing, &one, &[true, false])[0].clone().unwrap())),

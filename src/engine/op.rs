@@ -107,8 +107,9 @@ pub enum Op {
     /// [`Stats::Running`], two more inputs: the running mean and variance `[c]` (evaluation).
     BatchNorm2d { eps: f32, stats: Stats },
     /// `(ids [..], table [vocab, d]) → [.., d]`: row `ids[i]` of the table for every id (a token
-    /// embedding). Ids are whole numbers in `0..vocab` (the caller checks them on the host: a
-    /// kernel cannot say which id was out of range); at most three id axes.
+    /// embedding). Ids are whole numbers in `0..vocab`, made by [`Tape::ids`](super::Tape::ids),
+    /// which checks them on the host (a kernel cannot say which id was out of range: the CPU
+    /// would panic, a GPU clamp); at most three id axes.
     Embedding,
     /// `(x [.., d], γ [d], β [d]) → γ·(x − μ)/√(σ² + ε) + β` with `μ`, `σ²` the mean and biased
     /// variance of each row of the last axis (kept on the node for the backward).
@@ -676,7 +677,7 @@ impl Op {
                 let [_, _, vocab, d] = inputs[1].dims();
                 let rows = g().reshape([ids_len(inputs[0]), d]);
                 // Each feature column is one sequential pass over the ids (burn's select_assign):
-                // repeated ids add up in id order, on every backend.
+                // repeated ids add up in the order they occur, on every backend.
                 let table = y().reshape([vocab, d]).zeros_like().select_assign(0, ids(inputs[0]), rows, IndexingUpdateOp::Add);
                 vec![None, want(1).then(|| table.reshape([1, 1, vocab, d]))]
             }
@@ -771,14 +772,21 @@ impl WeightGradient {
 
 /// `x·Wᵀ` for `x` `[.., k]` and a weight `[out, k]`. burn's matrix product does not split a long
 /// inner dimension: on an H200 through wgpu, cnn-torch's fc1 (`[100, 6272] · [6272, 10]`) took
-/// 2.0 ms as one product and 0.13 ms as 49 products of 128 summed (PyTorch: 0.03 ms). On the CPU
+/// 2.0 ms as one product and 0.13–0.16 ms in 49–64 parts summed (PyTorch: 0.03 ms). On the CPU
 /// one product is as fast, so the CPU path keeps it (and its numbers).
 fn linear(x: &T, w: &T) -> T {
-    let ([a, b, rows, k], out) = (x.dims(), w.dims()[2]);
-    let chunks = linear_chunks(x, k);
-    if chunks == 1 {
-        return x.clone().matmul(w.clone().swap_dims(2, 3));
+    let k = x.dims()[3];
+    match linear_chunks(x, k) {
+        1 => x.clone().matmul(w.clone().swap_dims(2, 3)),
+        chunks => linear_split(x, w, chunks),
     }
+}
+
+/// `x·Wᵀ` as `chunks` products over parts of the inner dimension `k` (which `chunks` divides),
+/// summed.
+pub fn linear_split(x: &T, w: &T, chunks: usize) -> T {
+    let ([a, b, rows, k], out) = (x.dims(), w.dims()[2]);
+    assert_eq!(k % chunks, 0, "{chunks} parts of {k}");
     let xs: Tensor<3> = x.clone().reshape([a * b * rows, chunks, k / chunks]).swap_dims(0, 1);
     let ws: Tensor<3> = w.clone().reshape([out, chunks, k / chunks]).permute([1, 2, 0]);
     xs.matmul(ws).sum_dim(0).reshape([a, b, rows, out])

@@ -60,6 +60,11 @@ impl Node {
         self.value.as_ref().unwrap_or_else(|| panic!("the value of {} was freed by a train-mode backward", self.label()))
     }
 
+    /// Whether it is a parameter leaf.
+    pub fn is_param(&self) -> bool {
+        self.op == Op::Leaf(Leaf::Param)
+    }
+
     /// Its name, made from its tag (only when shown).
     pub fn label(&self) -> std::borrow::Cow<'static, str> {
         self.tag.label()
@@ -92,6 +97,25 @@ impl Tape {
     /// An empty tape in the given mode.
     pub fn with_mode(mode: Mode) -> Self {
         Self { mode, ..Self::default() }
+    }
+
+    /// Records integer ids (tokens, classes) for an [`Op::Embedding`] over a vocabulary of
+    /// `vocab`, checked here: an id outside `0..vocab` is named in the error and nothing is
+    /// recorded. Stored exactly in the float storage every value shares (`vocab` ≤ 2²⁴).
+    pub fn ids(&mut self, tag: impl Into<Tag>, ids: &[u32], shape: impl Into<Shape>, vocab: usize, device: &burn::tensor::Device, precision: super::Precision) -> Result<NodeId, ShapeError> {
+        let shape = shape.into();
+        let fail = |message: String| Err(ShapeError { op: "ids", message });
+        if vocab > 1 << 24 {
+            return fail(format!("a vocabulary of {vocab} is more than a float holds exactly (2²⁴)"));
+        }
+        if ids.len() != shape.numel() {
+            return fail(format!("{} ids for a {shape} leaf", ids.len()));
+        }
+        if let Some((at, id)) = ids.iter().enumerate().find(|&(_, &id)| id as usize >= vocab) {
+            return fail(format!("id {id} at position {at} is not below the vocabulary's {vocab}"));
+        }
+        let values: Vec<f64> = ids.iter().map(|&id| id as f64).collect();
+        Ok(self.leaf(Leaf::Ids, tag, super::tensor_f64(&values, shape, device, precision), shape))
     }
 
     /// Records a leaf of the given true shape: data, a parameter or a constant.
@@ -194,7 +218,7 @@ impl Tape {
     /// Train mode: drops what no later step of the backward reads.
     fn free(&mut self, id: NodeId, loss: NodeId) {
         let node = &mut self.nodes[id];
-        let is_param = node.op == Op::Leaf(Leaf::Param);
+        let is_param = node.is_param();
         let per_element = node.value.as_ref().map_or(0, |v| v.dtype().size());
         let elements = node.shape.numel();
         let mut freed = saved_bytes(&std::mem::take(&mut node.saved));
@@ -256,7 +280,7 @@ impl Tape {
 
     /// The nodes recorded as parameters, with their labels.
     pub fn params(&self) -> impl Iterator<Item = (NodeId, &Node)> {
-        self.nodes.iter().enumerate().filter(|(_, n)| n.op == Op::Leaf(Leaf::Param))
+        self.nodes.iter().enumerate().filter(|(_, n)| n.is_param())
     }
 }
 

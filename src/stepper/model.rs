@@ -15,7 +15,7 @@
 use burn::tensor::Device;
 
 use super::{GradientCheck, Stage, StageKind, relative_error, stages};
-use crate::engine::{EngineError, Leaf, Mode, Node, NodeId, Op, Optimizer, Precision, Shape, T, Tape, read_many, tensor_f64};
+use crate::engine::{EngineError, Mode, Node, NodeId, Op, Optimizer, Precision, Shape, T, Tape, read_many, tensor_f64};
 use crate::train::images::ImageTrainer;
 
 /// A tensor read back for display: its true shape and values (row-major).
@@ -321,10 +321,5 @@ impl Replay {
         let w = self.nodes[node].leaf.as_ref().expect("a filled leaf")[element];
         let numeric = (self.loss_with(&[(node, element, w + eps)]) - self.loss_with(&[(node, element, w - eps)])) / (2.0 * eps);
         GradientCheck { analytic, numeric, relative_error: relative_error(analytic, numeric) }
-    }
-
-    /// Whether node `id` is a parameter leaf (only those are checked).
-    pub fn is_param(&self, id: NodeId) -> bool {
-        self.nodes.get(id).is_some_and(|n| n.op == Op::Leaf(Leaf::Param))
     }
 }

@@ -351,6 +351,7 @@ pub(super) fn DigitsPage(active: Signal<bool>, config: RwSignal<crate::train::im
                 })}
             </section>
             <TrainPanel m kind=d.kind.into() ready/>
+            <super::mnist_step::StepPanel m kind=d.kind.into() ready/>
             <section class="panel test-images">
                 <h2>"The first 100 test images"</h2>
                 <div class="digit-grid" data-testid="digit-grid">

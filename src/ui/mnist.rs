@@ -67,6 +67,13 @@ enum Run {
 /// value is not measured.
 type Point = (f64, f64, f64, f64);
 
+impl MnistUi {
+    /// Counts resets (for panels that hold something of the old model).
+    pub(super) fn resets(&self) -> RwSignal<u64> {
+        self.resets
+    }
+}
+
 /// The training panel's signals, shared with the draw pad's prediction.
 #[derive(Clone, Copy)]
 pub(super) struct MnistUi {
@@ -79,6 +86,10 @@ pub(super) struct MnistUi {
     generation: RwSignal<u64>,
     /// Steps done and steps per epoch.
     progress: RwSignal<(u64, usize)>,
+    /// The step of the last chart point (a point is due once a quarter epoch has passed since).
+    evaluated: RwSignal<u64>,
+    /// Bumped by reset: whatever belongs to the old model (the stepper's step) is dropped.
+    resets: RwSignal<u64>,
     samples_per_sec: RwSignal<f64>,
     gflops: RwSignal<f64>,
     history: RwSignal<Vec<Point>>,
@@ -102,6 +113,8 @@ impl MnistUi {
             run: RwSignal::new(Run::Idle),
             generation: RwSignal::new(0),
             progress: RwSignal::new((0, 0)),
+            evaluated: RwSignal::new(0),
+            resets: RwSignal::new(0),
             samples_per_sec: RwSignal::new(0.0),
             gflops: RwSignal::new(0.0),
             history: RwSignal::new(Vec::new()),
@@ -119,6 +132,8 @@ fn reset(m: MnistUi) {
     TRAINER.with(|t| *t.borrow_mut() = None);
     m.run.set(Run::Idle);
     m.progress.set((0, 0));
+    m.evaluated.set(0);
+    m.resets.update(|r| *r += 1);
     m.samples_per_sec.set(0.0);
     m.gflops.set(0.0);
     m.history.set(Vec::new());
@@ -167,6 +182,27 @@ async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<(), String> {
     m.progress.set((0, t.steps_per_epoch()));
     TRAINER.with(|slot| *slot.borrow_mut() = Some(t));
     Ok(())
+}
+
+/// Pauses training and takes the trainer's next step for real on a trace tape, for the stepper
+/// (the trainer is built first if there is none). The panel's progress and pictures follow.
+pub(super) async fn traced_step(m: MnistUi, data: &ImageData) -> Result<crate::stepper::model::ModelStep, String> {
+    if m.run.get_untracked() == Run::Preparing {
+        return Err("the model is being prepared: try again in a moment".into());
+    }
+    if matches!(m.run.get_untracked(), Run::Training | Run::Evaluating) {
+        m.generation.update(|g| *g += 1);
+        m.run.set(Run::Paused);
+    }
+    ensure_trainer(m, data).await?;
+    let (step, progress) =
+        with_trainer(|t| (crate::stepper::model::ModelStep::from_trainer(t), (t.step, t.steps_per_epoch()))).ok_or("no model yet")?;
+    m.progress.set(progress);
+    if matches!(m.run.get_untracked(), Run::Idle | Run::Preparing) {
+        m.run.set(Run::Paused);
+    }
+    m.weights_version.update(|v| *v += 1);
+    Ok(step)
 }
 
 /// Measures this model on the CPU and on a hardware WebGPU (a few steps on a small subset each,
@@ -312,6 +348,12 @@ async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(),
     let live = || m.generation.get_untracked() == generation;
     let (per_epoch, epochs, flops) = with_trainer(|t| (t.steps_per_epoch(), t.config.epochs, t.config.preset.arch().train_flops_per_sample())).ok_or("no trainer")?;
     let point_every = per_epoch.div_ceil(POINTS_PER_EPOCH).max(1) as u64;
+    // A point is due once a point's or an epoch's boundary has been passed since the last one
+    // (also by a step the stepper took while training was paused).
+    let due = |step: u64| {
+        let last = m.evaluated.get_untracked();
+        step / point_every > last / point_every || step / per_epoch as u64 > last / per_epoch as u64
+    };
     // Samples/s over the last few seconds of training (evaluation time excluded).
     let mut window: Vec<(f64, u64)> = Vec::new();
     while live() && m.run.get_untracked() == Run::Training {
@@ -324,7 +366,7 @@ async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(),
             })
             .ok_or("no trainer")?;
             samples += batch;
-            if step % point_every == 0 || step % per_epoch as u64 == 0 || now_ms() - start > FRAME_BUDGET {
+            if due(step) || now_ms() - start > FRAME_BUDGET {
                 break loss;
             }
         };
@@ -343,13 +385,14 @@ async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(),
         m.gflops.set(rate * flops / 1e9);
         let step = with_trainer(|t| t.step).unwrap_or(0);
         m.progress.set((step, per_epoch));
-        if step % point_every == 0 || step % per_epoch as u64 == 0 {
-            let epoch_end = step % per_epoch as u64 == 0;
+        if due(step) {
+            let epoch_end = step / per_epoch as u64 > m.evaluated.get_untracked() / per_epoch as u64;
             m.run.set(Run::Evaluating);
             let point = evaluate(m, generation, epoch_end, data).await?;
             if !live() {
                 return Ok(());
             }
+            m.evaluated.set(step);
             m.history.update(|h| h.push(point));
             m.weights_version.update(|v| *v += 1);
             if epoch_end && step as usize / per_epoch >= epochs {

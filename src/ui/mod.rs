@@ -12,6 +12,7 @@ mod digits;
 mod draw;
 mod heap;
 mod mnist;
+mod mnist_step;
 mod network;
 mod play;
 mod step;

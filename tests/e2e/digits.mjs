@@ -225,6 +225,50 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     await page.close();
   });
 
+  await test("MNIST stepper: the CNN's next training step walked stage by stage — conv feature maps, ReLU's zeros, the loss, backward, an update checked numerically", async () => {
+    const page = await open(browser, url, 'page=mnist&mnist.preset=cnn-torch&mnist.limit=1000', { width: 1280, height: 1000 });
+    await settled(page);
+    await page.locator('[data-testid="mnist-step"]').scrollIntoViewIfNeeded();
+    await page.click('[data-testid="mnist-step"]');
+    const stage = () => text(page, 'mnist-step-stage');
+    await page.waitForFunction(() => /^stage 1 of \d+/.test(document.querySelector('[data-testid="mnist-step-stage"]').textContent)
+      && document.querySelectorAll('[data-testid="mnist-step-part"]').length === 4, null, { timeout: 120_000 });
+    assert(/forward · conv2d · conv1 \[100, 32, 28, 28\]$/.test(await stage()), await stage());
+    const titles = await page.locator('[data-testid="mnist-step-part"] h4').allTextContents();
+    assert(titles.join(' | ') === 'input x [100, 1, 28, 28] | input conv1.weight [32, 1, 5, 5] | input conv1.bias [32] | output conv1 [100, 32, 28, 28]', titles.join(' | '));
+    const coloured = async (id) => (await pixels(page, id)).filter((v, i) => i % 4 !== 3 && v < 225).length;
+    assert(await page.locator('[data-testid="mnist-step-part"]').nth(3).locator('canvas').count() === 32, "conv1's 32 feature maps of the first image");
+    assert(await coloured('mstep-3-0') > 20 && await coloured('mstep-1-0') > 5, 'feature maps and filters are drawn');
+    assert(/cross-correlation|Σ/.test(await text(page, 'mnist-step-formula')), await text(page, 'mnist-step-formula'));
+    // Training paused at one real step.
+    assert(await text(page, 'mnist-status') === 'paused', await text(page, 'mnist-status'));
+    await page.locator('.mnist-step').screenshot({ path: path.join(out, 'mnist-stepper-conv.png') });
+    // The next stage: ReLU zeroes the negative half.
+    await page.click('[data-testid="mnist-step-next"]');
+    await page.waitForFunction(() => /relu1/.test(document.querySelector('[data-testid="mnist-step-stage"]').textContent) && document.querySelectorAll('[data-testid="mnist-step-part"]').length === 2);
+    const zeros = await page.locator('[data-testid="mnist-step-part"]').nth(1).locator('.stats').textContent();
+    assert(/min 0\.0000/.test(zeros) && parseFloat(zeros.match(/zeros ([\d.]+)%/)[1]) > 10, zeros);
+    // Jump to the loss, then to the first update, and check its gradient numerically.
+    const options = await page.locator('[data-testid="mnist-step-list"] option').allTextContents();
+    const loss = options.findIndex((o) => / loss · /.test(o));
+    const update = options.findIndex((o) => /update · momentum · conv1\.weight/.test(o));
+    assert(loss > 0 && update > loss, `stages: ${options.join(' / ')}`);
+    assert(options.some((o) => /backward · max-pool · pool1/.test(o)), 'backward stages are listed');
+    await page.selectOption('[data-testid="mnist-step-list"]', String(loss));
+    await page.waitForFunction(() => /cross-entropy loss/.test(document.querySelector('[data-testid="mnist-step-stage"]').textContent));
+    await page.selectOption('[data-testid="mnist-step-list"]', String(update));
+    await page.waitForFunction(() => /update · momentum · conv1\.weight/.test(document.querySelector('[data-testid="mnist-step-stage"]').textContent)
+      && document.querySelectorAll('[data-testid="mnist-step-part"]').length === 4);
+    await page.click('[data-testid="mnist-step-check"]');
+    await page.waitForFunction(() => /relative error/.test(document.querySelector('[data-testid="mnist-step-check-result"]').textContent), null, { timeout: 120_000 });
+    const check = await text(page, 'mnist-step-check-result');
+    console.log(`     ${check}`);
+    assert(parseFloat(check.match(/relative error ([\d.e+-]+)/)[1]) < 1e-2, check);
+    await page.locator('.mnist-step').screenshot({ path: path.join(out, 'mnist-stepper-update.png') });
+    await noError(page);
+    await page.close();
+  });
+
   await test('MNIST weights: the shipped mlp-keras weights score 97.75% and read a drawn 7; saved weights are a PyTorch state dict; a wrong file is refused', async () => {
     const page = await open(browser, url, 'page=mnist', { width: 1280, height: 1000 });
     await settled(page);

@@ -215,7 +215,8 @@ fn rank_n_ops_match_finite_differences_and_burn_autodiff() {
         Op::BatchNorm2d { eps: 1e-5, stats: Stats::Running },
         vec![free([3, 5, 4, 3], r), free([5], r), free([5], r), Input { checked: false, ..mean }, var],
         r,
-    );    // The transformer's: embedding lookups with repeated ids (their gradients add up), layer norm
+    );
+    // The transformer's: embedding lookups with repeated ids (their gradients add up), layer norm
     // over the last axis, slices and concatenations along inner and last axes.
     let ids: Vec<f64> = [3, 0, 6, 3, 3, 1, 6, 2, 0, 5].iter().map(|&i| i as f64).collect();
     check(Op::Embedding, vec![Input { values: ids.clone(), shape: Shape::from([2, 5]), checked: false }, free([7, 3], r)], r);
@@ -250,6 +251,13 @@ fn layer_norm_and_embedding_forwards_equal_their_definitions() {
             assert!((got[r * d + j] - want).abs() < 1e-12, "row {r} feature {j}: {} vs {want}", got[r * d + j]);
         }
     }
+    // Ids enter the tape checked: one outside the vocabulary is named, and nothing is recorded.
+    let mut tape = Tape::new();
+    let e = tape.ids("tokens", &[1, 4, 5, 0], [2, 2], 5, &cpu, Precision::F64).unwrap_err();
+    assert_eq!(e.to_string(), "ids: id 5 at position 2 is not below the vocabulary's 5");
+    assert!(tape.nodes().is_empty());
+    let ok = tape.ids("tokens", &[4, 0, 4, 2], [2, 2], 5, &cpu, Precision::F64).unwrap();
+    assert_eq!(tape.node(ok).op, Op::Leaf(Leaf::Ids));
     let table: Vec<f64> = (0..5 * 2).map(|i| i as f64 * 0.5).collect();
     let ids = [4.0, 0.0, 4.0, 2.0];
     let out = values(&Op::Embedding.forward(&[&upload(&ids, [2, 2], &cpu), &upload(&table, [5, 2], &cpu)]).0);
@@ -257,8 +265,8 @@ fn layer_norm_and_embedding_forwards_equal_their_definitions() {
     assert_eq!(out, want);
 }
 
-/// The two kernels of a convolution's weight gradient agree (burn's, which the CPU takes and the
-/// checks above test, and im2col, which a GPU takes), on the same odd shapes, strides and padding.
+/// The two kernels of a convolution's weight gradient agree — im2col, which the op uses and the
+/// checks above test, and burn's own — on the same odd shapes, strides and padding.
 #[test]
 fn conv_weight_gradient_kernels_agree() {
     let cpu = Device::flex();
@@ -278,10 +286,11 @@ fn conv_weight_gradient_kernels_agree() {
 }
 
 /// A linear layer with a long inner dimension splits it on a GPU (and not on the CPU), with the
-/// same result: cnn-torch's fc1 at batch 100, and a batch of sequences.
+/// same result: cnn-torch's fc1 at batch 100, and a batch of sequences. The split itself is also
+/// checked on the CPU, so it is tested where no GPU is.
 #[test]
 fn a_long_linear_layer_splits_its_inner_dimension_on_a_gpu() {
-    use gradlab::engine::op::linear_chunks;
+    use gradlab::engine::op::{linear_chunks, linear_split};
     let mut rng = Rng::new(11, Stream::Data);
     let cpu = Device::flex();
     for (x_shape, w_shape) in [(vec![100, 6272], [10, 6272]), (vec![2, 3, 4096], [5, 4096])] {
@@ -294,6 +303,12 @@ fn a_long_linear_layer_splits_its_inner_dimension_on_a_gpu() {
         };
         let (cpu_chunks, expected) = on(&cpu);
         assert_eq!(cpu_chunks, 1, "the CPU keeps one product");
+        let (xt, wt) = (upload(&x.values, x.shape, &cpu), upload(&w.values, w.shape, &cpu));
+        let bt = upload(&b.values, b.shape, &cpu);
+        let split = values(&linear_split(&xt, &wt, if w_shape[1] == 6272 { 49 } else { 32 }).add(bt));
+        for (j, (a, s)) in expected.iter().zip(&split).enumerate() {
+            assert!((a - s).abs() <= 1e-4 * a.abs().max(1.0), "{x_shape:?}: [{j}] one product {a} vs split {s}");
+        }
         let Some(gpu) = crate::support::gpu() else { continue };
         let (chunks, got) = on(&gpu);
         assert_eq!(chunks, if w_shape[1] == 6272 { 49 } else { 32 }, "a GPU splits {} into parts of about 128", w_shape[1]);

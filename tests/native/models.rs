@@ -137,6 +137,7 @@ fn the_stepper_walks_a_real_cnn_step_stage_by_stage() {
     let (mut a, mut b) = (ImageTrainer::new(c.clone(), &data, &cpu).unwrap(), ImageTrainer::new(c.clone(), &data, &cpu).unwrap());
     a.train_step();
     b.train_step();
+    let velocity_before = block_on(read_many(vec![a.optimizer.slots(0)[0].clone()])).unwrap().remove(0);
     let step = ModelStep::from_trainer(&mut a);
     b.train_step();
     assert_eq!(a.step, b.step);
@@ -167,14 +168,15 @@ fn the_stepper_walks_a_real_cnn_step_stage_by_stage() {
     let back = step.stages.iter().position(|s| s.kind == StageKind::Backward && step.node(s.index).label() == "pool1").unwrap();
     let passed = fetch(&step.parts(back).iter().map(|p| p.1).collect::<Vec<_>>());
     assert_eq!(passed[1].shape.dims(), [20, 32, 28, 28]);
-    // conv1.weight's update: momentum SGD's first use of a velocity (v = μ·v + g; w −= lr·v).
+    // conv1.weight's update, the trainer's second: momentum SGD (v ← μ·v + g; w ← w − lr·v).
     let update = step.stages.iter().position(|s| s.kind == StageKind::Update && s.index == 0).unwrap();
     let parts = step.parts(update);
     let titles: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(titles, ["conv1.weight before", "gradient ∂L/∂conv1.weight", "optimizer state v after", "conv1.weight after"]);
     let t = fetch(&parts.iter().map(|p| p.1).collect::<Vec<_>>());
-    let lr = c.lr;
+    let (lr, mu) = (c.lr, c.momentum);
     for j in 0..t[0].values.len() {
+        assert!((t[2].values[j] - (mu * velocity_before[j] + t[1].values[j])).abs() < 1e-6, "v[{j}]");
         assert!((t[3].values[j] - (t[0].values[j] - lr * t[2].values[j])).abs() < 1e-6, "w[{j}]");
     }
     // Finite differences of the f64 replay against the traced gradients.
