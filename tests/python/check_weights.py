@@ -9,11 +9,12 @@ and so must every predicted class.
 usage: check_weights.py PRESET WEIGHTS BUNDLE PROBS N
 """
 
-import gzip
 import sys
 
 import numpy as np
 from safetensors.numpy import load_file
+
+from bundle import read as read_bundle
 
 # What `model.state_dict()` holds for each preset's PyTorch module (name: shape, dtype).
 #   mlp-keras: nn.Sequential-free module with fc1 = nn.Linear(784, 128), fc2 = nn.Linear(128, 10)
@@ -36,17 +37,7 @@ LAYOUTS = {"mlp-keras": LINEAR, "cnn-torch": CNN, "cnn-tuned": CNN, "cnn-bn": {*
 def test_images(bundle, n):
     """The first n test images (pixels / 255, [n, 1, 28, 28]) of a gradlab bundle: the four IDX
     files of MNIST concatenated (train images, train labels, test images, test labels)."""
-    raw = gzip.decompress(open(bundle, "rb").read())
-    at = 0
-    parts = []
-    for _ in range(4):
-        dims = raw[at + 3]
-        shape = [int.from_bytes(raw[at + 4 + 4 * i : at + 8 + 4 * i], "big") for i in range(dims)]
-        start = at + 4 + 4 * dims
-        size = int(np.prod(shape))
-        parts.append(np.frombuffer(raw, dtype=np.uint8, count=size, offset=start).reshape(shape))
-        at = start + size
-    images, labels = parts[2], parts[3]
+    images, labels = read_bundle(bundle)[2:]
     return images[:n].reshape(n, 1, 28, 28).astype(np.float32) / 255.0, labels[:n]
 
 

@@ -9,7 +9,6 @@ usage: torch_bench.py BUNDLE [EPOCHS]
   BUNDLE: the gzip of the four MNIST IDX files that ./x data builds (target/data/mnist.idx.gz)
 """
 
-import gzip
 import json
 import sys
 import time
@@ -18,19 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def bundle(path):
-    """(train images, train labels, test images, test labels) of a gradlab bundle, as numpy arrays."""
-    raw = gzip.decompress(open(path, "rb").read())
-    at, parts = 0, []
-    for _ in range(4):
-        dims = raw[at + 3]
-        shape = [int.from_bytes(raw[at + 4 + 4 * i : at + 8 + 4 * i], "big") for i in range(dims)]
-        start = at + 4 + 4 * dims
-        size = int(np.prod(shape))
-        parts.append(np.frombuffer(raw, dtype=np.uint8, count=size, offset=start).reshape(shape))
-        at = start + size
-    return parts
+from bundle import read as read_bundle
 
 
 class MlpKeras(nn.Module):
@@ -147,7 +134,7 @@ def main():
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     dev = torch.device("cuda")
     print(json.dumps({"torch_version": torch.__version__, "device": torch.cuda.get_device_name(0)}), flush=True)
-    tr_x, tr_y, te_x, te_y = bundle(path)
+    tr_x, tr_y, te_x, te_y = read_bundle(path)
     to = lambda a: torch.from_numpy(a.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28).to(dev)
     data = (to(tr_x), torch.from_numpy(tr_y.astype(np.int64)).to(dev), to(te_x), torch.from_numpy(te_y.astype(np.int64)).to(dev))
     torch.manual_seed(1)
