@@ -118,6 +118,16 @@ impl Config {
         sizes.push(self.dataset.task().outputs());
         sizes
     }
+
+    /// FLOPs of one training step (a batch): per sample ≈ 3 forward passes of multiply-adds
+    /// (forward, input and weight gradients), less the first layer's input gradient, which is
+    /// never computed — the count the MNIST page uses too.
+    pub fn train_flops_per_step(&self) -> f64 {
+        let sizes = self.sizes();
+        let macs: usize = sizes.windows(2).map(|w| w[0] * w[1]).sum();
+        let first = sizes[0] * sizes.get(1).copied().unwrap_or(0);
+        2.0 * (3.0 * macs as f64 - first as f64) * self.batch_size as f64
+    }
 }
 
 /// Inputs and targets of one split, on the host, ready to upload.

@@ -644,6 +644,15 @@ fn App() -> impl IntoView {
                 <div><span class="k">"epoch"</span><span data-testid="epoch">{move || format!("{}", ui.epoch.get().floor() as u64)}</span></div>
                 <div><span class="k">"step"</span><span data-testid="step-count">{move || ui.step.get().to_string()}</span></div>
                 <div title=move || format!("{:.0} frames/s", ui.frames_per_sec.get())><span class="k">"steps/s"</span><span data-testid="steps-per-sec">{move || format!("{:.0}", ui.steps_per_sec.get())}</span></div>
+                <div title="floating-point operations per second spent training: ≈ 6 per weight per sample"><span class="k">"GFLOP/s"</span><span data-testid="gflops">{move || {
+                    let g = ui.steps_per_sec.get() * ui.config.with(Config::train_flops_per_step) / 1e9;
+                    // Three significant digits: a tiny net on WebGPU does ≈ 0.0002.
+                    match g {
+                        g if g >= 0.1 => format!("{g:.2}"),
+                        g if g > 0.0 => format!("{g:.*}", (2 - g.log10().floor() as i32).max(0) as usize),
+                        _ => "0".into(),
+                    }
+                }}</span></div>
                 <div><span class="k">"backend"</span><span data-testid="backend" title=move || ui.backend_note.get()>{move || ui.backend.get().key()}</span></div>
             </div>
         </header>

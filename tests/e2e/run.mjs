@@ -114,10 +114,12 @@ for (const [backend, limit] of [['cpu', 120], ['webgpu', 400]]) {
       loss = Number(await lossValue(page, 'loss-test'));
       if (loss < 0.05) break;
     }
+    const [shown, gflops] = [await text(page, 'steps-per-sec'), await text(page, 'gflops')];
     await page.click('[data-testid="pause"]');
     const steps = await stepCount(page);
     console.log(`     ${backend}: test loss ${loss} after ${steps} steps, ${((Date.now() - t0) / 1000).toFixed(1)} s, ` +
-      `${await text(page, 'steps-per-sec')} steps/s shown`);
+      `${shown} steps/s and ${gflops} GFLOP/s shown`);
+    assert(Number(gflops) > 0, `GFLOP/s while playing: ${gflops}`);
     await page.screenshot({ path: path.join(out, `trained-${backend}.png`) });
     await noError(page);
     assert(loss < 0.05, `test loss ${loss} after ${steps} steps`);

@@ -36,6 +36,17 @@ fn same_seed_gives_bit_identical_losses_on_the_cpu() {
     assert_ne!(bits(&a), bits(&c), "the seed must matter");
 }
 
+/// The FLOPs the playground's GFLOP/s counts: the default 2-4-2-1 net at batch 10 does
+/// 8 + 8 + 2 = 18 multiply-adds a sample forward; forward, weight and input gradients (none for the
+/// input layer's 8) make 2 · (3 · 18 − 8) = 92 FLOPs a sample.
+#[test]
+fn a_training_step_counts_its_flops() {
+    assert_eq!(Config::default().train_flops_per_step(), 920.0);
+    let wide = Config { hidden: vec![16; 6], batch_size: 32, ..Config::default() };
+    let macs = 2 * 16 + 5 * 16 * 16 + 16;
+    assert_eq!(wide.train_flops_per_step(), 2.0 * (3.0 * macs as f64 - 32.0) * 32.0);
+}
+
 #[test]
 fn a_two_layer_tanh_net_learns_the_circle() {
     let cpu = backend::cpu();
