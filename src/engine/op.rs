@@ -472,7 +472,9 @@ impl Op {
             Op::LeakyRelu { slope } => activation::leaky_relu(x(), slope as f64),
             Op::Sigmoid => activation::sigmoid(x()),
             Op::Tanh => x().tanh(),
-            Op::Identity | Op::StopGradient => x(),
+            Op::Identity => x(),
+            // Detached too, so that burn-autodiff (the tests' oracle) stops there as our backward does.
+            Op::StopGradient => x().detach(),
             Op::Gelu => x().mul(normal_cdf(x())),
             Op::Softmax => activation::softmax(x(), 3),
             Op::LogSoftmax => activation::log_softmax(x(), 3),

@@ -4,6 +4,7 @@
 //! Parameters are named by path — `l1.w` (`[inputs, outputs]`), `l1.b` (`[1, outputs]`), layers
 //! counted from 1 — and those names are what the UI, share links and weight files use.
 
+pub mod gan;
 pub mod image;
 
 use burn::tensor::Device;

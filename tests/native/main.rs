@@ -16,6 +16,8 @@ mod stepper;
 mod data;
 // The image experiment: presets, schedules, MNIST subsets, PyTorch-named weights.
 mod models;
+// The essay's GAN: its networks, and each half of a training step against burn-autodiff.
+mod gan;
 // The command line as a user runs it (a closed pipe).
 mod cli;
 // Helpers shared by the modules above.

@@ -1,0 +1,243 @@
+//! The essay's GAN (essay 001) on the tape: a generator and a discriminator, each a stack of
+//! PyTorch `Linear` layers (weights `[out, in]`, named `g.fc1.weight`, `d.fc1.bias`, …), and the
+//! two halves of a corrected training step.
+//!
+//! The discriminator's last layer gives a logit; the sigmoid the essay puts after it is folded into
+//! the loss ([`Op::BceWithLogits`]: the same function, computed stably). In the discriminator's
+//! step the fakes pass through [`Op::StopGradient`], so nothing flows back into the generator; in
+//! the generator's step the discriminator's weights enter the tape as constants, so only the
+//! generator gets gradients. Each half is a tape of its own: one optimizer per network.
+
+use burn::tensor::Device;
+
+use crate::engine::{Leaf, NodeId, Op, Precision, Rng, Role, Stream, T, Tag, Tape, tensor_f64};
+
+/// What follows a linear layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    /// `x if x > 0 else slope·x`.
+    LeakyRelu(f32),
+    /// `tanh x`.
+    Tanh,
+    /// `1/(1 + e^−x)`.
+    Sigmoid,
+    /// Nothing (the discriminator's logit).
+    None,
+}
+
+/// One layer: inputs, outputs and the activation after it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layer {
+    /// Input features.
+    pub inputs: usize,
+    /// Output features.
+    pub outputs: usize,
+    /// The activation after it.
+    pub act: Act,
+}
+
+/// The GAN presets of the issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GanPreset {
+    /// The essay's networks: G 100 → 256 → 512 → 1024 → 3000 → 784, D 784 → 1024 → 512 → 256 → 1.
+    Essay,
+    /// A small pair that learns digits in minutes on a laptop's CPU: G 64 → 256 → 784, D 784 → 256 → 1.
+    Small,
+}
+
+const LEAK: Act = Act::LeakyRelu(0.2);
+
+impl GanPreset {
+    /// Its key (`gan-essay`, `gan-small`).
+    pub fn key(&self) -> &'static str {
+        match self {
+            GanPreset::Essay => "gan-essay",
+            GanPreset::Small => "gan-small",
+        }
+    }
+
+    /// The latent size (z's length).
+    pub fn latent(&self) -> usize {
+        self.generator()[0].inputs
+    }
+
+    /// The generator's layers (the last gives pixels in [0, 1]).
+    pub fn generator(&self) -> Vec<Layer> {
+        let l = |inputs, outputs, act| Layer { inputs, outputs, act };
+        match self {
+            GanPreset::Essay => vec![l(100, 256, LEAK), l(256, 512, LEAK), l(512, 1024, LEAK), l(1024, 3000, Act::Tanh), l(3000, 784, Act::Sigmoid)],
+            GanPreset::Small => vec![l(64, 256, LEAK), l(256, 784, Act::Sigmoid)],
+        }
+    }
+
+    /// The discriminator's layers (the last gives a logit).
+    pub fn discriminator(&self) -> Vec<Layer> {
+        let l = |inputs, outputs, act| Layer { inputs, outputs, act };
+        match self {
+            GanPreset::Essay => vec![l(784, 1024, LEAK), l(1024, 512, LEAK), l(512, 256, LEAK), l(256, 1, Act::None)],
+            GanPreset::Small => vec![l(784, 256, LEAK), l(256, 1, Act::None)],
+        }
+    }
+}
+
+/// A stack of linear layers and its parameters (`[weight, bias]` per layer, PyTorch's layout).
+#[derive(Clone, Debug)]
+pub struct Stack {
+    /// `g` or `d`: the first part of every parameter's name.
+    pub prefix: &'static str,
+    /// The layers.
+    pub layers: Vec<Layer>,
+    /// Weights `[out, in]` and biases `[out]`, layer by layer.
+    pub params: Vec<T>,
+}
+
+/// Parameter names of up to 8 layers (`'static`, for the tape's tags).
+const NAMES: [[&str; 16]; 2] = [
+    [
+        "g.fc1.weight", "g.fc1.bias", "g.fc2.weight", "g.fc2.bias", "g.fc3.weight", "g.fc3.bias", "g.fc4.weight", "g.fc4.bias",
+        "g.fc5.weight", "g.fc5.bias", "g.fc6.weight", "g.fc6.bias", "g.fc7.weight", "g.fc7.bias", "g.fc8.weight", "g.fc8.bias",
+    ],
+    [
+        "d.fc1.weight", "d.fc1.bias", "d.fc2.weight", "d.fc2.bias", "d.fc3.weight", "d.fc3.bias", "d.fc4.weight", "d.fc4.bias",
+        "d.fc5.weight", "d.fc5.bias", "d.fc6.weight", "d.fc6.bias", "d.fc7.weight", "d.fc7.bias", "d.fc8.weight", "d.fc8.bias",
+    ],
+];
+
+impl Stack {
+    /// Fresh parameters as PyTorch's `Linear` draws them: weight and bias uniform in ±1/√in, from
+    /// the seed's init stream (the generator first, then the discriminator: give each its own `rng`
+    /// position by drawing them in that order).
+    pub fn init(prefix: &'static str, layers: Vec<Layer>, rng: &mut Rng, device: &Device, precision: Precision) -> Self {
+        assert!(layers.len() <= 8 && (prefix == "g" || prefix == "d"), "at most 8 layers, prefix g or d");
+        let mut params = Vec::new();
+        for l in &layers {
+            let bound = 1.0 / (l.inputs as f64).sqrt();
+            let w: Vec<f64> = (0..l.inputs * l.outputs).map(|_| rng.range(-bound, bound)).collect();
+            let b: Vec<f64> = (0..l.outputs).map(|_| rng.range(-bound, bound)).collect();
+            params.push(tensor_f64(&w, [l.outputs, l.inputs], device, precision));
+            params.push(tensor_f64(&b, [l.outputs], device, precision));
+        }
+        Self { prefix, layers, params }
+    }
+
+    /// Parameter names, in `params` order.
+    pub fn names(&self) -> &'static [&'static str] {
+        let table = if self.prefix == "g" { &NAMES[0] } else { &NAMES[1] };
+        &table[..2 * self.layers.len()]
+    }
+
+    /// How many numbers it learns.
+    pub fn parameter_count(&self) -> usize {
+        self.layers.iter().map(|l| (l.inputs + 1) * l.outputs).sum()
+    }
+
+    /// Records the stack on `x` (`[batch, inputs]`). `trainable`: its parameters are the tape's
+    /// parameters (they get gradients); otherwise constants (a frozen network). Returns the
+    /// output node and the parameter leaves.
+    pub fn forward(&self, tape: &mut Tape, x: NodeId, trainable: bool) -> (NodeId, Vec<NodeId>) {
+        let leaves = self.leaves(tape, trainable);
+        (self.apply(tape, x, &leaves), leaves)
+    }
+
+    /// Puts the parameters on the tape: as parameters, or as constants.
+    pub fn leaves(&self, tape: &mut Tape, trainable: bool) -> Vec<NodeId> {
+        let kind = if trainable { Leaf::Param } else { Leaf::Constant };
+        let names = self.names();
+        let mut leaves = Vec::new();
+        for (k, l) in self.layers.iter().enumerate() {
+            leaves.push(tape.leaf(kind, Tag::named(Role::Weight, k + 1, names[2 * k]), self.params[2 * k].clone(), [l.outputs, l.inputs]));
+            leaves.push(tape.leaf(kind, Tag::named(Role::Bias, k + 1, names[2 * k + 1]), self.params[2 * k + 1].clone(), [l.outputs]));
+        }
+        leaves
+    }
+
+    /// The layers on `x`, with parameters already on the tape (used twice, their gradients add up).
+    pub fn apply(&self, tape: &mut Tape, x: NodeId, leaves: &[NodeId]) -> NodeId {
+        let mut h = x;
+        for (k, layer) in self.layers.iter().enumerate() {
+            h = tape.apply(Op::Linear, &[h, leaves[2 * k], leaves[2 * k + 1]], Tag::layer(Role::PreActivation, k + 1));
+            let op = match layer.act {
+                Act::LeakyRelu(slope) => Some(Op::LeakyRelu { slope }),
+                Act::Tanh => Some(Op::Tanh),
+                Act::Sigmoid => Some(Op::Sigmoid),
+                Act::None => None,
+            };
+            if let Some(op) = op {
+                h = tape.apply(op, &[h], Tag::layer(Role::Activation, k + 1));
+            }
+        }
+        h
+    }
+}
+
+/// A generator and a discriminator.
+#[derive(Clone, Debug)]
+pub struct Gan {
+    /// The preset they were made from.
+    pub preset: GanPreset,
+    /// z → image (pixels in [0, 1]).
+    pub generator: Stack,
+    /// image → logit of "real".
+    pub discriminator: Stack,
+}
+
+/// One half-step recorded on its tape: the loss node and the trained network's parameter leaves.
+pub struct HalfStep {
+    /// The tape (forward recorded; call `backward(loss)`).
+    pub tape: Tape,
+    /// The loss.
+    pub loss: NodeId,
+    /// The leaves of the network this half trains, in its `params` order.
+    pub params: Vec<NodeId>,
+    /// The leaves of the other network (constants or behind a stop-gradient: no gradient).
+    pub frozen: Vec<NodeId>,
+}
+
+impl Gan {
+    /// Both networks of a preset, drawn from the seed's init stream (generator first).
+    pub fn init(preset: GanPreset, seed: u64, device: &Device, precision: Precision) -> Self {
+        let mut rng = Rng::new(seed, Stream::Init);
+        let generator = Stack::init("g", preset.generator(), &mut rng, device, precision);
+        let discriminator = Stack::init("d", preset.discriminator(), &mut rng, device, precision);
+        Self { preset, generator, discriminator }
+    }
+
+    /// The discriminator's half: `BCE(D(real), 1) + BCE(D(G(z)), 0)`, with `G(z)` behind a
+    /// stop-gradient (the essay's loop left it attached). `real` is `[batch, 784]` in [0, 1],
+    /// `z` `[batch, latent]`.
+    pub fn discriminator_step(&self, real: T, z: T) -> HalfStep {
+        let batch = real.dims()[2];
+        let mut tape = Tape::new();
+        let zn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "z"), z, [batch, self.preset.latent()]);
+        let (fake, frozen) = self.generator.forward(&mut tape, zn, true);
+        let fake = tape.apply(Op::StopGradient, &[fake], Tag::named(Role::Stage, 0, "G(z), detached"));
+        let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "real"), real, [batch, 784]);
+        let (real_logit, params) = self.discriminator.forward(&mut tape, xn, true);
+        let fake_logit = self.discriminator.apply(&mut tape, fake, &params);
+        let ones = self.constant(&mut tape, 1.0, batch, "ones");
+        let zeros = self.constant(&mut tape, 0.0, batch, "zeros");
+        let on_real = tape.apply(Op::BceWithLogits, &[real_logit, ones], Tag::named(Role::Loss, 0, "loss on real"));
+        let on_fake = tape.apply(Op::BceWithLogits, &[fake_logit, zeros], Tag::named(Role::Loss, 0, "loss on fake"));
+        let loss = tape.apply(Op::Add, &[on_real, on_fake], Tag::of(Role::Loss));
+        HalfStep { tape, loss, params, frozen }
+    }
+
+    /// The generator's half, with the non-saturating loss `BCE(D(G(z)), 1) = −log D(G(z))`; the
+    /// discriminator's weights are constants here.
+    pub fn generator_step(&self, z: T) -> HalfStep {
+        let batch = z.dims()[2];
+        let mut tape = Tape::new();
+        let zn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "z"), z, [batch, self.preset.latent()]);
+        let (fake, params) = self.generator.forward(&mut tape, zn, true);
+        let (logit, frozen) = self.discriminator.forward(&mut tape, fake, false);
+        let ones = self.constant(&mut tape, 1.0, batch, "ones");
+        let loss = tape.apply(Op::BceWithLogits, &[logit, ones], Tag::of(Role::Loss));
+        HalfStep { tape, loss, params, frozen }
+    }
+
+    fn constant(&self, tape: &mut Tape, value: f64, batch: usize, name: &'static str) -> NodeId {
+        let like = &self.discriminator.params[0];
+        let t = tensor_f64(&vec![value; batch], [batch, 1], &like.device(), super::precision_of(like));
+        tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, name), t, [batch, 1])
+    }
+}
