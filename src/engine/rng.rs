@@ -25,6 +25,8 @@ pub enum Stream {
     Dropout = 4,
     /// Image augmentation (shifts and rotations).
     Augment = 5,
+    /// A GAN's latent noise z.
+    Latent = 6,
 }
 
 impl Rng {

@@ -10,7 +10,7 @@
 
 use burn::tensor::Device;
 
-use crate::engine::{Leaf, NodeId, Op, Precision, Rng, Role, Stream, T, Tag, Tape, tensor_f64};
+use crate::engine::{Leaf, Mode, NodeId, Op, Precision, Rng, Role, Stream, T, Tag, Tape, tensor_f64};
 
 /// What follows a linear layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -204,10 +204,10 @@ impl Gan {
 
     /// The discriminator's half: `BCE(D(real), 1) + BCE(D(G(z)), 0)`, with `G(z)` behind a
     /// stop-gradient (the essay's loop left it attached). `real` is `[batch, 784]` in [0, 1],
-    /// `z` `[batch, latent]`.
-    pub fn discriminator_step(&self, real: T, z: T) -> HalfStep {
+    /// `z` `[batch, latent]`; `mode`: trace for the stepper, train to train.
+    pub fn discriminator_step(&self, real: T, z: T, mode: Mode) -> HalfStep {
         let batch = real.dims()[2];
-        let mut tape = Tape::new();
+        let mut tape = Tape::with_mode(mode);
         let zn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "z"), z, [batch, self.preset.latent()]);
         let (fake, frozen) = self.generator.forward(&mut tape, zn, true);
         let fake = tape.apply(Op::StopGradient, &[fake], Tag::named(Role::Stage, 0, "G(z), detached"));
@@ -224,9 +224,9 @@ impl Gan {
 
     /// The generator's half, with the non-saturating loss `BCE(D(G(z)), 1) = −log D(G(z))`; the
     /// discriminator's weights are constants here.
-    pub fn generator_step(&self, z: T) -> HalfStep {
+    pub fn generator_step(&self, z: T, mode: Mode) -> HalfStep {
         let batch = z.dims()[2];
-        let mut tape = Tape::new();
+        let mut tape = Tape::with_mode(mode);
         let zn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "z"), z, [batch, self.preset.latent()]);
         let (fake, params) = self.generator.forward(&mut tape, zn, true);
         let (logit, frozen) = self.discriminator.forward(&mut tape, fake, false);

@@ -6,6 +6,7 @@
 //! WebGPU path, its CPU path and the native CLI. The same seed and settings give the same data,
 //! initial weights, batch order and dropout masks on every backend.
 
+pub mod gan;
 pub mod images;
 pub mod schema;
 

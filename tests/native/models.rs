@@ -2,21 +2,11 @@
 //! MNIST (a floor on accuracy, determinism, CPU vs wgpu), and weights that load as PyTorch's.
 
 use burn::tensor::Device;
-use gradlab::data::images::{ImageData, ImageDataset, Verify, parse_bundle};
 use gradlab::engine::{Mode, block_on, read, read_many};
 use gradlab::share::weights::{self, image_state_dict, load_image_safetensors, state_dict_to_safetensors};
 use gradlab::train::images::{ImageConfig, ImageTrainer, Preset, Schedule, Split, apply_image_settings, image_defaults, validate_image};
 
-/// The MNIST bundle ./x builds, or `None` outside ./x test (said on stderr).
-fn mnist() -> Option<ImageData> {
-    let Ok(dir) = std::env::var("GRADLAB_DATA") else {
-        eprintln!("GRADLAB_DATA is not set: run through ./x test (it builds target/data and sets it)");
-        return None;
-    };
-    let path = std::path::Path::new(&dir).join(ImageDataset::Mnist.file_name());
-    let gz = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Some(parse_bundle(&gz, Verify::Sums(&ImageDataset::Mnist.sums())).expect("the MNIST bundle"))
-}
+use crate::support::mnist;
 
 fn config(pairs: &[(&str, &str)]) -> ImageConfig {
     let mut c = image_defaults();

@@ -60,3 +60,15 @@ pub fn mutate(rng: &mut Rng, good: &[u8], specials: &[u8]) -> Vec<u8> {
 pub fn pick<X: Copy>(rng: &mut Rng, all: &[X]) -> X {
     all[rng.below(all.len())]
 }
+
+/// The MNIST bundle ./x builds, or `None` outside ./x test (said on stderr).
+pub fn mnist() -> Option<gradlab::data::images::ImageData> {
+    use gradlab::data::images::{ImageDataset, Verify, parse_bundle};
+    let Ok(dir) = std::env::var("GRADLAB_DATA") else {
+        eprintln!("GRADLAB_DATA is not set: run through ./x test (it builds target/data and sets it)");
+        return None;
+    };
+    let path = std::path::Path::new(&dir).join(ImageDataset::Mnist.file_name());
+    let gz = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Some(parse_bundle(&gz, Verify::Sums(&ImageDataset::Mnist.sums())).expect("the MNIST bundle"))
+}
