@@ -162,6 +162,12 @@ fn command() -> Command {
                 .long("ops")
                 .action(ArgAction::SetTrue)
                 .help("instead: milliseconds per call of each op of a cnn-torch training step (batch 100), forward and backward, on each device"),
+        )
+        .arg(
+            Arg::new("gan")
+                .long("gan")
+                .action(ArgAction::SetTrue)
+                .help("instead: one GAN training step (a discriminator and a generator half, batch 64) of gan-essay and gan-small on each device"),
         );
     Command::new("gradlab")
         .version(env!("CARGO_PKG_VERSION"))
@@ -206,6 +212,7 @@ pub fn run(args: &[String]) -> i32 {
         Some(("train", m)) => parse_train(m).and_then(train),
         Some(("step", m)) => step(m),
         Some(("bench", m)) if m.get_flag("ops") => bench_ops(m.get_flag("json")),
+        Some(("bench", m)) if m.get_flag("gan") => bench_gan(m.get_flag("json")),
         Some(("bench", m)) => bench(m.get_flag("json")),
         _ => unreachable!("clap requires one of the subcommands"),
     };
@@ -532,6 +539,53 @@ fn bench_ops(json: bool) -> Result<(), CliError> {
                 out!("{{\"where\":\"native\",\"backend\":\"{}\",\"op\":\"{name}\",\"batch\":{n},\"ms\":{ms:.4}}}", kind.key());
             } else {
                 out!("native {:<7} {name:<32} {ms:>9.3} ms", kind.key());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// GAN training steps (batch 64) on random images, per preset and device: milliseconds per step,
+/// samples/s and GFLOP/s.
+fn bench_gan(json: bool) -> Result<(), CliError> {
+    use crate::models::gan::GanPreset;
+    use crate::train::gan::{GanConfig, GanTrainer};
+    let mut rng = crate::engine::Rng::new(1, crate::engine::Stream::Data);
+    let images = crate::data::images::ImageSet { rows: 28, cols: 28, pixels: (0..512 * 784).map(|_| rng.below(256) as u8).collect(), labels: vec![0; 512] };
+    for preset in [GanPreset::Essay, GanPreset::Small] {
+        let macs = |layers: Vec<crate::models::gan::Layer>| layers.iter().map(|l| l.inputs * l.outputs).sum::<usize>() as f64;
+        let (g, d) = (macs(preset.generator()), macs(preset.discriminator()));
+        // Multiply-adds a sample. D's half: G forward (g; nothing flows back through the
+        // stop-gradient), D forward, weight and input gradients on a real and a fake (2 · 3d). G's
+        // half: G and D forward (g + d), D's input gradient only (its weights are constants: d), G's
+        // weight and input gradients (2g). Two FLOPs each.
+        let flops_per_sample = 2.0 * (g + 6.0 * d + 3.0 * g + 2.0 * d);
+        for kind in [BackendKind::Cpu, BackendKind::Gpu] {
+            let device = match device_for(kind) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("gradlab bench --gan: skipping {}: {e}", kind.key());
+                    continue;
+                }
+            };
+            let config = GanConfig { preset, ..GanConfig::default() };
+            let batch = config.batch_size;
+            let mut trainer = GanTrainer::new(config, &images, &device);
+            read_scalar(&trainer.train_step().0);
+            let steps = if kind == BackendKind::Cpu && preset == GanPreset::Essay { 10 } else { 50 };
+            let start = Instant::now();
+            let mut last = None;
+            for _ in 0..steps {
+                last = Some(trainer.train_step().1);
+            }
+            read_scalar(&last.expect("at least one step"));
+            let ms = 1e3 * start.elapsed().as_secs_f64() / steps as f64;
+            let samples = batch as f64 * 1e3 / ms;
+            let gflops = samples * flops_per_sample / 1e9;
+            if json {
+                out!("{{\"where\":\"native\",\"preset\":\"{}\",\"backend\":\"{}\",\"batch\":{batch},\"ms_per_step\":{ms:.3},\"samples_per_sec\":{samples:.1},\"gflops\":{gflops:.3}}}", preset.key(), kind.key());
+            } else {
+                out!("native {:<9} {:<7} {ms:>9.3} ms/step  {samples:>10.0} samples/s  {gflops:>8.2} GFLOP/s", preset.key(), kind.key());
             }
         }
     }

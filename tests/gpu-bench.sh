@@ -13,6 +13,7 @@ chmod +x $B
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv
 echo "== gradlab bench (playground net)"; timeout 90 $B bench --json
 echo "== gradlab bench --ops (cnn-torch step, batch 100)"; timeout 90 $B bench --ops --json
+echo "== gradlab bench --gan (one G+D step, batch 64)"; timeout 120 $B bench --gan --json
 echo "== gradlab mlp-keras wgpu"; timeout 120 $B train --preset mlp-keras --backend wgpu --epochs 3 --json --data-dir .dev
 echo "== gradlab cnn-torch wgpu"; timeout 120 $B train --preset cnn-torch --backend wgpu --epochs 2 --json --data-dir .dev
 echo "== gradlab mlp-keras cpu ($(nproc) cores)"; timeout 45 $B train --preset mlp-keras --backend cpu --epochs 1 --json --data-dir .dev

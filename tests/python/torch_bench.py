@@ -129,6 +129,41 @@ def ops(dev):
         print(json.dumps({"torch": "op", "op": name, "batch": n, "ms": round(start.elapsed_time(end) / 50, 4)}), flush=True)
 
 
+def gan(dev):
+    """The essay's GAN, corrected, as gradlab's gan-essay trains it: one G+D step at batch 64
+    (D on reals and detached fakes, then G with the non-saturating loss), Adam 2e-4, betas (0.5, 0.999)."""
+    leak = lambda: nn.LeakyReLU(0.2)
+    g = nn.Sequential(nn.Linear(100, 256), leak(), nn.Linear(256, 512), leak(), nn.Linear(512, 1024), leak(),
+                      nn.Linear(1024, 3000), nn.Tanh(), nn.Linear(3000, 784), nn.Sigmoid()).to(dev)
+    d = nn.Sequential(nn.Linear(784, 1024), leak(), nn.Linear(1024, 512), leak(), nn.Linear(512, 256), leak(), nn.Linear(256, 1)).to(dev)
+    og = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    od = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    real = torch.rand(64, 784, device=dev)
+    ones, zeros = torch.ones(64, 1, device=dev), torch.zeros(64, 1, device=dev)
+
+    def step():
+        od.zero_grad(set_to_none=True)
+        fake = g(torch.randn(64, 100, device=dev)).detach()
+        (bce(d(real), ones) + bce(d(fake), zeros)).backward()
+        od.step()
+        og.zero_grad(set_to_none=True)
+        loss = bce(d(g(torch.randn(64, 100, device=dev))), ones)
+        loss.backward()
+        og.step()
+        return loss
+
+    for _ in range(10):
+        step()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(200):
+        step()
+    torch.cuda.synchronize()
+    ms = 1000 * (time.perf_counter() - start) / 200
+    print(json.dumps({"torch": "gan-essay", "batch": 64, "ms_per_step": round(ms, 4), "samples_per_sec": round(64 * 1000 / ms, 1)}), flush=True)
+
+
 def main():
     path = sys.argv[1]
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -145,6 +180,7 @@ def main():
     race("cnn-torch", cnn, torch.optim.SGD(cnn.parameters(), lr=1e-3, momentum=0.9), 100, epochs, data, dev)
     playground(dev)
     ops(dev)
+    gan(dev)
 
 
 if __name__ == "__main__":
