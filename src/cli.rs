@@ -477,20 +477,27 @@ fn json_f32(x: f32) -> String {
     if x.is_finite() { format!("{x}") } else { "null".to_string() }
 }
 
+/// The devices of these kinds that open; one that does not is skipped with a line on stderr.
+fn bench_devices(what: &str, kinds: &[BackendKind]) -> Vec<(BackendKind, burn::tensor::Device)> {
+    kinds
+        .iter()
+        .filter_map(|&kind| match device_for(kind) {
+            Ok(d) => Some((kind, d)),
+            Err(e) => {
+                eprintln!("gradlab {what}: skipping {}: {e}", kind.key());
+                None
+            }
+        })
+        .collect()
+}
+
 /// Each op of a cnn-torch training step at batch 100, forward and backward, timed alone on each
 /// device: where a step's time goes (the GPU's kernels against PyTorch's, say).
 fn bench_ops(json: bool) -> Result<(), CliError> {
     use crate::engine::{Op, T, WeightGradient};
     use burn::tensor::Distribution;
     let (n, c, side, k, classes) = (100, 32, 28, 5, 10);
-    for kind in [BackendKind::Cpu, BackendKind::Gpu] {
-        let device = match device_for(kind) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("gradlab bench --ops: skipping {}: {e}", kind.key());
-                continue;
-            }
-        };
+    for (kind, device) in bench_devices("bench --ops", &[BackendKind::Cpu, BackendKind::Gpu]) {
         let random = |dims: [usize; 4]| T::random(dims, Distribution::Uniform(-1.0, 1.0), &device);
         let x = random([n, 1, side, side]);
         let (w, b) = (random([c, 1, k, k]), random([1, 1, 1, c]));
@@ -560,14 +567,7 @@ fn bench_gan(json: bool) -> Result<(), CliError> {
         // half: G and D forward (g + d), D's input gradient only (its weights are constants: d), G's
         // weight and input gradients (2g). Two FLOPs each.
         let flops_per_sample = 2.0 * (g + 6.0 * d + 3.0 * g + 2.0 * d);
-        for kind in [BackendKind::Cpu, BackendKind::Gpu] {
-            let device = match device_for(kind) {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("gradlab bench --gan: skipping {}: {e}", kind.key());
-                    continue;
-                }
-            };
+        for (kind, device) in bench_devices("bench --gan", &[BackendKind::Cpu, BackendKind::Gpu]) {
             let config = GanConfig { preset, ..GanConfig::default() };
             let batch = config.batch_size;
             let mut trainer = GanTrainer::new(config, &images, &device);
@@ -606,13 +606,7 @@ fn bench(json: bool) -> Result<(), CliError> {
     ];
     let mut results: Vec<(&str, BackendKind, Kernels, f64, String)> = Vec::new();
     for (name, kind, config, kernels) in runs {
-        let device = match device_for(kind) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("gradlab bench: skipping {}: {e}", kind.key());
-                continue;
-            }
-        };
+        let Some((_, device)) = bench_devices("bench", &[kind]).pop() else { continue };
         let mut trainer = Trainer::new(config.clone(), &device)?;
         trainer.optimizer.kernels = kernels;
         // Warm up (pipeline compilation, allocations), then time whole steps, reading the loss
