@@ -374,6 +374,11 @@ async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(),
         if !read(&last).await.map_err(|e| e.to_string())?[0].is_finite() {
             return Err("the loss is not a finite number: lower the learning rate and reset".into());
         }
+        // A pause, a reset or the stepper may have come during the read: then this loop is over
+        // (it must not set the status again).
+        if !live() {
+            return Ok(());
+        }
         let now = now_ms();
         window.push((now - start, samples));
         if window.len() > 120 {
