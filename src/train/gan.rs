@@ -6,9 +6,9 @@
 //! Seeded: initial weights from the init stream, batch order from the batches stream, every z
 //! from the latent stream — the same seed gives the same losses bit for bit on the CPU path.
 
-use burn::Tensor;
-use burn::tensor::{Device, Int, TensorData};
+use burn::tensor::Device;
 
+use super::images::{DeviceSplit, EpochOrder, LastBatch};
 use crate::data::images::ImageSet;
 use crate::engine::{Mode, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, tensor};
 use crate::models::gan::{Gan, GanPreset};
@@ -48,22 +48,17 @@ pub struct GanTrainer {
     pub discriminator_optimizer: Optimizer,
     /// Steps taken (each a discriminator and a generator half).
     pub step: u64,
-    images: T,
-    count: usize,
-    order: Vec<usize>,
-    at: usize,
-    batches: Rng,
+    images: DeviceSplit,
+    order: EpochOrder,
     latent: Rng,
     device: Device,
 }
 
 impl GanTrainer {
-    /// Uploads the training images (pixels / 255, `[n, 784]`) and draws both networks.
+    /// Uploads the training images (pixels / 255, as the classifiers see them) and draws both
+    /// networks.
     pub fn new(config: GanConfig, train: &ImageSet, device: &Device) -> Self {
-        let n = if config.train_limit == 0 { train.len() } else { config.train_limit.min(train.len()) };
-        let side = train.rows * train.cols;
-        let pixels: Vec<f32> = train.pixels[..n * side].iter().map(|&p| p as f32 / 255.0).collect();
-        let images = tensor(&pixels, [n, side], device, Precision::F32);
+        let images = DeviceSplit::upload(train, config.train_limit, device);
         let gan = Gan::init(config.preset, config.seed, device, Precision::F32);
         let adam = OptimizerConfig { beta1: config.beta1, ..OptimizerConfig::new(OptimizerKind::Adam, config.lr) };
         Self {
@@ -71,11 +66,8 @@ impl GanTrainer {
             generator_optimizer: Optimizer::new(adam),
             discriminator_optimizer: Optimizer::new(adam),
             step: 0,
+            order: EpochOrder::new(images.len(), config.seed, LastBatch::Dropped),
             images,
-            count: n,
-            order: Vec::new(),
-            at: 0,
-            batches: Rng::new(config.seed, Stream::Batches),
             latent: Rng::new(config.seed, Stream::Latent),
             device: device.clone(),
             config,
@@ -88,18 +80,12 @@ impl GanTrainer {
         tensor(&values, [rows, self.config.preset.latent()], &self.device, Precision::F32)
     }
 
-    /// The next batch of real images, in a fresh shuffled order each pass.
+    /// The next batch of real images, `[batch, 784]`, whole batches in a fresh shuffled order
+    /// each pass.
     fn next_real(&mut self) -> T {
-        let batch = self.config.batch_size.min(self.count);
-        if self.at + batch > self.order.len() {
-            self.order = (0..self.count).collect();
-            self.batches.shuffle(&mut self.order);
-            self.at = 0;
-        }
-        let ids: Vec<i64> = self.order[self.at..self.at + batch].iter().map(|&i| i as i64).collect();
-        self.at += batch;
-        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [batch]), &self.device);
-        self.images.clone().select(2, ids)
+        let indices = self.order.next(self.config.batch_size);
+        let (images, _) = self.images.gather(&indices, &self.device);
+        images.reshape([1, 1, indices.len(), 784])
     }
 
     /// One step: the discriminator's half, then the generator's. Returns both losses (on the

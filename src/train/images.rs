@@ -372,14 +372,15 @@ pub enum Split {
 }
 
 /// One split on the device: images `[n, 1, 28, 28]` in `[0, 1]`, one-hot labels `[n, 10]`.
-struct DeviceSplit {
+pub(crate) struct DeviceSplit {
     images: T,
     targets: T,
     labels: Vec<u8>,
 }
 
 impl DeviceSplit {
-    fn upload(set: &ImageSet, limit: usize, device: &Device) -> Self {
+    /// The first `limit` images of `set` (all with 0), uploaded once.
+    pub(crate) fn upload(set: &ImageSet, limit: usize, device: &Device) -> Self {
         let n = if limit == 0 { set.len() } else { limit.min(set.len()) };
         let pixels = unit_pixels(&set.pixels[..n * SIDE * SIDE]);
         let labels = set.labels[..n].to_vec();
@@ -390,12 +391,12 @@ impl DeviceSplit {
         }
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.labels.len()
     }
 
     /// The images and targets at `indices`, gathered on the device.
-    fn gather(&self, indices: &[usize], device: &Device) -> (T, T) {
+    pub(crate) fn gather(&self, indices: &[usize], device: &Device) -> (T, T) {
         let ids: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
         let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [indices.len()]), device);
         (self.images.clone().select(0, ids.clone()), self.targets.clone().select(2, ids))
@@ -499,6 +500,51 @@ pub fn argmax(row: &[f64]) -> u8 {
     best as u8
 }
 
+/// What a pass's last batch is when the batch size does not divide the training set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LastBatch {
+    /// The images left, fewer than a batch (the classifier sees every image each epoch).
+    Short,
+    /// Dropped: every batch is whole (the GAN's discriminator compares equal batches).
+    Dropped,
+}
+
+/// Batches of a training set's indices, in a fresh shuffled order each pass (the seed's batches
+/// stream; the first order is drawn at once).
+pub(crate) struct EpochOrder {
+    order: Vec<usize>,
+    cursor: usize,
+    rng: Rng,
+    last: LastBatch,
+}
+
+impl EpochOrder {
+    pub(crate) fn new(len: usize, seed: u64, last: LastBatch) -> Self {
+        let mut order = Self { order: (0..len).collect(), cursor: 0, rng: Rng::new(seed, Stream::Batches), last };
+        order.rng.shuffle(&mut order.order);
+        order
+    }
+
+    /// The next batch's indices (at most `batch`, and at most the set).
+    pub(crate) fn next(&mut self, batch: usize) -> Vec<usize> {
+        let len = self.order.len();
+        let batch = batch.min(len);
+        let needed = match self.last {
+            LastBatch::Short => 1,
+            LastBatch::Dropped => batch,
+        };
+        if self.cursor + needed > len {
+            self.order = (0..len).collect();
+            self.rng.shuffle(&mut self.order);
+            self.cursor = 0;
+        }
+        let end = (self.cursor + batch).min(len);
+        let indices = self.order[self.cursor..end].to_vec();
+        self.cursor = end;
+        indices
+    }
+}
+
 /// Trains an image classifier one batch at a time on one device.
 pub struct ImageTrainer {
     /// The experiment.
@@ -514,9 +560,7 @@ pub struct ImageTrainer {
     test: DeviceSplit,
     /// The training images on the host, kept only to augment them.
     augment_from: Option<ImageSet>,
-    order: Vec<usize>,
-    cursor: usize,
-    batch_rng: Rng,
+    order: EpochOrder,
     dropout_rng: Rng,
     augment_rng: Rng,
     /// Sum of this epoch's batch losses, on the device, and how many.
@@ -537,14 +581,12 @@ impl ImageTrainer {
             opt.eps = 1e-7;
         }
         let augment_from = config.augment.then(|| data.train.clone());
-        let mut trainer = Self {
+        Ok(Self {
             step: 0,
             model,
             optimizer: Optimizer::new(opt),
             device: device.clone(),
-            order: Vec::new(),
-            cursor: 0,
-            batch_rng: Rng::new(config.seed, Stream::Batches),
+            order: EpochOrder::new(train.len(), config.seed, LastBatch::Short),
             dropout_rng: Rng::new(config.seed, Stream::Dropout),
             augment_rng: Rng::new(config.seed, Stream::Augment),
             train,
@@ -552,15 +594,7 @@ impl ImageTrainer {
             augment_from,
             epoch_loss: None,
             config,
-        };
-        trainer.reshuffle();
-        Ok(trainer)
-    }
-
-    fn reshuffle(&mut self) {
-        self.order = (0..self.train.len()).collect();
-        self.batch_rng.shuffle(&mut self.order);
-        self.cursor = 0;
+        })
     }
 
     /// Training images.
@@ -590,12 +624,7 @@ impl ImageTrainer {
 
     /// The next batch's images and targets, on the device.
     fn next_batch(&mut self) -> (T, T, usize) {
-        if self.cursor >= self.order.len() {
-            self.reshuffle();
-        }
-        let end = (self.cursor + self.config.batch_size).min(self.order.len());
-        let indices = self.order[self.cursor..end].to_vec();
-        self.cursor = end;
+        let indices = self.order.next(self.config.batch_size);
         let n = indices.len();
         match &self.augment_from {
             None => {
