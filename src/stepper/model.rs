@@ -6,7 +6,8 @@
 //! value, the upstream gradient, what it passes to each input, or a parameter before, its
 //! gradient, the optimizer's state and the parameter after — are read when that stage is shown
 //! ([`ModelStep::parts`], then [`read_parts`]). What the page shows of them is computed here as
-//! plain data: statistics, a histogram, an `[n, c, h, w]` value's feature maps.
+//! plain data: statistics, a histogram, and how to picture it (feature maps, filters, images,
+//! a heatmap).
 //!
 //! The step is the trainer's next real one (its batch, augmentation and dropout mask; the trainer
 //! advances as it would have). A gradient can be checked numerically: [`Replay`] re-runs the
@@ -72,10 +73,10 @@ impl HostTensor {
         }
     }
 
-    /// A histogram of the values in `bins` equal bins between the smallest and largest.
-    pub fn histogram(&self, bins: usize) -> Histogram {
+    /// A histogram of the values in `bins` equal bins between the smallest and largest (`s`, this
+    /// tensor's [`HostTensor::summary`]: a large tensor is scanned once for both).
+    pub fn histogram(&self, bins: usize, s: &Summary) -> Histogram {
         let bins = bins.max(1);
-        let s = self.summary();
         let (lo, hi) = if s.min.is_finite() && s.max.is_finite() { (s.min, s.max) } else { (0.0, 0.0) };
         let width = (hi - lo) / bins as f64;
         let mut counts = vec![0u32; bins];
@@ -89,21 +90,50 @@ impl HostTensor {
         Histogram { lo, hi, counts }
     }
 
-    /// The feature maps of sample `n` of an `[n, c, h, w]` value (one `h × w` slice per
-    /// channel), or of output `n` of a `[o, c, h, w]` weight; `None` below rank 4.
-    pub fn maps(&self, n: usize) -> Option<(usize, usize, Vec<&[f64]>)> {
-        let [batch, c, h, w] = self.shape.storage();
-        if self.shape.rank() != 4 || n >= batch {
-            return None;
+    /// How to picture it: numbers when few; a weight `[o, c, k, k]` as each output's filter (its
+    /// first input channel); a value `[n, c, h, w]` as the first image's channels; rows of 784
+    /// as 28 × 28 images; anything else as a heatmap of its first rows and columns. `weights`:
+    /// it is a parameter, or a parameter's gradient or optimizer state ([`ModelStep::holds_weights`]).
+    pub fn picture(&self, weights: bool) -> Picture {
+        if self.values.len() <= 64 {
+            return Picture::Numbers;
         }
-        let start = n * c * h * w;
-        Some((h, w, (0..c).map(|k| &self.values[start + k * h * w..start + (k + 1) * h * w]).collect()))
+        let [n, c, h, w] = self.shape.storage();
+        if self.shape.rank() == 4 {
+            return if weights {
+                Picture::Images { count: n.min(PICTURES), h, w, stride: c * h * w, caption: "each output channel's filter" }
+            } else {
+                Picture::Images { count: c.min(PICTURES), h, w, stride: h * w, caption: "the first image's channels" }
+            };
+        }
+        let (rows, cols) = self.matrix();
+        if cols == 28 * 28 {
+            return Picture::Images { count: rows.min(PICTURES), h: 28, w: 28, stride: cols, caption: "each row as a 28 × 28 image" };
+        }
+        Picture::Heat { rows: rows.min(HEAT_ROWS), cols: cols.min(HEAT_COLS) }
     }
 
     /// Rows and columns when every axis but the last is folded into rows.
     pub fn matrix(&self) -> (usize, usize) {
         self.shape.matrix()
     }
+}
+
+/// Images, filters or maps pictured per tensor at most.
+const PICTURES: usize = 32;
+/// Rows and columns of a heatmap at most.
+const HEAT_ROWS: usize = 32;
+const HEAT_COLS: usize = 512;
+
+/// How a tensor is pictured ([`HostTensor::picture`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Picture {
+    /// Few enough values to print.
+    Numbers,
+    /// `count` images of `h × w`, the `j`-th starting at value `j · stride`.
+    Images { count: usize, h: usize, w: usize, stride: usize, caption: &'static str },
+    /// The first `rows` rows and `cols` columns, every axis but the last folded into rows.
+    Heat { rows: usize, cols: usize },
 }
 
 /// One tensor a stage shows.
@@ -215,6 +245,17 @@ impl ModelStep {
                 parts.push((format!("{name} after"), Part::After(p)));
                 parts
             }
+        }
+    }
+
+    /// Whether a part holds a weight's layout: a parameter (as a stage's input too), its
+    /// gradient, optimizer state or new value.
+    pub fn holds_weights(&self, part: Part) -> bool {
+        match part {
+            Part::Value(id) => self.node(id).is_param(),
+            Part::Passed { node, input } => self.node(self.node(node).inputs[input]).is_param(),
+            Part::Upstream(_) => false,
+            Part::Before(_) | Part::Gradient(_) | Part::State { .. } | Part::After(_) => true,
         }
     }
 

@@ -18,13 +18,8 @@ use super::play::next_frame;
 use super::sleep;
 use crate::data::images::ImageDataset;
 use crate::stepper::StageKind;
-use crate::stepper::model::{HostTensor, ModelStep, Part, Replay, read_parts};
+use crate::stepper::model::{Histogram, HostTensor, ModelStep, Part, Picture, Replay, Summary, read_parts};
 
-/// Maps, filters or images shown per tensor.
-const PICTURES: usize = 32;
-/// Rows and columns of a heatmap at most.
-const HEAT_ROWS: usize = 32;
-const HEAT_COLS: usize = 512;
 /// Bars of a histogram.
 const BINS: usize = 24;
 
@@ -49,42 +44,13 @@ fn held_id() -> Option<u64> {
 #[derive(Clone, Debug, PartialEq)]
 struct Shown {
     title: String,
-    /// Whether it is a parameter or a parameter's gradient or state (a weight's layout).
-    weights: bool,
     part: Part,
     tensor: HostTensor,
-}
-
-/// How a tensor is pictured.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Picture {
-    /// Few enough values to print.
-    Numbers,
-    /// `count` images of `h × w` taken from the tensor at `stride` apart.
-    Images { count: usize, h: usize, w: usize, stride: usize, caption: &'static str },
-    /// The first rows and columns with every axis but the last folded into rows.
-    Heat { rows: usize, cols: usize },
-}
-
-fn picture(t: &HostTensor, weights: bool) -> Picture {
-    let numel = t.values.len();
-    if numel <= 64 {
-        return Picture::Numbers;
-    }
-    let [n, c, h, w] = t.shape.storage();
-    if t.shape.rank() == 4 {
-        return if weights {
-            // A convolution's filters: output k's first input channel.
-            Picture::Images { count: n.min(PICTURES), h, w, stride: c * h * w, caption: "each output channel's filter" }
-        } else {
-            Picture::Images { count: c.min(PICTURES), h, w, stride: h * w, caption: "the first image's channels" }
-        };
-    }
-    let (rows, cols) = t.matrix();
-    if cols == 28 * 28 {
-        return Picture::Images { count: rows.min(PICTURES), h: 28, w: 28, stride: cols, caption: "each row as a 28 × 28 image" };
-    }
-    Picture::Heat { rows: rows.min(HEAT_ROWS), cols: cols.min(HEAT_COLS) }
+    /// Its statistics, histogram and picture, computed once when read (a conv output has millions
+    /// of values; the view may render again).
+    summary: Summary,
+    histogram: Histogram,
+    picture: Picture,
 }
 
 /// The panel's state.
@@ -158,19 +124,7 @@ async fn show(p: StepPanelUi, i: usize) {
     let Some((titles, pending)) = with_step(|s| {
         let parts = s.parts(i);
         let pending = s.pending(&parts.iter().map(|(_, part)| *part).collect::<Vec<_>>());
-        let is_param = |id: usize| s.node(id).is_param();
-        let titles: Vec<(String, bool, Part)> = parts
-            .into_iter()
-            .map(|(title, part)| {
-                let weights = match part {
-                    Part::Value(id) => is_param(id),
-                    Part::Passed { node, input } => is_param(s.node(node).inputs[input]),
-                    Part::Upstream(_) => false,
-                    Part::Before(_) | Part::Gradient(_) | Part::State { .. } | Part::After(_) => true,
-                };
-                (title, weights, part)
-            })
-            .collect();
+        let titles: Vec<(String, bool, Part)> = parts.into_iter().map(|(title, part)| (title, s.holds_weights(part), part)).collect();
         (titles, pending)
     }) else {
         return;
@@ -180,7 +134,15 @@ async fn show(p: StepPanelUi, i: usize) {
     p.status.set("reading this stage's tensors…".into());
     match read_parts(pending).await {
         Ok(tensors) if p.generation.get_untracked() == generation => {
-            let shown = titles.into_iter().zip(tensors).map(|((title, weights, part), tensor)| Shown { title, weights, part, tensor }).collect();
+            let shown = titles
+                .into_iter()
+                .zip(tensors)
+                .map(|((title, weights, part), tensor)| {
+                    let summary = tensor.summary();
+                    let histogram = tensor.histogram(BINS, &summary);
+                    Shown { title, part, summary, histogram, picture: tensor.picture(weights), tensor }
+                })
+                .collect();
             p.shown.set(shown);
             p.status.set(String::new());
             next_frame().await;
@@ -195,10 +157,10 @@ async fn show(p: StepPanelUi, i: usize) {
 fn draw(p: StepPanelUi) {
     p.shown.with_untracked(|shown| {
         for (k, s) in shown.iter().enumerate() {
-            let scale = s.tensor.values.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-12);
+            let scale = s.summary.min.abs().max(s.summary.max.abs()).max(1e-12);
             let colour = |v: f64| diverging((v / scale) as f32);
             let (rows, cols) = s.tensor.matrix();
-            match picture(&s.tensor, s.weights) {
+            match s.picture {
                 Picture::Numbers => {}
                 Picture::Images { count, h, w, stride, .. } => {
                     for j in 0..count {
@@ -261,14 +223,12 @@ async fn check(p: StepPanelUi) {
     p.checking.set(false);
 }
 
-fn stats_line(t: &HostTensor) -> String {
-    let s = t.summary();
+fn stats_line(s: &Summary) -> String {
     format!("min {:.4} · max {:.4} · mean {:.4} · std {:.4} · norm {:.4} · zeros {:.1}%", s.min, s.max, s.mean, s.std, s.norm, 100.0 * s.zeros)
 }
 
 /// A histogram as SVG bars.
-fn histogram_view(t: &HostTensor) -> impl IntoView + use<> {
-    let h = t.histogram(BINS);
+fn histogram_view(h: &Histogram) -> impl IntoView + use<> {
     let top = h.counts.iter().copied().max().unwrap_or(1).max(1) as f64;
     let bars = h
         .counts
@@ -288,7 +248,7 @@ fn histogram_view(t: &HostTensor) -> impl IntoView + use<> {
 }
 
 fn part_view(k: usize, s: &Shown) -> impl IntoView + use<> {
-    let body = match picture(&s.tensor, s.weights) {
+    let body = match s.picture {
         Picture::Numbers => {
             let text: Vec<String> = s.tensor.values.iter().map(|v| format!("{v:.4}")).collect();
             view! { <p class="numbers">{text.join("  ")}</p> }.into_any()
@@ -307,8 +267,8 @@ fn part_view(k: usize, s: &Shown) -> impl IntoView + use<> {
     view! {
         <div class="step-part" data-testid="mnist-step-part">
             <h4>{s.title.clone()}</h4>
-            <p class="stats">{stats_line(&s.tensor)}</p>
-            {histogram_view(&s.tensor)}
+            <p class="stats">{stats_line(&s.summary)}</p>
+            {histogram_view(&s.histogram)}
             {body}
         </div>
     }

@@ -120,7 +120,7 @@ fn a_cnn_step_holds_less_on_a_train_tape() {
 fn the_stepper_walks_a_real_cnn_step_stage_by_stage() {
     use gradlab::engine::Role;
     use gradlab::stepper::StageKind;
-    use gradlab::stepper::model::{ModelStep, Part, read_parts};
+    use gradlab::stepper::model::{ModelStep, Part, Picture, read_parts};
     let Some(data) = mnist() else { return };
     let c = config(&[("preset", "cnn-torch"), ("limit", "200"), ("batch", "20")]);
     let cpu = Device::flex();
@@ -148,9 +148,9 @@ fn the_stepper_walks_a_real_cnn_step_stage_by_stage() {
     assert_eq!(titles, ["input x [20, 1, 28, 28]", "input conv1.weight [32, 1, 5, 5]", "input conv1.bias [32]", "output conv1 [20, 32, 28, 28]"]);
     let fetch = |parts: &[Part]| block_on(read_parts(step.pending(parts))).unwrap();
     let conv = fetch(&[parts[3].1]).remove(0);
-    let (h, w, maps) = conv.maps(0).expect("rank 4");
-    assert_eq!((h, w, maps.len()), (28, 28, 32));
-    let hist = conv.histogram(20);
+    let Picture::Images { count, h, w, stride, .. } = conv.picture(false) else { panic!("rank 4: images") };
+    assert_eq!((h, w, count, stride), (28, 28, 32, 28 * 28), "the first image's 32 feature maps");
+    let hist = conv.histogram(20, &conv.summary());
     assert_eq!(hist.counts.iter().sum::<u32>() as usize, 20 * 32 * 28 * 28);
     let relu = fetch(&[Part::Value(step.stages[1].index)]).remove(0);
     assert!(relu.summary().min >= 0.0 && relu.summary().zeros > 0.1, "ReLU zeroes the negative half: {:?}", relu.summary());
