@@ -526,7 +526,7 @@ fn bench_ops(json: bool) -> Result<(), CliError> {
             ("max-pool backward", Box::new(|| pool.backward(&[&relu], &pooled, &indices, &g_pool, &[true])[0].clone().unwrap())),
             ("linear forward", Box::new(|| Op::Linear.forward(&[&flat, &fw, &fb]).0)),
             ("linear forward as (W·xᵀ)ᵀ", Box::new(|| fw.clone().matmul(flat.clone().swap_dims(2, 3)).swap_dims(2, 3).add(fb.clone()))),
-            ("linear forward split-K (64 parts)", Box::new(|| crate::engine::op::linear_split(&flat, &fw, 64).add(fb.clone()))),
+            ("linear forward split-K (64 parts)", Box::new(|| crate::engine::kernels::linear_split(&flat, &fw, 64).add(fb.clone()))),
             ("linear backward", Box::new(|| Op::Linear.backward(&[&flat, &fw, &fb], &logits, &crate::engine::Saved::Nothing, &g_logits, &[true, true, true])[1].clone().unwrap())),
             ("cross-entropy forward", Box::new(|| Op::SoftmaxCrossEntropy.forward(&[&logits, &targets]).0)),
             ("cross-entropy backward", Box::new(|| Op::SoftmaxCrossEntropy.backward(&[&logits, &targets], &one, &crate::engine::Saved::Nothing, &one, &[true, false])[0].clone().unwrap())),

@@ -3,6 +3,7 @@
 //! CPU, wgpu on WebGPU/Vulkan); the differentiation is ours, so that every node can be shown.
 
 pub mod fused;
+pub mod kernels;
 pub mod op;
 pub mod optim;
 pub mod rng;
@@ -10,7 +11,8 @@ pub mod shape;
 pub mod tag;
 pub mod tape;
 
-pub use op::{Formula, Leaf, Op, Saved, Stats, T, WeightGradient};
+pub use kernels::WeightGradient;
+pub use op::{Formula, Leaf, Op, Saved, Stats, T};
 pub use shape::{Shape, ShapeError};
 pub use fused::UpdatePath;
 pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};

@@ -15,10 +15,11 @@
 
 use burn::Tensor;
 use burn::tensor::activation;
-use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward, max_pool2d_with_indices, max_pool2d_with_indices_backward, unfold4d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions, PadMode, UnfoldOptions};
+use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d_with_indices, max_pool2d_with_indices_backward};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{IndexingUpdateOp, Int};
 
+use super::kernels::{WeightGradient, linear};
 use super::shape::{MAX_RANK, Shape, ShapeError, broadcast};
 
 /// The storage of every tape value: a true shape of rank ≤ 4, padded on the left with 1s.
@@ -736,75 +737,6 @@ fn true_axis(x: Shape, from_end: u8) -> Option<usize> {
     (x.rank() > from_end as usize).then(|| x.rank() - 1 - from_end as usize)
 }
 
-/// Two ways to compute a convolution's weight gradient `∂L/∂W[o,c,u,v] = Σ_n,i,j ∂L/∂y[n,o,i,j] ·
-/// x[n, c, s·i+u−p, s·j+v−p]`. The op uses [`WeightGradient::Im2col`], faster everywhere it was
-/// measured (cnn-torch's conv1 at batch 100: 3.0 ms vs 7.5 ms on this project's 2-core CPU,
-/// 0.32 ms vs 8.4 ms on an H200 through wgpu); burn's kernel stays as the tests' second opinion
-/// and `gradlab bench --ops` prints both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WeightGradient {
-    /// burn's `conv2d_weight_backward`.
-    Burn,
-    /// Matrix products per image, summed: `Σ_n ∂L/∂y_n · patches_nᵀ` with `∂L/∂y_n` `[o, h′·w′]`
-    /// and the image's `k × k` patches (im2col) `[c·k·k, h′·w′]`. Each product sums over one
-    /// image's positions, not the whole batch's: on an H200 through wgpu, one product over all
-    /// `n·h′·w′` (78,400 for cnn-torch's conv1 at batch 100) took 24.5 ms and burn's kernel 8.4 ms
-    /// (PyTorch: 0.06 ms) — burn's matrix product does not split a long inner dimension.
-    Im2col,
-}
-
-impl WeightGradient {
-    /// `∂L/∂W` `[o, c, k, k]` of a convolution of `x` by `w` with this stride and padding, given
-    /// the upstream gradient `g`.
-    pub fn compute(self, x: &T, w: &T, g: &T, stride: usize, padding: usize) -> T {
-        match self {
-            WeightGradient::Burn => conv2d_weight_backward(x.clone(), w.clone(), g.clone(), conv_options(stride as u8, padding as u8)),
-            WeightGradient::Im2col => {
-                let ([n, c, _, _], [o, _, kh, kw], [_, _, oh, ow]) = (x.dims(), w.dims(), g.dims());
-                let padded = if padding > 0 { x.clone().pad([(padding, padding), (padding, padding)], PadMode::Constant(0.0)) } else { x.clone() };
-                // [n, c·k·k, h′·w′]: row (c·k + u)·k + v holds W[·, c, u, v]'s input at every output position.
-                let patches: Tensor<3> = unfold4d(padded, [kh, kw], UnfoldOptions::new([stride, stride], [0, 0], [1, 1]));
-                let upstream: Tensor<3> = g.clone().reshape([n, o, oh * ow]);
-                let per_image = upstream.matmul(patches.swap_dims(1, 2)); // [n, o, c·k·k]
-                per_image.sum_dim(0).reshape([o, c, kh, kw])
-            }
-        }
-    }
-}
-
-/// `x·Wᵀ` for `x` `[.., k]` and a weight `[out, k]`. burn's matrix product does not split a long
-/// inner dimension: on an H200 through wgpu, cnn-torch's fc1 (`[100, 6272] · [6272, 10]`) took
-/// 2.0 ms as one product and 0.13–0.16 ms in 49–64 parts summed (PyTorch: 0.03 ms). On the CPU
-/// one product is as fast, so the CPU path keeps it (and its numbers).
-fn linear(x: &T, w: &T) -> T {
-    let k = x.dims()[3];
-    match linear_chunks(x, k) {
-        1 => x.clone().matmul(w.clone().swap_dims(2, 3)),
-        chunks => linear_split(x, w, chunks),
-    }
-}
-
-/// `x·Wᵀ` as `chunks` products over parts of the inner dimension `k` (which `chunks` divides),
-/// summed.
-pub fn linear_split(x: &T, w: &T, chunks: usize) -> T {
-    let ([a, b, rows, k], out) = (x.dims(), w.dims()[2]);
-    assert_eq!(k % chunks, 0, "{chunks} parts of {k}");
-    let xs: Tensor<3> = x.clone().reshape([a * b * rows, chunks, k / chunks]).swap_dims(0, 1);
-    let ws: Tensor<3> = w.clone().reshape([out, chunks, k / chunks]).permute([1, 2, 0]);
-    xs.matmul(ws).sum_dim(0).reshape([a, b, rows, out])
-}
-
-/// Into how many parts a linear layer's forward splits its inner dimension `k` on `x`'s device:
-/// 1 on the CPU and below 2,048; otherwise the divisor of `k` nearest `k / 128` (1 if `k` has
-/// no divisor between 2 and `k / 16`).
-pub fn linear_chunks(x: &T, k: usize) -> usize {
-    if k < 2048 || x.device() == burn::tensor::Device::flex() {
-        return 1;
-    }
-    let target = k / 128;
-    (2..=k / 16).filter(|d| k % d == 0).min_by_key(|&d| d.abs_diff(target)).unwrap_or(1)
-}
-
 /// A per-channel vector `[c]` (stored `[1, 1, 1, c]`) as `[1, c, 1, 1]`, to broadcast over
 /// `[n, c, h, w]`.
 fn channels(t: &T) -> T {
@@ -842,7 +774,7 @@ fn normal_cdf(x: T) -> T {
     x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0).mul_scalar(0.5)
 }
 
-fn conv_options(stride: u8, padding: u8) -> ConvOptions<2> {
+pub(super) fn conv_options(stride: u8, padding: u8) -> ConvOptions<2> {
     let (s, p) = (stride as usize, padding as usize);
     ConvOptions::new([s, s], [p, p], [1, 1], 1)
 }

@@ -290,7 +290,7 @@ fn conv_weight_gradient_kernels_agree() {
 /// checked on the CPU, so it is tested where no GPU is.
 #[test]
 fn a_long_linear_layer_splits_its_inner_dimension_on_a_gpu() {
-    use gradlab::engine::op::{linear_chunks, linear_split};
+    use gradlab::engine::kernels::{linear_chunks, linear_split};
     let mut rng = Rng::new(11, Stream::Data);
     let cpu = Device::flex();
     for (x_shape, w_shape) in [(vec![100, 6272], [10, 6272]), (vec![2, 3, 4096], [5, 4096])] {
