@@ -9,11 +9,12 @@
 //! evaluations run in chunks between frames. A generation counter cancels a loop on reset, as the
 //! playground's player does. The trainer lives in a thread-local (it holds the device data).
 
+mod weights;
+
 use std::cell::RefCell;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
 
 use super::chart::LineChart;
 use super::devices::device;
@@ -21,11 +22,11 @@ use super::draw::{diverging, put_image};
 use super::play::next_frame;
 use super::digits::loaded;
 use super::{now_ms, sleep};
+use weights::{export_weights, import_weights, load_shipped};
 use crate::backend::BackendKind;
 use crate::data::images::{ImageData, ImageDataset};
 use crate::engine::{read, read_many};
 use crate::models::image::{Arch, CLASSES, SIDE};
-use crate::share::weights::{image_state_dict, load_image_safetensors, state_dict_to_safetensors};
 use crate::train::images::{ImageConfig, ImageTrainer, Metrics, Split, image_setting};
 
 /// Test images evaluated for each point between epochs (all 10,000 at an epoch's end).
@@ -67,13 +68,6 @@ enum Run {
 /// value is not measured.
 type Point = (f64, f64, f64, f64);
 
-impl MnistUi {
-    /// Counts resets (for panels that hold something of the old model).
-    pub(super) fn resets(&self) -> RwSignal<u64> {
-        self.resets
-    }
-}
-
 /// The training panel's signals, shared with the draw pad's prediction.
 #[derive(Clone, Copy)]
 pub(super) struct MnistUi {
@@ -104,6 +98,11 @@ pub(super) struct MnistUi {
 }
 
 impl MnistUi {
+    /// Counts resets (for panels that hold something of the old model).
+    pub(super) fn resets(&self) -> RwSignal<u64> {
+        self.resets
+    }
+
     /// The panel's state around `config`, the experiment the page's link carries.
     pub(super) fn new(config: RwSignal<ImageConfig>) -> Self {
         Self {
@@ -251,95 +250,6 @@ async fn choose_device(m: MnistUi, data: &ImageData) -> BackendKind {
     let text: Vec<String> = rates.iter().map(|(k, r)| format!("{} {r:.0} samples/s", k.key())).collect();
     m.device_note.set(format!("{}: measured {}", best.0.key(), text.join(", ")));
     best.0
-}
-
-/// Downloads the current weights as a PyTorch state dict (safetensors; the experiment's link in
-/// its header), e.g. `mnist-mlp-keras.safetensors`.
-async fn export_weights(m: MnistUi) {
-    let Some((model, preset)) = with_trainer(|t| (t.model.clone(), t.config.preset.key())) else {
-        m.file_note.set(Some(Err("train (or load) a model first: there are no weights yet".into())));
-        return;
-    };
-    let link = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
-    let result = async {
-        let dict = image_state_dict(&model).await.map_err(|e| e.to_string())?;
-        state_dict_to_safetensors(&dict, &[("gradlab", link.trim_start_matches('#')), ("preset", preset)]).map_err(|e| e.to_string())
-    }
-    .await;
-    match result {
-        Ok(bytes) => {
-            super::download(&format!("mnist-{preset}.safetensors"), "application/octet-stream", &bytes);
-            m.file_note.set(Some(Ok(format!("saved mnist-{preset}.safetensors ({:.0} kB): load it in PyTorch with load_state_dict", bytes.len() as f64 / 1e3))));
-        }
-        Err(why) => m.file_note.set(Some(Err(format!("could not save the weights: {why}")))),
-    }
-}
-
-/// Loads a weights file (a state dict of this preset's network) into the model, then evaluates
-/// it on the test set. A file for another network is refused by name and changes nothing.
-async fn import_weights(m: MnistUi, input: wasm_bindgen::JsValue, data: std::rc::Rc<ImageData>) {
-    let (name, bytes) = match super::chosen_file(&input).await {
-        Ok(Some(file)) => file,
-        Ok(None) => return,
-        Err(why) => return m.file_note.set(Some(Err(why))),
-    };
-    load_weights(m, name, bytes, data).await;
-}
-
-/// The weights gradlab ships for `mlp-keras`: trained natively with
-/// `gradlab train --preset mlp-keras --save www/weights/mlp-keras.safetensors` (10 epochs, full
-/// data, 97.75% on the test set), served beside the app.
-async fn load_shipped(m: MnistUi, data: std::rc::Rc<ImageData>) {
-    let url = "weights/mlp-keras.safetensors";
-    let bytes = async {
-        let window = web_sys::window().ok_or("no window")?;
-        let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
-            .await
-            .map_err(|_| format!("could not download {url}"))?
-            .dyn_into()
-            .map_err(|_| "no response".to_string())?;
-        if !response.ok() {
-            return Err(format!("the server answered {} for {url}", response.status()));
-        }
-        let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer().map_err(|_| "no body")?).await.map_err(|_| "the download broke off")?;
-        Ok::<_, String>(js_sys::Uint8Array::new(&buffer).to_vec())
-    }
-    .await;
-    match bytes {
-        Ok(bytes) => load_weights(m, "the shipped mlp-keras weights".into(), bytes, data).await,
-        Err(why) => m.file_note.set(Some(Err(why))),
-    }
-}
-
-/// Puts a weights file into the model (building the trainer first if need be) and evaluates it.
-async fn load_weights(m: MnistUi, name: String, bytes: Vec<u8>, data: std::rc::Rc<ImageData>) {
-    if matches!(m.run.get_untracked(), Run::Training | Run::Evaluating | Run::Preparing) {
-        m.generation.update(|g| *g += 1);
-    }
-    if let Err(why) = ensure_trainer(m, &data).await {
-        m.run.set(Run::Failed(why));
-        return;
-    }
-    match with_trainer(|t| load_image_safetensors(&mut t.model, &bytes)).expect("built above") {
-        Ok(()) => {
-            m.run.set(Run::Evaluating);
-            let generation = m.generation.get_untracked();
-            match evaluate(m, generation, true, &data).await {
-                Ok(_) => {
-                    m.file_note.set(Some(Ok(format!("loaded {name}"))));
-                    m.weights_version.update(|v| *v += 1);
-                }
-                Err(why) => m.file_note.set(Some(Err(format!("loaded {name}, but evaluating it failed: {why}")))),
-            }
-            m.run.set(Run::Paused);
-        }
-        Err(e) => {
-            m.file_note.set(Some(Err(format!("could not load {name}: {e}; the model is unchanged"))));
-            if m.run.get_untracked() == Run::Preparing {
-                m.run.set(Run::Paused);
-            }
-        }
-    }
 }
 
 /// The play loop: a slice of training per frame; a chart point every quarter epoch (on the first

@@ -1,0 +1,99 @@
+//! The MNIST page's weights files: save the model as a PyTorch state dict, load one (a file, or
+//! the weights gradlab ships for `mlp-keras`) and evaluate it. A file for another network is
+//! refused by name and changes nothing.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::{MnistUi, Run, ensure_trainer, evaluate, with_trainer};
+use crate::data::images::ImageData;
+use crate::share::weights::{image_state_dict, load_image_safetensors, state_dict_to_safetensors};
+
+/// Downloads the current weights as a PyTorch state dict (safetensors; the experiment's link in
+/// its header), e.g. `mnist-mlp-keras.safetensors`.
+pub(super) async fn export_weights(m: MnistUi) {
+    let Some((model, preset)) = with_trainer(|t| (t.model.clone(), t.config.preset.key())) else {
+        m.file_note.set(Some(Err("train (or load) a model first: there are no weights yet".into())));
+        return;
+    };
+    let link = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+    let result = async {
+        let dict = image_state_dict(&model).await.map_err(|e| e.to_string())?;
+        state_dict_to_safetensors(&dict, &[("gradlab", link.trim_start_matches('#')), ("preset", preset)]).map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(bytes) => {
+            super::super::download(&format!("mnist-{preset}.safetensors"), "application/octet-stream", &bytes);
+            m.file_note.set(Some(Ok(format!("saved mnist-{preset}.safetensors ({:.0} kB): load it in PyTorch with load_state_dict", bytes.len() as f64 / 1e3))));
+        }
+        Err(why) => m.file_note.set(Some(Err(format!("could not save the weights: {why}")))),
+    }
+}
+
+/// Loads a weights file (a state dict of this preset's network) into the model, then evaluates
+/// it on the test set. A file for another network is refused by name and changes nothing.
+pub(super) async fn import_weights(m: MnistUi, input: wasm_bindgen::JsValue, data: std::rc::Rc<ImageData>) {
+    let (name, bytes) = match super::super::chosen_file(&input).await {
+        Ok(Some(file)) => file,
+        Ok(None) => return,
+        Err(why) => return m.file_note.set(Some(Err(why))),
+    };
+    load_weights(m, name, bytes, data).await;
+}
+
+/// The weights gradlab ships for `mlp-keras`: trained natively with
+/// `gradlab train --preset mlp-keras --save www/weights/mlp-keras.safetensors` (10 epochs, full
+/// data, 97.75% on the test set), served beside the app.
+pub(super) async fn load_shipped(m: MnistUi, data: std::rc::Rc<ImageData>) {
+    let url = "weights/mlp-keras.safetensors";
+    let bytes = async {
+        let window = web_sys::window().ok_or("no window")?;
+        let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+            .await
+            .map_err(|_| format!("could not download {url}"))?
+            .dyn_into()
+            .map_err(|_| "no response".to_string())?;
+        if !response.ok() {
+            return Err(format!("the server answered {} for {url}", response.status()));
+        }
+        let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer().map_err(|_| "no body")?).await.map_err(|_| "the download broke off")?;
+        Ok::<_, String>(js_sys::Uint8Array::new(&buffer).to_vec())
+    }
+    .await;
+    match bytes {
+        Ok(bytes) => load_weights(m, "the shipped mlp-keras weights".into(), bytes, data).await,
+        Err(why) => m.file_note.set(Some(Err(why))),
+    }
+}
+
+/// Puts a weights file into the model (building the trainer first if need be) and evaluates it.
+async fn load_weights(m: MnistUi, name: String, bytes: Vec<u8>, data: std::rc::Rc<ImageData>) {
+    if matches!(m.run.get_untracked(), Run::Training | Run::Evaluating | Run::Preparing) {
+        m.generation.update(|g| *g += 1);
+    }
+    if let Err(why) = ensure_trainer(m, &data).await {
+        m.run.set(Run::Failed(why));
+        return;
+    }
+    match with_trainer(|t| load_image_safetensors(&mut t.model, &bytes)).expect("built above") {
+        Ok(()) => {
+            m.run.set(Run::Evaluating);
+            let generation = m.generation.get_untracked();
+            match evaluate(m, generation, true, &data).await {
+                Ok(_) => {
+                    m.file_note.set(Some(Ok(format!("loaded {name}"))));
+                    m.weights_version.update(|v| *v += 1);
+                }
+                Err(why) => m.file_note.set(Some(Err(format!("loaded {name}, but evaluating it failed: {why}")))),
+            }
+            m.run.set(Run::Paused);
+        }
+        Err(e) => {
+            m.file_note.set(Some(Err(format!("could not load {name}: {e}; the model is unchanged"))));
+            if m.run.get_untracked() == Run::Preparing {
+                m.run.set(Run::Paused);
+            }
+        }
+    }
+}
