@@ -11,7 +11,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::backend::{self, BackendKind};
 use crate::engine::Kernels;
 use crate::share::{self, ShareState};
-use crate::train::{Config, Trainer, read_scalar};
+use crate::train::{Config, StepPath, Trainer, read_scalar};
 
 /// A command-line mistake, shown as one line.
 #[derive(Debug, thiserror::Error)]
@@ -372,7 +372,7 @@ fn device_for(kind: BackendKind) -> Result<burn::tensor::Device, CliError> {
 fn train(o: TrainOptions) -> Result<(), CliError> {
     let device = device_for(o.backend)?;
     let mut trainer = Trainer::new(o.config, &device)?;
-    let report = |t: &Trainer| -> Result<(), CliError> {
+    let report = |t: &mut Trainer| -> Result<(), CliError> {
         let (train, test) = t.losses();
         let (train, test) = (read_scalar(&train), read_scalar(&test));
         if o.json {
@@ -382,11 +382,11 @@ fn train(o: TrainOptions) -> Result<(), CliError> {
         }
         Ok(())
     };
-    report(&trainer)?;
+    report(&mut trainer)?;
     while trainer.step < o.steps {
         trainer.train_step();
         if trainer.step % o.eval_every == 0 || trainer.step == o.steps {
-            report(&trainer)?;
+            report(&mut trainer)?;
         }
     }
     Ok(())
@@ -464,6 +464,9 @@ fn ran(paths: &[crate::engine::UpdatePath]) -> String {
     use crate::engine::UpdatePath;
     let fused = paths.iter().filter(|p| **p == UpdatePath::Fused).count();
     let why: Vec<&str> = paths.iter().filter_map(|p| if let UpdatePath::Generic(w) = p { Some(*w) } else { None }).collect();
+    if !paths.is_empty() && paths.iter().all(|p| *p == UpdatePath::Host) {
+        return format!("host kernels ({} tensors)", paths.len());
+    }
     match (fused, why.first()) {
         (_, None) if paths.is_empty() => "generic (no fused kernel for this optimizer)".to_string(),
         (n, None) => format!("fused ({n}/{n} tensors)"),
@@ -593,16 +596,30 @@ fn bench_gan(json: bool) -> Result<(), CliError> {
 }
 
 fn bench(json: bool) -> Result<(), CliError> {
-    // The playground's default net (SGD), then Adam with our fused kernel against burn's generic
-    // element-wise path on the GPU: the kernel is kept only where it wins.
+    // The playground's default net (SGD) and its largest (6 × 16, every feature, 3 classes,
+    // Adam): on the CPU our host kernels against burn's generic path, on the GPU our fused Adam
+    // against burn's element-wise ops. Ours are kept only where they win.
+    use crate::data::{DatasetKind, Feature};
     let sgd = Config::default();
     let adam = Config { optimizer: crate::engine::OptimizerKind::Adam, ..Config::default() };
+    let largest = Config {
+        dataset: DatasetKind::Spiral3,
+        features: Feature::ALL.to_vec(),
+        hidden: vec![16; 6],
+        activations: vec![crate::models::Activation::Tanh; 6],
+        optimizer: crate::engine::OptimizerKind::Adam,
+        ..Config::default()
+    };
     let runs = [
         ("sgd", BackendKind::Cpu, &sgd, Kernels::Generic),
+        ("sgd", BackendKind::Cpu, &sgd, Kernels::Fused),
         ("sgd", BackendKind::Gpu, &sgd, Kernels::Generic),
         ("adam", BackendKind::Cpu, &adam, Kernels::Generic),
+        ("adam", BackendKind::Cpu, &adam, Kernels::Fused),
         ("adam", BackendKind::Gpu, &adam, Kernels::Generic),
         ("adam", BackendKind::Gpu, &adam, Kernels::Fused),
+        ("6x16", BackendKind::Cpu, &largest, Kernels::Generic),
+        ("6x16", BackendKind::Cpu, &largest, Kernels::Fused),
     ];
     let mut results: Vec<(&str, BackendKind, Kernels, f64, String)> = Vec::new();
     for (name, kind, config, kernels) in runs {
@@ -614,17 +631,26 @@ fn bench(json: bool) -> Result<(), CliError> {
         for _ in 0..20 {
             trainer.train_step();
         }
-        read_scalar(&trainer.train_step());
-        let steps = if kind == BackendKind::Cpu { 2000 } else { 300 };
+        trainer.train_step().value();
+        let steps = match (kind, trainer.path()) {
+            (_, StepPath::Host) => 50_000,
+            (BackendKind::Cpu, _) => 2000,
+            _ => 300,
+        };
         let start = Instant::now();
         for i in 0..steps {
             let loss = trainer.train_step();
             if i % 10 == 9 {
-                read_scalar(&loss);
+                loss.value();
             }
         }
         let per_sec = steps as f64 / start.elapsed().as_secs_f64();
-        results.push((name, kind, kernels, per_sec, ran(trainer.optimizer.paths())));
+        let path = match trainer.path() {
+            StepPath::Host => "host kernels".to_string(),
+            StepPath::Burn(why) => format!("burn ({why})"),
+            StepPath::None => "none".to_string(),
+        };
+        results.push((name, kind, kernels, per_sec, format!("{path}; update: {}", ran(trainer.optimizer.paths()))));
     }
     for (name, kind, kernels, per_sec, ran) in &results {
         let (name, kind, kernels, per_sec) = (*name, *kind, *kernels, *per_sec);

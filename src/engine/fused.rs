@@ -62,6 +62,8 @@ pub enum UpdatePath {
     Fused,
     /// burn's generic element-wise ops, and why the kernel was not used.
     Generic(&'static str),
+    /// Our host kernels, on the CPU (`Optimizer::update_host`).
+    Host,
 }
 
 static LAUNCHES: AtomicU64 = AtomicU64::new(0);

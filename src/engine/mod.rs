@@ -3,16 +3,20 @@
 //! CPU, wgpu on WebGPU/Vulkan); the differentiation is ours, so that every node can be shown.
 
 pub mod fused;
+pub mod host;
 pub mod kernels;
 pub mod op;
 pub mod optim;
+pub mod real;
 pub mod rng;
 pub mod shape;
 pub mod tag;
 pub mod tape;
 
 pub use kernels::WeightGradient;
-pub use op::{Formula, Leaf, Op, Saved, Stats, T};
+pub use host::{Plan, Unsupported};
+pub use op::{Formula, HostArg, Leaf, Op, Saved, Stats, T};
+pub use real::Real;
 pub use shape::{Shape, ShapeError};
 pub use fused::UpdatePath;
 pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};

@@ -21,6 +21,7 @@ use burn::tensor::{IndexingUpdateOp, Int};
 
 use super::kernels::{WeightGradient, linear};
 use super::shape::{MAX_RANK, Shape, ShapeError, broadcast};
+use super::real::Real;
 
 /// The storage of every tape value: a true shape of rank ≤ 4, padded on the left with 1s.
 pub type T = Tensor<4>;
@@ -721,6 +722,245 @@ impl Op {
             }
         }
     }
+}
+
+/// One input of a host kernel: its values, row-major, and its true shape.
+#[derive(Clone, Copy, Debug)]
+pub struct HostArg<'a, F> {
+    /// The values.
+    pub values: &'a [F],
+    /// The true shape.
+    pub shape: Shape,
+}
+
+/// How a second input of `Add`/`Mul` lines up with the first on the host: the first is never
+/// broadcast; the second either has its shape or repeats it every `period` elements (a bias row
+/// `[1, n]` or `[n]` under `[m, n]`, a scalar under anything).
+fn host_period(a: Shape, b: Shape) -> Option<usize> {
+    let trailing = b.dims().iter().skip_while(|&&d| d == 1).copied().collect::<Vec<_>>();
+    let a_dims = a.dims();
+    let fits = broadcast(a, b) == Some(a) && trailing.len() <= a_dims.len() && a_dims[a_dims.len() - trailing.len()..] == trailing[..];
+    fits.then(|| b.numel())
+}
+
+/// The host kernels: the CPU path's arithmetic for the playground's op set, on plain slices.
+///
+/// burn's CPU backend costs about a microsecond per op whatever the size (an allocation, a trip
+/// through its dispatch), so a step of the playground's 2-4-2-1 net — ~55 ops on tensors of a few
+/// dozen values — is all overhead there; these kernels write into buffers a [`Plan`](super::host::Plan)
+/// allocated once. Each implements the formula of its op above, in the same terms; the tests
+/// check each against the burn path and against finite differences, in f64.
+impl Op {
+    /// Whether the host kernels compute this op on inputs of these shapes, or why not.
+    pub fn host_support(&self, inputs: &[Shape]) -> Result<(), &'static str> {
+        match self {
+            Op::MatMul if inputs.iter().all(|s| s.rank() == 2) => Ok(()),
+            Op::MatMul => Err("a batched matmul"),
+            Op::Add | Op::Mul if host_period(inputs[0], inputs[1]).is_some() => Ok(()),
+            Op::Add | Op::Mul => Err("a broadcast other than the second input repeated"),
+            Op::Leaf(_)
+            | Op::Sum
+            | Op::Mean
+            | Op::Relu
+            | Op::LeakyRelu { .. }
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Identity
+            | Op::StopGradient
+            | Op::Mse
+            | Op::SoftmaxCrossEntropy
+            | Op::BceWithLogits
+            | Op::Dropout { .. }
+            | Op::L1 { .. }
+            | Op::L2 { .. } => Ok(()),
+            _ => Err("an op without a host kernel"),
+        }
+    }
+
+    /// [`Op::forward`] on the host: writes the output into `out` (its length is the output's size).
+    pub fn forward_host<F: Real>(&self, inputs: &[HostArg<'_, F>], out: &mut [F]) {
+        let x = inputs[0].values;
+        let y = || inputs[1].values;
+        let n = |k: usize| F::of(inputs[k].shape.numel() as f64);
+        let map = |out: &mut [F], f: &dyn Fn(F) -> F| out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+        match *self {
+            Op::Leaf(_) => unreachable!("a leaf has no forward computation"),
+            // out[i, j] = Σₚ x[i, p]·y[p, j], summed in order of p.
+            Op::MatMul => {
+                let (m, k) = inputs[0].shape.matrix();
+                let cols = inputs[1].shape.last();
+                out.fill(F::ZERO);
+                for i in 0..m {
+                    let row = &mut out[i * cols..(i + 1) * cols];
+                    for p in 0..k {
+                        let a = x[i * k + p];
+                        row.iter_mut().zip(&y()[p * cols..(p + 1) * cols]).for_each(|(o, &b)| *o += a * b);
+                    }
+                }
+            }
+            Op::Add | Op::Mul => {
+                let (b, period) = (y(), inputs[1].shape.numel());
+                let add = *self == Op::Add;
+                for (row, xs) in out.chunks_mut(period).zip(x.chunks(period)) {
+                    for ((o, &a), &c) in row.iter_mut().zip(xs).zip(b) {
+                        *o = if add { a + c } else { a * c };
+                    }
+                }
+            }
+            Op::Sum => out[0] = sum(x),
+            Op::Mean => out[0] = sum(x) / n(0),
+            Op::Relu => map(out, &|v| if v > F::ZERO { v } else { F::ZERO }),
+            Op::LeakyRelu { slope } => map(out, &|v| if v > F::ZERO { v } else { F::of(slope as f64) * v }),
+            Op::Sigmoid => map(out, &sigmoid),
+            Op::Tanh => map(out, &|v| v.tanh()),
+            Op::Identity | Op::StopGradient => out.copy_from_slice(x),
+            // ½·mean((p − t)²)
+            Op::Mse => {
+                let total = x.iter().zip(y()).fold(F::ZERO, |s, (&p, &t)| s + (p - t) * (p - t));
+                out[0] = F::of(0.5) * total / n(0);
+            }
+            // mean over rows of −Σ t·(z − max − log Σ e^{z − max})
+            Op::SoftmaxCrossEntropy => {
+                let width = inputs[0].shape.last();
+                let mut total = F::ZERO;
+                for (z, t) in x.chunks(width).zip(y().chunks(width)) {
+                    let (max, log_sum) = log_sum_exp(z);
+                    total += z.iter().zip(t).fold(F::ZERO, |s, (&zi, &ti)| s + ti * (zi - max - log_sum));
+                }
+                out[0] = -total / F::of((inputs[0].shape.numel() / width) as f64);
+            }
+            // mean of max(z, 0) − z·t + log(1 + e^{−|z|})
+            Op::BceWithLogits => {
+                let total = x.iter().zip(y()).fold(F::ZERO, |s, (&z, &t)| s + z.max(F::ZERO) - z * t + (-z.abs()).exp().ln_1p());
+                out[0] = total / n(0);
+            }
+            // x·mask / (1 − rate)
+            Op::Dropout { rate } => {
+                let keep = F::of(1.0 / (1.0 - rate as f64));
+                out.iter_mut().zip(x).zip(y()).for_each(|((o, &v), &m)| *o = v * m * keep);
+            }
+            Op::L1 { rate } => out[0] = F::of(rate as f64) * x.iter().fold(F::ZERO, |s, &v| s + v.abs()),
+            Op::L2 { rate } => out[0] = F::of(0.5 * rate as f64) * x.iter().fold(F::ZERO, |s, &v| s + v * v),
+            _ => unreachable!("{} has no host kernel (see Op::host_support)", self.name()),
+        }
+    }
+
+    /// [`Op::backward`] on the host: writes `∂L/∂input k` into `grads[k]` for every `wanted[k]`
+    /// (each its input's size), given the inputs, the output and the upstream gradient.
+    pub fn backward_host<F: Real>(&self, inputs: &[HostArg<'_, F>], output: &[F], upstream: &[F], wanted: &[bool], grads: &mut [&mut [F]]) {
+        let x = inputs[0].values;
+        let y = || inputs[1].values;
+        let g = upstream;
+        let n = |k: usize| F::of(inputs[k].shape.numel() as f64);
+        // dx[i] = f(i) for the first input (the element-wise ops and the losses).
+        let first = |grads: &mut [&mut [F]], f: &dyn Fn(usize) -> F| grads[0].iter_mut().enumerate().for_each(|(i, d)| *d = f(i));
+        match *self {
+            Op::Leaf(_) => {}
+            // dx = g·yᵀ, dy = xᵀ·g
+            Op::MatMul => {
+                let (m, k) = inputs[0].shape.matrix();
+                let cols = inputs[1].shape.last();
+                if wanted[0] {
+                    for i in 0..m {
+                        for p in 0..k {
+                            let row = &g[i * cols..(i + 1) * cols];
+                            grads[0][i * k + p] = row.iter().zip(&y()[p * cols..(p + 1) * cols]).fold(F::ZERO, |s, (&a, &b)| s + a * b);
+                        }
+                    }
+                }
+                if wanted[1] {
+                    grads[1].fill(F::ZERO);
+                    for i in 0..m {
+                        let row = &g[i * cols..(i + 1) * cols];
+                        for p in 0..k {
+                            let a = x[i * k + p];
+                            grads[1][p * cols..(p + 1) * cols].iter_mut().zip(row).for_each(|(d, &b)| *d += a * b);
+                        }
+                    }
+                }
+            }
+            // dx = g (·y); dy = g (·x) summed over the repeats
+            Op::Add | Op::Mul => {
+                let add = *self == Op::Add;
+                let period = inputs[1].shape.numel();
+                if wanted[0] {
+                    if add {
+                        grads[0].copy_from_slice(g);
+                    } else {
+                        for (d, gs) in grads[0].chunks_mut(period).zip(g.chunks(period)) {
+                            d.iter_mut().zip(gs).zip(y()).for_each(|((d, &gi), &b)| *d = gi * b);
+                        }
+                    }
+                }
+                if wanted[1] {
+                    grads[1].fill(F::ZERO);
+                    for (gs, xs) in g.chunks(period).zip(x.chunks(period)) {
+                        for ((d, &gi), &a) in grads[1].iter_mut().zip(gs).zip(xs) {
+                            *d += if add { gi } else { gi * a };
+                        }
+                    }
+                }
+            }
+            Op::Sum => first(grads, &|_| g[0]),
+            Op::Mean => first(grads, &|_| g[0] / n(0)),
+            Op::Relu => first(grads, &|i| if x[i] > F::ZERO { g[i] } else { F::ZERO }),
+            Op::LeakyRelu { slope } => first(grads, &|i| if x[i] > F::ZERO { g[i] } else { g[i] * F::of(slope as f64) }),
+            Op::Sigmoid => first(grads, &|i| g[i] * (output[i] * (F::ONE - output[i]))),
+            Op::Tanh => first(grads, &|i| g[i] * (F::ONE - output[i] * output[i])),
+            Op::Identity => first(grads, &|i| g[i]),
+            Op::StopGradient => {}
+            // dp = (p − t)/N · g (the target gets the negation, when wanted)
+            Op::Mse => {
+                let scale = g[0] / n(0);
+                first(grads, &|i| (x[i] - y()[i]) * scale);
+                if wanted[1] {
+                    let t = y();
+                    grads[1].iter_mut().enumerate().for_each(|(i, d)| *d = -(x[i] - t[i]) * scale);
+                }
+            }
+            // dz = (softmax(z)·Σt − t) / rows · g
+            Op::SoftmaxCrossEntropy => {
+                let width = inputs[0].shape.last();
+                let scale = g[0] / F::of((inputs[0].shape.numel() / width) as f64);
+                for ((d, z), t) in grads[0].chunks_mut(width).zip(x.chunks(width)).zip(y().chunks(width)) {
+                    let (max, log_sum) = log_sum_exp(z);
+                    let mass = sum(t);
+                    for ((d, &zi), &ti) in d.iter_mut().zip(z).zip(t) {
+                        *d = ((zi - max - log_sum).exp() * mass - ti) * scale;
+                    }
+                }
+            }
+            // dz = (σ(z) − t) / N · g
+            Op::BceWithLogits => {
+                let scale = g[0] / n(0);
+                first(grads, &|i| (sigmoid(x[i]) - y()[i]) * scale);
+            }
+            Op::Dropout { rate } => {
+                let keep = F::of(1.0 / (1.0 - rate as f64));
+                first(grads, &|i| g[i] * y()[i] * keep);
+            }
+            Op::L1 { rate } => first(grads, &|i| x[i].signum0() * g[0] * F::of(rate as f64)),
+            Op::L2 { rate } => first(grads, &|i| x[i] * g[0] * F::of(rate as f64)),
+            _ => unreachable!("{} has no host kernel (see Op::host_support)", self.name()),
+        }
+    }
+}
+
+/// Σ of the values, in order.
+fn sum<F: Real>(values: &[F]) -> F {
+    values.iter().fold(F::ZERO, |s, &v| s + v)
+}
+
+/// `1 / (1 + e^{−x})`
+fn sigmoid<F: Real>(x: F) -> F {
+    F::ONE / (F::ONE + (-x).exp())
+}
+
+/// A row's maximum and `log Σ e^{z − max}`, for a stable softmax.
+fn log_sum_exp<F: Real>(z: &[F]) -> (F, F) {
+    let max = z.iter().fold(z[0], |m, &v| m.max(v));
+    let total = z.iter().fold(F::ZERO, |s, &v| s + (v - max).exp());
+    (max, total.ln())
 }
 
 /// The ids of an [`Op::Embedding`] as burn's integer indices, flattened.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fused::{AdamStep, UpdatePath};
 use super::op::T;
+use super::real::Real;
 
 /// Which update rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,10 +77,12 @@ impl OptimizerConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kernels {
-    /// Our fused WGSL kernel where it applies (Adam, f32, wgpu backend), else the generic path.
+    /// Our kernels where they apply: the fused WGSL Adam (f32, wgpu backend), and the host
+    /// kernels for a playground trainer's whole step on the CPU (`engine::host`); else the
+    /// generic path.
     #[default]
     Fused,
-    /// burn's generic element-wise ops only (the reference).
+    /// burn's generic ops only (the reference).
     Generic,
 }
 
@@ -174,6 +177,58 @@ impl Optimizer {
                 }
             };
         }
+    }
+
+    /// [`Optimizer::update`] on the host, for the CPU path of small nets (`engine::host`): the same
+    /// rules in the same order of operations, on slices. `state` holds the velocities or moments
+    /// in [`Optimizer::state_tensors`] order (filled with zeros when it does not fit, as the first
+    /// update starts from zero state); the caller keeps it between updates. Every parameter's
+    /// path is [`UpdatePath::Host`].
+    pub fn update_host<F: Real>(&mut self, params: &mut [&mut [F]], grads: &[&[F]], state: &mut Vec<Vec<F>>) {
+        assert_eq!(params.len(), grads.len(), "one gradient per parameter");
+        let c = self.config;
+        let per_param = match c.kind {
+            OptimizerKind::Sgd => 0,
+            OptimizerKind::Momentum => 1,
+            OptimizerKind::Adam => 2,
+        };
+        let fits = state.len() == per_param * params.len()
+            && state.iter().enumerate().all(|(i, s)| s.len() == params[i / per_param.max(1)].len());
+        if !fits {
+            *state = params.iter().flat_map(|p| std::iter::repeat_n(vec![F::ZERO; p.len()], per_param)).collect();
+        }
+        self.t += 1;
+        let (lr, decay) = (F::of(c.lr), F::of(c.weight_decay));
+        let decayed = |g: F, w: F| if c.weight_decay != 0.0 { g + w * decay } else { g };
+        let (bc1, bc2) = (F::of(1.0 - c.beta1.powi(self.t as i32)), F::of(1.0 - c.beta2.powi(self.t as i32)));
+        let (b1, b2, one_b1, one_b2, eps) = (F::of(c.beta1), F::of(c.beta2), F::of(1.0 - c.beta1), F::of(1.0 - c.beta2), F::of(c.eps));
+        let mu = F::of(c.momentum);
+        let mut slots = state.chunks_mut(per_param.max(1));
+        for (w, g) in params.iter_mut().zip(grads) {
+            match c.kind {
+                // w ← w − η (g + λ w)
+                OptimizerKind::Sgd => w.iter_mut().zip(*g).for_each(|(w, &g)| *w -= decayed(g, *w) * lr),
+                // v ← μ v + g + λ w;  w ← w − η v
+                OptimizerKind::Momentum => {
+                    let v = &mut slots.next().expect("a velocity per parameter")[0];
+                    for ((w, &g), v) in w.iter_mut().zip(*g).zip(v.iter_mut()) {
+                        *v = *v * mu + decayed(g, *w);
+                        *w -= *v * lr;
+                    }
+                }
+                // m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − η (m̂/(√v̂ + ε) + λ w)
+                OptimizerKind::Adam => {
+                    let [m, v] = slots.next().expect("moments per parameter") else { unreachable!("two moments") };
+                    for (((w, &g), m), v) in w.iter_mut().zip(*g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                        *m = *m * b1 + g * one_b1;
+                        *v = *v * b2 + g * g * one_b2;
+                        let step = (*m / bc1) / ((*v / bc2).sqrt() + eps);
+                        *w -= decayed(step, *w) * lr;
+                    }
+                }
+            }
+        }
+        self.paths = vec![UpdatePath::Host; params.len()];
     }
 
     /// Which kernels ran each parameter's last update (Adam only; SGD and momentum are always

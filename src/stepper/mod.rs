@@ -15,7 +15,7 @@ pub mod rule;
 
 
 use crate::engine::{EngineError, Leaf, NodeId, Op, Optimizer, OptimizerConfig, Precision, Role, Shape, T, Tag, Tape, read_many};
-use crate::train::Trainer;
+use crate::train::{HostTrace, Trainer};
 
 pub use presets::{Erratum, PRESETS, Preset, preset};
 
@@ -223,20 +223,42 @@ impl StepRecord {
         Self { tape, loss, params, before, after: optimizer.clone(), new_params: values }
     }
 
-    /// The trainer's next training step (its next batch and dropout mask), taken for real: the
-    /// trainer's parameters, optimizer and step count advance exactly as `train_step` would.
-    pub fn from_trainer(trainer: &mut Trainer) -> Self {
+    /// The trainer's next training step (its next batch and dropout mask), taken for real, on the
+    /// path `train_step` takes (the host kernels on the CPU, else burn's): the trainer's
+    /// parameters, optimizer and step count advance exactly as `train_step` would.
+    pub fn from_trainer(trainer: &mut Trainer) -> TakenStep {
+        if let Some(host) = trainer.host_traced_step() {
+            return TakenStep::Host(Box::new(host));
+        }
         let (tape, nodes, loss) = trainer.record_step();
         let record = Self::take(tape, loss, nodes.params, &mut trainer.optimizer);
         trainer.model.params = record.new_params.clone();
         trainer.step += 1;
-        record
+        TakenStep::Device(record)
     }
 
     /// A preset's step from the given parameters and optimizer (advanced).
     pub fn from_preset(preset: &Preset, params: &[T], optimizer: &mut Optimizer) -> Self {
         let (tape, loss, nodes) = preset.record(params);
         Self::take(tape, loss, nodes, optimizer)
+    }
+}
+
+/// A training step taken for the step-by-step view, on the path the trainer takes.
+pub enum TakenStep {
+    /// Through burn on a device: read back with [`Trace::read`].
+    Device(StepRecord),
+    /// By the host kernels: every number is already on the host.
+    Host(Box<HostTrace>),
+}
+
+impl TakenStep {
+    /// Every number of the step, on the host (async: a device step is read back in one transfer).
+    pub async fn read(self) -> Result<Trace, EngineError> {
+        match self {
+            TakenStep::Device(record) => Trace::read(record).await,
+            TakenStep::Host(host) => Ok(Trace::from_host(*host)),
+        }
     }
 }
 
@@ -320,8 +342,57 @@ impl Trace {
                 after: after_value,
             });
         }
-        let stages = stages(&tape, loss, updates.len());
+        let stages = stages(&walk(&nodes), loss, updates.len());
         Ok(Trace { nodes, loss, params: updates, optimizer: after.config, t: after.t, precision, stages })
+    }
+
+    /// The trace of a host step: the plan's values and gradients, the parameters before and after.
+    pub fn from_host(host: HostTrace) -> Trace {
+        let HostTrace { tape, plan, loss, params, before, state_before, state_after, optimizer } = host;
+        let matrix = |values: &[f32], shape: Shape| {
+            let (r, c) = shape.matrix();
+            Matrix::new(r, c, values.iter().map(|&v| v as f64).collect())
+        };
+        let mut nodes: Vec<TraceNode> = tape
+            .nodes()
+            .iter()
+            .enumerate()
+            .map(|(id, node)| TraceNode {
+                op: node.op,
+                inputs: node.inputs.clone(),
+                tag: node.tag,
+                label: node.label().into_owned(),
+                shape: node.shape,
+                value: matrix(plan.value(id), node.shape),
+                grad: plan.grad(id).map(|g| matrix(g, node.shape)),
+                input_grads: node.inputs.iter().enumerate().map(|(k, &i)| plan.input_grad(id, k).map(|g| matrix(g, tape.shape(i)))).collect(),
+            })
+            .collect();
+        // The plan's parameter leaves hold the updated values; the step read the ones before.
+        let per_param = state_after.len() / params.len().max(1);
+        let mut updates = Vec::new();
+        for (i, &p) in params.iter().enumerate() {
+            let shape = tape.shape(p);
+            nodes[p].value = matrix(&before[i], shape);
+            let slots = |state: &[Vec<f32>]| state.iter().skip(i * per_param).take(per_param).map(|v| matrix(v, shape)).collect::<Vec<_>>();
+            let state_after = slots(&state_after);
+            let mut state_before = slots(&state_before);
+            // The first step starts from zero state.
+            if state_before.is_empty() {
+                state_before = state_after.iter().map(|m| m.map(|_| 0.0)).collect();
+            }
+            updates.push(ParamUpdate {
+                name: nodes[p].label.clone(),
+                node: p,
+                before: nodes[p].value.clone(),
+                grad: nodes[p].grad.clone().unwrap_or_else(|| nodes[p].value.map(|_| 0.0)),
+                state_before,
+                state_after,
+                after: matrix(plan.value(p), shape),
+            });
+        }
+        let stages = stages(&walk(&nodes), loss, updates.len());
+        Trace { nodes, loss, params: updates, optimizer: optimizer.config, t: optimizer.t, precision: Precision::F32, stages }
     }
 
     /// The loss value.
@@ -407,19 +478,25 @@ pub const EPS: f64 = 1e-5;
 
 /// The stage list of a step: forward nodes in order (those of the loss marked), backward nodes
 /// in reverse order, then one update per parameter.
-fn stages(tape: &Tape, loss: NodeId, n_params: usize) -> Vec<Stage> {
-    let nodes = &tape.nodes()[..=loss];
-    let first_loss = nodes.iter().position(|n| is_loss_op(&n.op)).unwrap_or(loss);
+/// What [`stages`] reads of traced nodes.
+fn walk(nodes: &[TraceNode]) -> Vec<(Op, bool)> {
+    nodes.iter().map(|n| (n.op, n.grad.is_some())).collect()
+}
+
+/// The walk over nodes given as (op, whether a gradient reached it), in tape order.
+pub(crate) fn stages(nodes: &[(Op, bool)], loss: NodeId, n_params: usize) -> Vec<Stage> {
+    let nodes = &nodes[..=loss];
+    let first_loss = nodes.iter().position(|(op, _)| is_loss_op(op)).unwrap_or(loss);
     let mut out = Vec::new();
-    for (i, n) in nodes.iter().enumerate() {
-        if matches!(n.op, Op::Leaf(_)) {
+    for (i, (op, _)) in nodes.iter().enumerate() {
+        if matches!(op, Op::Leaf(_)) {
             continue;
         }
         let kind = if i >= first_loss { StageKind::Loss } else { StageKind::Forward };
         out.push(Stage { kind, index: i });
     }
-    for (i, n) in nodes.iter().enumerate().rev() {
-        if !matches!(n.op, Op::Leaf(_)) && n.requires_grad && n.grad.is_some() {
+    for (i, (op, reached)) in nodes.iter().enumerate().rev() {
+        if !matches!(op, Op::Leaf(_)) && *reached {
             out.push(Stage { kind: StageKind::Backward, index: i });
         }
     }

@@ -172,7 +172,8 @@ impl ModelStep {
     /// Takes the trainer's next training step for real, on a trace tape.
     pub fn from_trainer(trainer: &mut ImageTrainer) -> Self {
         let (tape, nodes, loss) = trainer.step_on(Mode::Trace);
-        let stages = stages(&tape, loss, nodes.params.len());
+        let walk: Vec<_> = tape.nodes().iter().map(|n| (n.op, n.requires_grad && n.grad.is_some())).collect();
+        let stages = stages(&walk, loss, nodes.params.len());
         Self { tape, loss, params: nodes.params, after: trainer.optimizer.clone(), new_params: trainer.model.params.clone(), stages }
     }
 

@@ -7,6 +7,8 @@
 //! initial weights, batch order and dropout masks on every backend.
 
 pub mod gan;
+mod host;
+pub use host::HostTrace;
 pub mod images;
 pub mod schema;
 
@@ -312,14 +314,55 @@ impl Pending {
     }
 }
 
+/// Which computation the last training step ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepPath {
+    /// No step yet.
+    None,
+    /// The host kernels, through a compiled plan (the CPU path of small nets; see `train::host`).
+    Host,
+    /// burn's kernels on the trainer's device, and why not the host's.
+    Burn(String),
+}
+
+/// A training step's loss, not read yet: a number on the host path, a tensor on a device (read
+/// asynchronously: never block the browser).
+#[derive(Clone, Debug)]
+pub enum StepLoss {
+    /// Computed by the host kernels.
+    Host(f32),
+    /// On the trainer's device.
+    Device(T),
+}
+
+impl StepLoss {
+    /// The loss's value.
+    pub async fn read(&self) -> Result<f32, EngineError> {
+        match self {
+            StepLoss::Host(v) => Ok(*v),
+            StepLoss::Device(t) => Ok(read(t).await?[0]),
+        }
+    }
+
+    /// The loss's value, natively (CLI and tests): blocks on a device.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn value(&self) -> f32 {
+        crate::engine::block_on(self.read()).expect("readback")
+    }
+}
+
 /// A model, its optimizer and its data on one device.
+///
+/// On the CPU, in f32, steps run on the host kernels (`train::host`); `model` and `optimizer`
+/// then lag behind until [`Trainer::settle`] (which every reader here calls): outside this crate
+/// they are read through [`Trainer::model`] and [`Trainer::optimizer`].
 pub struct Trainer {
     /// The experiment.
     pub config: Config,
-    /// The network.
-    pub model: Mlp,
-    /// The optimizer and its state.
-    pub optimizer: Optimizer,
+    /// The network (lags behind host steps: see above).
+    pub(crate) model: Mlp,
+    /// The optimizer and its state (lags behind host steps: see above).
+    pub(crate) optimizer: Optimizer,
     /// Steps (batches) done.
     pub step: u64,
     /// Training samples seen (the batch size may change while training).
@@ -337,6 +380,8 @@ pub struct Trainer {
     dropout_rng: Rng,
     eval_train: (T, T),
     eval_test: (T, T),
+    host: Option<Box<host::HostStep>>,
+    path: StepPath,
 }
 
 impl Trainer {
@@ -386,6 +431,8 @@ impl Trainer {
             dropout_rng: Rng::new(config.seed, Stream::Dropout),
             eval_train,
             eval_test,
+            host: None,
+            path: StepPath::None,
             config,
         })
     }
@@ -432,10 +479,12 @@ impl Trainer {
         rows
     }
 
-    /// Records the forward pass and loss (data loss + penalty) of the next batch on a fresh tape.
-    /// Advances the batch order and dropout streams. Returns the tape, the model's nodes and the
-    /// total-loss node.
+    /// Records the forward pass and loss (data loss + penalty) of the next batch on a fresh tape,
+    /// through burn (the step-by-step view's path). Advances the batch order and dropout streams.
+    /// Returns the tape, the model's nodes and the total-loss node.
     pub fn record_step(&mut self) -> (Tape, MlpNodes, NodeId) {
+        // The caller updates the model and optimizer from this tape: the host's copy would lag.
+        self.leave_host();
         let rows = self.next_batch();
         let f = self.config.features.len();
         let w = self.head.target_width();
@@ -446,7 +495,14 @@ impl Trainer {
         let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), tensor(&y, [rows.len(), w], &self.device, self.precision), [rows.len(), w]);
         let dropout = Dropout { rate: self.config.dropout, rng: &mut self.dropout_rng };
         let nodes = self.model.forward(&mut tape, xn, Some(dropout));
-        let mut loss = self.head.loss(&mut tape, nodes.output, yn);
+        let loss = self.penalised(&mut tape, &nodes, yn);
+        (tape, nodes, loss)
+    }
+
+    /// Records the data loss of `nodes` against `target` plus the weight penalty; returns the
+    /// total-loss node.
+    fn penalised(&self, tape: &mut Tape, nodes: &MlpNodes, target: NodeId) -> NodeId {
+        let mut loss = self.head.loss(tape, nodes.output, target);
         let rate = self.config.reg_rate as f32;
         let penalty = match self.config.regularization {
             Regularization::L1 if rate > 0.0 => Some(Op::L1 { rate }),
@@ -459,17 +515,51 @@ impl Trainer {
                 loss = tape.apply(Op::Add, &[loss, p], Tag::of(Role::Total));
             }
         }
-        (tape, nodes, loss)
+        loss
     }
 
-    /// One optimisation step on one batch. Returns the batch's total loss (not read back).
-    pub fn train_step(&mut self) -> T {
+    /// One optimisation step on one batch: on the host kernels where they apply (the CPU, f32),
+    /// else through burn on the device. Returns the batch's total loss (not read back).
+    pub fn train_step(&mut self) -> StepLoss {
+        if self.host_ready() {
+            return StepLoss::Host(self.host_step());
+        }
         let (mut tape, nodes, loss) = self.record_step();
         tape.backward(loss);
         let grads = tape.grads_or_zeros(&nodes.params);
         self.optimizer.update(&mut self.model.params, &grads);
         self.step += 1;
-        tape.value(loss).clone()
+        StepLoss::Device(tape.value(loss).clone())
+    }
+
+    /// Which computation the last step ran (a test or a benchmark that means one path checks it
+    /// did not silently take the other).
+    pub fn path(&self) -> &StepPath {
+        &self.path
+    }
+
+    /// Our kernels where they apply (the default), or burn's generic path only (the reference a
+    /// benchmark or test compares with): see [`Kernels`](crate::engine::Kernels).
+    pub fn set_kernels(&mut self, kernels: crate::engine::Kernels) {
+        self.leave_host();
+        self.optimizer.kernels = kernels;
+    }
+
+    /// The network, with its parameters current.
+    pub fn model(&mut self) -> &Mlp {
+        self.settle();
+        &self.model
+    }
+
+    /// The optimizer, with its state current.
+    pub fn optimizer(&mut self) -> &Optimizer {
+        self.settle();
+        &self.optimizer
+    }
+
+    /// Parameter paths (`l1.w`, …) and shapes, in order.
+    pub fn param_layout(&self) -> (Vec<String>, Vec<[usize; 2]>) {
+        (self.model.names(), self.model.shapes())
     }
 
     /// Data loss (no penalty, no dropout) of the model on the given inputs and targets.
@@ -483,14 +573,15 @@ impl Trainer {
     }
 
     /// Train and test data loss, as `[1,1]` tensors (not read back).
-    pub fn losses(&self) -> (T, T) {
+    pub fn losses(&mut self) -> (T, T) {
+        self.settle();
         (self.data_loss(&self.eval_train), self.data_loss(&self.eval_test))
     }
 
     /// Enqueues everything a display needs — losses, parameters and, with `grid = Some(n)`, the
     /// prediction and every hidden activation over an `n × n` grid — without reading anything.
     /// `Pending::read` then reads it back asynchronously, with no borrow of the trainer held.
-    pub fn pending(&self, grid: Option<usize>) -> Pending {
+    pub fn pending(&mut self, grid: Option<usize>) -> Pending {
         let (train_loss, test_loss) = self.losses();
         let grid = grid.map(|n| {
             let x = data::feature_matrix(data::grid(n).into_iter(), &self.config.features);
@@ -512,6 +603,9 @@ impl Trainer {
     /// anything else needs a new trainer.
     pub fn change_settings(&mut self, config: Config) -> Result<(), ConfigError> {
         config.validate()?;
+        // The graph (batch size, dropout, penalty) or the optimizer may change: the next step
+        // makes the plan again.
+        self.leave_host();
         if self.config.with_live_settings_of(&config) != config {
             return Err(ConfigError {
                 setting: "settings".into(),
@@ -579,6 +673,7 @@ impl Trainer {
     /// Moves parameters and optimizer state to another device (via the host), keeping
     /// everything else: used when the user switches backend or the GPU is lost.
     pub async fn move_to(&mut self, device: &Device) -> Result<(), EngineError> {
+        self.settle();
         let mut params = Vec::new();
         for (p, shape) in self.model.params.iter().zip(self.model.shapes()) {
             params.push(tensor(&read(p).await?, shape, device, self.precision));
@@ -617,6 +712,7 @@ impl Trainer {
     }
 
     fn restore_on(&mut self, device: &Device, params: Vec<T>, state: Vec<T>) {
+        self.host = None;
         self.eval_train = self.train.upload(self.head, device, self.precision);
         self.eval_test = self.test.upload(self.head, device, self.precision);
         self.model.params = params;

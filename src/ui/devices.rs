@@ -19,14 +19,14 @@ async fn measure(config: &Config, device: &Device, steps: usize) -> Result<f64, 
     for _ in 0..3 {
         t.train_step();
     }
-    read(&t.train_step()).await.map_err(|e| e.to_string())?;
+    t.train_step().read().await.map_err(|e| e.to_string())?;
     let start = now_ms();
     let mut last = None;
     for _ in 0..steps {
         last = Some(t.train_step());
     }
     if let Some(l) = last {
-        read(&l).await.map_err(|e| e.to_string())?;
+        l.read().await.map_err(|e| e.to_string())?;
     }
     Ok(steps as f64 * 1000.0 / (now_ms() - start).max(1e-3))
 }

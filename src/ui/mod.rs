@@ -27,7 +27,7 @@ use wasm_bindgen::JsCast;
 use crate::backend::BackendKind;
 use devices::{device, lost_device, start, switch_backend};
 use crate::data::{DatasetKind, Point, Task};
-use crate::engine::{EngineError, OptimizerKind, read, read_many};
+use crate::engine::{EngineError, OptimizerKind, read_many};
 use crate::share::{self, BackendChoice, Page, ShareState, View};
 use crate::train::schema::{self, Change};
 use crate::train::images::ImageConfig;
@@ -425,7 +425,7 @@ struct Redraw {
 async fn refresh_with(ui: Ui, draw: Redraw) -> bool {
     let grid = draw.maps.then(|| grid_side(&ui.config.get_untracked(), ui.backend.get_untracked()));
     let Some((pending, epoch, head)) =
-        with_lab(|l| l.trainer.as_ref().map(|t| (t.pending(grid), t.epoch(), t.head())))
+        with_lab(|l| l.trainer.as_mut().map(|t| (t.pending(grid), t.epoch(), t.head())))
     else {
         return false;
     };
@@ -1005,7 +1005,7 @@ fn weights_file(ui: Ui) -> Result<Vec<u8>, String> {
     let link = share::encode(&current_state(ui, false));
     with_lab(|l| {
         let t = l.trainer.as_ref().ok_or("the network is not built yet")?;
-        let (names, shapes) = (t.model.names(), t.model.shapes());
+        let (names, shapes) = t.param_layout();
         share::weights::to_safetensors(&share::weights::Params { names: &names, shapes: &shapes }, &t.saved().params, &[("gradlab", &link)])
             .map_err(|e| e.to_string())
     })

@@ -18,7 +18,7 @@ use super::{Ui, device, draw, refresh, sleep, sync_url, with_lab};
 use crate::backend::BackendKind;
 use crate::engine::{Optimizer, OptimizerConfig, OptimizerKind, Precision, T};
 use crate::share::Page;
-use crate::stepper::{self, GradientCheck, Local, Matrix, PRESETS, PRINT_LIMIT, Place, StageKind, StepRecord, Trace, math};
+use crate::stepper::{self, GradientCheck, Local, Matrix, PRESETS, PRINT_LIMIT, Place, StageKind, StepRecord, TakenStep, Trace, math};
 
 /// A preset's device state between steps (not `Send`: lives outside signals).
 #[derive(Default)]
@@ -122,7 +122,7 @@ async fn take_step(ui: Ui, s: StepUi, fresh: bool, stage: usize) {
                 let e = &mut *e;
                 let record = StepRecord::from_preset(p, &e.params, e.optimizer.as_mut().expect("set above"));
                 e.params = record.new_params.clone();
-                record
+                TakenStep::Device(record)
             })),
             None => None,
         },
@@ -136,7 +136,7 @@ async fn take_step(ui: Ui, s: StepUi, fresh: bool, stage: usize) {
         s.busy.set(false);
         return;
     };
-    match Trace::read(record).await {
+    match record.read().await {
         Ok(trace) => {
             let stage = trace.stage(stage).map(|(i, _)| i).unwrap_or(0);
             s.focus.set((0, 0));

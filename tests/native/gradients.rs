@@ -2,7 +2,7 @@
 //! (our independent oracle) on random shapes that are not multiples of 4 or 64.
 
 use burn::tensor::Device;
-use gradlab::engine::{Leaf, Op, Precision, Rng, Shape, Stats, Stream, T, Tape, WeightGradient, block_on, read_f64, tensor_f64};
+use gradlab::engine::{HostArg, Leaf, Op, Precision, Rng, Shape, Stats, Stream, T, Tape, WeightGradient, block_on, read_f64, tensor_f64};
 
 /// A test input: values, shape, and whether a gradient is checked for it.
 struct Input {
@@ -47,6 +47,22 @@ fn check(op: Op, inputs: Vec<Input>, rng: &mut Rng) {
     let weighted = op.forward(&leaf_refs).0.mul(upload(&r, out_shape, &ad)).sum();
     let grads = weighted.backward();
 
+    // The host kernel, where the op has one for these shapes: its forward equals burn's, and its
+    // gradients are checked below like ours.
+    let host = op.host_support(&shapes).is_ok().then(|| {
+        let args: Vec<HostArg<'_, f64>> = inputs.iter().map(|i| HostArg { values: &i.values, shape: i.shape }).collect();
+        let mut forward = vec![0.0; out_shape.numel()];
+        op.forward_host(&args, &mut forward);
+        for (j, (a, b)) in forward.iter().zip(values(&out)).enumerate() {
+            assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{} {out_shape} host forward [{j}]: {a} vs burn {b}", op.name());
+        }
+        let mut buffers: Vec<Vec<f64>> = inputs.iter().map(|i| vec![f64::NAN; i.values.len()]).collect();
+        let mut outs: Vec<&mut [f64]> = buffers.iter_mut().map(|b| b.as_mut_slice()).collect();
+        let wanted: Vec<bool> = inputs.iter().enumerate().map(|(k, i)| i.checked && op.differentiable_input(k)).collect();
+        op.backward_host(&args, &forward, &r, &wanted, &mut outs);
+        buffers
+    });
+
     for (k, input) in inputs.iter().enumerate() {
         if !input.checked {
             continue;
@@ -54,6 +70,7 @@ fn check(op: Op, inputs: Vec<Input>, rng: &mut Rng) {
         let g = values(ours[k].as_ref().unwrap_or_else(|| panic!("{}: no gradient for input {k}", op.name())));
         assert_eq!(g.len(), input.values.len(), "{}: gradient {k} has the wrong size", op.name());
         let oracle = values(&leaves[k].grad(&grads).expect("burn-autodiff gradient"));
+        let host_grad = host.as_ref().map(|h| &h[k]);
         for j in 0..g.len() {
             let h = 1e-6;
             let mut plus: Vec<Input> = inputs.iter().map(|i| Input { values: i.values.clone(), ..*i }).collect();
@@ -63,6 +80,10 @@ fn check(op: Op, inputs: Vec<Input>, rng: &mut Rng) {
             let fd = (weighted_output(op, &plus, &r, &cpu) - weighted_output(op, &minus, &r, &cpu)) / (2.0 * h);
             let scale = g[j].abs().max(fd.abs()).max(1e-3);
             assert!((g[j] - fd).abs() / scale < 1e-5, "{} {out_shape} input {k}[{j}]: ours {} vs finite difference {fd}", op.name(), g[j]);
+            if let Some(h) = host_grad {
+                assert!((h[j] - fd).abs() / scale < 1e-5, "{} {out_shape} input {k}[{j}]: host {} vs finite difference {fd}", op.name(), h[j]);
+                assert!((h[j] - g[j]).abs() / scale < 1e-12, "{} {out_shape} input {k}[{j}]: host {} vs burn path {}", op.name(), h[j], g[j]);
+            }
             // burn-autodiff loses digits on batch norm's chain (≈ 1e-8 relative; ours agrees with a
             // fourth-order finite difference to ≈ 1e-12: `batch_norm_matches_a_fourth_order_difference`).
             let tolerance = if matches!(op, Op::BatchNorm2d { .. }) { 1e-6 } else { 1e-9 };
@@ -163,6 +184,42 @@ fn every_op_matches_finite_differences_and_burn_autodiff() {
             check(Op::MatMul, vec![free([65, 3], r), free([3, 67], r)], r);
         }
     }
+}
+
+/// The host kernels cover the playground's op set, so `check` above compared them (a kernel that
+/// silently declined would prove nothing), and decline, saying why, what they do not cover.
+#[test]
+fn host_kernels_cover_the_playground_ops_and_name_what_they_do_not() {
+    let (m, n) = (Shape::new(&[5, 3]), Shape::new(&[3, 7]));
+    let row = Shape::new(&[1, 7]);
+    let out = Shape::new(&[5, 7]);
+    let covered = [
+        (Op::MatMul, vec![m, n]),
+        (Op::Add, vec![out, row]),
+        (Op::Add, vec![out, Shape::new(&[1, 1])]),
+        (Op::Add, vec![Shape::scalar(), Shape::scalar()]),
+        (Op::Mul, vec![out, out]),
+        (Op::Sum, vec![out]),
+        (Op::Mean, vec![out]),
+        (Op::Relu, vec![out]),
+        (Op::LeakyRelu { slope: 0.01 }, vec![out]),
+        (Op::Sigmoid, vec![out]),
+        (Op::Tanh, vec![out]),
+        (Op::Identity, vec![out]),
+        (Op::Mse, vec![out, out]),
+        (Op::SoftmaxCrossEntropy, vec![out, out]),
+        (Op::BceWithLogits, vec![out, out]),
+        (Op::Dropout { rate: 0.5 }, vec![out, out]),
+        (Op::L1 { rate: 0.1 }, vec![out]),
+        (Op::L2 { rate: 0.1 }, vec![out]),
+    ];
+    for (op, shapes) in covered {
+        assert_eq!(op.host_support(&shapes), Ok(()), "{op:?} on {shapes:?}");
+    }
+    assert_eq!(Op::Add.host_support(&[row, out]), Err("a broadcast other than the second input repeated"));
+    assert_eq!(Op::Add.host_support(&[out, Shape::new(&[5, 1])]), Err("a broadcast other than the second input repeated"));
+    assert_eq!(Op::MatMul.host_support(&[Shape::new(&[2, 5, 3]), n]), Err("a batched matmul"));
+    assert_eq!(Op::Conv2d { stride: 1, padding: 0 }.host_support(&[Shape::new(&[1, 1, 5, 5]); 3]), Err("an op without a host kernel"));
 }
 
 /// The ops of image and sequence models, on shapes that are not multiples of 4, 8 or 64:

@@ -53,6 +53,28 @@ fn sgd_momentum_and_adam_follow_their_formulas() {
     assert_close(&run(OptimizerKind::Adam, wd, &GRADS), &w);
 }
 
+/// The same updates on the host (`Optimizer::update_host`, the CPU path of small nets).
+fn run_host(kind: OptimizerKind, weight_decay: f64, grads: &[[f64; 2]]) -> Vec<f64> {
+    let mut w = vec![0.5, -1.5];
+    let mut state = Vec::new();
+    let mut opt = Optimizer::new(OptimizerConfig { weight_decay, ..OptimizerConfig::new(kind, 0.1) });
+    for g in grads {
+        opt.update_host(&mut [w.as_mut_slice()], &[g.as_slice()], &mut state);
+    }
+    assert_eq!(opt.paths(), &[gradlab::engine::UpdatePath::Host]);
+    assert_eq!(opt.t, grads.len() as u64);
+    w
+}
+
+#[test]
+fn host_updates_equal_the_tensor_updates() {
+    for kind in OptimizerKind::ALL {
+        for wd in [0.0, 0.01] {
+            assert_close(&run_host(kind, wd, &GRADS), &run(kind, wd, &GRADS));
+        }
+    }
+}
+
 fn assert_close(a: &[f64], b: &[f64]) {
     for (x, y) in a.iter().zip(b) {
         assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");

@@ -272,7 +272,7 @@ fn trained(config: &Config, steps: usize) -> (Trainer, Vec<Vec<f32>>) {
     for _ in 0..steps {
         t.train_step();
     }
-    let values = t.model.params.iter().map(|p| gradlab::engine::block_on(gradlab::engine::read(p)).unwrap()).collect();
+    let values = t.model().params.iter().map(|p| gradlab::engine::block_on(gradlab::engine::read(p)).unwrap()).collect();
     (t, values)
 }
 
@@ -281,9 +281,9 @@ fn trained(config: &Config, steps: usize) -> (Trainer, Vec<Vec<f32>>) {
 #[test]
 fn weight_files_round_trip_with_names_shapes_and_values() {
     let config = decode("dataset=spiral3&layers=7,5&act=relu&opt=adam&seed=4").state.config;
-    let (t, values) = trained(&config, 50);
-    let names = t.model.names();
-    let shapes = t.model.shapes();
+    let (mut t, values) = trained(&config, 50);
+    let names = t.param_layout().0;
+    let shapes = t.param_layout().1;
     let params = Params { names: &names, shapes: &shapes };
     let bytes = weights::to_safetensors(&params, &values, &[]).unwrap();
 
@@ -305,7 +305,7 @@ fn weight_files_round_trip_with_names_shapes_and_values() {
 fn bad_weight_files_are_refused_with_a_reason() {
     let config = Config::default();
     let (t, values) = trained(&config, 3);
-    let (names, shapes) = (t.model.names(), t.model.shapes());
+    let (names, shapes) = (t.param_layout().0, t.param_layout().1);
     let params = Params { names: &names, shapes: &shapes };
     let good = weights::to_safetensors(&params, &values, &[]).unwrap();
     let err = |bytes: &[u8]| weights::from_safetensors(bytes, &params).unwrap_err();
@@ -316,7 +316,7 @@ fn bad_weight_files_are_refused_with_a_reason() {
     // Another network: different shapes, missing and extra tensors.
     let other = decode("layers=3").state.config;
     let (o, ov) = trained(&other, 1);
-    let (on, os) = (o.model.names(), o.model.shapes());
+    let (on, os) = (o.param_layout().0, o.param_layout().1);
     let other_file = weights::to_safetensors(&Params { names: &on, shapes: &os }, &ov, &[]).unwrap();
     let msg = err(&other_file).to_string();
     assert!(msg.contains("different network"), "{msg}");
@@ -408,10 +408,10 @@ fn a_preset_name_alone_opens_the_stepper() {
 fn writing_weights_of_another_network_is_refused() {
     let config = Config::default();
     let (t, values) = trained(&config, 2);
-    let (names, shapes) = (t.model.names(), t.model.shapes());
+    let (names, shapes) = (t.param_layout().0, t.param_layout().1);
     let other = decode("layers=3").state.config;
     let (o, _) = trained(&other, 0);
-    let (on, os) = (o.model.names(), o.model.shapes());
+    let (on, os) = (o.param_layout().0, o.param_layout().1);
     // Old values, new network: the panic this replaced.
     let err = weights::to_safetensors(&Params { names: &on, shapes: &os }, &values, &[]).unwrap_err();
     assert!(matches!(err, WeightsError::Mismatch(_)), "{err}");
@@ -505,7 +505,7 @@ fn fuzzed_weight_files_never_panic() {
     let cases = fuzz_cases();
     let config = decode("layers=4,3&seed=2").state.config;
     let (t, values) = trained(&config, 3);
-    let (names, shapes) = (t.model.names(), t.model.shapes());
+    let (names, shapes) = (t.param_layout().0, t.param_layout().1);
     let params = Params { names: &names, shapes: &shapes };
     let good = weights::to_safetensors(&params, &values, &[("gradlab", "v=1")]).unwrap();
     let mut rng = Rng::new(92, Stream::Data);

@@ -369,11 +369,11 @@ fn playground_steps_are_the_trainers_real_steps() {
     let mut trained = Trainer::new(config, &cpu).unwrap();
     for _ in 0..3 {
         let record = StepRecord::from_trainer(&mut stepped);
-        let trace = block_on(Trace::read(record)).unwrap();
-        let loss = gradlab::train::read_scalar(&trained.train_step());
+        let trace = block_on(record.read()).unwrap();
+        let loss = trained.train_step().value();
         assert_eq!(trace.loss_value() as f32, loss);
         for (i, u) in trace.params.iter().enumerate() {
-            let theirs: Vec<f64> = block_on(read_f64(&trained.model.params[i])).unwrap();
+            let theirs: Vec<f64> = block_on(read_f64(&trained.model().params[i])).unwrap();
             assert_eq!(u.after.values, theirs, "{} after the step", u.name);
             let check = trace.gradient_check(i, 0, stepper::EPS);
             assert!(check.relative_error < 1e-3, "{}: {check:?}", u.name);

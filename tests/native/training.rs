@@ -3,17 +3,83 @@
 
 use gradlab::backend;
 use gradlab::data::{DatasetKind, Feature};
-use gradlab::engine::OptimizerKind;
+use gradlab::engine::{OptimizerKind, block_on};
 use gradlab::models::Activation;
 use gradlab::train::{Config, Regularization, Trainer, read_scalar};
 
 fn losses(config: &Config, device: &burn::tensor::Device, steps: usize) -> Vec<f32> {
     let mut t = Trainer::new(config.clone(), device).unwrap();
-    (0..steps).map(|_| read_scalar(&t.train_step())).collect()
+    (0..steps).map(|_| t.train_step().value()).collect()
 }
 
-fn test_loss(t: &Trainer) -> f32 {
+fn test_loss(t: &mut Trainer) -> f32 {
     read_scalar(&t.losses().1)
+}
+
+/// The CPU path's host kernels train as burn's kernels do — every optimizer, head and penalty,
+/// with dropout, up to the largest net — within f32 rounding over 150 steps; and each trainer took
+/// the path it was meant to (a fallback would make this compare burn with itself).
+#[test]
+fn host_kernels_train_as_burn_does() {
+    use gradlab::engine::Kernels;
+    use gradlab::train::{BinaryLoss, StepPath};
+    let configs = [
+        Config::default(),
+        Config { dataset: DatasetKind::Xor, binary_loss: BinaryLoss::Bce, regularization: Regularization::L1, reg_rate: 0.001, ..Config::default() },
+        Config { dataset: DatasetKind::Spiral3, hidden: vec![7, 5], activations: vec![Activation::Relu, Activation::LeakyRelu], optimizer: OptimizerKind::Adam, dropout: 0.2, ..Config::default() },
+        Config { dataset: DatasetKind::Plane, activations: vec![Activation::Sigmoid, Activation::Linear], optimizer: OptimizerKind::Momentum, regularization: Regularization::L2, reg_rate: 0.01, ..Config::default() },
+        Config { dataset: DatasetKind::Spiral3, features: Feature::ALL.to_vec(), hidden: vec![16; 6], activations: vec![Activation::Tanh; 6], optimizer: OptimizerKind::Adam, lr: 0.003, batch_size: 7, ..Config::default() },
+    ];
+    let cpu = backend::cpu();
+    for config in configs {
+        let mut host = Trainer::new(config.clone(), &cpu).unwrap();
+        let mut burn = Trainer::new(config.clone(), &cpu).unwrap();
+        burn.set_kernels(Kernels::Generic);
+        for step in 0..150 {
+            let (a, b) = (host.train_step().value(), burn.train_step().value());
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1e-2), "{:?} step {step}: host {a} vs burn {b}", config.hidden);
+        }
+        assert_eq!(host.path(), &StepPath::Host);
+        assert_eq!(burn.path(), &StepPath::Burn("burn's generic kernels chosen".into()));
+        // The model and optimizer read after host steps are the host's, brought up to date.
+        assert_eq!(host.optimizer().t, 150);
+        let (ours, theirs) = (test_loss(&mut host), test_loss(&mut burn));
+        assert!((ours - theirs).abs() <= 1e-4 * theirs.abs().max(1e-2), "test loss {ours} vs {theirs}");
+        let read = |t: &mut Trainer| t.model().params.iter().map(|p| block_on(gradlab::engine::read(p)).unwrap()).collect::<Vec<_>>();
+        for (p, q) in read(&mut host).iter().zip(read(&mut burn)) {
+            for (x, y) in p.iter().zip(&q) {
+                assert!((x - y).abs() <= 1e-3 * y.abs().max(0.1), "weights {x} vs {y}");
+            }
+        }
+    }
+}
+
+/// Everything that reads the trainer between host steps sees them, and what changes it through
+/// burn (a link's weights, a stepper step) carries on from there.
+#[test]
+fn host_steps_interleave_with_readers_and_writers() {
+    let cpu = backend::cpu();
+    let config = Config { optimizer: OptimizerKind::Adam, dropout: 0.1, ..Config::default() };
+    let mut a = Trainer::new(config.clone(), &cpu).unwrap();
+    let mut b = Trainer::new(config, &cpu).unwrap();
+    for i in 0..60 {
+        a.train_step();
+        b.train_step();
+        // Reading `a` (losses, a readout) settles it; nothing of that may change its next steps.
+        if i % 7 == 0 {
+            test_loss(&mut a);
+            block_on(a.pending(Some(5)).read()).unwrap();
+        }
+        // A settings change (only the learning rate here) makes the plan again from the model.
+        if i == 30 {
+            let mut c = a.config.clone();
+            c.lr = 0.01;
+            a.change_settings(c.clone()).unwrap();
+            b.change_settings(c).unwrap();
+        }
+    }
+    assert_eq!(test_loss(&mut a).to_bits(), test_loss(&mut b).to_bits(), "same steps, same bits");
+    assert_eq!(a.optimizer().t, 60);
 }
 
 #[test]
@@ -53,11 +119,11 @@ fn a_two_layer_tanh_net_learns_the_circle() {
     for (optimizer, lr, steps) in [(OptimizerKind::Sgd, 0.1, 3000), (OptimizerKind::Adam, 0.03, 600)] {
         let config = Config { optimizer, lr, ..Config::default() };
         let mut t = Trainer::new(config, &cpu).unwrap();
-        let before = test_loss(&t);
+        let before = test_loss(&mut t);
         for _ in 0..steps {
             t.train_step();
         }
-        let after = test_loss(&t);
+        let after = test_loss(&mut t);
         assert!(after < 0.05, "{optimizer:?}: test loss {before} → {after} after {steps} steps");
     }
 }
@@ -77,11 +143,11 @@ fn every_dataset_trains() {
             ..Config::default()
         };
         let mut t = Trainer::new(config, &cpu).unwrap();
-        let before = test_loss(&t);
+        let before = test_loss(&mut t);
         for _ in 0..1500 {
             t.train_step();
         }
-        let after = test_loss(&t);
+        let after = test_loss(&mut t);
         assert!(after < 0.5 * before, "{dataset:?}: test loss {before} → {after}");
     }
 }
@@ -117,7 +183,7 @@ fn moving_between_backends_keeps_weights_and_optimizer_state() {
         hop.train_step();
     }
     gradlab::engine::block_on(hop.move_to(&cpu)).unwrap();
-    let (a, b) = (test_loss(&stay), test_loss(&hop));
+    let (a, b) = (test_loss(&mut stay), test_loss(&mut hop));
     assert!((a - b).abs() < 1e-4, "stayed {a} vs moved {b}");
 }
 
@@ -138,7 +204,7 @@ fn out_of_range_settings_are_rejected_with_the_setting_named() {
     }
     // No hidden layer is a valid network (logistic regression).
     let mut t = Trainer::new(Config { hidden: vec![], activations: vec![], ..Config::default() }, &cpu).unwrap();
-    assert!(read_scalar(&t.train_step()).is_finite());
+    assert!(t.train_step().value().is_finite());
 }
 
 /// The fall-back a lost GPU or a diverged run restores: before anything was read back, the
@@ -150,8 +216,8 @@ fn a_trainer_falls_back_on_its_last_saved_weights() {
     use gradlab::engine::block_on;
     let config = Config { hidden: vec![5, 3], activations: vec![Activation::Tanh; 2], optimizer: OptimizerKind::Adam, ..Config::default() };
     let cpu = backend::cpu();
-    let fresh = Trainer::new(config.clone(), &cpu).unwrap();
-    let initial = fresh.model.params.iter().map(|p| block_on(gradlab::engine::read(p)).unwrap()).collect::<Vec<_>>();
+    let mut fresh = Trainer::new(config.clone(), &cpu).unwrap();
+    let initial = fresh.model().params.iter().map(|p| block_on(gradlab::engine::read(p)).unwrap()).collect::<Vec<_>>();
     assert_eq!(fresh.saved().params, initial, "the host's initial values are exactly what was uploaded");
     assert_eq!(fresh.saved().step, 0);
 
@@ -188,10 +254,10 @@ fn a_trainer_falls_back_on_its_last_saved_weights() {
     for _ in 0..20 {
         straight.train_step();
     }
-    let state = |tr: &Trainer| tr.optimizer.state_tensors().into_iter().map(|x| block_on(gradlab::engine::read(x)).unwrap()).collect::<Vec<_>>();
-    assert_eq!(t.optimizer.t, 20);
-    assert_eq!(state(&t).len(), 2 * t.model.params.len(), "m and v for every parameter");
-    assert_eq!(state(&t), state(&straight), "the optimizer's state at step 20");
+    let state = |tr: &mut Trainer| tr.optimizer().state_tensors().into_iter().map(|x| block_on(gradlab::engine::read(x)).unwrap()).collect::<Vec<_>>();
+    assert_eq!(t.optimizer().t, 20);
+    assert_eq!(state(&mut t).len(), 2 * t.model().params.len(), "m and v for every parameter");
+    assert_eq!(state(&mut t), state(&mut straight), "the optimizer's state at step 20");
 
     // Another trainer's readout (a rebuild while a read was in flight) is never kept.
     let mut other = Trainer::new(config, &cpu).unwrap();

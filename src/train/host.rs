@@ -1,0 +1,198 @@
+//! The playground trainer's CPU path: its training step compiled into an [`engine::Plan`]
+//! (see `engine::host` for why), with the parameters and the optimizer's state on the host.
+//!
+//! The plan is made from one recorded step of the same experiment, so it is the same graph, node
+//! for node, as the burn path's tape; each step then writes the batch and the dropout masks into
+//! its leaves, drawn from the same streams in the same order, runs it, and updates the parameters
+//! in place with [`Optimizer::update_host`](crate::engine::Optimizer::update_host).
+//!
+//! While host steps are ahead of the trainer's `model` and `optimizer` (burn tensors), those are
+//! stale: every method that reads them calls [`Trainer::settle`] first, and every method that
+//! changes them drops the plan (it is made again, from them, at the next step).
+
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use super::{StepPath, Trainer};
+use crate::backend;
+use crate::engine::{Kernels, Leaf, NodeId, Plan, Precision, Role, T, Tag, Tape, read, tensor};
+use crate::models::Dropout;
+
+/// A compiled training step and the host state it advances.
+#[derive(Clone, Debug)]
+pub(super) struct HostStep {
+    /// The recording the plan was made from (its structure; shown by the step-by-step view).
+    tape: Tape,
+    plan: Plan<f32>,
+    x: NodeId,
+    y: NodeId,
+    /// Dropout masks, first layer first (the order `Mlp::forward` draws them in).
+    masks: Vec<NodeId>,
+    /// Parameter leaves, in `Mlp::names` order: their values are the parameters.
+    params: Vec<NodeId>,
+    loss: NodeId,
+    /// The optimizer's velocities or moments, in `Optimizer::state_tensors` order.
+    state: Vec<Vec<f32>>,
+    /// Whether steps were taken since `model` and `optimizer` were last written.
+    ahead: bool,
+}
+
+/// One host training step with all its numbers: what `stepper::TakenStep` turns into a trace.
+#[derive(Clone, Debug)]
+pub struct HostTrace {
+    /// The step's graph (tags, ops, inputs, shapes; its values are not the step's).
+    pub tape: Tape,
+    /// Every value and gradient of the step; the parameter leaves hold the values after the update.
+    pub plan: Plan<f32>,
+    /// The total-loss node.
+    pub loss: NodeId,
+    /// The parameter leaves, in `Mlp::names` order.
+    pub params: Vec<NodeId>,
+    /// Each parameter before the update.
+    pub before: Vec<Vec<f32>>,
+    /// The optimizer's state before and after, in `Optimizer::state_tensors` order (empty before
+    /// the first update).
+    pub state_before: Vec<Vec<f32>>,
+    /// See `state_before`.
+    pub state_after: Vec<Vec<f32>>,
+    /// The optimizer after the update (its settings and step count).
+    pub optimizer: crate::engine::Optimizer,
+}
+
+/// Reads a tensor without waiting when its device answers at once (burn's CPU backend does; a
+/// GPU does not): polls the async readback once.
+fn read_now(t: &T) -> Option<Vec<f32>> {
+    let mut future = std::pin::pin!(read(t));
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(values)) => Some(values),
+        _ => None,
+    }
+}
+
+impl Trainer {
+    /// Takes the host path if it can: returns whether the plan is ready, making it on first use.
+    /// The reason it cannot is kept in `self.path`.
+    pub(super) fn host_ready(&mut self) -> bool {
+        if self.host.is_some() {
+            return true;
+        }
+        match self.compile_host() {
+            Ok(host) => {
+                self.host = Some(Box::new(host));
+                true
+            }
+            Err(why) => {
+                self.path = StepPath::Burn(why);
+                false
+            }
+        }
+    }
+
+    fn compile_host(&self) -> Result<HostStep, String> {
+        if self.precision != Precision::F32 {
+            return Err("f64: the numerical checks' path".into());
+        }
+        if self.device != backend::cpu() {
+            return Err("not on the CPU".into());
+        }
+        if self.optimizer.kernels == Kernels::Generic {
+            return Err("burn's generic kernels chosen".into());
+        }
+        // One step's graph, recorded with zero data and a copy of the dropout stream: nothing of
+        // the trainer advances.
+        let rows = self.config.batch_size.min(self.train.points.len());
+        let (f, w) = (self.config.features.len(), self.head.target_width());
+        let mut tape = Tape::new();
+        let x = tape.leaf(Leaf::Input, Tag::of(Role::Input), tensor(&vec![0.0; rows * f], [rows, f], &self.device, self.precision), [rows, f]);
+        let y = tape.leaf(Leaf::Constant, Tag::of(Role::Target), tensor(&vec![0.0; rows * w], [rows, w], &self.device, self.precision), [rows, w]);
+        let mut rng = self.dropout_rng.clone();
+        let nodes = self.model.forward(&mut tape, x, Some(Dropout { rate: self.config.dropout, rng: &mut rng }));
+        let loss = self.penalised(&mut tape, &nodes, y);
+        let mut plan = Plan::compile(&tape).map_err(|e| e.to_string())?;
+        for (&id, p) in nodes.params.iter().zip(&self.model.params) {
+            let values = read_now(p).ok_or("the parameters cannot be read without waiting")?;
+            plan.leaf_mut(id).copy_from_slice(&values);
+        }
+        let state = self.optimizer.state_tensors().into_iter().map(read_now).collect::<Option<Vec<_>>>().ok_or("the optimizer's state cannot be read without waiting")?;
+        let masks = tape.nodes().iter().enumerate().filter(|(_, n)| n.tag.role == Role::Mask).map(|(id, _)| id).collect();
+        Ok(HostStep { tape, plan, x, y, masks, params: nodes.params, loss, state, ahead: false })
+    }
+
+    /// One training step on the host plan (ready: see [`Trainer::host_ready`]). Returns the
+    /// batch's total loss.
+    pub(super) fn host_step(&mut self) -> f32 {
+        let rows = self.next_batch();
+        let (f, w) = (self.config.features.len(), self.head.target_width());
+        let rate = self.config.dropout;
+        let host = self.host.as_mut().expect("host_ready was checked");
+        let plan = &mut host.plan;
+        for (dst, &r) in plan.leaf_mut(host.x).chunks_mut(f).zip(&rows) {
+            dst.copy_from_slice(&self.train.x[r * f..(r + 1) * f]);
+        }
+        for (dst, &r) in plan.leaf_mut(host.y).chunks_mut(w).zip(&rows) {
+            dst.copy_from_slice(&self.train.y[r * w..(r + 1) * w]);
+        }
+        // The masks `Mlp::forward` would draw, in its order: 0 where a unit is dropped.
+        for &m in &host.masks {
+            for keep in plan.leaf_mut(m) {
+                *keep = if self.dropout_rng.uniform() < rate { 0.0 } else { 1.0 };
+            }
+        }
+        plan.forward();
+        plan.backward(host.loss);
+        let (mut params, grads) = plan.leaves_and_grads(&host.params);
+        self.optimizer.update_host(&mut params, &grads, &mut host.state);
+        host.ahead = true;
+        self.step += 1;
+        self.path = StepPath::Host;
+        host.plan.value(host.loss)[0]
+    }
+
+    /// The next training step on the host path, with every number the step-by-step view shows
+    /// (`None` when the trainer does not take the host path): the same step `train_step` would
+    /// take, so the trainer advances exactly as it would.
+    pub fn host_traced_step(&mut self) -> Option<HostTrace> {
+        if !self.host_ready() {
+            return None;
+        }
+        let host = self.host.as_ref().expect("ready");
+        let before: Vec<Vec<f32>> = host.params.iter().map(|&id| host.plan.value(id).to_vec()).collect();
+        let state_before = host.state.clone();
+        self.host_step();
+        let host = self.host.as_ref().expect("ready");
+        Some(HostTrace {
+            tape: host.tape.clone(),
+            plan: host.plan.clone(),
+            loss: host.loss,
+            params: host.params.clone(),
+            before,
+            state_before,
+            state_after: host.state.clone(),
+            optimizer: self.optimizer.clone(),
+        })
+    }
+
+    /// Writes the host's parameters and optimizer state into `model` and `optimizer` when host
+    /// steps are ahead of them. Called by everything that reads those.
+    pub(super) fn settle(&mut self) {
+        let Some(host) = self.host.as_mut().filter(|h| h.ahead) else { return };
+        let shapes = self.model.shapes();
+        for ((p, &id), &shape) in self.model.params.iter_mut().zip(&host.params).zip(&shapes) {
+            *p = tensor(host.plan.value(id), shape, &self.device, self.precision);
+        }
+        // The state tensors have their parameter's shape: one (momentum) or two (Adam) each.
+        let per_param = host.state.len() / host.params.len().max(1);
+        let state: Vec<T> = host.state.iter().enumerate().map(|(i, s)| tensor(s, shapes[i / per_param.max(1)], &self.device, self.precision)).collect();
+        let t = self.optimizer.t;
+        self.optimizer.restore_state(t, state, shapes.len());
+        self.optimizer.t = t;
+        host.ahead = false;
+    }
+
+    /// Settles, then drops the plan: for methods that change the model or the optimizer through
+    /// burn (the next step makes the plan again from them).
+    pub(super) fn leave_host(&mut self) {
+        self.settle();
+        self.host = None;
+    }
+}
