@@ -625,7 +625,7 @@ fn bench(json: bool) -> Result<(), CliError> {
     for (name, kind, config, kernels) in runs {
         let Some((_, device)) = bench_devices("bench", &[kind]).pop() else { continue };
         let mut trainer = Trainer::new(config.clone(), &device)?;
-        trainer.optimizer.kernels = kernels;
+        trainer.set_kernels(kernels);
         // Warm up (pipeline compilation, allocations), then time whole steps, reading the loss
         // back every 10 steps as the page does.
         for _ in 0..20 {

@@ -36,10 +36,11 @@ const MAX_HOST_ARITY: usize = 2;
 
 /// The inputs of a node as host-kernel arguments, without allocating (a step runs ~50 of these).
 fn host_args<'a, F>(steps: &[Step], values: &'a [Vec<F>], inputs: &[NodeId]) -> [HostArg<'a, F>; MAX_HOST_ARITY] {
-    std::array::from_fn(|k| match inputs.get(k) {
+    let arg = |k: usize| match inputs.get(k) {
         Some(&i) => HostArg { values: &values[i], shape: steps[i].shape },
         None => HostArg { values: &[], shape: Shape::scalar() },
-    })
+    };
+    [arg(0), arg(1)]
 }
 
 /// One node of a plan: the tape's structure.
@@ -126,7 +127,7 @@ impl<F: Real> Plan<F> {
     /// Back-propagates from `loss` (a scalar node): fills the gradient of every node that
     /// requires one (zeros where none reached it) and what each op passed to each input.
     pub fn backward(&mut self, loss: NodeId) {
-        self.reached.iter_mut().for_each(|r| *r = false);
+        self.reached.fill(false);
         self.grads[loss].fill(F::ONE);
         self.reached[loss] = true;
         for id in (0..=loss).rev() {
@@ -136,7 +137,7 @@ impl<F: Real> Plan<F> {
             }
             let args = host_args(&self.steps, &self.values, &step.inputs);
             let mut parts = self.input_grads[id].iter_mut().map(|g| g.as_mut_slice());
-            let mut outs: [&mut [F]; MAX_HOST_ARITY] = std::array::from_fn(|_| parts.next().unwrap_or(&mut []));
+            let mut outs: [&mut [F]; MAX_HOST_ARITY] = [parts.next().unwrap_or(&mut []), parts.next().unwrap_or(&mut [])];
             let n = step.inputs.len();
             step.op.backward_host(&args[..n], &self.values[id], &self.grads[id], &step.wanted, &mut outs[..n]);
             for (k, &input) in step.inputs.iter().enumerate() {
@@ -146,7 +147,9 @@ impl<F: Real> Plan<F> {
                 let part = &self.input_grads[id][k];
                 let total = &mut self.grads[input];
                 if self.reached[input] {
-                    total.iter_mut().zip(part).for_each(|(t, &p)| *t += p);
+                    for j in 0..total.len() {
+                        total[j] += part[j];
+                    }
                 } else {
                     total.copy_from_slice(part);
                     self.reached[input] = true;
@@ -163,8 +166,8 @@ impl<F: Real> Plan<F> {
     /// The values of leaves `ids` (in increasing order) to write, and their gradients after
     /// [`Plan::backward`]: what an optimizer updates in place.
     pub fn leaves_and_grads(&mut self, ids: &[NodeId]) -> (Vec<&mut [F]>, Vec<&[F]>) {
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "leaf ids in increasing order");
-        assert!(ids.iter().all(|&id| matches!(self.steps[id].op, Op::Leaf(_))), "leaves only");
+        debug_assert!(ids.windows(2).all(|w| w[0] < w[1]), "leaf ids in increasing order");
+        debug_assert!(ids.iter().all(|&id| matches!(self.steps[id].op, Op::Leaf(_))), "leaves only");
         let mut wanted = ids.iter().peekable();
         let mut values = Vec::with_capacity(ids.len());
         for (id, v) in self.values.iter_mut().enumerate() {

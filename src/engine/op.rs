@@ -782,7 +782,6 @@ impl Op {
         let x = inputs[0].values;
         let y = || inputs[1].values;
         let n = |k: usize| F::of(inputs[k].shape.numel() as f64);
-        let map = |out: &mut [F], f: &dyn Fn(F) -> F| out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
         match *self {
             Op::Leaf(_) => unreachable!("a leaf has no forward computation"),
             // out[i, j] = Σₚ x[i, p]·y[p, j], summed in order of p.
@@ -794,29 +793,39 @@ impl Op {
                     let row = &mut out[i * cols..(i + 1) * cols];
                     for p in 0..k {
                         let a = x[i * k + p];
-                        row.iter_mut().zip(&y()[p * cols..(p + 1) * cols]).for_each(|(o, &b)| *o += a * b);
+                        let w = &y()[p * cols..(p + 1) * cols];
+                        for j in 0..cols {
+                            row[j] += a * w[j];
+                        }
                     }
                 }
             }
             Op::Add | Op::Mul => {
                 let (b, period) = (y(), inputs[1].shape.numel());
-                let add = *self == Op::Add;
-                for (row, xs) in out.chunks_mut(period).zip(x.chunks(period)) {
-                    for ((o, &a), &c) in row.iter_mut().zip(xs).zip(b) {
-                        *o = if add { a + c } else { a * c };
+                // out[i] = x[i] ∘ y[i mod period]
+                let mut j = 0;
+                for i in 0..out.len() {
+                    out[i] = if *self == Op::Add { x[i] + b[j] } else { x[i] * b[j] };
+                    j += 1;
+                    if j == period {
+                        j = 0;
                     }
                 }
             }
             Op::Sum => out[0] = sum(x),
             Op::Mean => out[0] = sum(x) / n(0),
-            Op::Relu => map(out, &|v| if v > F::ZERO { v } else { F::ZERO }),
-            Op::LeakyRelu { slope } => map(out, &|v| if v > F::ZERO { v } else { F::of(slope as f64) * v }),
-            Op::Sigmoid => map(out, &sigmoid),
-            Op::Tanh => map(out, &|v| v.tanh()),
+            Op::Relu => map_into(out, x, |v| if v > F::ZERO { v } else { F::ZERO }),
+            Op::LeakyRelu { slope } => map_into(out, x, |v| if v > F::ZERO { v } else { F::of(slope as f64) * v }),
+            Op::Sigmoid => map_into(out, x, sigmoid),
+            Op::Tanh => map_into(out, x, |v| v.tanh()),
             Op::Identity | Op::StopGradient => out.copy_from_slice(x),
             // ½·mean((p − t)²)
             Op::Mse => {
-                let total = x.iter().zip(y()).fold(F::ZERO, |s, (&p, &t)| s + (p - t) * (p - t));
+                let t = y();
+                let mut total = F::ZERO;
+                for i in 0..x.len() {
+                    total += (x[i] - t[i]) * (x[i] - t[i]);
+                }
                 out[0] = F::of(0.5) * total / n(0);
             }
             // mean over rows of −Σ t·(z − max − log Σ e^{z − max})
@@ -825,22 +834,30 @@ impl Op {
                 let mut total = F::ZERO;
                 for (z, t) in x.chunks(width).zip(y().chunks(width)) {
                     let (max, log_sum) = log_sum_exp(z);
-                    total += z.iter().zip(t).fold(F::ZERO, |s, (&zi, &ti)| s + ti * (zi - max - log_sum));
+                    for j in 0..width {
+                        total += t[j] * (z[j] - max - log_sum);
+                    }
                 }
                 out[0] = -total / F::of((inputs[0].shape.numel() / width) as f64);
             }
             // mean of max(z, 0) − z·t + log(1 + e^{−|z|})
             Op::BceWithLogits => {
-                let total = x.iter().zip(y()).fold(F::ZERO, |s, (&z, &t)| s + z.max(F::ZERO) - z * t + (-z.abs()).exp().ln_1p());
+                let t = y();
+                let mut total = F::ZERO;
+                for i in 0..x.len() {
+                    let z = x[i];
+                    total += z.max(F::ZERO) - z * t[i] + (-z.abs()).exp().ln_1p();
+                }
                 out[0] = total / n(0);
             }
             // x·mask / (1 − rate)
             Op::Dropout { rate } => {
                 let keep = F::of(1.0 / (1.0 - rate as f64));
-                out.iter_mut().zip(x).zip(y()).for_each(|((o, &v), &m)| *o = v * m * keep);
+                let mask = y();
+                fill_with(out, |i| x[i] * mask[i] * keep);
             }
-            Op::L1 { rate } => out[0] = F::of(rate as f64) * x.iter().fold(F::ZERO, |s, &v| s + v.abs()),
-            Op::L2 { rate } => out[0] = F::of(0.5 * rate as f64) * x.iter().fold(F::ZERO, |s, &v| s + v * v),
+            Op::L1 { rate } => out[0] = F::of(rate as f64) * sum_of(x.len(), |i| x[i].abs()),
+            Op::L2 { rate } => out[0] = F::of(0.5 * rate as f64) * sum_of(x.len(), |i| x[i] * x[i]),
             _ => unreachable!("{} has no host kernel (see Op::host_support)", self.name()),
         }
     }
@@ -852,8 +869,6 @@ impl Op {
         let y = || inputs[1].values;
         let g = upstream;
         let n = |k: usize| F::of(inputs[k].shape.numel() as f64);
-        // dx[i] = f(i) for the first input (the element-wise ops and the losses).
-        let first = |grads: &mut [&mut [F]], f: &dyn Fn(usize) -> F| grads[0].iter_mut().enumerate().for_each(|(i, d)| *d = f(i));
         match *self {
             Op::Leaf(_) => {}
             // dx = g·yᵀ, dy = xᵀ·g
@@ -864,7 +879,12 @@ impl Op {
                     for i in 0..m {
                         for p in 0..k {
                             let row = &g[i * cols..(i + 1) * cols];
-                            grads[0][i * k + p] = row.iter().zip(&y()[p * cols..(p + 1) * cols]).fold(F::ZERO, |s, (&a, &b)| s + a * b);
+                            let w = &y()[p * cols..(p + 1) * cols];
+                            let mut dot = F::ZERO;
+                            for j in 0..cols {
+                                dot += row[j] * w[j];
+                            }
+                            grads[0][i * k + p] = dot;
                         }
                     }
                 }
@@ -874,7 +894,10 @@ impl Op {
                         let row = &g[i * cols..(i + 1) * cols];
                         for p in 0..k {
                             let a = x[i * k + p];
-                            grads[1][p * cols..(p + 1) * cols].iter_mut().zip(row).for_each(|(d, &b)| *d += a * b);
+                            let d = &mut grads[1][p * cols..(p + 1) * cols];
+                            for j in 0..cols {
+                                d[j] += a * row[j];
+                            }
                         }
                     }
                 }
@@ -883,39 +906,42 @@ impl Op {
             Op::Add | Op::Mul => {
                 let add = *self == Op::Add;
                 let period = inputs[1].shape.numel();
+                let b = y();
                 if wanted[0] {
                     if add {
                         grads[0].copy_from_slice(g);
                     } else {
-                        for (d, gs) in grads[0].chunks_mut(period).zip(g.chunks(period)) {
-                            d.iter_mut().zip(gs).zip(y()).for_each(|((d, &gi), &b)| *d = gi * b);
-                        }
+                        fill_with(grads[0], |i| g[i] * b[i % period]);
                     }
                 }
                 if wanted[1] {
-                    grads[1].fill(F::ZERO);
-                    for (gs, xs) in g.chunks(period).zip(x.chunks(period)) {
-                        for ((d, &gi), &a) in grads[1].iter_mut().zip(gs).zip(xs) {
-                            *d += if add { gi } else { gi * a };
+                    let d = &mut *grads[1];
+                    d.fill(F::ZERO);
+                    let mut j = 0;
+                    for i in 0..g.len() {
+                        d[j] += if add { g[i] } else { g[i] * x[i] };
+                        j += 1;
+                        if j == period {
+                            j = 0;
                         }
                     }
                 }
             }
-            Op::Sum => first(grads, &|_| g[0]),
-            Op::Mean => first(grads, &|_| g[0] / n(0)),
-            Op::Relu => first(grads, &|i| if x[i] > F::ZERO { g[i] } else { F::ZERO }),
-            Op::LeakyRelu { slope } => first(grads, &|i| if x[i] > F::ZERO { g[i] } else { g[i] * F::of(slope as f64) }),
-            Op::Sigmoid => first(grads, &|i| g[i] * (output[i] * (F::ONE - output[i]))),
-            Op::Tanh => first(grads, &|i| g[i] * (F::ONE - output[i] * output[i])),
-            Op::Identity => first(grads, &|i| g[i]),
+            Op::Sum => fill_with(grads[0], |_| g[0]),
+            Op::Mean => fill_with(grads[0], |_| g[0] / n(0)),
+            Op::Relu => fill_with(grads[0], |i| if x[i] > F::ZERO { g[i] } else { F::ZERO }),
+            Op::LeakyRelu { slope } => fill_with(grads[0], |i| if x[i] > F::ZERO { g[i] } else { g[i] * F::of(slope as f64) }),
+            Op::Sigmoid => fill_with(grads[0], |i| g[i] * (output[i] * (F::ONE - output[i]))),
+            Op::Tanh => fill_with(grads[0], |i| g[i] * (F::ONE - output[i] * output[i])),
+            Op::Identity => fill_with(grads[0], |i| g[i]),
             Op::StopGradient => {}
             // dp = (p − t)/N · g (the target gets the negation, when wanted)
             Op::Mse => {
                 let scale = g[0] / n(0);
-                first(grads, &|i| (x[i] - y()[i]) * scale);
+                fill_with(grads[0], |i| (x[i] - y()[i]) * scale);
                 if wanted[1] {
                     let t = y();
-                    grads[1].iter_mut().enumerate().for_each(|(i, d)| *d = -(x[i] - t[i]) * scale);
+                    fill_with(grads[1], |i| -(x[i] - t[i]) * scale);
                 }
             }
             // dz = (softmax(z)·Σt − t) / rows · g
@@ -933,22 +959,48 @@ impl Op {
             // dz = (σ(z) − t) / N · g
             Op::BceWithLogits => {
                 let scale = g[0] / n(0);
-                first(grads, &|i| (sigmoid(x[i]) - y()[i]) * scale);
+                fill_with(grads[0], |i| (sigmoid(x[i]) - y()[i]) * scale);
             }
             Op::Dropout { rate } => {
                 let keep = F::of(1.0 / (1.0 - rate as f64));
-                first(grads, &|i| g[i] * y()[i] * keep);
+                fill_with(grads[0], |i| g[i] * y()[i] * keep);
             }
-            Op::L1 { rate } => first(grads, &|i| x[i].signum0() * g[0] * F::of(rate as f64)),
-            Op::L2 { rate } => first(grads, &|i| x[i] * g[0] * F::of(rate as f64)),
+            Op::L1 { rate } => fill_with(grads[0], |i| x[i].signum0() * g[0] * F::of(rate as f64)),
+            Op::L2 { rate } => fill_with(grads[0], |i| x[i] * g[0] * F::of(rate as f64)),
             _ => unreachable!("{} has no host kernel (see Op::host_support)", self.name()),
         }
     }
 }
 
+/// `Σᵢ f(i)` for `i` in `0..n`, in order (a plain loop: it needs no inlining to be fast).
+#[inline]
+fn sum_of<F: Real>(n: usize, f: impl Fn(usize) -> F) -> F {
+    let mut total = F::ZERO;
+    for i in 0..n {
+        total += f(i);
+    }
+    total
+}
+
+/// `out[i] = f(x[i])`.
+#[inline]
+fn map_into<F: Real>(out: &mut [F], x: &[F], f: impl Fn(F) -> F) {
+    for i in 0..out.len() {
+        out[i] = f(x[i]);
+    }
+}
+
+/// `out[i] = f(i)`: an input's gradient, element by element (the element-wise ops, the losses).
+#[inline]
+fn fill_with<F: Real>(out: &mut [F], f: impl Fn(usize) -> F) {
+    for i in 0..out.len() {
+        out[i] = f(i);
+    }
+}
+
 /// Σ of the values, in order.
 fn sum<F: Real>(values: &[F]) -> F {
-    values.iter().fold(F::ZERO, |s, &v| s + v)
+    sum_of(values.len(), |i| values[i])
 }
 
 /// `1 / (1 + e^{−x})`
@@ -958,8 +1010,11 @@ fn sigmoid<F: Real>(x: F) -> F {
 
 /// A row's maximum and `log Σ e^{z − max}`, for a stable softmax.
 fn log_sum_exp<F: Real>(z: &[F]) -> (F, F) {
-    let max = z.iter().fold(z[0], |m, &v| m.max(v));
-    let total = z.iter().fold(F::ZERO, |s, &v| s + (v - max).exp());
+    let mut max = z[0];
+    for &v in z {
+        max = max.max(v);
+    }
+    let total = sum_of(z.len(), |j| (z[j] - max).exp());
     (max, total.ln())
 }
 

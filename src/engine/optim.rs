@@ -200,14 +200,19 @@ impl Optimizer {
         self.t += 1;
         let (lr, decay) = (F::of(c.lr), F::of(c.weight_decay));
         let decayed = |g: F, w: F| if c.weight_decay != 0.0 { g + w * decay } else { g };
-        let (bc1, bc2) = (F::of(1.0 - c.beta1.powi(self.t as i32)), F::of(1.0 - c.beta2.powi(self.t as i32)));
+        let adam = c.kind == OptimizerKind::Adam;
+        let (bc1, bc2) = if adam { (F::of(1.0 - c.beta1.powi(self.t as i32)), F::of(1.0 - c.beta2.powi(self.t as i32))) } else { (F::ONE, F::ONE) };
         let (b1, b2, one_b1, one_b2, eps) = (F::of(c.beta1), F::of(c.beta2), F::of(1.0 - c.beta1), F::of(1.0 - c.beta2), F::of(c.eps));
         let mu = F::of(c.momentum);
         let mut slots = state.chunks_mut(per_param.max(1));
         for (w, g) in params.iter_mut().zip(grads) {
             match c.kind {
                 // w ← w − η (g + λ w)
-                OptimizerKind::Sgd => w.iter_mut().zip(*g).for_each(|(w, &g)| *w -= decayed(g, *w) * lr),
+                OptimizerKind::Sgd => {
+                    for j in 0..w.len() {
+                        w[j] -= decayed(g[j], w[j]) * lr;
+                    }
+                }
                 // v ← μ v + g + λ w;  w ← w − η v
                 OptimizerKind::Momentum => {
                     let v = &mut slots.next().expect("a velocity per parameter")[0];
@@ -228,7 +233,9 @@ impl Optimizer {
                 }
             }
         }
-        self.paths = vec![UpdatePath::Host; params.len()];
+        if self.paths.len() != params.len() || self.paths.iter().any(|p| *p != UpdatePath::Host) {
+            self.paths = vec![UpdatePath::Host; params.len()];
+        }
     }
 
     /// Which kernels ran each parameter's last update (Adam only; SGD and momentum are always

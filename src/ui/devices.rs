@@ -279,3 +279,44 @@ pub(super) fn switch_backend(ui: Ui, kind: BackendKind, by_hand: bool) {
         }
     });
 }
+
+/// The benchmark's hook (`tests/e2e/bench-nn.mjs`): trains the playground experiment of `link`
+/// (a share link's fragment) on the CPU path of this page, without drawing, and returns steps per
+/// second. `kernels` is `ours` (the host kernels) or `generic` (burn's); `losses_every` > 0 adds,
+/// after every so many steps, the train and test losses read back — TF Playground's page loop (an
+/// epoch of steps, then both losses). Fails with a message on a bad link or a path not taken.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub async fn bench_steps(link: String, steps: u32, kernels: String, losses_every: u32) -> Result<f64, String> {
+    let parsed = share::decode(&link);
+    if let Some(p) = parsed.problems.first() {
+        return Err(format!("bad link: {p}"));
+    }
+    let mut t = Trainer::new(parsed.state.config, &backend::cpu()).map_err(|e| e.to_string())?;
+    let kernels = match kernels.as_str() {
+        "ours" => crate::engine::Kernels::Fused,
+        "generic" => crate::engine::Kernels::Generic,
+        other => return Err(format!("kernels: '{other}' is not ours or generic")),
+    };
+    t.set_kernels(kernels);
+    for _ in 0..20 {
+        t.train_step();
+    }
+    let want_host = kernels == crate::engine::Kernels::Fused;
+    if (t.path() == &crate::train::StepPath::Host) != want_host {
+        return Err(format!("the trainer took {:?}", t.path()));
+    }
+    let start = now_ms();
+    let mut last = None;
+    for i in 1..=steps {
+        last = Some(t.train_step());
+        if losses_every > 0 && i % losses_every == 0 {
+            let (a, b) = t.losses();
+            crate::engine::read(&a).await.map_err(|e| e.to_string())?;
+            crate::engine::read(&b).await.map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(l) = last {
+        l.read().await.map_err(|e| e.to_string())?;
+    }
+    Ok(steps as f64 * 1000.0 / (now_ms() - start).max(1e-3))
+}

@@ -584,3 +584,26 @@ fn batch_norm_matches_a_fourth_order_difference() {
         }
     }
 }
+
+/// The host kernels' f32 tanh (a series and `expf`, not `libm::tanhf`) stays within 2 ulp of the
+/// true value everywhere, keeps the sign of zero and passes NaN on (a diverged run must show).
+#[test]
+fn the_host_f32_tanh_is_within_two_ulp() {
+    use gradlab::engine::Real;
+    let mut worst: f64 = 0.0;
+    let mut x = -12.0f32;
+    while x < 12.0 {
+        for v in [x, x * 1e-3, x * 1e-7] {
+            let ours = Real::tanh(v) as f64;
+            let exact = (v as f64).tanh();
+            let ulp = (f32::EPSILON as f64) * exact.abs().max(f32::MIN_POSITIVE as f64);
+            worst = worst.max((ours - exact).abs() / ulp);
+        }
+        x += 0.000_73;
+    }
+    println!("host f32 tanh: worst error {worst:.3} × ε·|tanh x|");
+    assert!(worst <= 2.0, "worst error {worst} ulp");
+    assert!(Real::tanh(-0.0f32).is_sign_negative() && Real::tanh(0.0f32) == 0.0);
+    assert!(Real::tanh(f32::NAN).is_nan());
+    assert_eq!((Real::tanh(f32::INFINITY), Real::tanh(f32::NEG_INFINITY)), (1.0, -1.0));
+}

@@ -1,0 +1,124 @@
+// The race against TensorFlow Playground's own network code, in one headless-Chromium run:
+// its `src/nn.ts` (plain JavaScript objects, one neuron and one example at a time) against
+// gradlab's CPU path (the host kernels, and burn's generic path for reference), on the same nets:
+//   - compute only: batches of 10 per second, nothing drawn;
+//   - its page loop: an epoch of steps, then the train and test losses over every point (what
+//     TF Playground's `oneStep` computes each animation frame), against the same in gradlab.
+// Prints one JSON line per row and the ratios; nothing passes or fails on time.
+//
+// nn.ts is never copied into this project: give a checkout of tensorflow/playground at the pinned
+// commit below (its nn.ts is checked by SHA-256), e.g.
+//   TF_PLAYGROUND=/path/to/playground node tests/e2e/bench-nn.mjs [SECONDS]
+// It is transpiled here by TypeScript (npm typescript@5.9.3, fetched with `npm pack` into
+// target/bench on first use). Without TF_PLAYGROUND only gradlab's rows are printed.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { serve, launch, open } from './lib.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const dist = process.env.DIST ? path.resolve(process.env.DIST) : path.join(root, 'dist');
+const seconds = Number(process.argv[2] || 3);
+const PINNED = { commit: '02469bd3751764b20486015d4202b792af5362a6', sha256: 'eca97b4c0ca3787aa7d516fb8a560107f70f4809d036af1fb2db49b4bb27c9db' };
+
+/** The nets raced: TF Playground's default (2-4-2-1 tanh, square error, batch 10, lr 0.03, 500
+ *  circle points, half for training) and the largest both can build (7 features, 6 × 16, one
+ *  output: TF Playground has no 3-class output). */
+const all = 'x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2';
+const NETS = [
+  { net: 'default 2-4-2-1', link: 'loss=mse', shape: [2, 4, 2, 1], features: 2 },
+  { net: '7-16x6-1', link: `loss=mse&features=${all}&layers=16,16,16,16,16,16`, shape: [7, 16, 16, 16, 16, 16, 16, 1], features: 7 },
+];
+
+/** nn.ts transpiled to a script that sets `window.nn`, or null (with the reason printed). */
+function nnScript() {
+  const checkout = process.env.TF_PLAYGROUND;
+  if (!checkout) {
+    console.log(JSON.stringify({ nn_ts: 'skipped: set TF_PLAYGROUND to a checkout of tensorflow/playground at ' + PINNED.commit }));
+    return null;
+  }
+  const file = fs.statSync(checkout).isDirectory() ? path.join(checkout, 'src/nn.ts') : checkout;
+  const source = fs.readFileSync(file, 'utf8');
+  const sha = crypto.createHash('sha256').update(source).digest('hex');
+  if (sha !== PINNED.sha256) {
+    console.log(JSON.stringify({ nn_ts: `skipped: ${file} is not the pinned nn.ts (sha256 ${sha})` }));
+    return null;
+  }
+  const cache = path.join(root, 'target/bench');
+  const tsDir = path.join(cache, 'package');
+  if (!fs.existsSync(path.join(tsDir, 'lib/typescript.js'))) {
+    fs.mkdirSync(cache, { recursive: true });
+    const tgz = execSync('npm pack --silent typescript@5.9.3', { cwd: cache }).toString().trim();
+    execSync(`tar xzf ${tgz}`, { cwd: cache });
+  }
+  const ts = createRequire(import.meta.url)(path.join(tsDir, 'lib/typescript.js'));
+  const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2017 } }).outputText;
+  return `(function (exports) {\n${js}\n})(window.nn = {});`;
+}
+
+/** Runs in the page: TF Playground's training loop (its playground.ts `oneStep`, without the UI)
+ *  on random points, for `seconds`; batches per second. With `losses`, each epoch ends with the
+ *  train and test losses over every point, as its page loop does. */
+function raceNn({ shape, features, seconds, losses }) {
+  const nn = window.nn;
+  let seed = 1;
+  const random = () => { seed = (seed * 16807) % 2147483647; return seed / 2147483647; };
+  const inputIds = Array.from({ length: features }, (_, i) => `f${i}`);
+  const network = nn.buildNetwork(shape, nn.Activations.TANH, nn.Activations.TANH, null, inputIds, false);
+  const point = () => ({ input: Array.from({ length: features }, () => random() * 10 - 5), label: random() < 0.5 ? -1 : 1 });
+  const train = Array.from({ length: 250 }, point);
+  const test = Array.from({ length: 250 }, point);
+  const loss = (points) => points.reduce((s, p) => s + nn.Errors.SQUARE.error(nn.forwardProp(network, p.input), p.label), 0) / points.length;
+  let batches = 0;
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000) {
+    train.forEach((p, i) => {
+      nn.forwardProp(network, p.input);
+      nn.backProp(network, p.label, nn.Errors.SQUARE);
+      if ((i + 1) % 10 === 0) {
+        nn.updateWeights(network, 0.03, 0);
+        batches++;
+      }
+    });
+    if (losses) {
+      loss(train);
+      loss(test);
+    }
+  }
+  return batches * 1000 / (performance.now() - start);
+}
+
+const { url, close } = await serve(dist);
+const browser = await launch({ webgpu: false });
+const page = await open(browser, url, 'backend=cpu');
+await page.waitForFunction(() => window.wasmBindings && window.wasmBindings.bench_steps);
+const script = nnScript();
+if (script) await page.addScriptTag({ content: script });
+
+const rows = [];
+for (const { net, link, shape, features } of NETS) {
+  for (const losses of [false, true]) {
+    const loop = losses ? 'epoch + losses' : 'compute only';
+    const row = { net, loop };
+    // 25 batches make an epoch of the 250 training points.
+    const every = losses ? 25 : 0;
+    // Long enough to fill `seconds` at the speeds measured natively.
+    const steps = (kernels) => Math.max(200, Math.round(seconds * (kernels === 'ours' ? (features > 2 ? 20000 : 200000) : 10000)));
+    for (const kernels of ['ours', 'generic']) {
+      row[`gradlab_${kernels}`] = Math.round(await page.evaluate(([l, n, k, e]) => window.wasmBindings.bench_steps(l, n, k, e), [link, steps(kernels), kernels, every]));
+    }
+    if (script) {
+      row.nn_ts = Math.round(await page.evaluate(raceNn, { shape, features, seconds, losses }));
+      row.ours_vs_nn_ts = +(row.gradlab_ours / row.nn_ts).toFixed(2);
+    }
+    row.ours_vs_generic = +(row.gradlab_ours / row.gradlab_generic).toFixed(2);
+    rows.push(row);
+    console.log(JSON.stringify({ where: 'browser', unit: 'batches of 10 per second', ...row }));
+  }
+}
+await browser.close();
+close();
