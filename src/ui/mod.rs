@@ -107,6 +107,8 @@ pub struct Ui {
     frames: RwSignal<u64>,
     /// Frames drawn per second while playing.
     frames_per_sec: RwSignal<f64>,
+    /// Which kernels the last training step ran: `host` (ours, on the CPU) or `burn`.
+    kernels: RwSignal<&'static str>,
     /// The neuron or feature under the pointer: its map is shown large in the output panel.
     hover: RwSignal<Option<network::Hover>>,
     /// The output map shows the decision only (each cell in its class's full colour).
@@ -547,13 +549,23 @@ fn play(ui: Ui) {
     spawn_local(play::run(ui, generation));
 }
 
+/// The `data-kernels` of the backend readout: which kernels `t`'s last step ran.
+fn kernels_of(t: &Trainer) -> &'static str {
+    match t.path() {
+        crate::train::StepPath::Host => "host",
+        crate::train::StepPath::Burn(_) => "burn",
+        crate::train::StepPath::None => "",
+    }
+}
+
 fn step_once(ui: Ui) {
     pause(ui);
-    with_lab(|l| {
-        if let Some(t) = l.trainer.as_mut() {
-            t.train_step();
-        }
+    let kernels = with_lab(|l| {
+        let t = l.trainer.as_mut()?;
+        t.train_step();
+        Some(kernels_of(t))
     });
+    ui.kernels.set(kernels.unwrap_or(""));
     spawn_local(async move {
         refresh(ui).await;
         sync_url(ui);
@@ -587,6 +599,7 @@ fn App() -> impl IntoView {
         steps_per_sec: RwSignal::new(0.0),
         frames: RwSignal::new(0),
         frames_per_sec: RwSignal::new(0.0),
+        kernels: RwSignal::new(""),
         hover: RwSignal::new(None),
         discretize: RwSignal::new(false),
         link: RwSignal::new(String::new()),
@@ -653,7 +666,7 @@ fn App() -> impl IntoView {
                         _ => "0".into(),
                     }
                 }}</span></div>
-                <div><span class="k">"backend"</span><span data-testid="backend" title=move || ui.backend_note.get()>{move || ui.backend.get().key()}</span></div>
+                <div><span class="k">"backend"</span><span data-testid="backend" data-kernels=move || ui.kernels.get() title=move || format!("{}{}", ui.backend_note.get(), if ui.kernels.get() == "host" { " · training on our own CPU kernels" } else { "" })>{move || ui.backend.get().key()}</span></div>
             </div>
         </header>
         {move || ui.error.get().map(|e| view! {

@@ -42,8 +42,11 @@ pub(super) async fn run(ui: Ui, generation: u64) {
             for _ in 0..chunk {
                 t.train_step();
             }
-            Some(())
+            Some(super::kernels_of(t))
         });
+        if let Some(k) = stepped.filter(|&k| k != ui.kernels.get_untracked()) {
+            ui.kernels.set(k);
+        }
         let trained = now_ms();
         let draw = Redraw { maps: trained >= pace.next_grid, edges: trained >= pace.next_edges, chart: trained >= next_point };
         if draw.chart {

@@ -144,19 +144,35 @@ await test('step advances exactly one step; reset restores the identical first-s
   await page.close();
 });
 
-await test('the page and the native CLI give the same losses on the CPU path', async () => {
+await test('the page and the native CLI give the same losses, bit for bit, on the host kernels', async () => {
+  // The CPU path runs our own host kernels (libm's maths, plain loops): the same bits in wasm and
+  // natively. Five clicked steps, then a replayed link with Adam, dropout and L2.
+  const cli = path.join(root, 'target/release/gradlab');
+  const cliLast = (args) => {
+    const lines = execFileSync(cli, ['train', ...args, '--json'], { encoding: 'utf8' }).trim().split('\n').map((l) => JSON.parse(l));
+    return lines[lines.length - 1];
+  };
   const page = await open(browser, url, 'backend=cpu');
   for (let i = 0; i < 5; i++) await stepOnce(page);
+  const kernels = await page.locator('[data-testid="backend"]').getAttribute('data-kernels');
+  assert(kernels === 'host', `the page's steps ran on '${kernels}' kernels, not the host's`);
   const pageLoss = await lossValue(page, 'loss-train');
-  const cli = path.join(root, 'target/release/gradlab');
-  const lines = execFileSync(cli, ['train', '--steps', '5', '--eval-every', '5', '--json'], { encoding: 'utf8' })
-    .trim().split('\n').map((l) => JSON.parse(l));
-  const last = lines[lines.length - 1];
+  const last = cliLast(['--steps', '5', '--eval-every', '5']);
   assert(last.step === 5, `CLI's last evaluation is at step ${last.step}`);
-  const rel = Math.abs(Number(pageLoss) - last.train_loss) / Math.abs(last.train_loss);
-  console.log(`     page ${pageLoss} vs CLI ${last.train_loss} (${String(last.train_loss) === pageLoss ? 'bit-identical' : `relative difference ${rel}`})`);
-  assert(rel < 1e-5, `page ${pageLoss} vs CLI ${last.train_loss}`);
+  console.log(`     5 steps: page ${pageLoss} vs CLI ${last.train_loss}`);
+  assert(String(last.train_loss) === pageLoss, `page ${pageLoss} vs CLI ${last.train_loss}`);
   await page.close();
+
+  const settings = { dataset: 'spiral', layers: '8,8', optimizer: 'adam', lr: '0.01', dropout: '0.2', reg: 'l2', 'reg-rate': '0.003', seed: '7' };
+  const hash = `dataset=spiral&layers=8,8&opt=adam&lr=0.01&dropout=0.2&reg=l2&regrate=0.003&seed=7&backend=cpu&steps=400`;
+  const replayed = await open(browser, url, hash);
+  await replayed.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === '400', null, { timeout: 60_000 });
+  const replayedLoss = await lossValue(replayed, 'loss-train');
+  const adam = cliLast([...Object.entries(settings).flatMap(([k, v]) => [`--${k}`, v]), '--steps', '400', '--eval-every', '400']);
+  console.log(`     400 replayed steps (spiral, 8,8, Adam, dropout, L2): page ${replayedLoss} vs CLI ${adam.train_loss}`);
+  assert(String(adam.train_loss) === replayedLoss, `page ${replayedLoss} vs CLI ${adam.train_loss}`);
+  await noError(replayed);
+  await replayed.close();
 });
 
 await test('settings rebuild the network; a 3-class spiral trains; phone width renders', async () => {
