@@ -261,6 +261,16 @@ async fn replay(ui: Ui, steps: u64) {
     }
     let generation = with_lab(|l| l.generation);
     ui.notice.set(Some(format!("Replaying the {steps} steps of this link…")));
+    // The page breathes once per ~12 ms of work (a yield costs ≥ 4 ms of timer clamping, so one per
+    // chunk made a 100,000-step replay mostly waiting); a GPU chunk waits for its readback anyway.
+    let mut breathed = now_ms();
+    // History points are shown when the page breathes, not one redraw of the chart per chunk.
+    let mut points: Vec<(u64, f32, f32)> = Vec::new();
+    let show = |points: &mut Vec<(u64, f32, f32)>| {
+        if !points.is_empty() {
+            ui.history.update(|h| h.append(points));
+        }
+    };
     loop {
         if with_lab(|l| l.generation) != generation {
             return; // reset or a new link while replaying
@@ -285,8 +295,9 @@ async fn replay(ui: Ui, steps: u64) {
         match read_many(vec![train, test]).await {
             Ok(v) => {
                 let (train, test) = (v[0][0] as f32, v[1][0] as f32);
-                if train.is_finite() && test.is_finite() && ui.history.with_untracked(|h| h.last().is_none_or(|p| p.0 < at)) {
-                    ui.history.update(|h| h.push((at, train, test)));
+                let last = points.last().map(|p| p.0).or_else(|| ui.history.with_untracked(|h| h.last().map(|p| p.0)));
+                if train.is_finite() && test.is_finite() && last.is_none_or(|l| l < at) {
+                    points.push((at, train, test));
                 }
             }
             Err(e) => {
@@ -297,13 +308,21 @@ async fn replay(ui: Ui, steps: u64) {
         if done {
             break;
         }
-        yield_now().await;
+        if ui.backend.get_untracked() == BackendKind::Gpu || now_ms() - breathed > REPLAY_SLICE_MS {
+            show(&mut points);
+            yield_now().await;
+            breathed = now_ms();
+        }
     }
+    show(&mut points);
     ui.history.update(thin);
     ui.notice.set(None);
     refresh(ui).await;
     sync_url(ui);
 }
+
+/// The most a replay works before it lets the page handle events and draw (ms).
+const REPLAY_SLICE_MS: f64 = 12.0;
 
 /// Keeps the loss history within [`HISTORY`] points: the older half is thinned, so the chart
 /// keeps its whole span.
