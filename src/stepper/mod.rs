@@ -150,6 +150,26 @@ pub struct ParamUpdate {
     pub after: Matrix,
 }
 
+impl ParamUpdate {
+    /// Parameter leaf `p`'s update: its value and gradient from the traced nodes, the optimizer's
+    /// state before and after (none before the first step: zeros of the state's shapes), and its
+    /// value after.
+    fn of(nodes: &[TraceNode], p: NodeId, mut state_before: Vec<Matrix>, state_after: Vec<Matrix>, after: Matrix) -> Self {
+        if state_before.is_empty() {
+            state_before = state_after.iter().map(|m| m.map(|_| 0.0)).collect();
+        }
+        ParamUpdate {
+            name: nodes[p].label.clone(),
+            node: p,
+            before: nodes[p].value.clone(),
+            grad: nodes[p].grad.clone().unwrap_or_else(|| nodes[p].value.map(|_| 0.0)),
+            state_before,
+            state_after,
+            after,
+        }
+    }
+}
+
 /// What a stage shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StageKind {
@@ -325,22 +345,9 @@ impl Trace {
         for (i, &p) in params.iter().enumerate() {
             let slots_before = before.slots(i).len();
             let slots_after = after.slots(i).len();
-            let mut state_before: Vec<Matrix> = (0..slots_before).map(|_| next()).collect();
+            let state_before: Vec<Matrix> = (0..slots_before).map(|_| next()).collect();
             let state_after: Vec<Matrix> = (0..slots_after).map(|_| next()).collect();
-            // The first step starts from zero state.
-            if state_before.is_empty() {
-                state_before = state_after.iter().map(|m| m.map(|_| 0.0)).collect();
-            }
-            let after_value = next();
-            updates.push(ParamUpdate {
-                name: nodes[p].label.clone(),
-                node: p,
-                before: nodes[p].value.clone(),
-                grad: nodes[p].grad.clone().unwrap_or_else(|| nodes[p].value.map(|_| 0.0)),
-                state_before,
-                state_after,
-                after: after_value,
-            });
+            updates.push(ParamUpdate::of(&nodes, p, state_before, state_after, next()));
         }
         let stages = stages(&walk(&nodes), loss, updates.len());
         Ok(Trace { nodes, loss, params: updates, optimizer: after.config, t: after.t, precision, stages })
@@ -375,21 +382,7 @@ impl Trace {
             let shape = tape.shape(p);
             nodes[p].value = matrix(&before[i], shape);
             let slots = |state: &[Vec<f32>]| state.iter().skip(i * per_param).take(per_param).map(|v| matrix(v, shape)).collect::<Vec<_>>();
-            let state_after = slots(&state_after);
-            let mut state_before = slots(&state_before);
-            // The first step starts from zero state.
-            if state_before.is_empty() {
-                state_before = state_after.iter().map(|m| m.map(|_| 0.0)).collect();
-            }
-            updates.push(ParamUpdate {
-                name: nodes[p].label.clone(),
-                node: p,
-                before: nodes[p].value.clone(),
-                grad: nodes[p].grad.clone().unwrap_or_else(|| nodes[p].value.map(|_| 0.0)),
-                state_before,
-                state_after,
-                after: matrix(plan.value(p), shape),
-            });
+            updates.push(ParamUpdate::of(&nodes, p, slots(&state_before), slots(&state_after), matrix(plan.value(p), shape)));
         }
         let stages = stages(&walk(&nodes), loss, updates.len());
         Trace { nodes, loss, params: updates, optimizer: optimizer.config, t: optimizer.t, precision: Precision::F32, stages }
