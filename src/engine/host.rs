@@ -35,6 +35,7 @@ pub struct Unsupported {
 const MAX_HOST_ARITY: usize = 2;
 
 /// The inputs of a node as host-kernel arguments, without allocating (a step runs ~50 of these).
+#[inline]
 fn host_args<'a, F>(steps: &[Step], values: &'a [Vec<F>], inputs: &[NodeId]) -> [HostArg<'a, F>; MAX_HOST_ARITY] {
     let arg = |k: usize| match inputs.get(k) {
         Some(&i) => HostArg { values: &values[i], shape: steps[i].shape },
