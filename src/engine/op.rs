@@ -814,7 +814,8 @@ impl Op {
             }
             Op::Sum => out[0] = sum(x),
             Op::Mean => out[0] = sum(x) / n(0),
-            Op::Relu => map_into(out, x, |v| if v > F::ZERO { v } else { F::ZERO }),
+            // NaN passes (as burn's ReLU): a diverged layer must not look finite.
+            Op::Relu => map_into(out, x, |v| if v <= F::ZERO { F::ZERO } else { v }),
             Op::LeakyRelu { slope } => map_into(out, x, |v| if v > F::ZERO { v } else { F::of(slope as f64) * v }),
             Op::Sigmoid => map_into(out, x, sigmoid),
             Op::Tanh => map_into(out, x, |v| v.tanh()),
@@ -929,8 +930,9 @@ impl Op {
             }
             Op::Sum => fill_with(grads[0], |_| g[0]),
             Op::Mean => fill_with(grads[0], |_| g[0] / n(0)),
-            Op::Relu => fill_with(grads[0], |i| if x[i] > F::ZERO { g[i] } else { F::ZERO }),
-            Op::LeakyRelu { slope } => fill_with(grads[0], |i| if x[i] > F::ZERO { g[i] } else { g[i] * F::of(slope as f64) }),
+            // Masked where x ≤ 0, as burn's backward (a NaN input passes its gradient on).
+            Op::Relu => fill_with(grads[0], |i| if x[i] <= F::ZERO { F::ZERO } else { g[i] }),
+            Op::LeakyRelu { slope } => fill_with(grads[0], |i| if x[i] <= F::ZERO { g[i] * F::of(slope as f64) } else { g[i] }),
             Op::Sigmoid => fill_with(grads[0], |i| g[i] * (output[i] * (F::ONE - output[i]))),
             Op::Tanh => fill_with(grads[0], |i| g[i] * (F::ONE - output[i] * output[i])),
             Op::Identity => fill_with(grads[0], |i| g[i]),

@@ -238,8 +238,8 @@ impl Optimizer {
         }
     }
 
-    /// Which kernels ran each parameter's last update (Adam only; SGD and momentum are always
-    /// generic and leave this empty).
+    /// Which kernels ran each parameter's last update: on tensors, Adam's only (SGD and momentum
+    /// are always generic there and leave this empty); on the host, every parameter's (`Host`).
     pub fn paths(&self) -> &[UpdatePath] {
         &self.paths
     }

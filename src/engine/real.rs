@@ -86,7 +86,7 @@ impl Real for f32 {
     /// `tanh x` to within 2 ulp, about twice as fast as `libm::tanhf` (which spends its time in
     /// `expm1f`; a playground step is a third tanh): the odd Taylor series to x¹⁷ below 0.55
     /// (its next term is under 2⁻²⁴ of the value there), `1 − 2/(e^{2|x|} + 1)` above (no
-    /// cancellation: the fraction is at most ½), 1 from 9 on (within half an ulp).
+    /// cancellation: the fraction is at most ½), 1 from 9 on (within an ulp).
     fn tanh(self) -> Self {
         let a = libm::fabsf(self);
         let y = if a < 0.55 {

@@ -89,7 +89,8 @@ impl Trainer {
         if self.host.is_some() {
             return true;
         }
-        // Refused once: the reason holds until the device, kernels or settings change.
+        // Refused once: the reason holds until the device or the kernels change (no reason depends
+        // on a live setting).
         if matches!(self.path, StepPath::Burn(_)) {
             return false;
         }

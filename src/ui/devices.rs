@@ -228,6 +228,7 @@ pub(super) async fn lost_device(ui: Ui, why: &str) {
         })
     });
     ui.backend.set(BackendKind::Cpu);
+    ui.kernels.set("");
     ui.backend_note.set("the GPU was lost: on the CPU".into());
     ui.error.set(Some(format!(
         "The GPU stopped working ({}). Training continues on the CPU from the weights of step {}, with the same settings.",
@@ -260,6 +261,8 @@ pub(super) fn switch_backend(ui: Ui, kind: BackendKind, by_hand: bool) {
         match moved {
             Ok(()) => {
                 ui.backend.set(kind);
+                // Which kernels train there is known after its next step.
+                ui.kernels.set("");
                 if by_hand {
                     ui.backend_choice.set(match kind {
                         BackendKind::Cpu => BackendChoice::Cpu,

@@ -43,6 +43,14 @@ fn host_kernels_train_as_burn_does() {
         assert_eq!(burn.path(), &StepPath::Burn("burn's generic kernels chosen".into()));
         // The model and optimizer read after host steps are the host's, brought up to date.
         assert_eq!(host.optimizer().t, 150);
+        let state = |t: &mut Trainer| t.optimizer().state_tensors().into_iter().map(|x| block_on(gradlab::engine::read(x)).unwrap()).collect::<Vec<_>>();
+        let (ours, theirs) = (state(&mut host), state(&mut burn));
+        assert_eq!(ours.len(), theirs.len(), "state tensors");
+        for (p, q) in ours.iter().zip(&theirs) {
+            for (x, y) in p.iter().zip(q) {
+                assert!((x - y).abs() <= 1e-3 * y.abs().max(1e-3), "optimizer state {x} vs {y}");
+            }
+        }
         let (ours, theirs) = (test_loss(&mut host), test_loss(&mut burn));
         assert!((ours - theirs).abs() <= 1e-4 * theirs.abs().max(1e-2), "test loss {ours} vs {theirs}");
         let read = |t: &mut Trainer| t.model().params.iter().map(|p| block_on(gradlab::engine::read(p)).unwrap()).collect::<Vec<_>>();
@@ -54,32 +62,35 @@ fn host_kernels_train_as_burn_does() {
     }
 }
 
-/// Everything that reads the trainer between host steps sees them, and what changes it through
-/// burn (a link's weights, a stepper step) carries on from there.
+/// Reading the trainer between host steps (losses, readouts: each settles the burn-side model
+/// and optimizer) changes nothing of its next steps; and a plan made again from what was settled
+/// (weights, Adam's m, v and t) carries on exactly where the old one was — `b` never settles.
 #[test]
 fn host_steps_interleave_with_readers_and_writers() {
+    use gradlab::engine::Kernels;
     let cpu = backend::cpu();
     let config = Config { optimizer: OptimizerKind::Adam, dropout: 0.1, ..Config::default() };
     let mut a = Trainer::new(config.clone(), &cpu).unwrap();
     let mut b = Trainer::new(config, &cpu).unwrap();
+    let mut losses = (Vec::new(), Vec::new());
     for i in 0..60 {
-        a.train_step();
-        b.train_step();
-        // Reading `a` (losses, a readout) settles it; nothing of that may change its next steps.
+        losses.0.push(a.train_step().value().to_bits());
+        losses.1.push(b.train_step().value().to_bits());
         if i % 7 == 0 {
             test_loss(&mut a);
             block_on(a.pending(Some(5)).read()).unwrap();
         }
-        // A settings change (only the learning rate here) makes the plan again from the model.
+        // Drops `a`'s plan after settling: its next step compiles a new one from the model and
+        // the optimizer's tensors.
         if i == 30 {
-            let mut c = a.config.clone();
-            c.lr = 0.01;
-            a.change_settings(c.clone()).unwrap();
-            b.change_settings(c).unwrap();
+            a.set_kernels(Kernels::Fused);
         }
     }
-    assert_eq!(test_loss(&mut a).to_bits(), test_loss(&mut b).to_bits(), "same steps, same bits");
+    assert_eq!(losses.0, losses.1, "same steps, same bits");
     assert_eq!(a.optimizer().t, 60);
+    // b settles only now.
+    let read = |t: &mut Trainer| t.optimizer().state_tensors().into_iter().map(|x| block_on(gradlab::engine::read(x)).unwrap()).collect::<Vec<_>>();
+    assert_eq!(read(&mut a), read(&mut b), "Adam's moments");
 }
 
 #[test]
