@@ -14,7 +14,7 @@
 //! [`Plan::backward`] each node's gradient and the gradient it passed to each input are there to
 //! read.
 
-use super::op::{HostArg, Leaf, Op};
+use super::op::{HostArg, Op};
 use super::real::Real;
 use super::shape::Shape;
 use super::tape::{NodeId, Tape};
@@ -94,16 +94,6 @@ impl<F: Real> Plan<F> {
             .collect();
         let reached = vec![false; steps.len()];
         Ok(Self { steps, values, grads, input_grads, reached })
-    }
-
-    /// How many nodes.
-    pub fn len(&self) -> usize {
-        self.steps.len()
-    }
-
-    /// Whether it has no nodes.
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
     }
 
     /// The values of leaf `id`, to write before [`Plan::forward`]. Panics for a computed node (a bug).
@@ -194,20 +184,5 @@ impl<F: Real> Plan<F> {
     /// The gradient node `id` passed to its input `k` in the last backward, if it computed one.
     pub fn input_grad(&self, id: NodeId, k: usize) -> Option<&[F]> {
         (self.steps[id].wanted.get(k).copied().unwrap_or(false) && self.reached[id]).then(|| self.input_grads[id][k].as_slice())
-    }
-
-    /// The op of node `id`.
-    pub fn op(&self, id: NodeId) -> Op {
-        self.steps[id].op
-    }
-
-    /// The true shape of node `id`.
-    pub fn shape(&self, id: NodeId) -> Shape {
-        self.steps[id].shape
-    }
-
-    /// The leaves of one kind, in tape order.
-    pub fn leaves(&self, kind: Leaf) -> impl Iterator<Item = NodeId> + '_ {
-        (0..self.steps.len()).filter(move |&id| self.steps[id].op == Op::Leaf(kind))
     }
 }

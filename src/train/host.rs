@@ -15,8 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::{StepPath, Trainer};
 use crate::backend;
-use crate::engine::{Kernels, Leaf, NodeId, Plan, Precision, Role, T, Tag, Tape, read, tensor};
-use crate::models::Dropout;
+use crate::engine::{Kernels, NodeId, Plan, Precision, Role, T, Tape, read, tensor};
 
 /// A compiled training step and the host state it advances.
 #[derive(Clone, Debug)]
@@ -120,12 +119,7 @@ impl Trainer {
         // the trainer advances.
         let rows = self.config.batch_size.min(self.train.points.len());
         let (f, w) = (self.config.features.len(), self.head.target_width());
-        let mut tape = Tape::new();
-        let x = tape.leaf(Leaf::Input, Tag::of(Role::Input), tensor(&vec![0.0; rows * f], [rows, f], &self.device, self.precision), [rows, f]);
-        let y = tape.leaf(Leaf::Constant, Tag::of(Role::Target), tensor(&vec![0.0; rows * w], [rows, w], &self.device, self.precision), [rows, w]);
-        let mut rng = self.dropout_rng.clone();
-        let nodes = self.model.forward(&mut tape, x, Some(Dropout { rate: self.config.dropout, rng: &mut rng }));
-        let loss = self.penalised(&mut tape, &nodes, y);
+        let (tape, [x, y], nodes, loss) = self.batch_tape(&vec![0.0; rows * f], &vec![0.0; rows * w], &mut self.dropout_rng.clone());
         let mut plan = Plan::compile(&tape).map_err(|e| e.to_string())?;
         for (&id, p) in nodes.params.iter().zip(&self.model.params) {
             let values = read_now(p).ok_or("the parameters cannot be read without waiting")?;
@@ -216,12 +210,8 @@ impl Trainer {
     }
 
     /// The data-loss plan of one split, its data written in.
-    fn compile_eval(&self, (x, y): &(T, T), split: &super::Split) -> Result<EvalPlan, String> {
-        let mut tape = Tape::new();
-        let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), x.clone(), super::matrix_shape(x));
-        let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), y.clone(), super::matrix_shape(y));
-        let nodes = self.model.forward(&mut tape, xn, None);
-        let loss = self.head.loss(&mut tape, nodes.output, yn);
+    fn compile_eval(&self, data: &(T, T), split: &super::Split) -> Result<EvalPlan, String> {
+        let (tape, [xn, yn], nodes, loss) = self.loss_tape(data);
         let mut plan = Plan::compile(&tape).map_err(|e| e.to_string())?;
         plan.leaf_mut(xn).copy_from_slice(&split.x);
         plan.leaf_mut(yn).copy_from_slice(&split.y);

@@ -496,13 +496,24 @@ impl Trainer {
         let w = self.head.target_width();
         let x: Vec<f32> = rows.iter().flat_map(|&r| self.train.x[r * f..(r + 1) * f].iter().copied()).collect();
         let y: Vec<f32> = rows.iter().flat_map(|&r| self.train.y[r * w..(r + 1) * w].iter().copied()).collect();
-        let mut tape = Tape::new();
-        let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), tensor(&x, [rows.len(), f], &self.device, self.precision), [rows.len(), f]);
-        let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), tensor(&y, [rows.len(), w], &self.device, self.precision), [rows.len(), w]);
-        let dropout = Dropout { rate: self.config.dropout, rng: &mut self.dropout_rng };
-        let nodes = self.model.forward(&mut tape, xn, Some(dropout));
-        let loss = self.penalised(&mut tape, &nodes, yn);
+        let mut rng = self.dropout_rng.clone();
+        let (tape, _, nodes, loss) = self.batch_tape(&x, &y, &mut rng);
+        self.dropout_rng = rng;
         (tape, nodes, loss)
+    }
+
+    /// Records a training step's forward pass and total loss (data loss + penalty) on a batch of
+    /// inputs `x` and targets `y` (row-major), drawing dropout masks from `rng`. Returns the tape,
+    /// its input and target leaves, the model's nodes and the total-loss node.
+    fn batch_tape(&self, x: &[f32], y: &[f32], rng: &mut Rng) -> (Tape, [NodeId; 2], MlpNodes, NodeId) {
+        let (f, w) = (self.config.features.len(), self.head.target_width());
+        let rows = x.len() / f;
+        let mut tape = Tape::new();
+        let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), tensor(x, [rows, f], &self.device, self.precision), [rows, f]);
+        let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), tensor(y, [rows, w], &self.device, self.precision), [rows, w]);
+        let nodes = self.model.forward(&mut tape, xn, Some(Dropout { rate: self.config.dropout, rng }));
+        let loss = self.penalised(&mut tape, &nodes, yn);
+        (tape, [xn, yn], nodes, loss)
     }
 
     /// Records the data loss of `nodes` against `target` plus the weight penalty; returns the
@@ -570,13 +581,20 @@ impl Trainer {
     }
 
     /// Data loss (no penalty, no dropout) of the model on the given inputs and targets.
-    fn data_loss(&self, (x, y): &(T, T)) -> T {
+    fn data_loss(&self, split: &(T, T)) -> T {
+        let (tape, _, _, loss) = self.loss_tape(split);
+        tape.value(loss).clone()
+    }
+
+    /// Records the data loss (no dropout, no penalty) of the model on inputs and targets; returns
+    /// the tape, its input and target leaves, the model's nodes and the loss node.
+    fn loss_tape(&self, (x, y): &(T, T)) -> (Tape, [NodeId; 2], MlpNodes, NodeId) {
         let mut tape = Tape::new();
         let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), x.clone(), matrix_shape(x));
         let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), y.clone(), matrix_shape(y));
         let nodes = self.model.forward(&mut tape, xn, None);
         let loss = self.head.loss(&mut tape, nodes.output, yn);
-        tape.value(loss).clone()
+        (tape, [xn, yn], nodes, loss)
     }
 
     /// Train and test data loss, as scalar tensors (not read back): on the host kernels when the

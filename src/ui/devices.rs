@@ -16,14 +16,25 @@ pub(super) fn device(kind: BackendKind) -> Option<Device> {
 /// Steps per second of a fresh trainer on `device`, timed until a readback.
 async fn measure(config: &Config, device: &Device, steps: usize) -> Result<f64, String> {
     let mut t = Trainer::new(config.clone(), device).map_err(|e| e.to_string())?;
-    for _ in 0..3 {
+    timed(&mut t, 3, steps, 0).await
+}
+
+/// Steps per second of `t`: `warm_up` steps and a readback first, then `steps` timed until the
+/// last one's loss is read; with `losses_every` > 0, the train and test losses are read after
+/// every so many steps too.
+async fn timed(t: &mut Trainer, warm_up: usize, steps: usize, losses_every: usize) -> Result<f64, String> {
+    for _ in 0..warm_up {
         t.train_step();
     }
     t.train_step().read().await.map_err(|e| e.to_string())?;
     let start = now_ms();
     let mut last = None;
-    for _ in 0..steps {
+    for i in 1..=steps {
         last = Some(t.train_step());
+        if losses_every > 0 && i % losses_every == 0 {
+            let (a, b) = t.losses();
+            read_many(vec![a, b]).await.map_err(|e| e.to_string())?;
+        }
     }
     if let Some(l) = last {
         l.read().await.map_err(|e| e.to_string())?;
@@ -301,25 +312,10 @@ pub async fn bench_steps(link: String, steps: u32, kernels: String, losses_every
         other => return Err(format!("kernels: '{other}' is not ours or generic")),
     };
     t.set_kernels(kernels);
-    for _ in 0..20 {
-        t.train_step();
-    }
+    let per_sec = timed(&mut t, 20, steps as usize, losses_every as usize).await?;
     let want_host = kernels == crate::engine::Kernels::Fused;
     if (t.path() == &crate::train::StepPath::Host) != want_host {
         return Err(format!("the trainer took {:?}", t.path()));
     }
-    let start = now_ms();
-    let mut last = None;
-    for i in 1..=steps {
-        last = Some(t.train_step());
-        if losses_every > 0 && i % losses_every == 0 {
-            let (a, b) = t.losses();
-            crate::engine::read(&a).await.map_err(|e| e.to_string())?;
-            crate::engine::read(&b).await.map_err(|e| e.to_string())?;
-        }
-    }
-    if let Some(l) = last {
-        l.read().await.map_err(|e| e.to_string())?;
-    }
-    Ok(steps as f64 * 1000.0 / (now_ms() - start).max(1e-3))
+    Ok(per_sec)
 }
