@@ -8,6 +8,7 @@
 
 pub mod digits;
 pub mod images;
+pub mod png;
 
 use serde::{Deserialize, Serialize};
 

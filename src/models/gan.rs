@@ -1,6 +1,6 @@
 //! The essay's GAN (essay 001) on the tape: a generator and a discriminator, each a stack of
 //! PyTorch `Linear` layers (weights `[out, in]`, named `g.fc1.weight`, `d.fc1.bias`, …), and the
-//! two halves of a corrected training step.
+//! two halves of a training step, corrected or as the essay wrote them ([`Recipe`]).
 //!
 //! The discriminator's last layer gives a logit; the sigmoid the essay puts after it is folded into
 //! the loss ([`Op::BceWithLogits`]: the same function, computed stably). In the discriminator's
@@ -10,7 +10,7 @@
 
 use burn::tensor::Device;
 
-use crate::engine::{Leaf, Mode, NodeId, Op, Precision, Rng, Role, Stream, T, Tag, Tape, tensor_f64};
+use crate::engine::{Leaf, Mode, NodeId, Op, Precision, Rng, Role, Shape, Stream, T, Tag, Tape, tensor_f64};
 
 /// What follows a linear layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,7 +37,7 @@ pub struct Layer {
 }
 
 /// The GAN presets of the issue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GanPreset {
     /// The essay's networks: G 100 → 256 → 512 → 1024 → 3000 → 784, D 784 → 1024 → 512 → 256 → 1.
     Essay,
@@ -48,6 +48,9 @@ pub enum GanPreset {
 const LEAK: Act = Act::LeakyRelu(0.2);
 
 impl GanPreset {
+    /// Both, in menu order.
+    pub const ALL: [GanPreset; 2] = [GanPreset::Small, GanPreset::Essay];
+
     /// Its key (`gan-essay`, `gan-small`).
     pub fn key(&self) -> &'static str {
         match self {
@@ -181,6 +184,56 @@ pub struct Gan {
     pub discriminator: Stack,
 }
 
+/// How a step trains the pair: the essay's loop as printed, or corrected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Recipe {
+    /// D on real digits vs `G(z)` detached; G with the non-saturating loss `−log D(G(z))`.
+    #[default]
+    Corrected,
+    /// The essay's loop as printed: D's "real" batch is Gaussian noise (`torch.randn`), the fakes
+    /// are not detached (D's backward runs on into G; `g_optimizer.zero_grad()` then throws those
+    /// gradients away), and G is fitted to the real batch with MSE from one fixed batch of z (the
+    /// essay never defines `z`: we draw it once, at the start).
+    AsWritten,
+}
+
+impl Recipe {
+    /// Both, in menu order.
+    pub const ALL: [Recipe; 2] = [Recipe::Corrected, Recipe::AsWritten];
+
+    /// Its key in links and on the command line.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Recipe::Corrected => "corrected",
+            Recipe::AsWritten => "essay",
+        }
+    }
+}
+
+/// The essay's loop, bug by bug: what it printed, what that does, and the fix (the page's errata).
+pub const ERRATA: [(&str, &str, &str); 4] = [
+    (
+        "real = torch.randn(batch, 784): the discriminator's \"real\" batch is Gaussian noise",
+        "D learns to tell noise from G's images; it never sees a digit, so nothing it could teach G is about digits",
+        "the real batch is a batch of MNIST training images",
+    ),
+    (
+        "g_loss = mse(G(z), images): the generator is fitted to the real batch",
+        "each z is pulled towards the average of the digits it is paired with: G learns the mean digit, a blur, not a distribution; D plays no part in G's training",
+        "G's loss comes from D: −log D(G(z)), the non-saturating loss",
+    ),
+    (
+        "z is used but never defined",
+        "the loop does not run as printed; we draw one batch of z at the start and keep it (any fixed batch behaves the same way)",
+        "a fresh batch z ~ N(0, I) for every step",
+    ),
+    (
+        "d_loss uses fake = G(z) without .detach()",
+        "D's backward runs on through G and leaves gradients in G's parameters (the stepper shows them), which g_optimizer.zero_grad() then throws away: wasted work, and wrong updates in any loop that forgets that zero_grad",
+        "D(G(z).detach()): the discriminator's step sends no gradient into the generator",
+    ),
+];
+
 /// One half-step recorded on its tape: the loss node and the trained network's parameter leaves.
 pub struct HalfStep {
     /// The tape (forward recorded; call `backward(loss)`).
@@ -189,8 +242,12 @@ pub struct HalfStep {
     pub loss: NodeId,
     /// The leaves of the network this half trains, in its `params` order.
     pub params: Vec<NodeId>,
-    /// The leaves of the other network (constants or behind a stop-gradient: no gradient).
+    /// The leaves of the other network: constants or behind a stop-gradient (no gradient), except
+    /// in the essay's discriminator step, whose backward reaches the generator.
     pub frozen: Vec<NodeId>,
+    /// The discriminator's logits this half computed: `[on real, on fake]` in D's half, `[on
+    /// fake]` in G's corrected half, none in the essay's G half.
+    pub logits: Vec<NodeId>,
 }
 
 impl Gan {
@@ -206,12 +263,22 @@ impl Gan {
     /// stop-gradient (the essay's loop left it attached). `real` is `[batch, 784]` in [0, 1],
     /// `z` `[batch, latent]`; `mode`: trace for the stepper, train to train.
     pub fn discriminator_step(&self, real: T, z: T, mode: Mode) -> HalfStep {
+        self.discriminator_half(real, z, mode, Recipe::Corrected)
+    }
+
+    /// The discriminator's half of either recipe: corrected as [`Gan::discriminator_step`]; as
+    /// written, `real` is the essay's noise batch and `G(z)` is not detached (the generator's
+    /// leaves get gradients).
+    pub fn discriminator_half(&self, real: T, z: T, mode: Mode, recipe: Recipe) -> HalfStep {
         let batch = real.dims()[2];
         let mut tape = Tape::with_mode(mode);
         let zn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "z"), z, [batch, self.preset.latent()]);
-        let (fake, frozen) = self.generator.forward(&mut tape, zn, true);
-        let fake = tape.apply(Op::StopGradient, &[fake], Tag::named(Role::Stage, 0, "G(z), detached"));
-        let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "real"), real, [batch, 784]);
+        let (mut fake, frozen) = self.generator.forward(&mut tape, zn, true);
+        if recipe == Recipe::Corrected {
+            fake = tape.apply(Op::StopGradient, &[fake], Tag::named(Role::Stage, 0, "G(z), detached"));
+        }
+        let real_name = if recipe == Recipe::Corrected { "real" } else { "\"real\" = randn" };
+        let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, real_name), real, [batch, 784]);
         let (real_logit, params) = self.discriminator.forward(&mut tape, xn, true);
         let fake_logit = self.discriminator.apply(&mut tape, fake, &params);
         let ones = self.constant(&mut tape, 1.0, batch, "ones");
@@ -219,7 +286,7 @@ impl Gan {
         let on_real = tape.apply(Op::BceWithLogits, &[real_logit, ones], Tag::named(Role::Loss, 0, "loss on real"));
         let on_fake = tape.apply(Op::BceWithLogits, &[fake_logit, zeros], Tag::named(Role::Loss, 0, "loss on fake"));
         let loss = tape.apply(Op::Add, &[on_real, on_fake], Tag::of(Role::Loss));
-        HalfStep { tape, loss, params, frozen }
+        HalfStep { tape, loss, params, frozen, logits: vec![real_logit, fake_logit] }
     }
 
     /// The generator's half, with the non-saturating loss `BCE(D(G(z)), 1) = −log D(G(z))`; the
@@ -232,7 +299,33 @@ impl Gan {
         let (logit, frozen) = self.discriminator.forward(&mut tape, fake, false);
         let ones = self.constant(&mut tape, 1.0, batch, "ones");
         let loss = tape.apply(Op::BceWithLogits, &[logit, ones], Tag::of(Role::Loss));
-        HalfStep { tape, loss, params, frozen }
+        HalfStep { tape, loss, params, frozen, logits: vec![logit] }
+    }
+
+    /// The essay's generator half as written: `G(z)` fitted to the real batch with PyTorch's
+    /// `MSELoss`, `mean((G(z) − x)²)` (twice the engine's ½-mean MSE); the discriminator takes no
+    /// part (its leaves are not on the tape: `frozen` is empty).
+    pub fn essay_generator_step(&self, z: T, real: T, mode: Mode) -> HalfStep {
+        let batch = z.dims()[2];
+        let mut tape = Tape::with_mode(mode);
+        let zn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "z (fixed)"), z, [batch, self.preset.latent()]);
+        let (fake, params) = self.generator.forward(&mut tape, zn, true);
+        let xn = tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, "real"), real, [batch, 784]);
+        let half = tape.apply(Op::Mse, &[fake, xn], Tag::named(Role::Loss, 0, "½·mean((G(z) − x)²)"));
+        let like = &self.generator.params[0];
+        let two = tensor_f64(&[2.0], Shape::scalar(), &like.device(), super::precision_of(like));
+        let two = tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, "2"), two, Shape::scalar());
+        let loss = tape.apply(Op::Mul, &[half, two], Tag::of(Role::Loss));
+        HalfStep { tape, loss, params, frozen: Vec::new(), logits: Vec::new() }
+    }
+
+    /// The generator's images for `z` (`[rows, latent]`): `[rows, 784]`, pixels in [0, 1].
+    pub fn generate(&self, z: T) -> T {
+        let rows = z.dims()[2];
+        let mut tape = Tape::with_mode(Mode::Train);
+        let zn = tape.leaf(Leaf::Input, "z", z, [rows, self.preset.latent()]);
+        let (out, _) = self.generator.forward(&mut tape, zn, false);
+        tape.value(out).clone()
     }
 
     fn constant(&self, tape: &mut Tape, value: f64, batch: usize, name: &'static str) -> NodeId {

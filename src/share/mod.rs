@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
 use crate::train::Config;
+use crate::train::gan::{GAN_SETTINGS, GanConfig, GanSetting, StepLog};
 use crate::train::images::{IMAGE_SETTINGS, ImageConfig, ImageSetting, validate_image};
 use crate::train::schema::{self, Change, LIVE_KEYS, MAX_CHANGES, Setting, apply_change, choice, int, shown};
 
@@ -75,6 +76,8 @@ pub enum Page {
     Step,
     /// MNIST and Fashion-MNIST: the data, augmentation and a draw pad.
     Mnist,
+    /// The essay's GAN trained in the tab.
+    Gan,
 }
 
 /// What the step-by-step view shows.
@@ -111,6 +114,12 @@ pub struct ShareState {
     /// that page.
     #[serde(default)]
     pub mnist: ImageConfig,
+    /// The GAN experiment (the GAN page): its `gan.*` keys, written when the link opens that page.
+    #[serde(default)]
+    pub gan: GanConfig,
+    /// The GAN's halves taken so far (`gan.steps`): opening the link replays them.
+    #[serde(default)]
+    pub gan_steps: StepLog,
 }
 
 impl Default for ShareState {
@@ -123,6 +132,8 @@ impl Default for ShareState {
             weights: None,
             view: View::default(),
             mnist: ImageConfig::default(),
+            gan: GanConfig::default(),
+            gan_steps: StepLog::default(),
         };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
@@ -137,13 +148,14 @@ pub type Field = schema::Field<ShareState>;
 
 const BACKENDS: [BackendChoice; 3] = [BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu];
 
-const PAGES: [Page; 3] = [Page::Play, Page::Step, Page::Mnist];
+const PAGES: [Page; 4] = [Page::Play, Page::Step, Page::Mnist, Page::Gan];
 
 fn page_key(p: &Page) -> &'static str {
     match p {
         Page::Play => "play",
         Page::Step => "step",
         Page::Mnist => "mnist",
+        Page::Gan => "gan",
     }
 }
 
@@ -216,9 +228,16 @@ pub static FIELDS: &[Field] = &[
         },
     },
     Field {
+        key: "gan.steps",
+        default: "0",
+        expected: "the GAN's steps in order: N (full steps), dN (discriminator only), gN (generator only), joined by '+', e.g. 300+d2+g1",
+        get: |s| if s.gan_steps.0.is_empty() { "0".into() } else { s.gan_steps.encode() },
+        set: |s, v| Ok(s.gan_steps = if v == "0" { StepLog::default() } else { StepLog::decode(v)? }),
+    },
+    Field {
         key: "page",
         default: "play",
-        expected: "play, step or mnist",
+        expected: "play, step, mnist or gan",
         get: |s| page_key(&s.view.page).into(),
         set: |s, v| Ok(s.view.page = choice(v, &PAGES, page_key)?),
     },
@@ -251,6 +270,8 @@ pub enum Key {
     Link(&'static Field),
     /// An `ImageConfig` value (`mnist.*`).
     Image(&'static ImageSetting),
+    /// A `GanConfig` value (`gan.*`).
+    Gan(&'static GanSetting),
 }
 
 impl Key {
@@ -260,6 +281,7 @@ impl Key {
             Key::Setting(s) => s.key,
             Key::Link(f) => f.key,
             Key::Image(i) => i.key,
+            Key::Gan(g) => g.key,
         }
     }
 
@@ -269,6 +291,7 @@ impl Key {
             Key::Setting(s) => s.default,
             Key::Link(f) => f.default,
             Key::Image(i) => i.default,
+            Key::Gan(g) => g.default,
         }
     }
 
@@ -278,6 +301,7 @@ impl Key {
             Key::Setting(s) => s.expected,
             Key::Link(f) => f.expected,
             Key::Image(i) => i.expected,
+            Key::Gan(g) => g.expected,
         }
     }
 
@@ -287,6 +311,7 @@ impl Key {
             Key::Setting(s) => (s.get)(&state.config),
             Key::Link(f) => (f.get)(state),
             Key::Image(i) => (i.get)(&state.mnist),
+            Key::Gan(g) => (g.get)(&state.gan),
         }
     }
 
@@ -296,13 +321,19 @@ impl Key {
             Key::Setting(s) => (s.set)(&mut state.config, value),
             Key::Link(f) => (f.set)(state, value),
             Key::Image(i) => (i.set)(&mut state.mnist, value),
+            Key::Gan(g) => (g.set)(&mut state.gan, value),
         }
     }
 }
 
 /// Every key a link can hold, in the order links are written and applied.
 pub fn keys() -> impl Iterator<Item = Key> {
-    schema::SETTINGS.iter().map(Key::Setting).chain(FIELDS.iter().map(Key::Link)).chain(IMAGE_SETTINGS.iter().map(Key::Image))
+    schema::SETTINGS
+        .iter()
+        .map(Key::Setting)
+        .chain(FIELDS.iter().map(Key::Link))
+        .chain(IMAGE_SETTINGS.iter().map(Key::Image))
+        .chain(GAN_SETTINGS.iter().map(Key::Gan))
 }
 
 /// The key named `name`.
@@ -337,8 +368,14 @@ pub struct Parsed {
 /// Writes a state as a link fragment (without `#`): `v=1&dataset=…&…`, every key.
 pub fn encode(state: &ShareState) -> String {
     let mut out = format!("v={VERSION}");
-    // The image experiment's keys only in a link to its page.
-    for key in keys().filter(|k| !matches!(k, Key::Image(_)) || state.view.page == Page::Mnist) {
+    // The image experiment's and the GAN's keys only in a link to their page.
+    let shown = |k: &Key| match k {
+        Key::Image(_) => state.view.page == Page::Mnist,
+        Key::Gan(_) => state.view.page == Page::Gan,
+        Key::Link(f) if f.key.starts_with("gan.") => state.view.page == Page::Gan,
+        _ => true,
+    };
+    for key in keys().filter(shown) {
         out.push('&');
         out.push_str(key.name());
         out.push('=');
@@ -528,6 +565,7 @@ pub fn apply(state: &mut ShareState, settings: &[(String, String)]) -> Vec<Probl
         let mut candidate = state.clone();
         let result = field.set(&mut candidate, v).and_then(|()| match field {
             Key::Image(_) => validate_image(&candidate.mnist).map_err(|e| e.message),
+            Key::Gan(_) => Ok(()),
             _ => schema::validate(&candidate.config).map_err(|e| e.message),
         });
         match result {

@@ -8,7 +8,8 @@
 use half::f16;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
 
-use crate::engine::{EngineError, Precision, Shape, read_many, tensor};
+use crate::engine::{EngineError, Precision, Shape, T, read_many, tensor};
+use crate::models::gan::Gan;
 use crate::models::image::{Arch, ImageModel};
 
 /// Largest relative error of a weight stored as f16 in a link (half an f16 ulp, normal range).
@@ -67,12 +68,45 @@ pub struct StateDict {
 /// Writes a state dict as a safetensors file that `safetensors.torch.load_file` and
 /// `load_state_dict(strict=True)` accept. Values that do not fit their shapes are refused.
 pub fn state_dict_to_safetensors(dict: &StateDict, metadata: &[(&str, &str)]) -> Result<Vec<u8>, WeightsError> {
-    let mut bytes: Vec<Vec<u8>> = dict.tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    state_dict_to_safetensors_as(dict, metadata, Stored::F32)
+}
+
+/// How a weights file stores its float tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// 4 bytes a value, exact.
+    F32,
+    /// 2 bytes a value: half the size, within 2⁻¹¹ relative (values below 6.1e-5 lose precision,
+    /// above 65504 are refused). Readers here widen them back to f32.
+    F16,
+}
+
+/// [`state_dict_to_safetensors`] with the float tensors stored as `stored`; f16 refuses a value
+/// it cannot hold (above 65504) instead of writing an infinity.
+pub fn state_dict_to_safetensors_as(dict: &StateDict, metadata: &[(&str, &str)], stored: Stored) -> Result<Vec<u8>, WeightsError> {
+    let encode = |name: &str, v: &[f32]| -> Result<Vec<u8>, WeightsError> {
+        match stored {
+            Stored::F32 => Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            Stored::F16 => v
+                .iter()
+                .map(|&x| {
+                    let h = f16::from_f32(x);
+                    if h.is_finite() { Ok(h.to_le_bytes()) } else { Err(WeightsError::Mismatch(format!("{name} holds {x}, beyond f16's range"))) }
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|pairs| pairs.concat()),
+        }
+    };
+    let mut bytes: Vec<Vec<u8>> = dict.tensors.iter().map(|(n, _, v)| encode(n, v)).collect::<Result<_, _>>()?;
     bytes.extend(dict.counts.iter().map(|(_, c)| c.to_le_bytes().to_vec()));
+    let (dtype, width) = match stored {
+        Stored::F32 => (Dtype::F32, 4),
+        Stored::F16 => (Dtype::F16, 2),
+    };
     let mut views = Vec::with_capacity(bytes.len());
     for ((name, shape, _), data) in dict.tensors.iter().zip(&bytes) {
-        let view = TensorView::new(Dtype::F32, shape.dims().to_vec(), data)
-            .map_err(|_| WeightsError::Mismatch(format!("{name} has {} values, its shape {shape} needs {}", data.len() / 4, shape.numel())))?;
+        let view = TensorView::new(dtype, shape.dims().to_vec(), data)
+            .map_err(|_| WeightsError::Mismatch(format!("{name} has {} values, its shape {shape} needs {}", data.len() / width, shape.numel())))?;
         views.push((name.clone(), view));
     }
     for ((name, _), data) in dict.counts.iter().zip(&bytes[dict.tensors.len()..]) {
@@ -101,10 +135,11 @@ pub fn state_dict_from_safetensors(bytes: &[u8], expected: &[(String, Shape)], c
         if t.shape() != shape.dims() {
             return Err(WeightsError::Mismatch(format!("{name} is {}, this network's is {shape}", Shape::new(&t.shape()[..t.shape().len().min(4)]))));
         }
-        if t.dtype() != Dtype::F32 {
-            return Err(WeightsError::Mismatch(format!("{name} is {:?}, expected F32", t.dtype())));
-        }
-        let values: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let values: Vec<f32> = match t.dtype() {
+            Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            Dtype::F16 => t.data().chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            other => return Err(WeightsError::Mismatch(format!("{name} is {other:?}, expected F32 or F16"))),
+        };
         if values.iter().any(|v| !v.is_finite()) {
             return Err(WeightsError::NotFinite(name.clone()));
         }
@@ -259,5 +294,38 @@ pub fn load_image_safetensors(model: &mut ImageModel, bytes: &[u8]) -> Result<()
     model.params = dict.tensors[..n].iter().map(upload).collect();
     model.buffers = dict.tensors[n..].iter().map(upload).collect();
     model.batches_tracked = dict.counts.first().map_or(0, |(_, c)| (*c).max(0) as u64);
+    Ok(())
+}
+
+/// A GAN's tensors with their PyTorch names and shapes: the generator's (`g.fc1.weight` `[out,
+/// in]`, `g.fc1.bias`, …), then the discriminator's (`d.…`).
+pub fn gan_layout(gan: &Gan) -> Vec<(String, Shape)> {
+    let stack = |s: &crate::models::gan::Stack| -> Vec<(String, Shape)> {
+        let shapes = s.layers.iter().flat_map(|l| [Shape::from([l.outputs, l.inputs]), Shape::from([l.outputs])]);
+        s.names().iter().map(|n| n.to_string()).zip(shapes).collect()
+    };
+    let mut out = stack(&gan.generator);
+    out.extend(stack(&gan.discriminator));
+    out
+}
+
+/// Reads a GAN's weights off its device (one transfer, async).
+pub async fn gan_state_dict(gan: &Gan) -> Result<StateDict, EngineError> {
+    let layout = gan_layout(gan);
+    let values = read_many(gan.generator.params.iter().chain(&gan.discriminator.params).cloned().collect()).await?;
+    let tensors = layout.into_iter().zip(values).map(|((n, s), v)| (n, s, v.into_iter().map(|x| x as f32).collect())).collect();
+    Ok(StateDict { tensors, counts: Vec::new() })
+}
+
+/// Reads a weights file for this GAN (checked against its layout: the preset must match) and puts
+/// it on the networks' device; a bad file leaves the GAN as it was.
+pub fn load_gan_safetensors(gan: &mut Gan, bytes: &[u8]) -> Result<(), WeightsError> {
+    let dict = state_dict_from_safetensors(bytes, &gan_layout(gan), &[])?;
+    let device = gan.generator.params[0].device();
+    let mut values = dict.tensors.iter().map(|(_, shape, v)| tensor(v, *shape, &device, Precision::F32));
+    let g = gan.generator.params.len();
+    let generator: Vec<T> = values.by_ref().take(g).collect();
+    gan.generator.params = generator;
+    gan.discriminator.params = values.collect();
     Ok(())
 }

@@ -1,23 +1,30 @@
-//! Training the essay's GAN, corrected: the real images uploaded to the device once (batches
-//! gathered there by index, as the image trainer does), one Adam per network (the essay's lr 2e-4;
-//! β₁ 0.5, the usual choice for GANs), and each step a discriminator half then a generator half
-//! ([`Gan::discriminator_step`], [`Gan::generator_step`]), each on a train-mode tape.
+//! Training the essay's GAN: the real images uploaded to the device once (batches gathered there
+//! by index, as the image trainer does), one Adam per network (the essay's lr 2e-4; β₁ 0.5, the
+//! usual choice for GANs), and a step of either [`Recipe`]: the corrected loop or the essay's as
+//! printed. A step is a discriminator half then a generator half; the page can also take either
+//! half alone (GAN Lab's slow motion), and the link records the order ([`StepLog`]).
 //!
 //! Seeded: initial weights from the init stream, batch order from the batches stream, every z
-//! from the latent stream — the same seed gives the same losses bit for bit on the CPU path.
+//! (and the essay's noise "real" batch) from the latent stream, the page's fixed sample z from the
+//! data stream — the same seed and step log give the same losses bit for bit on the CPU path.
 
 use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
 
 use super::images::{DeviceSplit, EpochOrder, LastBatch};
+use super::schema::{Field, choice, float, int, shown};
+use super::ConfigError;
 use crate::data::images::ImageSet;
-use crate::engine::{Mode, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, tensor};
-use crate::models::gan::{Gan, GanPreset};
+use crate::engine::{Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, tensor};
+use crate::models::gan::{Gan, GanPreset, HalfStep, Recipe};
 
 /// A GAN experiment's settings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GanConfig {
     /// Which networks.
     pub preset: GanPreset,
+    /// The essay's loop as printed, or corrected.
+    pub recipe: Recipe,
     /// Images per batch (and fakes per batch).
     pub batch_size: usize,
     /// Adam's learning rate, both networks.
@@ -32,8 +39,169 @@ pub struct GanConfig {
 
 impl Default for GanConfig {
     fn default() -> Self {
-        Self { preset: GanPreset::Small, batch_size: 64, lr: 2e-4, beta1: 0.5, train_limit: 0, seed: 1 }
+        let mut c = GanConfig { preset: GanPreset::Small, recipe: Recipe::Corrected, batch_size: 64, lr: 2e-4, beta1: 0.5, train_limit: 0, seed: 1 };
+        for s in GAN_SETTINGS {
+            (s.set)(&mut c, s.default).unwrap_or_else(|e| panic!("default of {}: {e}", s.key));
+        }
+        c
     }
+}
+
+/// One setting of a [`GanConfig`].
+pub type GanSetting = Field<GanConfig>;
+
+/// The GAN experiment's schema (keys `gan.*`, so one link holds it beside the others): links, the
+/// page's controls and the command line's flags all go through it.
+pub static GAN_SETTINGS: &[GanSetting] = &[
+    GanSetting {
+        key: "gan.preset",
+        default: "gan-small",
+        expected: "gan-small or gan-essay",
+        get: |c| c.preset.key().into(),
+        set: |c, v| Ok(c.preset = choice(v, &GanPreset::ALL, GanPreset::key)?),
+    },
+    GanSetting {
+        key: "gan.recipe",
+        default: "corrected",
+        expected: "corrected or essay (the essay's loop as printed)",
+        get: |c| c.recipe.key().into(),
+        set: |c, v| Ok(c.recipe = choice(v, &Recipe::ALL, Recipe::key)?),
+    },
+    GanSetting {
+        key: "gan.lr",
+        default: "0.0002",
+        expected: "Adam's learning rate, above 0 and at most 1",
+        get: |c| format!("{}", c.lr),
+        set: |c, v| Ok(c.lr = super::schema::above_zero(v, 1.0, "the learning rate")?),
+    },
+    GanSetting {
+        key: "gan.beta1",
+        default: "0.5",
+        expected: "Adam's β₁, 0 to 0.999",
+        get: |c| format!("{}", c.beta1),
+        set: |c, v| Ok(c.beta1 = float(v, 0.0, 0.999)?),
+    },
+    GanSetting {
+        key: "gan.batch",
+        default: "64",
+        expected: "images per batch, 1 to 512",
+        get: |c| c.batch_size.to_string(),
+        set: |c, v| Ok(c.batch_size = int(v, 1, 512)? as usize),
+    },
+    GanSetting {
+        key: "gan.limit",
+        default: "0",
+        expected: "train on the first N images, 0 (all) to 60000",
+        get: |c| c.train_limit.to_string(),
+        set: |c, v| Ok(c.train_limit = int(v, 0, 60_000)? as usize),
+    },
+    GanSetting {
+        key: "gan.seed",
+        default: "1",
+        expected: "a whole number, 0 to 4294967295",
+        get: |c| c.seed.to_string(),
+        set: |c, v| Ok(c.seed = int(v, 0, u32::MAX as u64)?),
+    },
+];
+
+/// Applies `(key, value)` pairs over `config`, in schema order; the first problem is an error
+/// naming its key, unknown keys too.
+pub fn apply_gan_settings(config: &mut GanConfig, pairs: &[(String, String)]) -> Result<(), ConfigError> {
+    if let Some((key, _)) = pairs.iter().find(|(k, _)| !GAN_SETTINGS.iter().any(|s| s.key == k)) {
+        return Err(ConfigError { setting: shown(key), message: "is not a setting of the GAN experiment".into() });
+    }
+    for s in GAN_SETTINGS {
+        if let Some((_, v)) = pairs.iter().find(|(k, _)| k == s.key) {
+            (s.set)(config, v).map_err(|message| ConfigError { setting: s.key.into(), message })?;
+        }
+    }
+    Ok(())
+}
+
+/// Which halves a step takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Half {
+    /// The discriminator's half, then the generator's.
+    Both,
+    /// The discriminator's half only.
+    Discriminator,
+    /// The generator's half only.
+    Generator,
+}
+
+/// The order of the halves taken so far, run-length coded, as a link writes it: `300` (300 full
+/// steps), `d2` (two discriminator halves), `g1`, joined by `+` — e.g. `100+d3+g1+50`. Replaying
+/// the log from the seed gives the same networks bit for bit on the CPU path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepLog(pub Vec<(Half, u64)>);
+
+/// Most halves a link may ask to replay.
+pub const MAX_LOGGED: u64 = 1_000_000;
+
+impl StepLog {
+    /// Notes one more step of `half`.
+    pub fn push(&mut self, half: Half) {
+        match self.0.last_mut() {
+            Some((h, n)) if *h == half => *n += 1,
+            _ => self.0.push((half, 1)),
+        }
+    }
+
+    /// Halves taken by (discriminator, generator).
+    pub fn counts(&self) -> (u64, u64) {
+        self.0.iter().fold((0, 0), |(d, g), &(h, n)| match h {
+            Half::Both => (d + n, g + n),
+            Half::Discriminator => (d + n, g),
+            Half::Generator => (d, g + n),
+        })
+    }
+
+    /// The link's form (empty for no steps).
+    pub fn encode(&self) -> String {
+        let part = |&(h, n): &(Half, u64)| match h {
+            Half::Both => n.to_string(),
+            Half::Discriminator => format!("d{n}"),
+            Half::Generator => format!("g{n}"),
+        };
+        self.0.iter().map(part).collect::<Vec<_>>().join("+")
+    }
+
+    /// Reads the link's form; a bad part is named.
+    pub fn decode(text: &str) -> Result<Self, String> {
+        let mut log = StepLog::default();
+        let mut total = 0u64;
+        for part in text.split('+').filter(|p| !p.is_empty()) {
+            let (half, digits) = match part.as_bytes()[0] {
+                b'd' => (Half::Discriminator, &part[1..]),
+                b'g' => (Half::Generator, &part[1..]),
+                _ => (Half::Both, part),
+            };
+            let n: u64 = digits.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("'{}' is not a count of steps (N, dN or gN)", shown(part)))?;
+            total = total.saturating_add(n);
+            if total > MAX_LOGGED {
+                return Err(format!("more than {MAX_LOGGED} steps to replay"));
+            }
+            for _ in 0..n.min(2) {
+                log.push(half);
+            }
+            if let Some(last) = log.0.last_mut() {
+                last.1 += n.saturating_sub(2);
+            }
+        }
+        Ok(log)
+    }
+}
+
+/// What one step (or half) measured, still on the device.
+pub struct StepOutcome {
+    /// The discriminator's loss, if its half ran.
+    pub d_loss: Option<T>,
+    /// The generator's loss, if its half ran.
+    pub g_loss: Option<T>,
+    /// D(x) on the real batch, `[batch, 1]`, if the discriminator's half ran.
+    pub d_real: Option<T>,
+    /// D(G(z)) on the fakes, `[batch, 1]`, from whichever half saw them last.
+    pub d_fake: Option<T>,
 }
 
 /// A GAN being trained.
@@ -46,11 +214,13 @@ pub struct GanTrainer {
     pub generator_optimizer: Optimizer,
     /// Adam for the discriminator.
     pub discriminator_optimizer: Optimizer,
-    /// Steps taken (each a discriminator and a generator half).
-    pub step: u64,
+    /// The halves taken so far, in order.
+    pub log: StepLog,
     images: DeviceSplit,
     order: EpochOrder,
     latent: Rng,
+    /// The essay's `z`, drawn once (the as-written recipe only).
+    fixed_z: Option<T>,
     device: Device,
 }
 
@@ -61,29 +231,49 @@ impl GanTrainer {
         let images = DeviceSplit::upload(train, config.train_limit, device);
         let gan = Gan::init(config.preset, config.seed, device, Precision::F32);
         let adam = OptimizerConfig { beta1: config.beta1, ..OptimizerConfig::new(OptimizerKind::Adam, config.lr) };
-        Self {
+        let mut trainer = Self {
             gan,
             generator_optimizer: Optimizer::new(adam),
             discriminator_optimizer: Optimizer::new(adam),
-            step: 0,
+            log: StepLog::default(),
             order: EpochOrder::new(images.len(), config.seed, LastBatch::Dropped),
             images,
             latent: Rng::new(config.seed, Stream::Latent),
+            fixed_z: None,
             device: device.clone(),
             config,
+        };
+        if trainer.config.recipe == Recipe::AsWritten {
+            let batch = trainer.config.batch_size.min(trainer.images.len());
+            trainer.fixed_z = Some(trainer.noise(batch));
         }
+        trainer
+    }
+
+    /// The device it trains on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Full steps taken (discriminator halves; the page's step counter).
+    pub fn step(&self) -> u64 {
+        self.log.counts().0
     }
 
     /// `rows` latent vectors from the latent stream, `[rows, latent]`, standard normal.
     pub fn noise(&mut self, rows: usize) -> T {
-        let values: Vec<f32> = (0..rows * self.config.preset.latent()).map(|_| self.latent.normal() as f32).collect();
-        tensor(&values, [rows, self.config.preset.latent()], &self.device, Precision::F32)
+        self.normal(rows, self.config.preset.latent())
+    }
+
+    fn normal(&mut self, rows: usize, cols: usize) -> T {
+        let values: Vec<f32> = (0..rows * cols).map(|_| self.latent.normal() as f32).collect();
+        tensor(&values, [rows, cols], &self.device, Precision::F32)
     }
 
     /// The next batch of real images, `[batch, 784]`, whole batches in a fresh shuffled order
     /// each pass.
     fn next_real(&mut self) -> T {
-        let indices = self.order.next(self.config.batch_size);
+        let indices = self.order.next(self.config.batch_size.min(self.images.len()));
         let (images, _) = self.images.gather(&indices, &self.device);
         images.reshape([1, 1, indices.len(), 784])
     }
@@ -91,26 +281,89 @@ impl GanTrainer {
     /// One step: the discriminator's half, then the generator's. Returns both losses (on the
     /// device, not read back).
     pub fn train_step(&mut self) -> (T, T) {
-        let real = self.next_real();
-        let batch = real.dims()[2];
-        let z = self.noise(batch);
-        let mut d = self.gan.discriminator_step(real, z, Mode::Train);
-        d.tape.backward(d.loss);
-        self.discriminator_optimizer.update(&mut self.gan.discriminator.params, &d.tape.grads_or_zeros(&d.params));
-        let z = self.noise(batch);
-        let mut g = self.gan.generator_step(z, Mode::Train);
-        g.tape.backward(g.loss);
-        self.generator_optimizer.update(&mut self.gan.generator.params, &g.tape.grads_or_zeros(&g.params));
-        self.step += 1;
-        (d.tape.value(d.loss).clone(), g.tape.value(g.loss).clone())
+        let out = self.take(Half::Both);
+        (out.d_loss.expect("both halves ran"), out.g_loss.expect("both halves ran"))
+    }
+
+    /// Records the discriminator's half of the next step without taking it (trace mode, for the
+    /// stepper): the batch it draws is used up, as the real step would.
+    pub fn record_discriminator(&mut self, mode: Mode) -> HalfStep {
+        let batch = self.config.batch_size.min(self.images.len());
+        match self.config.recipe {
+            Recipe::Corrected => {
+                let real = self.next_real();
+                let z = self.noise(batch);
+                self.gan.discriminator_half(real, z, mode, Recipe::Corrected)
+            }
+            Recipe::AsWritten => {
+                // The essay: real = torch.randn(batch, 784); fake = G(z) with its one z.
+                let real = self.normal(batch, 784).reshape([1, 1, batch, 784]);
+                let z = self.fixed_z.clone().expect("drawn at the start");
+                self.gan.discriminator_half(real, z, mode, Recipe::AsWritten)
+            }
+        }
+    }
+
+    /// Records the generator's half of the next step (see [`GanTrainer::record_discriminator`]).
+    pub fn record_generator(&mut self, mode: Mode) -> HalfStep {
+        let batch = self.config.batch_size.min(self.images.len());
+        match self.config.recipe {
+            Recipe::Corrected => {
+                let z = self.noise(batch);
+                self.gan.generator_step(z, mode)
+            }
+            Recipe::AsWritten => {
+                let real = self.next_real();
+                let z = self.fixed_z.clone().expect("drawn at the start");
+                self.gan.essay_generator_step(z, real, mode)
+            }
+        }
+    }
+
+    /// Takes a step or one half of it; the log notes it.
+    pub fn take(&mut self, half: Half) -> StepOutcome {
+        let mut out = StepOutcome { d_loss: None, g_loss: None, d_real: None, d_fake: None };
+        let sigmoid = |t: &T| Op::Sigmoid.forward(&[t]).0;
+        if half != Half::Generator {
+            let mut d = self.record_discriminator(Mode::Train);
+            out.d_real = Some(sigmoid(d.tape.value(d.logits[0])));
+            out.d_fake = Some(sigmoid(d.tape.value(d.logits[1])));
+            d.tape.backward(d.loss);
+            // The essay's backward also reached G; its optimizer's zero_grad drops that, as here.
+            self.discriminator_optimizer.update(&mut self.gan.discriminator.params, &d.tape.grads_or_zeros(&d.params));
+            out.d_loss = Some(d.tape.value(d.loss).clone());
+        }
+        if half != Half::Discriminator {
+            let mut g = self.record_generator(Mode::Train);
+            if let Some(&logit) = g.logits.first() {
+                out.d_fake = Some(sigmoid(g.tape.value(logit)));
+            }
+            g.tape.backward(g.loss);
+            self.generator_optimizer.update(&mut self.gan.generator.params, &g.tape.grads_or_zeros(&g.params));
+            out.g_loss = Some(g.tape.value(g.loss).clone());
+        }
+        self.log.push(half);
+        out
+    }
+
+    /// Replays a step log (a link's), half by half.
+    pub fn replay(&mut self, log: &StepLog) {
+        for &(half, n) in &log.0 {
+            for _ in 0..n {
+                self.take(half);
+            }
+        }
     }
 
     /// The generator's images for `z` (`[rows, latent]`): `[rows, 784]`, pixels in [0, 1].
     pub fn generate(&self, z: T) -> T {
-        let rows = z.dims()[2];
-        let mut tape = crate::engine::Tape::with_mode(Mode::Train);
-        let zn = tape.leaf(crate::engine::Leaf::Input, "z", z, [rows, self.config.preset.latent()]);
-        let (out, _) = self.gan.generator.forward(&mut tape, zn, false);
-        tape.value(out).clone()
+        self.gan.generate(z)
     }
+}
+
+/// The page's fixed sample: `rows` latent vectors from the seed's data stream (not the training
+/// stream, so looking at samples never changes training), `[rows, latent]` as f32 values.
+pub fn sample_z(preset: GanPreset, seed: u64, rows: usize) -> Vec<f32> {
+    let mut rng = Rng::new(seed, Stream::Data);
+    (0..rows * preset.latent()).map(|_| rng.normal() as f32).collect()
 }

@@ -10,6 +10,7 @@ pub mod gan;
 mod host;
 pub use host::HostTrace;
 pub mod images;
+pub mod quality;
 pub mod schema;
 
 use burn::tensor::Device;

@@ -90,3 +90,48 @@ fn train_an_image_preset() {
     assert_eq!(file.tensor("fc1.weight").unwrap().shape(), &[128, 784]);
     std::fs::remove_file(&save).ok();
 }
+
+/// The GAN on the command line: bad flags are named; `train --preset gan-small` prints one JSON
+/// object per evaluation and saves f16 weights that `generate` reads back into a PNG grid and a
+/// JSON line with the inception score, MSE and SSIM.
+#[test]
+fn train_and_generate_a_gan() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, _, stderr) = run(&["train", "--preset", "gan-small", "--epochs", "3"]);
+    assert!(code == Some(2) && stderr.contains("--epochs") && stderr.contains("GAN"), "{stderr}");
+    let (code, _, stderr) = run(&["train", "--preset", "gan-small", "--recipe", "torch"]);
+    assert!(code == Some(2) && stderr.contains("--recipe"), "{stderr}");
+    let (code, _, stderr) = run(&["train", "--preset", "mlp-keras", "--recipe", "essay"]);
+    assert!(code == Some(2) && stderr.contains("--recipe") && stderr.contains("only to a GAN"), "{stderr}");
+    let (code, _, stderr) = run(&["generate", "--weights", "/nonexistent.safetensors"]);
+    assert!(code == Some(2) && stderr.contains("--weights"), "{stderr}");
+    let Ok(dir) = std::env::var("GRADLAB_DATA") else { return };
+    let tmp = std::env::temp_dir();
+    let (save, png) = (tmp.join(format!("gradlab-gan-{}.safetensors", std::process::id())), tmp.join(format!("gradlab-gan-{}.png", std::process::id())));
+    let (code, stdout, stderr) = run(&["train", "--preset", "gan-small", "--recipe", "essay", "--steps", "20", "--eval-every", "10", "--train-limit", "500", "--json", "--data-dir", &dir, "--save", save.to_str().unwrap(), "--dtype", "f16"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for key in ["step", "d_loss", "g_loss", "d_real", "d_fake", "steps_per_sec"] {
+        assert!(lines[1][key].is_number(), "{key} in {}", lines[1]);
+    }
+    let file = std::fs::read(&save).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&file).unwrap();
+    assert_eq!(tensors.tensor("g.fc2.weight").unwrap().dtype(), safetensors::Dtype::F16);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let classifier = format!("{root}/www/weights/cnn-tuned.safetensors");
+    let (code, stdout, stderr) = run(&["generate", "--weights", save.to_str().unwrap(), "--n", "16", "--out", png.to_str().unwrap(), "--json", "--data-dir", &dir, "--classifier", &classifier]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let is = v["inception_score"].as_f64().unwrap();
+    assert!((1.0..=10.0).contains(&is) && v["class_counts"].as_array().unwrap().len() == 10, "{v}");
+    assert!(v["mse"].as_f64().unwrap() > 0.0 && v["ssim"].as_f64().unwrap() <= 1.0, "{v}");
+    let image = std::fs::read(&png).unwrap();
+    assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(u32::from_be_bytes(image[16..20].try_into().unwrap()), 4 * 30 + 2, "4 columns of 28 px and 2 px gaps");
+    std::fs::remove_file(&save).ok();
+    std::fs::remove_file(&png).ok();
+}

@@ -73,7 +73,7 @@ fn random_state(rng: &mut Rng) -> ShareState {
         now = apply_change(&now, &change).unwrap();
         changes.push(change);
     }
-    let page = pick(rng, &[gradlab::share::Page::Play, gradlab::share::Page::Step, gradlab::share::Page::Mnist]);
+    let page = pick(rng, &[gradlab::share::Page::Play, gradlab::share::Page::Step, gradlab::share::Page::Mnist, gradlab::share::Page::Gan]);
     // The image experiment's keys are written only in a link to its page.
     let mnist = if page == gradlab::share::Page::Mnist { random_image_config(rng) } else { Default::default() };
     ShareState {
@@ -88,7 +88,36 @@ fn random_state(rng: &mut Rng) -> ShareState {
             stage: rng.below(100_001) as u32,
         },
         mnist,
+        gan: if page == gradlab::share::Page::Gan { random_gan_config(rng) } else { Default::default() },
+        gan_steps: if page == gradlab::share::Page::Gan { random_step_log(rng) } else { Default::default() },
     }
+}
+
+/// A valid GAN experiment with every setting drawn at random.
+fn random_gan_config(rng: &mut Rng) -> gradlab::train::gan::GanConfig {
+    use gradlab::models::gan::{GanPreset, Recipe};
+    gradlab::train::gan::GanConfig {
+        preset: pick(rng, &GanPreset::ALL),
+        recipe: pick(rng, &Recipe::ALL),
+        batch_size: 1 + rng.below(512),
+        lr: pick(rng, &[2e-4, 1e-3, 0.05]),
+        beta1: pick(rng, &[0.0, 0.5, 0.9]),
+        train_limit: rng.below(60_001),
+        seed: rng.below(1 << 31) as u64,
+    }
+}
+
+/// A GAN step log of a few runs of random halves.
+fn random_step_log(rng: &mut Rng) -> gradlab::train::gan::StepLog {
+    use gradlab::train::gan::{Half, StepLog};
+    let mut log = StepLog::default();
+    for _ in 0..rng.below(4) {
+        let half = pick(rng, &[Half::Both, Half::Discriminator, Half::Generator]);
+        for _ in 0..1 + rng.below(3) {
+            log.push(half);
+        }
+    }
+    log
 }
 
 /// A valid image experiment with every setting drawn at random.
@@ -122,13 +151,16 @@ fn defaults_come_from_the_schema_and_are_valid() {
     let parsed = decode("");
     assert_eq!(parsed.state, state);
     assert!(parsed.problems.is_empty());
-    // Every setting of the experiment is in the link; the image experiment's in a link to its page.
+    // Every setting of the experiment is in the link; the image experiment's and the GAN's only in
+    // a link to their page.
     let link = encode(&state);
-    let mnist = encode(&ShareState { view: gradlab::share::View { page: gradlab::share::Page::Mnist, ..Default::default() }, ..state.clone() });
+    let on = |page| encode(&ShareState { view: gradlab::share::View { page, ..Default::default() }, ..state.clone() });
+    let (mnist, gan) = (on(gradlab::share::Page::Mnist), on(gradlab::share::Page::Gan));
     for key in keys() {
-        let image = key.name().starts_with("mnist.");
-        assert!(link.contains(&format!("&{}=", key.name())) != image, "{} in {link}", key.name());
-        assert!(mnist.contains(&format!("&{}=", key.name())), "{} missing from {mnist}", key.name());
+        let (image, of_gan) = (key.name().starts_with("mnist."), key.name().starts_with("gan."));
+        assert!(link.contains(&format!("&{}=", key.name())) != (image || of_gan), "{} in {link}", key.name());
+        assert!(mnist.contains(&format!("&{}=", key.name())) != of_gan, "{} in {mnist}", key.name());
+        assert!(gan.contains(&format!("&{}=", key.name())) != image, "{} in {gan}", key.name());
     }
     assert!(link.starts_with("v=2&"));
     // A version-1 link reads without a problem.

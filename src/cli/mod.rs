@@ -1,5 +1,5 @@
-//! The native command line: `gradlab train | step | bench`, on the same engine and trainer as
-//! the page. clap parses the command line (help for every command, `--flag=value`, `--version`);
+//! The native command line: `gradlab train | step | bench | generate`, on the same engine and
+//! trainer as the page (the GAN's commands in [`gan`]). clap parses the command line (help for every command, `--flag=value`, `--version`);
 //! the experiment's flags are strings that go through the share schema, exactly as link keys do,
 //! so the schema stays the one place that checks a setting (and its help text comes from there).
 //! Every mistake is a one-line message naming the flag, and exit code 2.
@@ -60,6 +60,8 @@ macro_rules! out {
     }};
 }
 
+mod gan;
+
 /// Experiment flags and the schema keys (`train::schema::SETTINGS`) they set: the schema parses, checks
 /// and applies them, exactly as it does for links, and its `expected` text is their help.
 const SETTING_FLAGS: [(&str, &str); 15] = [
@@ -84,7 +86,7 @@ const SETTING_FLAGS: [(&str, &str); 15] = [
 /// `--optimizer`, `--lr`, `--batch` and `--seed` are shared with the playground: with `--preset`
 /// they go to the image schema.
 const IMAGE_FLAGS: [(&str, &str, &str); 10] = [
-    ("--preset", "mnist.preset", "train an image model: "),
+    ("--preset", "mnist.preset", "train an image model (or a GAN: gan-small, gan-essay): "),
     ("--images", "mnist.data", ""),
     ("--epochs", "mnist.epochs", ""),
     ("--train-limit", "mnist.limit", ""),
@@ -141,6 +143,7 @@ fn command() -> Command {
             .value_name("FILE")
             .help("after training, write the weights as a PyTorch state dict (safetensors) to FILE"),
     );
+    train = gan::train_args(train);
     train = train.arg(
         Arg::new("data-dir")
             .long("data-dir")
@@ -174,7 +177,7 @@ fn command() -> Command {
         .about("gradlab — train the playground's networks natively, on the same engine as the web app")
         .subcommand_required(true)
         .arg_required_else_help(true)
-        .subcommands([train, step, bench])
+        .subcommands([train, step, bench, gan::generate_command()])
 }
 
 /// Parses the command line (without the program name).
@@ -208,12 +211,18 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     let result = match m.subcommand() {
+        Some(("train", m)) if value(m, "preset").is_some_and(|p| p.starts_with("gan-")) => gan::train(m),
+        Some(("train", m)) if gan::GAN_ONLY.iter().any(|f| value(m, f).is_some()) => {
+            let flag = gan::GAN_ONLY.iter().find(|f| value(m, f).is_some()).expect("found above");
+            Err(CliError::Setting { flag: format!("--{flag}"), message: "applies only to a GAN (--preset gan-small or gan-essay)".into() })
+        }
         Some(("train", m)) if value(m, "preset").is_some() => parse_image_train(m).and_then(train_images),
         Some(("train", m)) => parse_train(m).and_then(train),
         Some(("step", m)) => step(m),
         Some(("bench", m)) if m.get_flag("ops") => bench_ops(m.get_flag("json")),
         Some(("bench", m)) if m.get_flag("gan") => bench_gan(m.get_flag("json")),
         Some(("bench", m)) => bench(m.get_flag("json")),
+        Some(("generate", m)) => gan::generate(m),
         _ => unreachable!("clap requires one of the subcommands"),
     };
     match result {
