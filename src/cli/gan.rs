@@ -17,7 +17,7 @@ use crate::train::quality::{Classifier, NearestSearch, inception_score};
 
 /// Flags of the GAN experiment and the schema keys (`train::gan::GAN_SETTINGS`) they set;
 /// `--preset`, `--lr`, `--batch`, `--seed` and `--train-limit` are the image experiment's flags too.
-pub(super) const GAN_FLAGS: [(&str, &str); 7] = [
+pub(super) const GAN_FLAGS: [(&str, &str); 8] = [
     ("preset", "gan.preset"),
     ("recipe", "gan.recipe"),
     ("lr", "gan.lr"),
@@ -25,10 +25,11 @@ pub(super) const GAN_FLAGS: [(&str, &str); 7] = [
     ("batch", "gan.batch"),
     ("train-limit", "gan.limit"),
     ("seed", "gan.seed"),
+    ("start", "gan.start"),
 ];
 
 /// Flags only a GAN run takes (refused elsewhere).
-pub(super) const GAN_ONLY: [&str; 3] = ["recipe", "beta1", "dtype"];
+pub(super) const GAN_ONLY: [&str; 4] = ["recipe", "beta1", "dtype", "start"];
 
 /// The GAN-only arguments of `train`.
 pub(super) fn train_args(train: Command) -> Command {
@@ -37,6 +38,7 @@ pub(super) fn train_args(train: Command) -> Command {
         .next_help_heading("GAN (with --preset gan-small or gan-essay; --steps counts steps, each a D and a G half)")
         .arg(Arg::new("recipe").long("recipe").value_name("VALUE").help(format!("{} [default: {}]", field("gan.recipe").expected, field("gan.recipe").default)))
         .arg(Arg::new("beta1").long("beta1").value_name("VALUE").help(format!("{} [default: {}]", field("gan.beta1").expected, field("gan.beta1").default)))
+        .arg(Arg::new("start").long("start").value_name("VALUE").help(format!("{} (read from www/weights/) [default: {}]", field("gan.start").expected, field("gan.start").default)))
         .arg(Arg::new("dtype").long("dtype").value_name("f32|f16").help("how --save stores the weights [default: f32]"))
 }
 
@@ -96,6 +98,11 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     let data = mnist(&data_dir(m))?;
     let device = device_for(backend_of(m)?)?;
     let mut trainer = GanTrainer::new(config, &data.train, &device);
+    if trainer.config.start == crate::train::gan::Start::Shipped {
+        let path = format!("www/{}", crate::train::gan::shipped_weights(trainer.config.preset));
+        let bytes = read_file("--start shipped", &path)?;
+        trainer.load_weights(&bytes).map_err(|e| CliError::Data(format!("{path}: {e}")))?;
+    }
     let start = Instant::now();
     for step in 1..=steps {
         let out = trainer.take(Half::Both);

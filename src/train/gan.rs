@@ -35,11 +35,53 @@ pub struct GanConfig {
     pub train_limit: usize,
     /// The experiment's seed.
     pub seed: u64,
+    /// Where the weights start: the seed's fresh draw, or the weights gradlab ships.
+    #[serde(default)]
+    pub start: Start,
+}
+
+/// Where a GAN's weights start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Start {
+    /// Drawn from the seed (PyTorch's `Linear` initialisation).
+    #[default]
+    Seed,
+    /// The weights shipped with the app for this preset (`www/weights/<preset>.safetensors`,
+    /// trained natively with `gradlab train --preset … --start seed --save …`): training continues
+    /// from them, with fresh optimizer state.
+    Shipped,
+}
+
+impl Start {
+    /// Both.
+    pub const ALL: [Start; 2] = [Start::Seed, Start::Shipped];
+
+    /// Its key in links and on the command line.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Start::Seed => "seed",
+            Start::Shipped => "shipped",
+        }
+    }
+}
+
+/// Where the app serves (and the repository keeps) a preset's shipped weights.
+pub fn shipped_weights(preset: GanPreset) -> String {
+    format!("weights/{}.safetensors", preset.key())
 }
 
 impl Default for GanConfig {
     fn default() -> Self {
-        let mut c = GanConfig { preset: GanPreset::Small, recipe: Recipe::Corrected, batch_size: 64, lr: 2e-4, beta1: 0.5, train_limit: 0, seed: 1 };
+        let mut c = GanConfig {
+            preset: GanPreset::Small,
+            recipe: Recipe::Corrected,
+            batch_size: 64,
+            lr: 2e-4,
+            beta1: 0.5,
+            train_limit: 0,
+            seed: 1,
+            start: Start::Seed,
+        };
         for s in GAN_SETTINGS {
             (s.set)(&mut c, s.default).unwrap_or_else(|e| panic!("default of {}: {e}", s.key));
         }
@@ -101,6 +143,13 @@ pub static GAN_SETTINGS: &[GanSetting] = &[
         expected: "a whole number, 0 to 4294967295",
         get: |c| c.seed.to_string(),
         set: |c, v| Ok(c.seed = int(v, 0, u32::MAX as u64)?),
+    },
+    GanSetting {
+        key: "gan.start",
+        default: "seed",
+        expected: "seed (fresh weights) or shipped (continue from the weights gradlab ships)",
+        get: |c| c.start.key().into(),
+        set: |c, v| Ok(c.start = choice(v, &Start::ALL, Start::key)?),
     },
 ];
 
@@ -320,30 +369,54 @@ impl GanTrainer {
         }
     }
 
+    /// Puts weights from a safetensors file (both networks, this preset) in place of the current
+    /// ones, before any step (a bad file changes nothing).
+    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), crate::share::weights::WeightsError> {
+        assert!(self.log.0.is_empty(), "weights are loaded before training");
+        crate::share::weights::load_gan_safetensors(&mut self.gan, bytes)
+    }
+
     /// Takes a step or one half of it; the log notes it.
     pub fn take(&mut self, half: Half) -> StepOutcome {
+        self.take_in(half, Mode::Train).0
+    }
+
+    /// [`GanTrainer::take`] on trace-mode tapes, returned with every value and gradient (the
+    /// page's unrolled step): the discriminator's half first, if it ran.
+    pub fn take_traced(&mut self, half: Half) -> (StepOutcome, Vec<HalfStep>) {
+        self.take_in(half, Mode::Trace)
+    }
+
+    fn take_in(&mut self, half: Half, mode: Mode) -> (StepOutcome, Vec<HalfStep>) {
         let mut out = StepOutcome { d_loss: None, g_loss: None, d_real: None, d_fake: None };
+        let mut tapes = Vec::new();
         let sigmoid = |t: &T| Op::Sigmoid.forward(&[t]).0;
         if half != Half::Generator {
-            let mut d = self.record_discriminator(Mode::Train);
+            let mut d = self.record_discriminator(mode);
             out.d_real = Some(sigmoid(d.tape.value(d.logits[0])));
             out.d_fake = Some(sigmoid(d.tape.value(d.logits[1])));
             d.tape.backward(d.loss);
             // The essay's backward also reached G; its optimizer's zero_grad drops that, as here.
             self.discriminator_optimizer.update(&mut self.gan.discriminator.params, &d.tape.grads_or_zeros(&d.params));
             out.d_loss = Some(d.tape.value(d.loss).clone());
+            if mode == Mode::Trace {
+                tapes.push(d);
+            }
         }
         if half != Half::Discriminator {
-            let mut g = self.record_generator(Mode::Train);
+            let mut g = self.record_generator(mode);
             if let Some(&logit) = g.logits.first() {
                 out.d_fake = Some(sigmoid(g.tape.value(logit)));
             }
             g.tape.backward(g.loss);
             self.generator_optimizer.update(&mut self.gan.generator.params, &g.tape.grads_or_zeros(&g.params));
             out.g_loss = Some(g.tape.value(g.loss).clone());
+            if mode == Mode::Trace {
+                tapes.push(g);
+            }
         }
         self.log.push(half);
-        out
+        (out, tapes)
     }
 
     /// Replays a step log (a link's), half by half.

@@ -37,7 +37,10 @@ pub fn LineChart(
     empty: &'static str,
     #[prop(optional)] log_option: bool,
     #[prop(optional)] percent: bool,
+    /// The two series' names in the legend (default train, test).
+    #[prop(optional)] names: Option<(&'static str, &'static str)>,
 ) -> impl IntoView {
+    let (first, second) = names.unwrap_or(("train", "test"));
     let log = RwSignal::new(false);
     let (w, h) = (320.0, 120.0);
     let (left, right, top, bottom) = (40.0, 8.0, 8.0, 18.0);
@@ -96,10 +99,10 @@ pub fn LineChart(
                 <g class="legend-lines">
                     {hist.iter().any(|p| p.1.is_finite()).then(|| view! {
                         <line class="train-line" x1=x1 - 88.0 y1=top + 4.0 x2=x1 - 76.0 y2=top + 4.0/>
-                        <text class="tick" x=x1 - 73.0 y=top + 7.0>"train"</text>
+                        <text class="tick" x=x1 - 73.0 y=top + 7.0>{first}</text>
                     })}
                     <line class="test-line" x1=x1 - 40.0 y1=top + 4.0 x2=x1 - 28.0 y2=top + 4.0/>
-                    <text class="tick" x=x1 - 25.0 y=top + 7.0>"test"</text>
+                    <text class="tick" x=x1 - 25.0 y=top + 7.0>{second}</text>
                 </g>
             </g>
         }

@@ -46,7 +46,7 @@ pub(super) fn loaded(kind: ImageDataset) -> Option<Rc<ImageData>> {
 
 /// Where a dataset is in its loading.
 #[derive(Clone, Debug, PartialEq)]
-enum Load {
+pub(super) enum Load {
     Idle,
     Downloading { loaded: f64, total: Option<f64> },
     Checking,
@@ -56,7 +56,7 @@ enum Load {
 
 /// Where a loaded dataset came from.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Source {
+pub(super) enum Source {
     Downloaded,
     Cache,
     Memory,
@@ -73,6 +73,72 @@ struct DigitsUi {
     drawing: RwSignal<bool>,
     /// The drawing made like MNIST's digits (28 × 28, ink high), when something is drawn.
     digit: RwSignal<Option<Vec<u8>>>,
+}
+
+/// A dataset for another page (the GAN's): from memory, this browser's cache or a download,
+/// checked as here; `load` follows the loading ([`load_text`] says it in words).
+pub(super) async fn load_dataset(kind: ImageDataset, load: RwSignal<Load>) -> Result<Rc<ImageData>, String> {
+    if let Some(data) = loaded(kind) {
+        load.set(Load::Ready { source: Source::Memory, train: data.train.len(), test: data.test.len(), ms: 0.0 });
+        return Ok(data);
+    }
+    let d = DigitsUi {
+        kind: RwSignal::new(kind),
+        load,
+        labels: RwSignal::new(Vec::new()),
+        counts: RwSignal::new(None),
+        augment_seed: RwSignal::new(1),
+        drawing: RwSignal::new(false),
+        digit: RwSignal::new(None),
+    };
+    let start = now_ms();
+    load.set(Load::Downloading { loaded: 0.0, total: None });
+    match fetch_bundle(d, kind).await {
+        Ok((data, from_cache)) => {
+            let data = loaded(kind).unwrap_or_else(|| {
+                let data = Rc::new(data);
+                LOADED.with(|l| l.borrow_mut().push((kind, data.clone())));
+                data
+            });
+            let source = if from_cache { Source::Cache } else { Source::Downloaded };
+            load.set(Load::Ready { source, train: data.train.len(), test: data.test.len(), ms: now_ms() - start });
+            Ok(data)
+        }
+        Err(why) => {
+            load.set(Load::Failed(why.clone()));
+            Err(why)
+        }
+    }
+}
+
+/// A loading state in words.
+pub(super) fn load_text(load: &Load) -> String {
+    match load.clone() {
+        Load::Idle => "not loaded yet".to_string(),
+        Load::Downloading { loaded, total: Some(t) } => format!("downloading {:.1} of {:.1} MB…", loaded / 1e6, t / 1e6),
+        Load::Downloading { loaded, total: None } => format!("downloading {:.1} MB…", loaded / 1e6),
+        Load::Checking => "checking the images against the published checksums…".to_string(),
+        Load::Ready { source, train, test, ms } => format!(
+            "{} training and {} test images, checked against the published checksums; {}",
+            thousands(train),
+            thousands(test),
+            match source {
+                Source::Downloaded => format!("downloaded in {:.1} s and kept in this browser's cache", ms / 1000.0),
+                Source::Cache => format!("read from this browser's cache in {:.1} s", ms / 1000.0),
+                Source::Memory => "already loaded".to_string(),
+            }
+        ),
+        Load::Failed(why) => format!("could not load the images: {why}"),
+    }
+}
+
+/// How far a download is, 0 to 1.
+pub(super) fn load_fraction(load: &Load) -> f64 {
+    match load {
+        Load::Downloading { loaded, total: Some(t) } if *t > 0.0 => (loaded / t).min(1.0),
+        Load::Downloading { .. } | Load::Idle | Load::Failed(_) => 0.0,
+        _ => 1.0,
+    }
 }
 
 /// Starts loading `kind` unless it is loaded or loading.
@@ -140,7 +206,25 @@ async fn fetch_bundle(d: DigitsUi, kind: ImageDataset) -> Result<(ImageData, boo
     if total.is_some_and(|t| t > MAX_GZIP_BYTES as f64) {
         return Err(format!("{url} is larger than a dataset may be"));
     }
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0.0) as usize);
+    let mut bytes = read_body(&response, &url, MAX_GZIP_BYTES, |n| {
+        if d.kind.get_untracked() == kind {
+            d.load.set(Load::Downloading { loaded: n as f64, total });
+        }
+    })
+    .await?;
+    let data = check(d, kind, &bytes).await.map_err(|e| e.to_string())?;
+    if let Some(cache) = &cache {
+        if let Ok(copy) = web_sys::Response::new_with_opt_u8_array(Some(&mut bytes)) {
+            let _ = JsFuture::from(cache.put_with_str(&url, &copy)).await;
+        }
+    }
+    Ok((data, false))
+}
+
+/// Reads a response's body chunk by chunk, telling `progress` the bytes so far; refuses a body
+/// above `max` bytes (named by `url`).
+pub(super) async fn read_body(response: &web_sys::Response, url: &str, max: usize, progress: impl Fn(usize)) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
     let body = response.body().ok_or("the download has no body")?;
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     loop {
@@ -152,20 +236,12 @@ async fn fetch_bundle(d: DigitsUi, kind: ImageDataset) -> Result<(ImageData, boo
         let at = bytes.len();
         bytes.resize(at + value.length() as usize, 0);
         value.copy_to(&mut bytes[at..]);
-        if bytes.len() > MAX_GZIP_BYTES {
-            return Err(format!("{url} is larger than a dataset may be"));
+        if bytes.len() > max {
+            return Err(format!("{url} is larger than it may be ({} MB)", max / 1_000_000));
         }
-        if d.kind.get_untracked() == kind {
-            d.load.set(Load::Downloading { loaded: bytes.len() as f64, total });
-        }
+        progress(bytes.len());
     }
-    let data = check(d, kind, &bytes).await.map_err(|e| e.to_string())?;
-    if let Some(cache) = &cache {
-        if let Ok(copy) = web_sys::Response::new_with_opt_u8_array(Some(&mut bytes)) {
-            let _ = JsFuture::from(cache.put_with_str(&url, &copy)).await;
-        }
-    }
-    Ok((data, false))
+    Ok(bytes)
 }
 
 /// Says "checking…" (and lets it paint), then unzips and checks the bundle against the published sums.
@@ -294,28 +370,8 @@ pub(super) fn DigitsPage(active: Signal<bool>, config: RwSignal<crate::train::im
             ensure_loaded(d, d.kind.get());
         }
     });
-    let status = move || match d.load.get() {
-        Load::Idle => "not loaded yet".to_string(),
-        Load::Downloading { loaded, total: Some(t) } => format!("downloading {:.1} of {:.1} MB…", loaded / 1e6, t / 1e6),
-        Load::Downloading { loaded, total: None } => format!("downloading {:.1} MB…", loaded / 1e6),
-        Load::Checking => "checking the images against the published checksums…".to_string(),
-        Load::Ready { source, train, test, ms } => format!(
-            "{} training and {} test images, checked against the published checksums; {}",
-            thousands(train),
-            thousands(test),
-            match source {
-                Source::Downloaded => format!("downloaded in {:.1} s and kept in this browser's cache", ms / 1000.0),
-                Source::Cache => format!("read from this browser's cache in {:.1} s", ms / 1000.0),
-                Source::Memory => "already loaded".to_string(),
-            }
-        ),
-        Load::Failed(why) => format!("could not load the images: {why}"),
-    };
-    let fraction = move || match d.load.get() {
-        Load::Downloading { loaded, total: Some(t) } if t > 0.0 => (loaded / t).min(1.0),
-        Load::Downloading { .. } | Load::Idle | Load::Failed(_) => 0.0,
-        _ => 1.0,
-    };
+    let status = move || d.load.with(load_text);
+    let fraction = move || d.load.with(load_fraction);
     let class_names = move || d.kind.get().classes();
     view! {
         <div class="digits">

@@ -10,6 +10,7 @@ mod chart;
 mod devices;
 mod digits;
 mod draw;
+mod gan;
 mod heap;
 mod mnist;
 mod mnist_step;
@@ -30,6 +31,7 @@ use crate::data::{DatasetKind, Point, Task};
 use crate::engine::{EngineError, OptimizerKind, read_many};
 use crate::share::{self, BackendChoice, Page, ShareState, View};
 use crate::train::schema::{self, Change};
+use crate::train::gan::{GanConfig, Start, StepLog};
 use crate::train::images::ImageConfig;
 use crate::train::{BinaryLoss, Config, Head, Regularization, Trainer, optimizer_from_key};
 
@@ -127,6 +129,9 @@ pub struct Ui {
     stepper: step::StepUi,
     /// The MNIST page's experiment (its `mnist.*` link keys).
     mnist: RwSignal<ImageConfig>,
+    /// The GAN page's experiment (its `gan.*` link keys) and the halves it has taken.
+    gan: RwSignal<GanConfig>,
+    gan_steps: RwSignal<StepLog>,
 }
 
 /// Mounts the app on the page.
@@ -186,6 +191,14 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     ui.include_weights.set(state.weights.is_some());
     ui.page.set(state.view.page);
     ui.mnist.set(state.mnist);
+    // A link to the GAN page says where its weights start; opened from the tabs, the page starts
+    // from the shipped weights (digits at once).
+    let mut gan = state.gan;
+    if state.view.page != Page::Gan {
+        gan.start = Start::Shipped;
+    }
+    ui.gan.set(gan);
+    ui.gan_steps.set(state.gan_steps);
     with_lab(|l| {
         l.pending_weights = state.weights;
         l.pending_view = (state.view.page == Page::Step).then_some(state.view);
@@ -228,6 +241,8 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
             stage: ui.stepper.stage.get_untracked() as u32,
         },
         mnist: ui.mnist.get_untracked(),
+        gan: ui.gan.get_untracked(),
+        gan_steps: ui.gan_steps.get_untracked(),
     }
 }
 
@@ -632,6 +647,8 @@ fn App() -> impl IntoView {
         page: RwSignal::new(Page::Play),
         stepper: step::StepUi::new(),
         mnist: RwSignal::new(ImageConfig::default()),
+        gan: RwSignal::new(GanConfig { start: Start::Shipped, ..GanConfig::default() }),
+        gan_steps: RwSignal::new(StepLog::default()),
     };
     provide_context(ui);
     provide_context(ui.stepper);
@@ -640,6 +657,7 @@ fn App() -> impl IntoView {
     step::listen_for_keys(ui, ui.stepper);
     let on_play = move || ui.page.get() == Page::Play;
     let on_mnist = move || ui.page.get() == Page::Mnist;
+    let on_gan = move || ui.page.get() == Page::Gan;
 
     view! {
         <header class="top">
@@ -650,6 +668,7 @@ fn App() -> impl IntoView {
                     if ui.stepper.trace.get_untracked().is_some() { ui.page.set(Page::Step); sync_url(ui) } else { step::open(ui, ui.stepper, None, 0) }
                 }>"step through backprop"</button>
                 <button data-testid="page-mnist" class:active=on_mnist on:click=move |_| { ui.page.set(Page::Mnist); sync_url(ui) }>"MNIST"</button>
+                <button data-testid="page-gan" class:active=on_gan on:click=move |_| { ui.page.set(Page::Gan); sync_url(ui) }>"GAN"</button>
             </nav>
             <div class="transport" class:hidden=move || !on_play()>
                 <button data-testid="reset" title="reset: same seed, same initial weights" on:click=move |_| {
@@ -698,6 +717,7 @@ fn App() -> impl IntoView {
         })}
         <div class="step-page" class:hidden=move || ui.page.get() != Page::Step><step::StepPage/></div>
         <div class="digits-page" class:hidden=move || !on_mnist()><digits::DigitsPage active=Signal::derive(on_mnist) config=ui.mnist on_change=move || sync_url(ui)/></div>
+        <div class="gan-page" class:hidden=move || !on_gan()><gan::GanPage active=Signal::derive(on_gan) config=ui.gan log=ui.gan_steps on_change=move || sync_url(ui)/></div>
         <main class="lab" class:hidden=move || !on_play()>
             <section class="panel data-panel"><DataPanel/></section>
             <section class="panel net-panel">

@@ -9,6 +9,7 @@ import { serve, launch, open, openPlaygroundStepper, text, assert, stepCount, lo
 import { faultTests } from './faults.mjs';
 import { playgroundTests } from './playground.mjs';
 import { digitsTests } from './digits.mjs';
+import { ganTests } from './gan.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -507,6 +508,7 @@ await test('stepper on WebGPU: the same gradients as the native CPU engine', asy
 
 await playgroundTests({ test, browser, url, out });
 await digitsTests({ test, browser, url, out, dist });
+await ganTests({ test, browser, url, out, cli: path.join(root, 'target/release/gradlab') });
 await faultTests({ test, browser, url, out, cli: path.join(root, 'target/release/gradlab') });
 
 await browser.close();

@@ -193,10 +193,22 @@ fn a_step_log_replays_the_same_gan() {
             live.take(half);
         }
         assert_eq!(live.log.encode(), "1+d2+g1+1");
-        let mut again = GanTrainer::new(config, &images, &cpu);
+        let mut again = GanTrainer::new(config.clone(), &images, &cpu);
         again.replay(&StepLog::decode(&live.log.encode()).unwrap());
-        for (a, b) in live.gan.generator.params.iter().chain(&live.gan.discriminator.params).zip(again.gan.generator.params.iter().chain(&again.gan.discriminator.params)) {
-            assert_eq!(values(a), values(b), "{recipe:?}: replayed weights differ");
+        // The page's unrolled step (trace tapes) is the same step as a training one.
+        let mut traced = GanTrainer::new(config, &images, &cpu);
+        traced.take(Half::Both);
+        let (_, tapes) = traced.take_traced(Half::Discriminator);
+        assert_eq!(tapes.len(), 1);
+        traced.take(Half::Discriminator);
+        let (_, tapes) = traced.take_traced(Half::Generator);
+        assert_eq!(tapes.len(), 1);
+        traced.take(Half::Both);
+        assert_eq!(traced.log, live.log);
+        for other in [&again, &traced] {
+            for (a, b) in live.gan.generator.params.iter().chain(&live.gan.discriminator.params).zip(other.gan.generator.params.iter().chain(&other.gan.discriminator.params)) {
+                assert_eq!(values(a), values(b), "{recipe:?}: replayed weights differ");
+            }
         }
     }
 }

@@ -1,0 +1,800 @@
+//! The GAN page: the essay's GAN (or `gan-small`) trained on MNIST in the tab. An 8 × 8 grid of
+//! samples from one fixed batch of z updates while it trains; D's and G's losses, mean D(x) and
+//! D(G(z)) and their histograms; step D only, G only or both (GAN Lab's slow motion); the essay's
+//! loop as printed beside the corrected one, with its errata; latent sliders and an interpolation
+//! strip; the quality measures (inception score with `cnn-tuned`, MSE and SSIM to the nearest
+//! training digit) on the fixed sample; and one step unrolled, half by half, with a summary of
+//! every node — where the discriminator's half sends no gradient into the generator.
+//!
+//! Opened from the tabs, the page starts from the weights gradlab ships (downloaded with a
+//! progress bar), so digits appear at once and training continues from them; "fresh weights"
+//! starts from the seed. The link holds the settings, the start and the order of the halves taken
+//! (`gan.steps`), and replays them. Training runs for a slice of each animation frame; the
+//! nearest-neighbour search runs in slices between frames. The trainer lives in a thread-local.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use super::chart::LineChart;
+use super::devices::device;
+use super::digits::{Load, load_dataset, load_fraction, load_text, read_body};
+use super::draw::{canvas, put_image};
+use super::play::next_frame;
+use super::{now_ms, sleep};
+use crate::backend::BackendKind;
+use crate::data::images::{ImageData, ImageDataset};
+use crate::engine::{Precision, T, read, read_many, tensor};
+use crate::models::gan::{ERRATA, GanPreset, Recipe};
+use crate::train::gan::{GanConfig, GanTrainer, Half, Start, StepLog, StepOutcome, sample_z, shipped_weights};
+use crate::train::quality::{Classifier, NearestSearch, inception_score};
+
+/// Samples in the grid (8 × 8).
+const GRID: usize = 64;
+/// Training time per frame, in milliseconds (at least one step).
+const FRAME_BUDGET: f64 = 20.0;
+/// Loss points kept for the chart.
+const HISTORY: usize = 400;
+/// Training images compared per slice of the nearest-neighbour search.
+const SEARCH_SLICE: usize = 400;
+/// Images in the interpolation strip.
+const STRIP: usize = 10;
+/// Bins of the D(x) and D(G(z)) histograms.
+const BINS: usize = 20;
+/// Latent dimensions with a slider.
+const SLIDERS: usize = 4;
+/// The largest weights file the page downloads (the essay's f16 weights are ≈ 15 MB).
+const MAX_WEIGHTS: usize = 64_000_000;
+
+thread_local! {
+    static TRAINER: RefCell<Option<GanTrainer>> = const { RefCell::new(None) };
+    /// The grid's last samples (64 × 784), for the quality measures and the side-by-side.
+    static SAMPLES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The other recipe's last grid, kept when the recipe changes: (recipe, steps, samples).
+    static OTHER: RefCell<Option<(Recipe, u64, Vec<f32>)>> = const { RefCell::new(None) };
+    static CLASSIFIER: RefCell<Option<Rc<Classifier>>> = const { RefCell::new(None) };
+    /// Downloaded weights files, by path.
+    static FILES: RefCell<Vec<(String, Rc<Vec<u8>>)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_trainer<R>(f: impl FnOnce(&mut GanTrainer) -> R) -> Option<R> {
+    TRAINER.with(|t| t.borrow_mut().as_mut().map(f))
+}
+
+/// What the page is doing.
+#[derive(Clone, Debug, PartialEq)]
+enum Run {
+    Idle,
+    /// Downloading the data or the weights, building the networks.
+    Preparing,
+    /// Replaying a link's steps: done, total.
+    Replaying(u64, u64),
+    Ready,
+    Playing,
+    Failed(String),
+}
+
+/// The quality measures of one sample, at one step.
+#[derive(Clone, Debug, PartialEq)]
+struct Quality {
+    step: u64,
+    score: f64,
+    modes: usize,
+    counts: [usize; 10],
+    mse: f64,
+    ssim: f64,
+}
+
+/// One row of an unrolled half-step's summary.
+#[derive(Clone, Debug, PartialEq)]
+struct Row {
+    /// G or D.
+    net: &'static str,
+    label: String,
+    op: &'static str,
+    shape: String,
+    /// Mean |value|.
+    value: f64,
+    /// ‖∂L/∂value‖, if a gradient reached it.
+    grad: Option<f64>,
+    /// A parameter of the network this half does not train.
+    other: bool,
+}
+
+/// The page's signals.
+#[derive(Clone, Copy)]
+struct GanUi {
+    config: RwSignal<GanConfig>,
+    log: RwSignal<StepLog>,
+    data_load: RwSignal<Load>,
+    /// The shipped weights' download: bytes so far and in all.
+    weights_load: RwSignal<Option<(f64, Option<f64>)>>,
+    run: RwSignal<Run>,
+    generation: RwSignal<u64>,
+    d_loss: RwSignal<Option<f32>>,
+    g_loss: RwSignal<Option<f32>>,
+    d_real: RwSignal<Vec<f64>>,
+    d_fake: RwSignal<Vec<f64>>,
+    history: RwSignal<Vec<(f64, f64, f64)>>,
+    steps_per_sec: RwSignal<f64>,
+    quality: RwSignal<Option<Quality>>,
+    /// The nearest-neighbour search's progress while it runs.
+    measuring: RwSignal<Option<f64>>,
+    latent: RwSignal<[f32; SLIDERS]>,
+    unrolled: RwSignal<Option<Vec<(String, Vec<Row>)>>>,
+    note: RwSignal<Option<String>>,
+    /// Bumped when the samples are redrawn.
+    drawn: RwSignal<u64>,
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn cpu() -> Result<burn::tensor::Device, String> {
+    device(BackendKind::Cpu).ok_or_else(|| "the CPU device is not open yet".to_string())
+}
+
+/// A weights file served beside the app, downloaded once (with progress) and kept in memory.
+async fn fetch_file(url: &str, progress: impl Fn(usize, Option<f64>)) -> Result<Rc<Vec<u8>>, String> {
+    if let Some(bytes) = FILES.with(|f| f.borrow().iter().find(|(u, _)| u == url).map(|(_, b)| b.clone())) {
+        return Ok(bytes);
+    }
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|_| format!("could not download {url}"))?
+        .dyn_into()
+        .map_err(|_| "no response".to_string())?;
+    if !response.ok() {
+        return Err(format!("the server answered {} for {url}", response.status()));
+    }
+    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<f64>().ok());
+    let bytes = Rc::new(read_body(&response, url, MAX_WEIGHTS, |n| progress(n, total)).await?);
+    FILES.with(|f| f.borrow_mut().push((url.to_string(), bytes.clone())));
+    Ok(bytes)
+}
+
+/// Builds the trainer for the page's settings (data, weights), then replays the link's steps in
+/// slices of a frame; draws the samples.
+async fn prepare(g: GanUi) {
+    g.generation.update(|n| *n += 1);
+    let generation = g.generation.get_untracked();
+    let live = move || g.generation.get_untracked() == generation;
+    g.run.set(Run::Preparing);
+    let result = async {
+        let data = load_dataset(ImageDataset::Mnist, g.data_load).await?;
+        let config = g.config.get_untracked();
+        let shipped = if config.start == Start::Shipped {
+            let bytes = fetch_file(&shipped_weights(config.preset), |n, total| g.weights_load.set(Some((n as f64, total)))).await;
+            Some(bytes.map_err(|why| format!("the shipped {} weights: {why}", config.preset.key()))?)
+        } else {
+            None
+        };
+        if !live() {
+            return Ok(());
+        }
+        sleep(20).await; // let "building…" paint: the upload takes a moment
+        let mut trainer = GanTrainer::new(config.clone(), &data.train, &cpu()?);
+        if let Some(bytes) = shipped {
+            trainer.load_weights(&bytes).map_err(|e| format!("the shipped {} weights: {e}", config.preset.key()))?;
+        }
+        TRAINER.with(|t| *t.borrow_mut() = Some(trainer));
+        let log = g.log.get_untracked();
+        let total: u64 = log.0.iter().map(|(_, n)| n).sum();
+        let mut done = 0u64;
+        for &(half, n) in &log.0 {
+            let mut left = n;
+            while left > 0 {
+                let start = now_ms();
+                while left > 0 && (now_ms() - start < 30.0) {
+                    with_trainer(|t| t.take(half)).ok_or("no trainer")?;
+                    left -= 1;
+                    done += 1;
+                }
+                g.run.set(Run::Replaying(done, total));
+                next_frame().await;
+                if !live() {
+                    return Ok(());
+                }
+            }
+        }
+        let _ = data;
+        Ok::<_, String>(())
+    }
+    .await;
+    if !live() {
+        return;
+    }
+    match result {
+        Ok(()) => {
+            with_trainer(|t| g.log.set(t.log.clone()));
+            g.run.set(Run::Ready);
+            draw_samples(g).await;
+        }
+        Err(why) => g.run.set(Run::Failed(why)),
+    }
+}
+
+/// Drops the trainer, its steps and everything shown of it; the page builds a new one when shown.
+fn reset(g: GanUi) {
+    g.generation.update(|n| *n += 1);
+    // Keep the last grid of this recipe for the side-by-side with the other one.
+    let (recipe, steps) = (g.config.get_untracked().recipe, g.log.with_untracked(|l| l.counts().0));
+    let samples = SAMPLES.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    if !samples.is_empty() && steps > 0 {
+        OTHER.with(|o| *o.borrow_mut() = Some((recipe, steps, samples)));
+    }
+    TRAINER.with(|t| *t.borrow_mut() = None);
+    g.log.set(StepLog::default());
+    g.run.set(Run::Idle);
+    g.d_loss.set(None);
+    g.g_loss.set(None);
+    g.d_real.set(Vec::new());
+    g.d_fake.set(Vec::new());
+    g.history.set(Vec::new());
+    g.steps_per_sec.set(0.0);
+    g.quality.set(None);
+    g.unrolled.set(None);
+}
+
+/// Reads a step's measurements and shows them.
+async fn show_outcome(g: GanUi, out: StepOutcome) -> Result<(), String> {
+    let parts: Vec<(usize, T)> = [out.d_loss, out.g_loss, out.d_real, out.d_fake].into_iter().enumerate().filter_map(|(k, t)| t.map(|t| (k, t))).collect();
+    let values = read_many(parts.iter().map(|(_, t)| t.clone()).collect()).await.map_err(|e| e.to_string())?;
+    for ((k, _), v) in parts.iter().zip(values) {
+        match k {
+            0 => g.d_loss.set(Some(v[0] as f32)),
+            1 => g.g_loss.set(Some(v[0] as f32)),
+            2 => g.d_real.set(v),
+            _ => g.d_fake.set(v),
+        }
+    }
+    let step = g.log.with_untracked(|l| l.counts().0) as f64;
+    let (d, gl) = (g.d_loss.get_untracked().map_or(f64::NAN, |x| x as f64), g.g_loss.get_untracked().map_or(f64::NAN, |x| x as f64));
+    if d.is_finite() || gl.is_finite() {
+        g.history.update(|h| {
+            if h.last().is_some_and(|p| p.0 == step) {
+                h.pop();
+            }
+            h.push((step, d, gl));
+            if h.len() > HISTORY {
+                // Thin the older half: every other point.
+                let half = h.len() / 2;
+                let kept: Vec<_> = h[..half].iter().step_by(2).copied().chain(h[half..].iter().copied()).collect();
+                *h = kept;
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Generates the grid (and the latent picture and the strip) from the fixed z and draws them.
+async fn draw_samples(g: GanUi) {
+    let Ok(dev) = cpu() else { return };
+    let c = g.config.get_untracked();
+    let latent = c.preset.latent();
+    let mut z = sample_z(c.preset, c.seed, GRID);
+    // The latent panel: sample 0 with its first dimensions set by the sliders; the strip: from
+    // sample 0 to sample 1 in STRIP steps.
+    let mut edited = z[..latent].to_vec();
+    edited[..SLIDERS].copy_from_slice(&g.latent.get_untracked());
+    z.extend_from_slice(&edited);
+    for k in 0..STRIP {
+        let t = k as f32 / (STRIP - 1) as f32;
+        let between: Vec<f32> = (0..latent).map(|i| (1.0 - t) * z[i] + t * z[latent + i]).collect();
+        z.extend(between);
+    }
+    let rows = GRID + 1 + STRIP;
+    let Some(images) = with_trainer(|t| t.generate(tensor(&z, [rows, latent], &dev, Precision::F32))) else { return };
+    let Ok(pixels) = read(&images).await else { return };
+    draw_grid("gan-grid", &pixels[..GRID * 784], 8);
+    draw_grid("gan-latent", &pixels[GRID * 784..(GRID + 1) * 784], 1);
+    draw_grid("gan-interp", &pixels[(GRID + 1) * 784..], STRIP);
+    SAMPLES.with(|s| *s.borrow_mut() = pixels[..GRID * 784].to_vec());
+    g.drawn.update(|d| *d += 1);
+}
+
+/// Digits (784 values in [0, 1] each) tiled `columns` wide with a 1-pixel gap, on the canvas `id`.
+fn draw_grid(id: &str, pixels: &[f32], columns: usize) {
+    let n = pixels.len() / 784;
+    let rows = n.div_ceil(columns);
+    let (w, h) = (columns * 29 + 1, rows * 29 + 1);
+    put_image(id, h, w, |i| {
+        let (y, x) = (i / w, i % w);
+        if y % 29 == 0 || x % 29 == 0 {
+            return [40, 44, 52];
+        }
+        let k = (y / 29) * columns + x / 29;
+        let v = pixels.get(k * 784 + (y % 29 - 1) * 28 + (x % 29 - 1)).copied().unwrap_or(0.0);
+        let p = (v.clamp(0.0, 1.0) * 255.0) as u8;
+        [p, p, p]
+    });
+}
+
+/// The D(x) and D(G(z)) histograms of the last batch.
+fn draw_histograms(real: &[f64], fake: &[f64]) {
+    let Some((c, ctx)) = canvas("gan-hist") else { return };
+    let (w, h) = (c.width() as f64, c.height() as f64);
+    ctx.clear_rect(0.0, 0.0, w, h);
+    let bins = |v: &[f64]| {
+        let mut b = [0usize; BINS];
+        for x in v {
+            b[((x * BINS as f64) as usize).min(BINS - 1)] += 1;
+        }
+        b
+    };
+    let (r, f) = (bins(real), bins(fake));
+    let top = r.iter().chain(&f).copied().max().unwrap_or(1).max(1) as f64;
+    let bw = w / BINS as f64;
+    for (k, (a, b)) in r.iter().zip(&f).enumerate() {
+        ctx.set_fill_style_str("rgba(249, 115, 22, 0.75)"); // D(x): orange
+        let ha = *a as f64 / top * (h - 14.0);
+        ctx.fill_rect(k as f64 * bw + 1.0, h - 12.0 - ha, bw / 2.0 - 1.0, ha);
+        ctx.set_fill_style_str("rgba(59, 130, 246, 0.8)"); // D(G(z)): blue
+        let hb = *b as f64 / top * (h - 14.0);
+        ctx.fill_rect(k as f64 * bw + bw / 2.0, h - 12.0 - hb, bw / 2.0 - 1.0, hb);
+    }
+    ctx.set_fill_style_str("#888");
+    ctx.set_font("10px sans-serif");
+    let _ = ctx.fill_text("0", 1.0, h - 1.0);
+    let _ = ctx.fill_text("0.5", w / 2.0 - 7.0, h - 1.0);
+    let _ = ctx.fill_text("1", w - 7.0, h - 1.0);
+}
+
+/// Plays: a slice of each frame trains; the readouts follow every frame, the samples every
+/// half second (every second and a half for the essay's large generator).
+async fn play_loop(g: GanUi, generation: u64, on_change: impl Fn()) -> Result<(), String> {
+    let live = || g.generation.get_untracked() == generation && g.run.get_untracked() == Run::Playing;
+    let draw_every = if g.config.get_untracked().preset == GanPreset::Essay { 1500.0 } else { 500.0 };
+    let (mut last_draw, mut last_link) = (0.0, now_ms());
+    let mut window: Vec<(f64, u64)> = Vec::new();
+    while live() {
+        let start = now_ms();
+        let mut n = 0u64;
+        let out = loop {
+            let out = with_trainer(|t| t.take(Half::Both)).ok_or("no trainer")?;
+            n += 1;
+            if now_ms() - start > FRAME_BUDGET {
+                break out;
+            }
+        };
+        show_outcome(g, out).await?;
+        if !g.d_loss.get_untracked().is_some_and(f32::is_finite) || !g.g_loss.get_untracked().is_some_and(f32::is_finite) {
+            return Err("a loss is not a finite number: lower the learning rate and reset".into());
+        }
+        window.push((now_ms() - start, n));
+        if window.len() > 60 {
+            window.remove(0);
+        }
+        let (ms, steps) = window.iter().fold((0.0, 0), |(a, b), (c, d)| (a + c, b + d));
+        g.steps_per_sec.set(steps as f64 * 1000.0 / ms.max(1e-3));
+        with_trainer(|t| g.log.set(t.log.clone()));
+        draw_histograms(&g.d_real.get_untracked(), &g.d_fake.get_untracked());
+        if now_ms() - last_draw > draw_every {
+            last_draw = now_ms();
+            draw_samples(g).await;
+        }
+        if now_ms() - last_link > 1000.0 {
+            last_link = now_ms();
+            on_change();
+        }
+        next_frame().await;
+    }
+    Ok(())
+}
+
+/// One step or half, by hand (pauses a running play first).
+async fn step_by_hand(g: GanUi, half: Half) {
+    if g.run.get_untracked() == Run::Playing {
+        g.run.set(Run::Ready);
+        next_frame().await;
+    }
+    if g.run.get_untracked() != Run::Ready {
+        return;
+    }
+    let Some(out) = with_trainer(|t| t.take(half)) else { return };
+    if let Err(why) = show_outcome(g, out).await {
+        g.run.set(Run::Failed(why));
+        return;
+    }
+    with_trainer(|t| g.log.set(t.log.clone()));
+    draw_histograms(&g.d_real.get_untracked(), &g.d_fake.get_untracked());
+    draw_samples(g).await;
+}
+
+/// The quality measures of the grid's samples: the classifier (downloaded once) for the
+/// inception score, and the nearest training digit of each sample, searched in slices.
+async fn measure(g: GanUi) {
+    if g.measuring.get_untracked().is_some() {
+        return;
+    }
+    let samples = SAMPLES.with(|s| s.borrow().clone());
+    let Some(data) = super::digits::loaded(ImageDataset::Mnist) else { return };
+    if samples.is_empty() {
+        return;
+    }
+    let step = g.log.with_untracked(|l| l.counts().0);
+    g.measuring.set(Some(0.0));
+    let result = async {
+        let classifier = match CLASSIFIER.with(|c| c.borrow().clone()) {
+            Some(c) => c,
+            None => {
+                let bytes = fetch_file("weights/cnn-tuned.safetensors", |_, _| {}).await?;
+                let c = Rc::new(Classifier::load(&bytes, &cpu()?).map_err(|e| format!("the classifier's weights: {e}"))?);
+                CLASSIFIER.with(|slot| *slot.borrow_mut() = Some(c.clone()));
+                c
+            }
+        };
+        let probs = read_many(vec![classifier.probabilities(&samples)]).await.map_err(|e| e.to_string())?.remove(0);
+        let inception = inception_score(&probs);
+        let near = nearest(g, &samples, &data).await;
+        let (mse, ssim) = near.means();
+        Ok::<_, String>(Quality { step, score: inception.score, modes: inception.modes, counts: inception.class_counts, mse, ssim })
+    }
+    .await;
+    g.measuring.set(None);
+    match result {
+        Ok(q) => g.quality.set(Some(q)),
+        Err(why) => g.note.set(Some(format!("could not measure: {why}"))),
+    }
+}
+
+async fn nearest(g: GanUi, samples: &[f32], data: &ImageData) -> crate::train::quality::Nearest {
+    let mut search = NearestSearch::new(samples.to_vec());
+    loop {
+        let start = now_ms();
+        let mut done = false;
+        while !done && now_ms() - start < 12.0 {
+            done = search.advance(&data.train, SEARCH_SLICE / 8);
+        }
+        g.measuring.set(Some(search.progress(&data.train)));
+        if done {
+            break;
+        }
+        sleep(0).await;
+    }
+    search.finish(&data.train)
+}
+
+/// Takes the next step for real on trace tapes and summarises every node of both halves.
+async fn unroll(g: GanUi) {
+    if g.run.get_untracked() == Run::Playing {
+        g.run.set(Run::Ready);
+        next_frame().await;
+    }
+    if g.run.get_untracked() != Run::Ready {
+        return;
+    }
+    let Some((out, halves)) = with_trainer(|t| t.take_traced(Half::Both)) else { return };
+    let _ = show_outcome(g, out).await;
+    with_trainer(|t| g.log.set(t.log.clone()));
+    let mut tables = Vec::new();
+    for (k, half) in halves.iter().enumerate() {
+        let trains = if k == 0 { "D" } else { "G" };
+        let nodes = half.tape.nodes();
+        // Which network a node belongs to: a parameter by its name; a computed node by the
+        // parameters it reads, else by its first input.
+        let mut net: Vec<&'static str> = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let label = node.label();
+            let from_inputs = || {
+                let reads = |p: &str| node.inputs.iter().any(|&i| nodes[i].label().starts_with(p) && nodes[i].inputs.is_empty());
+                if reads("d.") { "D" } else if reads("g.") { "G" } else { node.inputs.first().map_or("", |&i| net[i]) }
+            };
+            let which = if label.starts_with("d.") || label == "real" || label.contains("randn") {
+                "D"
+            } else if label.starts_with("g.") || label == "z" || label == "z (fixed)" {
+                "G"
+            } else if node.inputs.is_empty() || node.tag.role == crate::engine::Role::Loss {
+                "loss"
+            } else {
+                from_inputs()
+            };
+            net.push(which);
+        }
+        let values: Vec<T> = nodes.iter().map(|n| n.value().clone()).collect();
+        let grads: Vec<Option<T>> = nodes.iter().map(|n| n.grad.clone()).collect();
+        let Ok(read_values) = read_many(values).await else { return };
+        let present: Vec<T> = grads.iter().flatten().cloned().collect();
+        let Ok(read_grads) = read_many(present).await else { return };
+        let mut grads_iter = read_grads.into_iter();
+        let rows = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let v = &read_values[i];
+                let grad = grads[i].as_ref().map(|_| grads_iter.next().unwrap_or_default().iter().map(|x| x * x).sum::<f64>().sqrt());
+                let is_param = node.inputs.is_empty() && (node.label().starts_with("g.") || node.label().starts_with("d."));
+                Row {
+                    net: net[i],
+                    label: node.label().to_string(),
+                    op: node.op.name(),
+                    shape: node.shape.to_string(),
+                    value: v.iter().map(|x| x.abs()).sum::<f64>() / v.len().max(1) as f64,
+                    grad,
+                    other: is_param && net[i] != trains,
+                }
+            })
+            .collect();
+        let title = if k == 0 { "the discriminator's half" } else { "the generator's half" };
+        tables.push((title.to_string(), rows));
+    }
+    g.unrolled.set(Some(tables));
+    draw_samples(g).await;
+}
+
+fn fmt(x: Option<f32>) -> String {
+    x.map_or("—".into(), |x| format!("{x:.4}"))
+}
+
+/// The page. `config` and `log` are the link's (`gan.*`); `on_change` writes the link.
+#[component]
+pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: RwSignal<StepLog>, on_change: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let g = GanUi {
+        config,
+        log,
+        data_load: RwSignal::new(Load::Idle),
+        weights_load: RwSignal::new(None),
+        run: RwSignal::new(Run::Idle),
+        generation: RwSignal::new(0),
+        d_loss: RwSignal::new(None),
+        g_loss: RwSignal::new(None),
+        d_real: RwSignal::new(Vec::new()),
+        d_fake: RwSignal::new(Vec::new()),
+        history: RwSignal::new(Vec::new()),
+        steps_per_sec: RwSignal::new(0.0),
+        quality: RwSignal::new(None),
+        measuring: RwSignal::new(None),
+        latent: RwSignal::new([0.0; SLIDERS]),
+        unrolled: RwSignal::new(None),
+        note: RwSignal::new(None),
+        drawn: RwSignal::new(0),
+    };
+    // Shown: build the trainer (and replay the link's steps) once. A new link (settings or steps
+    // that are not the trainer's) rebuilds it; the page's own steps keep the two equal.
+    Effect::new(move |_| {
+        let (c, l, on) = (config.get(), log.get(), active.get());
+        let run = g.run.get_untracked();
+        if matches!(run, Run::Preparing | Run::Replaying(..)) {
+            return;
+        }
+        match TRAINER.with(|t| t.borrow().as_ref().map(|t| t.config == c && t.log == l)) {
+            Some(true) => {}
+            Some(false) => {
+                g.generation.update(|n| *n += 1);
+                TRAINER.with(|t| *t.borrow_mut() = None);
+                g.run.set(Run::Idle);
+                if on {
+                    spawn_local(prepare(g));
+                }
+            }
+            None if on && matches!(run, Run::Idle) => spawn_local(prepare(g)),
+            None => {}
+        }
+    });
+    // The sliders start at sample 0's own values.
+    Effect::new(move |_| {
+        let c = config.get();
+        let z = sample_z(c.preset, c.seed, 1);
+        g.latent.set([z[0], z[1], z[2], z[3]]);
+    });
+    let set = move |key: &'static str, value: String| {
+        let mut c = config.get_untracked();
+        let field = crate::train::gan::GAN_SETTINGS.iter().find(|s| s.key == key).expect("a GAN key");
+        match (field.set)(&mut c, &value) {
+            Ok(()) if c != config.get_untracked() => {
+                g.note.set(None);
+                reset(g);
+                config.set(c);
+                on_change();
+            }
+            Ok(()) => {}
+            Err(why) => g.note.set(Some(format!("{key}: {why} (expected {})", field.expected))),
+        }
+    };
+    let ready = move || matches!(g.run.get(), Run::Ready | Run::Playing);
+    let counts = move || g.log.with(StepLog::counts);
+    let status = move || match g.run.get() {
+        Run::Idle => "not started".to_string(),
+        Run::Preparing => match (g.data_load.get(), g.weights_load.get()) {
+            (Load::Ready { .. }, Some((n, Some(t)))) if n < t => format!("downloading the shipped weights: {:.1} of {:.1} MB…", n / 1e6, t / 1e6),
+            (Load::Ready { .. }, _) => "building the networks…".to_string(),
+            (load, _) => load_text(&load),
+        },
+        Run::Replaying(done, total) => format!("replaying the link's steps: {done} of {total}"),
+        Run::Ready => format!("ready · {}", if g.config.get().start == Start::Shipped { "started from the shipped weights" } else { "started from the seed's fresh weights" }),
+        Run::Playing => "training".to_string(),
+        Run::Failed(why) => why,
+    };
+    let fraction = move || match (g.run.get(), g.data_load.get(), g.weights_load.get()) {
+        (Run::Preparing, Load::Ready { .. }, Some((n, Some(t)))) if t > 0.0 => n / t,
+        (Run::Preparing, load, _) => load_fraction(&load),
+        (Run::Replaying(d, t), _, _) => d as f64 / t.max(1) as f64,
+        _ => 1.0,
+    };
+    let play = move || {
+        if g.run.get_untracked() != Run::Ready {
+            return;
+        }
+        g.run.set(Run::Playing);
+        let generation = g.generation.get_untracked();
+        spawn_local(async move {
+            if let Err(why) = play_loop(g, generation, on_change).await {
+                g.run.set(Run::Failed(why));
+            }
+            on_change();
+        });
+    };
+    let loss_points = Signal::derive(move || g.history.get());
+    let d_means = move || (mean(&g.d_real.get()), mean(&g.d_fake.get()));
+    // Redraw the latent picture and the strip when a slider moves.
+    Effect::new(move |_| {
+        g.latent.track();
+        if g.run.get_untracked() == Run::Ready {
+            spawn_local(draw_samples(g));
+        }
+    });
+    let other = move || {
+        g.drawn.track();
+        OTHER.with(|o| o.borrow().as_ref().map(|(r, s, px)| (*r, *s, px.clone())))
+    };
+    Effect::new(move |_| {
+        if let Some((_, _, px)) = other() {
+            draw_grid("gan-other", &px, 8);
+        }
+    });
+    let select = move |key: &'static str, testid: &'static str, label: &'static str, options: &'static [(&'static str, &'static str)]| {
+        let field = crate::train::gan::GAN_SETTINGS.iter().find(|s| s.key == key).expect("a GAN key");
+        view! {
+            <label>{label}
+                <select data-testid=testid on:change=move |ev| set(key, event_target_value(&ev))>
+                    {options.iter().map(|(v, text)| view! { <option value=*v selected=move || (field.get)(&config.get()) == *v>{*text}</option> }).collect_view()}
+                </select>
+            </label>
+        }
+    };
+    let number = move |key: &'static str, testid: &'static str, label: &'static str| {
+        let field = crate::train::gan::GAN_SETTINGS.iter().find(|s| s.key == key).expect("a GAN key");
+        view! {
+            <label>{label}
+                <input type="text" size="7" data-testid=testid prop:value=move || (field.get)(&config.get())
+                    on:change=move |ev| set(key, event_target_value(&ev))/>
+            </label>
+        }
+    };
+    view! {
+        <div class="gan">
+            <section class="panel gan-controls">
+                <h2>"A GAN on MNIST"</h2>
+                <div class="controls-row">
+                    {select("gan.preset", "gan-preset", "networks", &[("gan-small", "gan-small: G 64→256→784, D 784→256→1"), ("gan-essay", "gan-essay: the essay's (G 6.1 M, D 1.5 M)")])}
+                    {select("gan.recipe", "gan-recipe", "training loop", &[("corrected", "corrected"), ("essay", "the essay's, as printed")])}
+                    {select("gan.start", "gan-start", "start from", &[("shipped", "the shipped weights"), ("seed", "fresh weights (seed)")])}
+                    {number("gan.lr", "gan-lr", "Adam lr")}
+                    {number("gan.beta1", "gan-beta1", "β₁")}
+                    {number("gan.batch", "gan-batch", "batch")}
+                    {number("gan.seed", "gan-seed", "seed")}
+                </div>
+                <div class="buttons">
+                    <button data-testid="gan-play" class="primary" disabled=move || !matches!(g.run.get(), Run::Ready) on:click=move |_| play()>"▶ train"</button>
+                    <button data-testid="gan-pause" disabled=move || g.run.get() != Run::Playing on:click=move |_| { g.run.set(Run::Ready); on_change() }>"❚❚ pause"</button>
+                    <button data-testid="gan-step-d" title="one discriminator step only" disabled=move || !ready() on:click=move |_| spawn_local(async move { step_by_hand(g, Half::Discriminator).await; on_change() })>"step D"</button>
+                    <button data-testid="gan-step-g" title="one generator step only" disabled=move || !ready() on:click=move |_| spawn_local(async move { step_by_hand(g, Half::Generator).await; on_change() })>"step G"</button>
+                    <button data-testid="gan-step-both" title="a D step, then a G step" disabled=move || !ready() on:click=move |_| spawn_local(async move { step_by_hand(g, Half::Both).await; on_change() })>"step both"</button>
+                    <button data-testid="gan-reset" title="back to the start: same seed, same weights" on:click=move |_| { reset(g); on_change() }>"⟲ reset"</button>
+                </div>
+                <div class="progress-row">
+                    <progress data-testid="gan-progress" max="1" prop:value=fraction></progress>
+                    <span data-testid="gan-status" class:error=move || matches!(g.run.get(), Run::Failed(_))>{status}</span>
+                </div>
+                {move || g.note.get().map(|n| view! { <p class="error" data-testid="gan-note">{n}</p> })}
+                <div class="gan-readouts">
+                    <div><span class="k">"step"</span><span data-testid="gan-step">{move || counts().0.max(counts().1).to_string()}</span></div>
+                    <div><span class="k">"D steps"</span><span data-testid="gan-d-steps">{move || counts().0.to_string()}</span></div>
+                    <div><span class="k">"G steps"</span><span data-testid="gan-g-steps">{move || counts().1.to_string()}</span></div>
+                    <div><span class="k">"D loss"</span><span data-testid="gan-d-loss" data-value=move || g.d_loss.get().map(|x| x.to_string()).unwrap_or_default()>{move || fmt(g.d_loss.get())}</span></div>
+                    <div><span class="k">"G loss"</span><span data-testid="gan-g-loss" data-value=move || g.g_loss.get().map(|x| x.to_string()).unwrap_or_default()>{move || fmt(g.g_loss.get())}</span></div>
+                    <div><span class="k">"mean D(x)"</span><span data-testid="gan-d-real">{move || d_means().0.map_or("—".into(), |x| format!("{x:.3}"))}</span></div>
+                    <div><span class="k">"mean D(G(z))"</span><span data-testid="gan-d-fake">{move || d_means().1.map_or("—".into(), |x| format!("{x:.3}"))}</span></div>
+                    <div><span class="k">"steps/s"</span><span data-testid="gan-steps-per-sec">{move || format!("{:.1}", g.steps_per_sec.get())}</span></div>
+                </div>
+                <LineChart points=loss_points testid="gan-loss-chart" x_label="step " empty="D and G losses appear here" log_option=true names=("D", "G")/>
+                <h3>"D on the last batch: D(x) " <span class="swatch real"></span> " and D(G(z)) " <span class="swatch fake"></span></h3>
+                <canvas id="gan-hist" data-testid="gan-hist" width="320" height="90"></canvas>
+                <p class="hint">"On the CPU (burn's kernels). A GAN trains well when neither wins: D(x) well above D(G(z)) but not 1 and 0."</p>
+            </section>
+            <section class="panel gan-samples">
+                <h2>"Samples " <span class="sub">"one fixed batch of z, updated while training"</span></h2>
+                <canvas id="gan-grid" data-testid="gan-grid" class="pixelated gan-grid-canvas"></canvas>
+                <h3>"Latent space"</h3>
+                <div class="gan-latent-row">
+                    <canvas id="gan-latent" data-testid="gan-latent" class="pixelated gan-one"></canvas>
+                    <div class="sliders">
+                        {(0..SLIDERS).map(|k| view! {
+                            <label>{format!("z{}", k + 1)}
+                                <input type="range" min="-3" max="3" step="0.05" data-testid=format!("gan-z{}", k + 1)
+                                    prop:value=move || g.latent.get()[k].to_string()
+                                    on:input=move |ev| { let v: f32 = event_target_value(&ev).parse().unwrap_or(0.0); g.latent.update(|l| l[k] = v) }/>
+                            </label>
+                        }).collect_view()}
+                    </div>
+                </div>
+                <p class="hint">"From the first sample's z to the second's, in ten steps:"</p>
+                <canvas id="gan-interp" data-testid="gan-interp" class="pixelated gan-strip"></canvas>
+            </section>
+            <section class="panel gan-quality">
+                <h2>"Quality " <span class="sub">"of the grid's 64 samples"</span></h2>
+                <button data-testid="gan-measure" disabled=move || g.measuring.get().is_some() || !ready() on:click=move |_| spawn_local(measure(g))>"measure"</button>
+                {move || g.measuring.get().map(|p| view! { <progress max="1" prop:value=p></progress><span class="hint">" nearest training digits…"</span> })}
+                <div class="gan-readouts">
+                    <div><span class="k">"inception score"</span><span data-testid="gan-is">{move || g.quality.get().map_or("—".into(), |q| format!("{:.2}", q.score))}</span></div>
+                    <div><span class="k">"classes covered"</span><span data-testid="gan-modes">{move || g.quality.get().map_or("—".into(), |q| format!("{} of 10", q.modes))}</span></div>
+                    <div><span class="k">"MSE to nearest"</span><span data-testid="gan-mse">{move || g.quality.get().map_or("—".into(), |q| format!("{:.4}", q.mse))}</span></div>
+                    <div><span class="k">"SSIM to nearest"</span><span data-testid="gan-ssim">{move || g.quality.get().map_or("—".into(), |q| format!("{:.3}", q.ssim))}</span></div>
+                </div>
+                {move || g.quality.get().map(|q| {
+                    let top = q.counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+                    view! {
+                        <div class="class-bars" data-testid="gan-classes">
+                            {q.counts.iter().enumerate().map(|(k, &c)| view! {
+                                <div class="bar-col" title=format!("{c} samples read as {k}")>
+                                    <div class="bar" style=format!("height:{:.0}px", 4.0 + 56.0 * c as f64 / top)></div>
+                                    <span>{k.to_string()}</span>
+                                </div>
+                            }).collect_view()}
+                        </div>
+                        <p class="hint">{format!("measured at step {}", q.step)}</p>
+                    }
+                })}
+                <p class="hint">"Inception score: exp(E KL(p(y|x) ‖ p(y))) with the class probabilities of the cnn-tuned model (98.5% on MNIST's test set) standing in for Inception-v3, the usual MNIST practice: 1 is one digit or none, 10 is ten digits, each clear. MSE and SSIM (7 × 7 windows) compare each sample with its nearest training digit, searched among all 60,000: low MSE with high SSIM means close to real digits — or copied."</p>
+            </section>
+            <section class="panel gan-errata">
+                <h2>"The essay's loop, and what is wrong with it"</h2>
+                <table class="errata" data-testid="gan-errata">
+                    <tr><th>"printed"</th><th>"what it does"</th><th>"the fix"</th></tr>
+                    {ERRATA.iter().map(|(printed, does, fix)| view! { <tr><td><code>{*printed}</code></td><td>{*does}</td><td>{*fix}</td></tr> }).collect_view()}
+                </table>
+                <p class="hint">"Switch the training loop above and train each: the run you leave is kept here, beside the one you train."</p>
+                {move || other().map(|(recipe, steps, _)| view! {
+                    <p data-testid="gan-other-caption">{format!("{} loop after {steps} steps:", if recipe == Recipe::Corrected { "The corrected" } else { "The essay's" })}</p>
+                })}
+                <canvas id="gan-other" data-testid="gan-other" class="pixelated gan-grid-canvas" class:hidden=move || other().is_none()></canvas>
+            </section>
+            <section class="panel gan-unroll">
+                <h2>"One step, unrolled"</h2>
+                <button data-testid="gan-unroll" disabled=move || !ready() on:click=move |_| spawn_local(async move { unroll(g).await; on_change() })>"take the next step, node by node"</button>
+                {move || g.unrolled.get().map(|tables| view! { <div class="unroll-halves">{tables.into_iter().map(|(title, rows)| {
+                    let leaked: Vec<f64> = rows.iter().filter(|r| r.other).filter_map(|r| r.grad).collect();
+                    let verdict = if title.contains("discriminator") {
+                        if leaked.is_empty() { "No gradient reaches the generator's parameters: G(z) is detached.".to_string() }
+                        else { format!("{} of the generator's parameters got gradients (the essay's missing detach): ‖∇‖ up to {:.3e}, thrown away by zero_grad.", leaked.len(), leaked.iter().copied().fold(0.0, f64::max)) }
+                    } else if rows.iter().any(|r| r.other && r.grad.is_none()) {
+                        "The discriminator's weights are constants here: only the generator learns.".to_string()
+                    } else {
+                        "The essay's generator step: MSE to the real batch; the discriminator takes no part.".to_string()
+                    };
+                    view! {
+                        <div>
+                        <h3>{title.clone()}</h3>
+                        <p data-testid="gan-unroll-verdict">{verdict}</p>
+                        <table class="unroll" data-testid="gan-unroll-table">
+                            <tr><th>"net"</th><th>"node"</th><th>"op"</th><th>"shape"</th><th>"mean |value|"</th><th>"‖∂L/∂·‖"</th></tr>
+                            {rows.into_iter().map(|r| view! {
+                                <tr class:other=r.other>
+                                    <td>{r.net}</td><td>{r.label}</td><td>{r.op}</td><td>{r.shape}</td>
+                                    <td>{format!("{:.4}", r.value)}</td>
+                                    <td>{r.grad.map_or("no gradient".into(), |x| format!("{x:.3e}"))}</td>
+                                </tr>
+                            }).collect_view()}
+                        </table>
+                        </div>
+                    }
+                }).collect_view()}</div> })}
+            </section>
+        </div>
+    }
+}

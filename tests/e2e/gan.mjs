@@ -1,0 +1,105 @@
+// Browser tests of the GAN page: opened from the tabs it starts from the shipped gan-small weights
+// (digits at once, measured by the shipped classifier); step D / step G advance their own counters;
+// a short deterministic run gives the CLI's losses; the essay's loop as printed runs, and its
+// unrolled D step leaks gradients into G where the corrected one sends none; a link replays.
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { open, text, assert, noError } from './lib.mjs';
+
+const status = (page) => text(page, 'gan-status');
+async function ready(page) {
+  await page.waitForFunction(() => /^ready/.test(document.querySelector('[data-testid="gan-status"]')?.textContent || ''), null, { timeout: 180_000 });
+}
+/** Mean and spread of the grid canvas's grey levels (ink on black). */
+const gridStats = (page, id = 'gan-grid') => page.evaluate((id) => {
+  const c = document.getElementById(id);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = 0, s2 = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) { s += d[i]; s2 += d[i] * d[i]; n++; }
+  const m = s / n;
+  return { width: c.width, mean: m, std: Math.sqrt(s2 / n - m * m) };
+}, id);
+const num = async (page, id) => Number(await text(page, id));
+
+export async function ganTests({ test, browser, url, out, cli }) {
+  await test('GAN page: opened from the tabs, digits from the shipped gan-small weights at once; IS, classes, MSE and SSIM measured; step D / G advance their own counters', async () => {
+    const page = await open(browser, url);
+    await page.click('[data-testid="page-gan"]');
+    const t0 = Date.now();
+    await ready(page);
+    const seconds = (Date.now() - t0) / 1000;
+    assert(/shipped/.test(await status(page)), await status(page));
+    await page.waitForFunction(() => document.getElementById('gan-grid').width > 200);
+    const grid = await gridStats(page);
+    console.log(`     samples after ${seconds.toFixed(1)} s (data and weights downloaded): grid ${grid.width} px, grey mean ${grid.mean.toFixed(1)}, spread ${grid.std.toFixed(1)}`);
+    assert(grid.width === 8 * 29 + 1 && grid.std > 40, 'an 8 × 8 grid of digits with ink and background');
+    await page.click('[data-testid="gan-measure"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="gan-is"]').textContent !== '—', null, { timeout: 120_000 });
+    const is = await num(page, 'gan-is');
+    console.log(`     shipped gan-small in the page: IS ${is}, ${await text(page, 'gan-modes')}, MSE ${await text(page, 'gan-mse')}, SSIM ${await text(page, 'gan-ssim')}`);
+    assert(is > 4 && /^10 of 10/.test(await text(page, 'gan-modes')), `IS ${is}`);
+    await page.screenshot({ path: path.join(out, 'gan-shipped.png'), fullPage: true });
+    const counters = async () => [await num(page, 'gan-d-steps'), await num(page, 'gan-g-steps')];
+    assert(JSON.stringify(await counters()) === '[0,0]', 'no steps yet');
+    await page.click('[data-testid="gan-step-d"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="gan-d-steps"]').textContent === '1');
+    assert(JSON.stringify(await counters()) === '[1,0]' && (await text(page, 'gan-g-loss')) === '—', 'D only');
+    await page.click('[data-testid="gan-step-g"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="gan-g-steps"]').textContent === '1');
+    assert(JSON.stringify(await counters()) === '[1,1]', 'then G only');
+    await page.click('[data-testid="gan-step-both"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="gan-g-steps"]').textContent === '2');
+    assert(JSON.stringify(await counters()) === '[2,2]', 'then both');
+    assert(Number(await page.locator('[data-testid="gan-d-loss"]').getAttribute('data-value')) > 0, 'a D loss');
+    await page.waitForFunction(() => /gan\.steps=d1\+g1\+1/.test(location.hash), null, { timeout: 5000 });
+    await noError(page);
+    await page.close();
+  });
+
+  await test('GAN page: five steps from the seed give the CLI\'s losses bit for bit; the link replays them', async () => {
+    const hash = 'page=gan&gan.start=seed&gan.limit=1000&gan.steps=5';
+    const page = await open(browser, url, hash);
+    await ready(page);
+    assert(Number(await num(page, 'gan-step')) === 5, 'the link\'s five steps replayed');
+    // The page shows the last step's losses after the next one: take a sixth by hand, as the CLI does.
+    await page.click('[data-testid="gan-step-both"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="gan-step"]').textContent === '6');
+    const pageD = await page.locator('[data-testid="gan-d-loss"]').getAttribute('data-value');
+    const pageG = await page.locator('[data-testid="gan-g-loss"]').getAttribute('data-value');
+    const lines = execFileSync(cli, ['train', '--preset', 'gan-small', '--start', 'seed', '--train-limit', '1000', '--steps', '6', '--eval-every', '6', '--json'], { encoding: 'utf8', cwd: path.resolve(path.dirname(cli), '../..') }).trim().split('\n').map((l) => JSON.parse(l));
+    const last = lines[lines.length - 1];
+    console.log(`     step 6: page D ${pageD}, G ${pageG}; CLI D ${last.d_loss}, G ${last.g_loss}`);
+    assert(String(last.d_loss) === pageD && String(last.g_loss) === pageG, 'page and CLI agree bit for bit');
+    await noError(page);
+    await page.close();
+  });
+
+  await test("GAN page: the essay's loop as printed runs beside the corrected one; its unrolled D step leaks gradients into G, the corrected one's sends none", async () => {
+    const page = await open(browser, url, 'page=gan&gan.start=seed&gan.limit=2000');
+    await ready(page);
+    await page.click('[data-testid="gan-unroll"]');
+    await page.waitForSelector('[data-testid="gan-unroll-verdict"]');
+    const corrected = await page.locator('[data-testid="gan-unroll-verdict"]').allTextContents();
+    assert(/No gradient reaches the generator/.test(corrected[0]), corrected[0]);
+    await page.click('[data-testid="gan-play"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="gan-step"]').textContent) >= 60, null, { timeout: 120_000 });
+    await page.click('[data-testid="gan-pause"]');
+    await page.selectOption('[data-testid="gan-recipe"]', 'essay');
+    await ready(page);
+    assert((await num(page, 'gan-step')) === 0, 'a new recipe starts afresh');
+    assert(await page.locator('[data-testid="gan-other"]').isVisible(), 'the corrected run\'s grid is kept beside');
+    await page.click('[data-testid="gan-unroll"]');
+    await page.waitForFunction(() => /got gradients/.test(document.querySelector('[data-testid="gan-unroll-verdict"]')?.textContent || ''));
+    const essay = await page.locator('[data-testid="gan-unroll-verdict"]').allTextContents();
+    console.log(`     corrected: ${corrected[0]} | essay: ${essay[0]} | ${essay[1]}`);
+    assert(/MSE to the real batch/.test(essay[1]), essay[1]);
+    await page.click('[data-testid="gan-play"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="gan-step"]').textContent) >= 60, null, { timeout: 120_000 });
+    await page.click('[data-testid="gan-pause"]');
+    await page.waitForTimeout(300);
+    assert(/gan\.recipe=essay/.test(await page.evaluate(() => location.hash)), 'the link says which loop');
+    await page.screenshot({ path: path.join(out, 'gan-essay-vs-corrected.png'), fullPage: true });
+    await noError(page);
+    await page.close();
+  });
+}
