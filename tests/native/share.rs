@@ -104,6 +104,7 @@ fn random_gan_config(rng: &mut Rng) -> gradlab::train::gan::GanConfig {
         beta1: pick(rng, &[0.0, 0.5, 0.9]),
         train_limit: rng.below(60_001),
         seed: rng.below(1 << 31) as u64,
+        start: pick(rng, &gradlab::train::gan::Start::ALL),
     }
 }
 
