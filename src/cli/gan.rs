@@ -99,7 +99,7 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     let device = device_for(backend_of(m)?)?;
     let mut trainer = GanTrainer::new(config, &data.train, &device);
     if trainer.config.start == crate::train::gan::Start::Shipped {
-        let path = format!("www/{}", crate::train::gan::shipped_weights(trainer.config.preset));
+        let path = format!("www/{}", crate::train::gan::shipped_weights(trainer.config.preset).expect("validated: shipped weights exist"));
         let bytes = read_file("--start shipped", &path)?;
         trainer.load_weights(&bytes).map_err(|e| CliError::Data(format!("{path}: {e}")))?;
     }

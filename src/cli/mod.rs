@@ -569,16 +569,9 @@ fn bench_ops(json: bool) -> Result<(), CliError> {
 fn bench_gan(json: bool) -> Result<(), CliError> {
     use crate::models::gan::GanPreset;
     use crate::train::gan::{GanConfig, GanTrainer};
-    let mut rng = crate::engine::Rng::new(1, crate::engine::Stream::Data);
-    let images = crate::data::images::ImageSet { rows: 28, cols: 28, pixels: (0..512 * 784).map(|_| rng.below(256) as u8).collect(), labels: vec![0; 512] };
+    let images = crate::train::gan::bench_images();
     for preset in [GanPreset::Essay, GanPreset::Small] {
-        let macs = |layers: Vec<crate::models::gan::Layer>| layers.iter().map(|l| l.inputs * l.outputs).sum::<usize>() as f64;
-        let (g, d) = (macs(preset.generator()), macs(preset.discriminator()));
-        // Multiply-adds a sample. D's half: G forward (g; nothing flows back through the
-        // stop-gradient), D forward, weight and input gradients on a real and a fake (2 · 3d). G's
-        // half: G and D forward (g + d), D's input gradient only (its weights are constants: d), G's
-        // weight and input gradients (2g). Two FLOPs each.
-        let flops_per_sample = 2.0 * (g + 6.0 * d + 3.0 * g + 2.0 * d);
+        let flops_per_sample = preset.train_flops_per_sample();
         for (kind, device) in bench_devices("bench --gan", &[BackendKind::Cpu, BackendKind::Gpu]) {
             let config = GanConfig { preset, ..GanConfig::default() };
             let batch = config.batch_size;

@@ -73,6 +73,17 @@ impl GanPreset {
         }
     }
 
+    /// FLOPs of one corrected training step, per sample. Multiply-adds a sample, with g and d the
+    /// networks' multiply-adds: D's half runs G forward (g; nothing flows back through the
+    /// stop-gradient), then D forward, weight and input gradients on a real and a fake (2 · 3d); G's
+    /// half runs G and D forward (g + d), D's input gradient only (its weights are constants: d),
+    /// G's weight and input gradients (2g). Two FLOPs each.
+    pub fn train_flops_per_sample(&self) -> f64 {
+        let macs = |layers: Vec<Layer>| layers.iter().map(|l| l.inputs * l.outputs).sum::<usize>() as f64;
+        let (g, d) = (macs(self.generator()), macs(self.discriminator()));
+        2.0 * (g + 6.0 * d + 3.0 * g + 2.0 * d)
+    }
+
     /// The discriminator's layers (the last gives a logit).
     pub fn discriminator(&self) -> Vec<Layer> {
         let l = |inputs, outputs, act| Layer { inputs, outputs, act };

@@ -565,7 +565,7 @@ pub fn apply(state: &mut ShareState, settings: &[(String, String)]) -> Vec<Probl
         let mut candidate = state.clone();
         let result = field.set(&mut candidate, v).and_then(|()| match field {
             Key::Image(_) => validate_image(&candidate.mnist).map_err(|e| e.message),
-            Key::Gan(_) => Ok(()),
+            Key::Gan(_) => crate::train::gan::validate_gan(&candidate.gan).map_err(|e| e.message),
             _ => schema::validate(&candidate.config).map_err(|e| e.message),
         });
         match result {

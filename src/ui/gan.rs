@@ -169,7 +169,8 @@ async fn prepare(g: GanUi) {
         let data = load_dataset(ImageDataset::Mnist, g.data_load).await?;
         let config = g.config.get_untracked();
         let shipped = if config.start == Start::Shipped {
-            let bytes = fetch_file(&shipped_weights(config.preset), |n, total| g.weights_load.set(Some((n as f64, total)))).await;
+            let url = shipped_weights(config.preset).ok_or_else(|| format!("gradlab ships no {} weights: start from the seed", config.preset.key()))?;
+            let bytes = fetch_file(&url, |n, total| g.weights_load.set(Some((n as f64, total)))).await;
             Some(bytes.map_err(|why| format!("the shipped {} weights: {why}", config.preset.key()))?)
         } else {
             None
@@ -527,6 +528,29 @@ async fn unroll(g: GanUi) {
     draw_samples(g).await;
 }
 
+/// For benchmarks (`tests/e2e/bench-gan.mjs`): milliseconds per corrected training step (batch
+/// 64) of `preset` on `backend` (`cpu`, or `webgpu` once the page has opened it), on random
+/// images, after one warm-up step; the device is waited for at the end.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub async fn bench_gan(preset: String, backend: String, steps: u32) -> Result<f64, String> {
+    let preset = GanPreset::ALL.into_iter().find(|p| p.key() == preset).ok_or_else(|| format!("preset: '{preset}' is not gan-small or gan-essay"))?;
+    let kind = match backend.as_str() {
+        "cpu" => BackendKind::Cpu,
+        "webgpu" => BackendKind::Gpu,
+        other => return Err(format!("backend: '{other}' is not cpu or webgpu")),
+    };
+    let dev = device(kind).ok_or_else(|| format!("{backend} is not open"))?;
+    let mut trainer = GanTrainer::new(GanConfig { preset, ..GanConfig::default() }, &crate::train::gan::bench_images(), &dev);
+    read(&trainer.train_step().0).await.map_err(|e| e.to_string())?;
+    let start = now_ms();
+    let mut last = None;
+    for _ in 0..steps.max(1) {
+        last = Some(trainer.train_step().1);
+    }
+    read(&last.expect("a step")).await.map_err(|e| e.to_string())?;
+    Ok((now_ms() - start) / steps.max(1) as f64)
+}
+
 fn fmt(x: Option<f32>) -> String {
     x.map_or("—".into(), |x| format!("{x:.4}"))
 }
@@ -585,9 +609,15 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
     let set = move |key: &'static str, value: String| {
         let mut c = config.get_untracked();
         let field = crate::train::gan::GAN_SETTINGS.iter().find(|s| s.key == key).expect("a GAN key");
-        match (field.set)(&mut c, &value) {
+        let result = (field.set)(&mut c, &value);
+        // gan-essay has no shipped weights: switching to it starts from the seed.
+        let fallback = result.is_ok() && crate::train::gan::validate_gan(&c).is_err() && key == "gan.preset";
+        if fallback {
+            c.start = Start::Seed;
+        }
+        match result.and_then(|()| crate::train::gan::validate_gan(&c).map_err(|e| e.message)) {
             Ok(()) if c != config.get_untracked() => {
-                g.note.set(None);
+                g.note.set(fallback.then(|| format!("{}: no shipped weights, so it starts from the seed's fresh weights", c.preset.key())));
                 reset(g);
                 config.set(c);
                 on_change();
@@ -652,7 +682,10 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
         view! {
             <label>{label}
                 <select data-testid=testid on:change=move |ev| set(key, event_target_value(&ev))>
-                    {options.iter().map(|(v, text)| view! { <option value=*v selected=move || (field.get)(&config.get()) == *v>{*text}</option> }).collect_view()}
+                    {options.iter().map(|(v, text)| view! {
+                        <option value=*v selected=move || (field.get)(&config.get()) == *v
+                            disabled=move || key == "gan.start" && *v == "shipped" && shipped_weights(config.get().preset).is_none()>{*text}</option>
+                    }).collect_view()}
                 </select>
             </label>
         }

@@ -281,3 +281,19 @@ fn shipped_weights_load_and_score() {
         assert!((0..2000).all(|j| mse(j) >= mse(i) - 1e-9), "sample {k}: {i} is not the nearest");
     }
 }
+
+/// gan-essay ships no weights: starting from them is refused by name, in a link and on the command
+/// line's schema; gan-small's are there.
+#[test]
+fn only_gan_small_ships_weights() {
+    use gradlab::train::gan::{GanConfig, apply_gan_settings, shipped_weights};
+    assert!(shipped_weights(GanPreset::Small).is_some() && shipped_weights(GanPreset::Essay).is_none());
+    let pairs = |p: &str| vec![("gan.preset".to_string(), p.to_string()), ("gan.start".to_string(), "shipped".to_string())];
+    let err = apply_gan_settings(&mut GanConfig::default(), &pairs("gan-essay")).unwrap_err();
+    assert!(err.setting == "gan.start" && err.message.contains("ships no gan-essay"), "{err:?}");
+    assert!(apply_gan_settings(&mut GanConfig::default(), &pairs("gan-small")).is_ok());
+    let parsed = gradlab::share::decode("page=gan&gan.preset=gan-essay&gan.start=shipped");
+    assert_eq!(parsed.state.gan.preset, GanPreset::Essay);
+    assert_eq!(parsed.state.gan.start, gradlab::train::gan::Start::Seed, "the bad start is not taken");
+    assert!(parsed.problems.iter().any(|p| p.key == "gan.start"), "{:?}", parsed.problems);
+}
