@@ -293,11 +293,10 @@ impl GanTrainer {
     pub fn new(config: GanConfig, train: &ImageSet, device: &Device) -> Self {
         let images = DeviceSplit::upload(train, config.train_limit, device);
         let gan = Gan::init(config.preset, config.seed, device, Precision::F32);
-        let adam = OptimizerConfig { beta1: config.beta1, ..OptimizerConfig::new(OptimizerKind::Adam, config.lr) };
         let mut trainer = Self {
             gan,
-            generator_optimizer: Optimizer::new(adam),
-            discriminator_optimizer: Optimizer::new(adam),
+            generator_optimizer: Optimizer::new(adam(&config)),
+            discriminator_optimizer: Optimizer::new(adam(&config)),
             log: StepLog::default(),
             order: EpochOrder::new(images.len(), config.seed, LastBatch::Dropped),
             images,
@@ -384,10 +383,13 @@ impl GanTrainer {
     }
 
     /// Puts weights from a safetensors file (both networks, this preset) in place of the current
-    /// ones, before any step (a bad file changes nothing).
+    /// ones, with fresh optimizer state; a bad file changes nothing. (Before any step: the shipped
+    /// start; later: a file the user loads, which a link cannot replay.)
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), crate::share::weights::WeightsError> {
-        assert!(self.log.0.is_empty(), "weights are loaded before training");
-        crate::share::weights::load_gan_safetensors(&mut self.gan, bytes)
+        crate::share::weights::load_gan_safetensors(&mut self.gan, bytes)?;
+        self.generator_optimizer = Optimizer::new(adam(&self.config));
+        self.discriminator_optimizer = Optimizer::new(adam(&self.config));
+        Ok(())
     }
 
     /// Takes a step or one half of it; the log notes it.
@@ -446,6 +448,11 @@ impl GanTrainer {
     pub fn generate(&self, z: T) -> T {
         self.gan.generate(z)
     }
+}
+
+/// Adam as the config sets it (one per network).
+fn adam(config: &GanConfig) -> OptimizerConfig {
+    OptimizerConfig { beta1: config.beta1, ..OptimizerConfig::new(OptimizerKind::Adam, config.lr) }
 }
 
 /// 512 images of random pixels: what the GAN benchmarks (CLI and page) train on.

@@ -551,6 +551,48 @@ pub async fn bench_gan(preset: String, backend: String, steps: u32) -> Result<f6
     Ok((now_ms() - start) / steps.max(1) as f64)
 }
 
+/// Downloads both networks' weights (safetensors, f32, PyTorch's names; the link in the header).
+async fn export_weights(g: GanUi) {
+    let Some((gan, preset)) = with_trainer(|t| (t.gan.clone(), t.config.preset.key())) else {
+        return g.note.set(Some("nothing to save yet".into()));
+    };
+    let link = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+    let result = async {
+        let dict = crate::share::weights::gan_state_dict(&gan).await.map_err(|e| e.to_string())?;
+        crate::share::weights::state_dict_to_safetensors(&dict, &[("gradlab", link.trim_start_matches('#')), ("preset", preset)]).map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(bytes) => {
+            super::download(&format!("{preset}.safetensors"), "application/octet-stream", &bytes);
+            g.note.set(Some(format!("saved {preset}.safetensors ({:.1} MB): load it here to go on from these weights", bytes.len() as f64 / 1e6)));
+        }
+        Err(why) => g.note.set(Some(format!("could not save the weights: {why}"))),
+    }
+}
+
+/// Loads a weights file into both networks (fresh optimizer state); a file for another preset is
+/// refused by name and changes nothing.
+async fn import_weights(g: GanUi, input: wasm_bindgen::JsValue) {
+    let (name, bytes) = match super::chosen_file(&input).await {
+        Ok(Some(file)) => file,
+        Ok(None) => return,
+        Err(why) => return g.note.set(Some(why)),
+    };
+    if g.run.get_untracked() == Run::Playing {
+        g.run.set(Run::Ready);
+        next_frame().await;
+    }
+    match with_trainer(|t| t.load_weights(&bytes)) {
+        Some(Ok(())) => {
+            g.note.set(Some(format!("loaded {name}: training goes on from these weights (a link replays from its start, not from a file: keep the file)")));
+            draw_samples(g).await;
+        }
+        Some(Err(e)) => g.note.set(Some(format!("{name}: {e}; nothing changed"))),
+        None => g.note.set(Some("wait until the networks are built".into())),
+    }
+}
+
 fn fmt(x: Option<f32>) -> String {
     x.map_or("—".into(), |x| format!("{x:.4}"))
 }
@@ -719,12 +761,17 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
                     <button data-testid="gan-step-g" title="one generator step only" disabled=move || !ready() on:click=move |_| spawn_local(async move { step_by_hand(g, Half::Generator).await; on_change() })>"step G"</button>
                     <button data-testid="gan-step-both" title="a D step, then a G step" disabled=move || !ready() on:click=move |_| spawn_local(async move { step_by_hand(g, Half::Both).await; on_change() })>"step both"</button>
                     <button data-testid="gan-reset" title="back to the start: same seed, same weights" on:click=move |_| { reset(g); on_change() }>"⟲ reset"</button>
+                    <button data-testid="gan-export" title="both networks as a safetensors state dict (PyTorch names)" disabled=move || !ready() on:click=move |_| spawn_local(export_weights(g))>"save weights"</button>
+                    <label class="file-button" title="a safetensors file of this preset's two networks">"load weights"
+                        <input type="file" accept=".safetensors" data-testid="gan-import" disabled=move || !ready()
+                            on:change=move |ev| if let Some(input) = ev.target() { spawn_local(import_weights(g, input.into())) }/>
+                    </label>
                 </div>
                 <div class="progress-row">
                     <progress data-testid="gan-progress" max="1" prop:value=fraction></progress>
                     <span data-testid="gan-status" class:error=move || matches!(g.run.get(), Run::Failed(_))>{status}</span>
                 </div>
-                {move || g.note.get().map(|n| view! { <p class="error" data-testid="gan-note">{n}</p> })}
+                {move || g.note.get().map(|n| view! { <p class="gan-note" data-testid="gan-note">{n}</p> })}
                 <div class="gan-readouts">
                     <div><span class="k">"step"</span><span data-testid="gan-step">{move || counts().0.max(counts().1).to_string()}</span></div>
                     <div><span class="k">"D steps"</span><span data-testid="gan-d-steps">{move || counts().0.to_string()}</span></div>

@@ -4,7 +4,7 @@
 // unrolled D step leaks gradients into G where the corrected one sends none; a link replays.
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { open, text, assert, noError } from './lib.mjs';
+import { open, text, assert, noError, download, safetensorsHeader } from './lib.mjs';
 
 const status = (page) => text(page, 'gan-status');
 async function ready(page) {
@@ -52,6 +52,18 @@ export async function ganTests({ test, browser, url, out, cli }) {
     assert(JSON.stringify(await counters()) === '[2,2]', 'then both');
     assert(Number(await page.locator('[data-testid="gan-d-loss"]').getAttribute('data-value')) > 0, 'a D loss');
     await page.waitForFunction(() => /gan\.steps=d1\+g1\+1/.test(location.hash), null, { timeout: 5000 });
+    // Weights by file: saved as a state dict with PyTorch's names; a broken file changes nothing;
+    // the saved file loads back.
+    const saved = await download(page, 'gan-export');
+    const header = safetensorsHeader(saved);
+    assert(JSON.stringify(header['g.fc1.weight'].shape) === '[256,64]' && header['d.fc2.bias'] && /gan\.steps/.test(header.__metadata__.gradlab), 'a state dict of both networks');
+    const before = await page.locator('[data-testid="gan-d-loss"]').getAttribute('data-value');
+    await page.setInputFiles('[data-testid="gan-import"]', { name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('not weights') });
+    await page.waitForFunction(() => /nothing changed/.test(document.querySelector('[data-testid="gan-note"]')?.textContent || ''));
+    await page.setInputFiles('[data-testid="gan-import"]', { name: 'saved.safetensors', mimeType: 'application/octet-stream', buffer: saved });
+    await page.waitForFunction(() => /^loaded saved\.safetensors/.test(document.querySelector('[data-testid="gan-note"]')?.textContent || ''));
+    assert((await page.locator('[data-testid="gan-d-loss"]').getAttribute('data-value')) === before, 'loading shows the same state');
+    console.log(`     saved weights: ${(saved.length / 1e6).toFixed(2)} MB; a broken file refused; the saved file loaded back`);
     await noError(page);
     await page.close();
   });
