@@ -221,6 +221,22 @@ async fn fetch_bundle(d: DigitsUi, kind: ImageDataset) -> Result<(ImageData, boo
     Ok((data, false))
 }
 
+/// A file served beside the app, read chunk by chunk, telling `progress` the bytes so far and the
+/// announced size; refused above `max` bytes.
+pub(super) async fn fetch_bytes(url: &str, max: usize, progress: impl Fn(usize, Option<f64>)) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("could not download {url} ({})", js_text(&e)))?
+        .dyn_into()
+        .map_err(|_| "the download gave no response".to_string())?;
+    if !response.ok() {
+        return Err(format!("the server answered {} for {url}", response.status()));
+    }
+    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<f64>().ok());
+    read_body(&response, url, max, |n| progress(n, total)).await
+}
+
 /// Reads a response's body chunk by chunk, telling `progress` the bytes so far; refuses a body
 /// above `max` bytes (named by `url`).
 pub(super) async fn read_body(response: &web_sys::Response, url: &str, max: usize, progress: impl Fn(usize)) -> Result<Vec<u8>, String> {

@@ -17,11 +17,10 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
 
 use super::chart::LineChart;
 use super::devices::device;
-use super::digits::{Load, load_dataset, load_fraction, load_text, read_body};
+use super::digits::{Load, fetch_bytes, load_dataset, load_fraction, load_text};
 use super::draw::{canvas, put_image};
 use super::play::next_frame;
 use super::{now_ms, sleep};
@@ -143,17 +142,7 @@ async fn fetch_file(url: &str, progress: impl Fn(usize, Option<f64>)) -> Result<
     if let Some(bytes) = FILES.with(|f| f.borrow().iter().find(|(u, _)| u == url).map(|(_, b)| b.clone())) {
         return Ok(bytes);
     }
-    let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(|_| format!("could not download {url}"))?
-        .dyn_into()
-        .map_err(|_| "no response".to_string())?;
-    if !response.ok() {
-        return Err(format!("the server answered {} for {url}", response.status()));
-    }
-    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<f64>().ok());
-    let bytes = Rc::new(read_body(&response, url, MAX_WEIGHTS, |n| progress(n, total)).await?);
+    let bytes = Rc::new(fetch_bytes(url, MAX_WEIGHTS, progress).await?);
     FILES.with(|f| f.borrow_mut().push((url.to_string(), bytes.clone())));
     Ok(bytes)
 }

@@ -3,7 +3,6 @@
 //! refused by name and changes nothing.
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::{MnistUi, Run, ensure_trainer, evaluate, with_trainer};
 use crate::data::images::ImageData;
@@ -47,20 +46,7 @@ pub(super) async fn import_weights(m: MnistUi, input: wasm_bindgen::JsValue, dat
 /// data, 97.75% on the test set), served beside the app.
 pub(super) async fn load_shipped(m: MnistUi, data: std::rc::Rc<ImageData>) {
     let url = "weights/mlp-keras.safetensors";
-    let bytes = async {
-        let window = web_sys::window().ok_or("no window")?;
-        let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
-            .await
-            .map_err(|_| format!("could not download {url}"))?
-            .dyn_into()
-            .map_err(|_| "no response".to_string())?;
-        if !response.ok() {
-            return Err(format!("the server answered {} for {url}", response.status()));
-        }
-        let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer().map_err(|_| "no body")?).await.map_err(|_| "the download broke off")?;
-        Ok::<_, String>(js_sys::Uint8Array::new(&buffer).to_vec())
-    }
-    .await;
+    let bytes = super::super::digits::fetch_bytes(url, crate::share::MAX_FILE, |_, _| {}).await;
     match bytes {
         Ok(bytes) => load_weights(m, "the shipped mlp-keras weights".into(), bytes, data).await,
         Err(why) => m.file_note.set(Some(Err(why))),
