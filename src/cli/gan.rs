@@ -75,11 +75,15 @@ fn read_file(flag: &str, path: &str) -> Result<Vec<u8>, CliError> {
 
 /// `gradlab train --preset gan-…`.
 pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
-    const NOT_HERE: [&str; 9] = ["images", "epochs", "momentum", "schedule", "warmup", "decay-every", "decay", "augment", "optimizer"];
-    if let Some(flag) = NOT_HERE.iter().chain(super::SETTING_FLAGS.iter().map(|(f, _)| &f[2..]).collect::<Vec<_>>().iter()).find(|f| {
-        !GAN_FLAGS.iter().any(|(g, _)| g == *f) && m.value_source(f) == Some(clap::parser::ValueSource::CommandLine)
-    }) {
-        return Err(CliError::Setting { flag: format!("--{flag}"), message: "does not apply to a GAN (--preset gan-…)".into() });
+    // Every experiment flag by its clap id (a playground flag's id is its schema key, an image
+    // flag's its name) and as the user typed it; those a GAN does not take are refused by name.
+    let playground = super::SETTING_FLAGS.iter().map(|&(flag, key)| (key, flag));
+    let image = super::IMAGE_FLAGS.iter().map(|&(flag, _, _)| (&flag[2..], flag));
+    let refused = playground.chain(image).filter(|(id, _)| !GAN_FLAGS.iter().any(|(g, _)| g == id));
+    for (id, flag) in refused {
+        if m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            return Err(CliError::Setting { flag: flag.to_string(), message: "does not apply to a GAN (--preset gan-…)".into() });
+        }
     }
     let pairs: Vec<(String, String)> = GAN_FLAGS.iter().filter_map(|(flag, key)| value(m, flag).map(|v| (key.to_string(), v.to_string()))).collect();
     let mut config = GanConfig::default();

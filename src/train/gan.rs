@@ -198,7 +198,7 @@ pub enum Half {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepLog(pub Vec<(Half, u64)>);
 
-/// Most halves a link may ask to replay.
+/// Most steps a link may ask to replay (a full step and a lone half count one each).
 pub const MAX_LOGGED: u64 = 1_000_000;
 
 impl StepLog {

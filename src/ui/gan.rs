@@ -45,7 +45,8 @@ const STRIP: usize = 10;
 const BINS: usize = 20;
 /// Latent dimensions with a slider.
 const SLIDERS: usize = 4;
-/// The largest weights file the page downloads (the essay's f16 weights are ≈ 15 MB).
+/// The largest weights file the page downloads (gan-small's f16 weights are 0.84 MB; the essay's
+/// would be ≈ 15 MB).
 const MAX_WEIGHTS: usize = 64_000_000;
 
 thread_local! {
@@ -57,6 +58,8 @@ thread_local! {
     static CLASSIFIER: RefCell<Option<Rc<Classifier>>> = const { RefCell::new(None) };
     /// Downloaded weights files, by path.
     static FILES: RefCell<Vec<(String, Rc<Vec<u8>>)>> = const { RefCell::new(Vec::new()) };
+    /// What the running `prepare` builds (settings and steps), to tell a new link from its own.
+    static BUILDING: RefCell<Option<(GanConfig, StepLog)>> = const { RefCell::new(None) };
 }
 
 fn with_trainer<R>(f: impl FnOnce(&mut GanTrainer) -> R) -> Option<R> {
@@ -127,6 +130,8 @@ struct GanUi {
     note: RwSignal<Option<String>>,
     /// Bumped when the samples are redrawn.
     drawn: RwSignal<u64>,
+    /// Bumped by reset: a measurement of the old networks is dropped.
+    resets: RwSignal<u64>,
 }
 
 fn mean(v: &[f64]) -> Option<f64> {
@@ -153,6 +158,7 @@ async fn prepare(g: GanUi) {
     g.generation.update(|n| *n += 1);
     let generation = g.generation.get_untracked();
     let live = move || g.generation.get_untracked() == generation;
+    BUILDING.with(|b| *b.borrow_mut() = Some((g.config.get_untracked(), g.log.get_untracked())));
     g.run.set(Run::Preparing);
     let result = async {
         let data = load_dataset(ImageDataset::Mnist, g.data_load).await?;
@@ -168,6 +174,9 @@ async fn prepare(g: GanUi) {
             return Ok(());
         }
         sleep(20).await; // let "building…" paint: the upload takes a moment
+        if !live() {
+            return Ok(());
+        }
         let mut trainer = GanTrainer::new(config.clone(), &data.train, &cpu()?);
         if let Some(bytes) = shipped {
             trainer.load_weights(&bytes).map_err(|e| format!("the shipped {} weights: {e}", config.preset.key()))?;
@@ -210,12 +219,13 @@ async fn prepare(g: GanUi) {
 }
 
 /// Drops the trainer, its steps and everything shown of it; the page builds a new one when shown.
-fn reset(g: GanUi) {
+/// `recipe_changes`: the last grid is kept for the side-by-side with the other loop.
+fn reset(g: GanUi, recipe_changes: bool) {
     g.generation.update(|n| *n += 1);
-    // Keep the last grid of this recipe for the side-by-side with the other one.
+    g.resets.update(|n| *n += 1);
     let (recipe, steps) = (g.config.get_untracked().recipe, g.log.with_untracked(|l| l.counts().0));
     let samples = SAMPLES.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    if !samples.is_empty() && steps > 0 {
+    if recipe_changes && !samples.is_empty() && steps > 0 {
         OTHER.with(|o| *o.borrow_mut() = Some((recipe, steps, samples)));
     }
     TRAINER.with(|t| *t.borrow_mut() = None);
@@ -352,7 +362,11 @@ async fn play_loop(g: GanUi, generation: u64, on_change: impl Fn()) -> Result<()
                 break out;
             }
         };
+        with_trainer(|t| g.log.set(t.log.clone()));
         show_outcome(g, out).await?;
+        if !live() {
+            return Ok(());
+        }
         if !g.d_loss.get_untracked().is_some_and(f32::is_finite) || !g.g_loss.get_untracked().is_some_and(f32::is_finite) {
             return Err("a loss is not a finite number: lower the learning rate and reset".into());
         }
@@ -362,7 +376,6 @@ async fn play_loop(g: GanUi, generation: u64, on_change: impl Fn()) -> Result<()
         }
         let (ms, steps) = window.iter().fold((0.0, 0), |(a, b), (c, d)| (a + c, b + d));
         g.steps_per_sec.set(steps as f64 * 1000.0 / ms.max(1e-3));
-        with_trainer(|t| g.log.set(t.log.clone()));
         draw_histograms(&g.d_real.get_untracked(), &g.d_fake.get_untracked());
         if now_ms() - last_draw > draw_every {
             last_draw = now_ms();
@@ -386,12 +399,17 @@ async fn step_by_hand(g: GanUi, half: Half) {
     if g.run.get_untracked() != Run::Ready {
         return;
     }
+    let generation = g.generation.get_untracked();
     let Some(out) = with_trainer(|t| t.take(half)) else { return };
-    if let Err(why) = show_outcome(g, out).await {
+    with_trainer(|t| g.log.set(t.log.clone()));
+    let result = show_outcome(g, out).await;
+    if g.generation.get_untracked() != generation {
+        return; // reset (or rebuilt) meanwhile
+    }
+    if let Err(why) = result {
         g.run.set(Run::Failed(why));
         return;
     }
-    with_trainer(|t| g.log.set(t.log.clone()));
     draw_histograms(&g.d_real.get_untracked(), &g.d_fake.get_untracked());
     draw_samples(g).await;
 }
@@ -408,6 +426,7 @@ async fn measure(g: GanUi) {
         return;
     }
     let step = g.log.with_untracked(|l| l.counts().0);
+    let resets = g.resets.get_untracked();
     g.measuring.set(Some(0.0));
     let result = async {
         let classifier = match CLASSIFIER.with(|c| c.borrow().clone()) {
@@ -428,6 +447,8 @@ async fn measure(g: GanUi) {
     .await;
     g.measuring.set(None);
     match result {
+        // Not after a reset: these samples are of the old networks.
+        Ok(_) if g.resets.get_untracked() != resets => {}
         Ok(q) => g.quality.set(Some(q)),
         Err(why) => g.note.set(Some(format!("could not measure: {why}"))),
     }
@@ -459,9 +480,10 @@ async fn unroll(g: GanUi) {
     if g.run.get_untracked() != Run::Ready {
         return;
     }
+    let generation = g.generation.get_untracked();
     let Some((out, halves)) = with_trainer(|t| t.take_traced(Half::Both)) else { return };
-    let _ = show_outcome(g, out).await;
     with_trainer(|t| g.log.set(t.log.clone()));
+    let _ = show_outcome(g, out).await;
     let mut tables = Vec::new();
     for (k, half) in halves.iter().enumerate() {
         let trains = if k == 0 { "D" } else { "G" };
@@ -479,6 +501,8 @@ async fn unroll(g: GanUi) {
                 "D"
             } else if label.starts_with("g.") || label == "z" || label == "z (fixed)" {
                 "G"
+            } else if node.tag.role == crate::engine::Role::Target && label == "real" {
+                "data"
             } else if node.inputs.is_empty() || node.tag.role == crate::engine::Role::Loss {
                 "loss"
             } else {
@@ -513,6 +537,9 @@ async fn unroll(g: GanUi) {
         let title = if k == 0 { "the discriminator's half" } else { "the generator's half" };
         tables.push((title.to_string(), rows));
     }
+    if g.generation.get_untracked() != generation {
+        return;
+    }
     g.unrolled.set(Some(tables));
     draw_samples(g).await;
 }
@@ -542,13 +569,17 @@ pub async fn bench_gan(preset: String, backend: String, steps: u32) -> Result<f6
 
 /// Downloads both networks' weights (safetensors, f32, PyTorch's names; the link in the header).
 async fn export_weights(g: GanUi) {
-    let Some((gan, preset)) = with_trainer(|t| (t.gan.clone(), t.config.preset.key())) else {
+    // The link in the file's header is these weights' own (the address bar may lag a frame).
+    let Some((gan, preset, state)) = with_trainer(|t| {
+        let view = crate::share::View { page: crate::share::Page::Gan, ..Default::default() };
+        (t.gan.clone(), t.config.preset.key(), crate::share::ShareState { view, gan: t.config.clone(), gan_steps: t.log.clone(), ..Default::default() })
+    }) else {
         return g.note.set(Some("nothing to save yet".into()));
     };
-    let link = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+    let link = crate::share::encode(&state);
     let result = async {
         let dict = crate::share::weights::gan_state_dict(&gan).await.map_err(|e| e.to_string())?;
-        crate::share::weights::state_dict_to_safetensors(&dict, &[("gradlab", link.trim_start_matches('#')), ("preset", preset)]).map_err(|e| e.to_string())
+        crate::share::weights::state_dict_to_safetensors(&dict, &[("gradlab", &link), ("preset", preset)]).map_err(|e| e.to_string())
     }
     .await;
     match result {
@@ -608,6 +639,7 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
         unrolled: RwSignal::new(None),
         note: RwSignal::new(None),
         drawn: RwSignal::new(0),
+        resets: RwSignal::new(0),
     };
     // Shown: build the trainer (and replay the link's steps) once. A new link (settings or steps
     // that are not the trainer's) rebuilds it; the page's own steps keep the two equal.
@@ -615,6 +647,10 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
         let (c, l, on) = (config.get(), log.get(), active.get());
         let run = g.run.get_untracked();
         if matches!(run, Run::Preparing | Run::Replaying(..)) {
+            // A new link while building: build that instead.
+            if BUILDING.with(|b| b.borrow().as_ref() != Some(&(c, l))) && on {
+                spawn_local(prepare(g));
+            }
             return;
         }
         match TRAINER.with(|t| t.borrow().as_ref().map(|t| t.config == c && t.log == l)) {
@@ -649,7 +685,7 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
         match result.and_then(|()| crate::train::gan::validate_gan(&c).map_err(|e| e.message)) {
             Ok(()) if c != config.get_untracked() => {
                 g.note.set(fallback.then(|| format!("{}: no shipped weights, so it starts from the seed's fresh weights", c.preset.key())));
-                reset(g);
+                reset(g, key == "gan.recipe");
                 config.set(c);
                 on_change();
             }
@@ -682,10 +718,14 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
             return;
         }
         g.run.set(Run::Playing);
+        // Each play loop its own generation: a pause and a play within one frame leave one loop.
+        g.generation.update(|n| *n += 1);
         let generation = g.generation.get_untracked();
         spawn_local(async move {
             if let Err(why) = play_loop(g, generation, on_change).await {
-                g.run.set(Run::Failed(why));
+                if g.generation.get_untracked() == generation {
+                    g.run.set(Run::Failed(why));
+                }
             }
             on_change();
         });
@@ -749,7 +789,7 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
                     <button data-testid="gan-step-d" title="one discriminator step only" disabled=move || !ready() on:click=move |_| spawn_local(async move { step_by_hand(g, Half::Discriminator).await; on_change() })>"step D"</button>
                     <button data-testid="gan-step-g" title="one generator step only" disabled=move || !ready() on:click=move |_| spawn_local(async move { step_by_hand(g, Half::Generator).await; on_change() })>"step G"</button>
                     <button data-testid="gan-step-both" title="a D step, then a G step" disabled=move || !ready() on:click=move |_| spawn_local(async move { step_by_hand(g, Half::Both).await; on_change() })>"step both"</button>
-                    <button data-testid="gan-reset" title="back to the start: same seed, same weights" on:click=move |_| { reset(g); on_change() }>"⟲ reset"</button>
+                    <button data-testid="gan-reset" title="back to the start: same seed, same weights" on:click=move |_| { reset(g, false); on_change() }>"⟲ reset"</button>
                     <button data-testid="gan-export" title="both networks as a safetensors state dict (PyTorch names)" disabled=move || !ready() on:click=move |_| spawn_local(export_weights(g))>"save weights"</button>
                     <label class="file-button" title="a safetensors file of this preset's two networks">"load weights"
                         <input type="file" accept=".safetensors" data-testid="gan-import" disabled=move || !ready()

@@ -102,6 +102,10 @@ fn train_and_generate_a_gan() {
     };
     let (code, _, stderr) = run(&["train", "--preset", "gan-small", "--epochs", "3"]);
     assert!(code == Some(2) && stderr.contains("--epochs") && stderr.contains("GAN"), "{stderr}");
+    for flag in [&["--optimizer", "sgd"][..], &["--reg-rate", "0.1"], &["--schedule", "cosine"], &["--dataset", "xor"]] {
+        let (code, _, stderr) = run(&[&["train", "--preset", "gan-small"][..], flag].concat());
+        assert!(code == Some(2) && stderr.contains(flag[0]) && stderr.contains("does not apply to a GAN"), "{flag:?}: {stderr}");
+    }
     let (code, _, stderr) = run(&["train", "--preset", "gan-small", "--recipe", "torch"]);
     assert!(code == Some(2) && stderr.contains("--recipe"), "{stderr}");
     let (code, _, stderr) = run(&["train", "--preset", "mlp-keras", "--recipe", "essay"]);

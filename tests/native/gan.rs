@@ -187,6 +187,9 @@ fn a_step_log_replays_the_same_gan() {
     let log = StepLog::decode("3+d2+g1+2").unwrap();
     assert_eq!(log.encode(), "3+d2+g1+2");
     assert_eq!(log.counts(), (7, 6));
+    // Runs of the same half merge, as the trainer's own log does.
+    assert_eq!(StepLog::decode("3+3").unwrap().encode(), "6");
+    assert_eq!(StepLog::decode("d1+d1+g2").unwrap().encode(), "d2+g2");
     for bad in ["x", "d", "g0", "3+-1", "2000000"] {
         assert!(StepLog::decode(bad).is_err(), "{bad}");
     }
