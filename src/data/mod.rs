@@ -9,6 +9,7 @@
 pub mod digits;
 pub mod images;
 pub mod png;
+pub mod table;
 
 use serde::{Deserialize, Serialize};
 

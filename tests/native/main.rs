@@ -18,6 +18,8 @@ mod data;
 mod models;
 // The essay's GAN: its networks, and each half of a training step against burn-autodiff.
 mod gan;
+// Users' CSV tables: quoting, delimiters, types, bad files, fuzzing.
+mod table;
 // The command line as a user runs it (a closed pipe).
 mod cli;
 // Helpers shared by the modules above.
