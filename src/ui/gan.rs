@@ -390,16 +390,19 @@ async fn play_loop(g: GanUi, generation: u64, on_change: impl Fn()) -> Result<()
     Ok(())
 }
 
-/// One step or half, by hand (pauses a running play first).
-async fn step_by_hand(g: GanUi, half: Half) {
+/// Pauses a running play (letting its loop see it) before a step by hand; the generation to
+/// check after awaits, or `None` when the networks are not ready.
+async fn paused(g: GanUi) -> Option<u64> {
     if g.run.get_untracked() == Run::Playing {
         g.run.set(Run::Ready);
         next_frame().await;
     }
-    if g.run.get_untracked() != Run::Ready {
-        return;
-    }
-    let generation = g.generation.get_untracked();
+    (g.run.get_untracked() == Run::Ready).then(|| g.generation.get_untracked())
+}
+
+/// One step or half, by hand (pauses a running play first).
+async fn step_by_hand(g: GanUi, half: Half) {
+    let Some(generation) = paused(g).await else { return };
     let Some(out) = with_trainer(|t| t.take(half)) else { return };
     with_trainer(|t| g.log.set(t.log.clone()));
     let result = show_outcome(g, out).await;
@@ -473,14 +476,7 @@ async fn nearest(g: GanUi, samples: &[f32], data: &ImageData) -> crate::train::q
 
 /// Takes the next step for real on trace tapes and summarises every node of both halves.
 async fn unroll(g: GanUi) {
-    if g.run.get_untracked() == Run::Playing {
-        g.run.set(Run::Ready);
-        next_frame().await;
-    }
-    if g.run.get_untracked() != Run::Ready {
-        return;
-    }
-    let generation = g.generation.get_untracked();
+    let Some(generation) = paused(g).await else { return };
     let Some((out, halves)) = with_trainer(|t| t.take_traced(Half::Both)) else { return };
     with_trainer(|t| g.log.set(t.log.clone()));
     let _ = show_outcome(g, out).await;
@@ -599,9 +595,8 @@ async fn import_weights(g: GanUi, input: wasm_bindgen::JsValue) {
         Ok(None) => return,
         Err(why) => return g.note.set(Some(why)),
     };
-    if g.run.get_untracked() == Run::Playing {
-        g.run.set(Run::Ready);
-        next_frame().await;
+    if paused(g).await.is_none() {
+        return g.note.set(Some("wait until the networks are built".into()));
     }
     match with_trainer(|t| t.load_weights(&bytes)) {
         Some(Ok(())) => {
