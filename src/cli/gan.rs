@@ -13,7 +13,7 @@ use crate::engine::{block_on, read, read_many};
 use crate::models::gan::GanPreset;
 use crate::share::weights::{Stored, gan_state_dict, load_gan_safetensors, state_dict_to_safetensors_as};
 use crate::train::gan::{GAN_SETTINGS, GanConfig, GanTrainer, Half, apply_gan_settings, sample_z};
-use crate::train::quality::{Classifier, NearestSearch, inception_score};
+use crate::train::quality::{NearestSearch, inception_score};
 
 /// Flags of the GAN experiment and the schema keys (`train::gan::GAN_SETTINGS`) they set;
 /// `--preset`, `--lr`, `--batch`, `--seed` and `--train-limit` are the image experiment's flags too.
@@ -105,7 +105,7 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     if trainer.config.start == crate::train::gan::Start::Shipped {
         let path = format!("www/{}", crate::train::gan::shipped_weights(trainer.config.preset).expect("validated: shipped weights exist"));
         let bytes = read_file("--start shipped", &path)?;
-        trainer.load_weights(&bytes).map_err(|e| CliError::Data(format!("{path}: {e}")))?;
+        crate::share::weights::load_gan_weights(&mut trainer, &bytes).map_err(|e| CliError::Data(format!("{path}: {e}")))?;
     }
     let start = Instant::now();
     for step in 1..=steps {
@@ -160,7 +160,7 @@ pub(super) fn generate(m: &ArgMatches) -> Result<(), CliError> {
     let mut gan = crate::models::gan::Gan::init(preset, 0, &device, crate::engine::Precision::F32);
     load_gan_safetensors(&mut gan, &read_file("--weights", weights_path)?).map_err(|e| CliError::Data(format!("--weights {weights_path}: {e}")))?;
     let classifier_path = value(m, "classifier").unwrap_or("www/weights/cnn-tuned.safetensors");
-    let classifier = Classifier::load(&read_file("--classifier", classifier_path)?, &device).map_err(|e| CliError::Data(format!("--classifier {classifier_path}: {e}")))?;
+    let classifier = crate::share::weights::load_classifier(&read_file("--classifier", classifier_path)?, &device).map_err(|e| CliError::Data(format!("--classifier {classifier_path}: {e}")))?;
     let z = sample_z(preset, seed, n);
     let zt = crate::engine::tensor(&z, [n, preset.latent()], &device, crate::engine::Precision::F32);
     let images = block_on(read(&gan.generate(zt))).map_err(|e| CliError::Gpu(e.to_string()))?;

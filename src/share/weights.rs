@@ -10,6 +10,8 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
 
 use crate::engine::{EngineError, Precision, Shape, T, read_many, tensor};
 use crate::models::gan::Gan;
+use crate::train::gan::GanTrainer;
+use crate::train::quality::Classifier;
 use crate::models::image::{Arch, ImageModel};
 
 /// Largest relative error of a weight stored as f16 in a link (half an f16 ulp, normal range).
@@ -307,6 +309,22 @@ pub fn gan_layout(gan: &Gan) -> Vec<(String, Shape)> {
     let mut out = stack(&gan.generator);
     out.extend(stack(&gan.discriminator));
     out
+}
+
+/// Puts a weights file into a GAN trainer's networks (both, this preset), with fresh optimizer
+/// state; a bad file changes nothing. (Before any step: the shipped start; later: a file the user
+/// loads, which a link cannot replay.)
+pub fn load_gan_weights(trainer: &mut GanTrainer, bytes: &[u8]) -> Result<(), WeightsError> {
+    load_gan_safetensors(&mut trainer.gan, bytes)?;
+    trainer.reset_optimizers();
+    Ok(())
+}
+
+/// The inception score's classifier from `cnn-tuned` weights (a state dict).
+pub fn load_classifier(bytes: &[u8], device: &burn::tensor::Device) -> Result<Classifier, WeightsError> {
+    let mut model = Classifier::blank(device);
+    load_image_safetensors(&mut model, bytes)?;
+    Ok(Classifier::new(model))
 }
 
 /// Reads a GAN's weights off its device (one transfer, async).

@@ -382,14 +382,10 @@ impl GanTrainer {
         }
     }
 
-    /// Puts weights from a safetensors file (both networks, this preset) in place of the current
-    /// ones, with fresh optimizer state; a bad file changes nothing. (Before any step: the shipped
-    /// start; later: a file the user loads, which a link cannot replay.)
-    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), crate::share::weights::WeightsError> {
-        crate::share::weights::load_gan_safetensors(&mut self.gan, bytes)?;
+    /// Forgets both optimizers' state (after new weights were put in: `share::weights::load_gan_weights`).
+    pub fn reset_optimizers(&mut self) {
         self.generator_optimizer = Optimizer::new(adam(&self.config));
         self.discriminator_optimizer = Optimizer::new(adam(&self.config));
-        Ok(())
     }
 
     /// Takes a step or one half of it; the log notes it.

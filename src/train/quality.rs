@@ -13,7 +13,6 @@ use burn::tensor::Device;
 use crate::data::images::ImageSet;
 use crate::engine::{Leaf, Mode, Op, Precision, Role, T, Tag, Tape, tensor};
 use crate::models::image::{ImageModel, Phase};
-use crate::share::weights::{WeightsError, load_image_safetensors};
 use crate::train::images::Preset;
 
 /// SSIM's window (7 × 7, uniform: scikit-image's `structural_similarity` default).
@@ -179,12 +178,16 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// Reads `cnn-tuned` weights (a state dict as `gradlab train --preset cnn-tuned --save` writes).
-    pub fn load(bytes: &[u8], device: &Device) -> Result<Self, WeightsError> {
+    /// A `cnn-tuned` model to put the classifier's weights into (`share::weights::load_classifier`
+    /// reads them: a state dict as `gradlab train --preset cnn-tuned --save` writes).
+    pub fn blank(device: &Device) -> ImageModel {
         let preset = Preset::CnnTuned;
-        let mut model = ImageModel::init(preset.arch(), preset.init(), 0, device, Precision::F32);
-        load_image_safetensors(&mut model, bytes)?;
-        Ok(Self { model })
+        ImageModel::init(preset.arch(), preset.init(), 0, device, Precision::F32)
+    }
+
+    /// The classifier of a trained `cnn-tuned` model.
+    pub fn new(model: ImageModel) -> Self {
+        Self { model }
     }
 
     /// Class probabilities `[n, 10]` (on the device) of images `n × 784` in [0, 1].

@@ -12,6 +12,10 @@
 //! (`gan.steps`), and replays them. Training runs for a slice of each animation frame; the
 //! nearest-neighbour search runs in slices between frames. The trainer lives in a thread-local.
 
+mod quality;
+mod unroll;
+mod weights;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -19,6 +23,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::chart::LineChart;
+use quality::Quality;
+use unroll::Row;
+use weights::{export_weights, fetch_file, import_weights};
 use super::devices::device;
 use super::digits::{Load, fetch_bytes, load_dataset, load_fraction, load_text};
 use super::draw::{canvas, put_image};
@@ -37,17 +44,12 @@ const GRID: usize = 64;
 const FRAME_BUDGET: f64 = 20.0;
 /// Loss points kept for the chart.
 const HISTORY: usize = 400;
-/// Training images compared per slice of the nearest-neighbour search.
-const SEARCH_SLICE: usize = 400;
 /// Images in the interpolation strip.
 const STRIP: usize = 10;
 /// Bins of the D(x) and D(G(z)) histograms.
 const BINS: usize = 20;
 /// Latent dimensions with a slider.
 const SLIDERS: usize = 4;
-/// The largest weights file the page downloads (gan-small's f16 weights are 0.84 MB; the essay's
-/// would be ≈ 15 MB).
-const MAX_WEIGHTS: usize = 64_000_000;
 
 thread_local! {
     static TRAINER: RefCell<Option<GanTrainer>> = const { RefCell::new(None) };
@@ -77,33 +79,6 @@ enum Run {
     Ready,
     Playing,
     Failed(String),
-}
-
-/// The quality measures of one sample, at one step.
-#[derive(Clone, Debug, PartialEq)]
-struct Quality {
-    step: u64,
-    score: f64,
-    modes: usize,
-    counts: [usize; 10],
-    mse: f64,
-    ssim: f64,
-}
-
-/// One row of an unrolled half-step's summary.
-#[derive(Clone, Debug, PartialEq)]
-struct Row {
-    /// G or D.
-    net: &'static str,
-    label: String,
-    op: &'static str,
-    shape: String,
-    /// Mean |value|.
-    value: f64,
-    /// ‖∂L/∂value‖, if a gradient reached it.
-    grad: Option<f64>,
-    /// A parameter of the network this half does not train.
-    other: bool,
 }
 
 /// The page's signals.
@@ -142,16 +117,6 @@ fn cpu() -> Result<burn::tensor::Device, String> {
     device(BackendKind::Cpu).ok_or_else(|| "the CPU device is not open yet".to_string())
 }
 
-/// A weights file served beside the app, downloaded once (with progress) and kept in memory.
-async fn fetch_file(url: &str, progress: impl Fn(usize, Option<f64>)) -> Result<Rc<Vec<u8>>, String> {
-    if let Some(bytes) = FILES.with(|f| f.borrow().iter().find(|(u, _)| u == url).map(|(_, b)| b.clone())) {
-        return Ok(bytes);
-    }
-    let bytes = Rc::new(fetch_bytes(url, MAX_WEIGHTS, progress).await?);
-    FILES.with(|f| f.borrow_mut().push((url.to_string(), bytes.clone())));
-    Ok(bytes)
-}
-
 /// Builds the trainer for the page's settings (data, weights), then replays the link's steps in
 /// slices of a frame; draws the samples.
 async fn prepare(g: GanUi) {
@@ -179,7 +144,7 @@ async fn prepare(g: GanUi) {
         }
         let mut trainer = GanTrainer::new(config.clone(), &data.train, &cpu()?);
         if let Some(bytes) = shipped {
-            trainer.load_weights(&bytes).map_err(|e| format!("the shipped {} weights: {e}", config.preset.key()))?;
+            crate::share::weights::load_gan_weights(&mut trainer, &bytes).map_err(|e| format!("the shipped {} weights: {e}", config.preset.key()))?;
         }
         TRAINER.with(|t| *t.borrow_mut() = Some(trainer));
         let log = g.log.get_untracked();
@@ -417,129 +382,6 @@ async fn step_by_hand(g: GanUi, half: Half) {
     draw_samples(g).await;
 }
 
-/// The quality measures of the grid's samples: the classifier (downloaded once) for the
-/// inception score, and the nearest training digit of each sample, searched in slices.
-async fn measure(g: GanUi) {
-    if g.measuring.get_untracked().is_some() {
-        return;
-    }
-    let samples = SAMPLES.with(|s| s.borrow().clone());
-    let Some(data) = super::digits::loaded(ImageDataset::Mnist) else { return };
-    if samples.is_empty() {
-        return;
-    }
-    let step = g.log.with_untracked(|l| l.counts().0);
-    let resets = g.resets.get_untracked();
-    g.measuring.set(Some(0.0));
-    let result = async {
-        let classifier = match CLASSIFIER.with(|c| c.borrow().clone()) {
-            Some(c) => c,
-            None => {
-                let bytes = fetch_file("weights/cnn-tuned.safetensors", |_, _| {}).await?;
-                let c = Rc::new(Classifier::load(&bytes, &cpu()?).map_err(|e| format!("the classifier's weights: {e}"))?);
-                CLASSIFIER.with(|slot| *slot.borrow_mut() = Some(c.clone()));
-                c
-            }
-        };
-        let probs = read_many(vec![classifier.probabilities(&samples)]).await.map_err(|e| e.to_string())?.remove(0);
-        let inception = inception_score(&probs);
-        let near = nearest(g, &samples, &data).await;
-        let (mse, ssim) = near.means();
-        Ok::<_, String>(Quality { step, score: inception.score, modes: inception.modes, counts: inception.class_counts, mse, ssim })
-    }
-    .await;
-    g.measuring.set(None);
-    match result {
-        // Not after a reset: these samples are of the old networks.
-        Ok(_) if g.resets.get_untracked() != resets => {}
-        Ok(q) => g.quality.set(Some(q)),
-        Err(why) => g.note.set(Some(format!("could not measure: {why}"))),
-    }
-}
-
-async fn nearest(g: GanUi, samples: &[f32], data: &ImageData) -> crate::train::quality::Nearest {
-    let mut search = NearestSearch::new(samples.to_vec());
-    loop {
-        let start = now_ms();
-        let mut done = false;
-        while !done && now_ms() - start < 12.0 {
-            done = search.advance(&data.train, SEARCH_SLICE / 8);
-        }
-        g.measuring.set(Some(search.progress(&data.train)));
-        if done {
-            break;
-        }
-        sleep(0).await;
-    }
-    search.finish(&data.train)
-}
-
-/// Takes the next step for real on trace tapes and summarises every node of both halves.
-async fn unroll(g: GanUi) {
-    let Some(generation) = paused(g).await else { return };
-    let Some((out, halves)) = with_trainer(|t| t.take_traced(Half::Both)) else { return };
-    with_trainer(|t| g.log.set(t.log.clone()));
-    let _ = show_outcome(g, out).await;
-    let mut tables = Vec::new();
-    for (k, half) in halves.iter().enumerate() {
-        let trains = if k == 0 { "D" } else { "G" };
-        let nodes = half.tape.nodes();
-        // Which network a node belongs to: a parameter by its name; a computed node by the
-        // parameters it reads, else by its first input.
-        let mut net: Vec<&'static str> = Vec::with_capacity(nodes.len());
-        for node in nodes {
-            let label = node.label();
-            let from_inputs = || {
-                let reads = |p: &str| node.inputs.iter().any(|&i| nodes[i].label().starts_with(p) && nodes[i].inputs.is_empty());
-                if reads("d.") { "D" } else if reads("g.") { "G" } else { node.inputs.first().map_or("", |&i| net[i]) }
-            };
-            let which = if label.starts_with("d.") || label == "real" || label.contains("randn") {
-                "D"
-            } else if label.starts_with("g.") || label == "z" || label == "z (fixed)" {
-                "G"
-            } else if node.tag.role == crate::engine::Role::Target && label == "real" {
-                "data"
-            } else if node.inputs.is_empty() || node.tag.role == crate::engine::Role::Loss {
-                "loss"
-            } else {
-                from_inputs()
-            };
-            net.push(which);
-        }
-        let values: Vec<T> = nodes.iter().map(|n| n.value().clone()).collect();
-        let grads: Vec<Option<T>> = nodes.iter().map(|n| n.grad.clone()).collect();
-        let Ok(read_values) = read_many(values).await else { return };
-        let present: Vec<T> = grads.iter().flatten().cloned().collect();
-        let Ok(read_grads) = read_many(present).await else { return };
-        let mut grads_iter = read_grads.into_iter();
-        let rows = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, node)| {
-                let v = &read_values[i];
-                let grad = grads[i].as_ref().map(|_| grads_iter.next().unwrap_or_default().iter().map(|x| x * x).sum::<f64>().sqrt());
-                let is_param = node.inputs.is_empty() && (node.label().starts_with("g.") || node.label().starts_with("d."));
-                Row {
-                    net: net[i],
-                    label: node.label().to_string(),
-                    op: node.op.name(),
-                    shape: node.shape.to_string(),
-                    value: v.iter().map(|x| x.abs()).sum::<f64>() / v.len().max(1) as f64,
-                    grad,
-                    other: is_param && net[i] != trains,
-                }
-            })
-            .collect();
-        let title = if k == 0 { "the discriminator's half" } else { "the generator's half" };
-        tables.push((title.to_string(), rows));
-    }
-    if g.generation.get_untracked() != generation {
-        return;
-    }
-    g.unrolled.set(Some(tables));
-    draw_samples(g).await;
-}
-
 /// For benchmarks (`tests/e2e/bench-gan.mjs`): milliseconds per corrected training step (batch
 /// 64) of `preset` on `backend` (`cpu`, or `webgpu` once the page has opened it), on random
 /// images, after one warm-up step; the device is waited for at the end.
@@ -561,51 +403,6 @@ pub async fn bench_gan(preset: String, backend: String, steps: u32) -> Result<f6
     }
     read(&last.expect("a step")).await.map_err(|e| e.to_string())?;
     Ok((now_ms() - start) / steps.max(1) as f64)
-}
-
-/// Downloads both networks' weights (safetensors, f32, PyTorch's names; the link in the header).
-async fn export_weights(g: GanUi) {
-    // The link in the file's header is these weights' own (the address bar may lag a frame).
-    let Some((gan, preset, state)) = with_trainer(|t| {
-        let view = crate::share::View { page: crate::share::Page::Gan, ..Default::default() };
-        (t.gan.clone(), t.config.preset.key(), crate::share::ShareState { view, gan: t.config.clone(), gan_steps: t.log.clone(), ..Default::default() })
-    }) else {
-        return g.note.set(Some("nothing to save yet".into()));
-    };
-    let link = crate::share::encode(&state);
-    let result = async {
-        let dict = crate::share::weights::gan_state_dict(&gan).await.map_err(|e| e.to_string())?;
-        crate::share::weights::state_dict_to_safetensors(&dict, &[("gradlab", &link), ("preset", preset)]).map_err(|e| e.to_string())
-    }
-    .await;
-    match result {
-        Ok(bytes) => {
-            super::download(&format!("{preset}.safetensors"), "application/octet-stream", &bytes);
-            g.note.set(Some(format!("saved {preset}.safetensors ({:.1} MB): load it here to go on from these weights", bytes.len() as f64 / 1e6)));
-        }
-        Err(why) => g.note.set(Some(format!("could not save the weights: {why}"))),
-    }
-}
-
-/// Loads a weights file into both networks (fresh optimizer state); a file for another preset is
-/// refused by name and changes nothing.
-async fn import_weights(g: GanUi, input: wasm_bindgen::JsValue) {
-    let (name, bytes) = match super::chosen_file(&input).await {
-        Ok(Some(file)) => file,
-        Ok(None) => return,
-        Err(why) => return g.note.set(Some(why)),
-    };
-    if paused(g).await.is_none() {
-        return g.note.set(Some("wait until the networks are built".into()));
-    }
-    match with_trainer(|t| t.load_weights(&bytes)) {
-        Some(Ok(())) => {
-            g.note.set(Some(format!("loaded {name}: training goes on from these weights (a link replays from its start, not from a file: keep the file)")));
-            draw_samples(g).await;
-        }
-        Some(Err(e)) => g.note.set(Some(format!("{name}: {e}; nothing changed"))),
-        None => g.note.set(Some("wait until the networks are built".into())),
-    }
 }
 
 fn fmt(x: Option<f32>) -> String {
@@ -830,32 +627,7 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
                 <p class="hint">"From the first sample's z to the second's, in ten steps:"</p>
                 <canvas id="gan-interp" data-testid="gan-interp" class="pixelated gan-strip"></canvas>
             </section>
-            <section class="panel gan-quality">
-                <h2>"Quality " <span class="sub">"of the grid's 64 samples"</span></h2>
-                <button data-testid="gan-measure" disabled=move || g.measuring.get().is_some() || !ready() on:click=move |_| spawn_local(measure(g))>"measure"</button>
-                {move || g.measuring.get().map(|p| view! { <progress max="1" prop:value=p></progress><span class="hint">" nearest training digits…"</span> })}
-                <div class="gan-readouts">
-                    <div><span class="k">"inception score"</span><span data-testid="gan-is">{move || g.quality.get().map_or("—".into(), |q| format!("{:.2}", q.score))}</span></div>
-                    <div><span class="k">"classes covered"</span><span data-testid="gan-modes">{move || g.quality.get().map_or("—".into(), |q| format!("{} of 10", q.modes))}</span></div>
-                    <div><span class="k">"MSE to nearest"</span><span data-testid="gan-mse">{move || g.quality.get().map_or("—".into(), |q| format!("{:.4}", q.mse))}</span></div>
-                    <div><span class="k">"SSIM to nearest"</span><span data-testid="gan-ssim">{move || g.quality.get().map_or("—".into(), |q| format!("{:.3}", q.ssim))}</span></div>
-                </div>
-                {move || g.quality.get().map(|q| {
-                    let top = q.counts.iter().copied().max().unwrap_or(1).max(1) as f64;
-                    view! {
-                        <div class="class-bars" data-testid="gan-classes">
-                            {q.counts.iter().enumerate().map(|(k, &c)| view! {
-                                <div class="bar-col" title=format!("{c} samples read as {k}")>
-                                    <div class="bar" style=format!("height:{:.0}px", 4.0 + 56.0 * c as f64 / top)></div>
-                                    <span>{k.to_string()}</span>
-                                </div>
-                            }).collect_view()}
-                        </div>
-                        <p class="hint">{format!("measured at step {}", q.step)}</p>
-                    }
-                })}
-                <p class="hint">"Inception score: exp(E KL(p(y|x) ‖ p(y))) with the class probabilities of the cnn-tuned model (98.5% on MNIST's test set) standing in for Inception-v3, the usual MNIST practice: 1 is one digit or none, 10 is ten digits, each clear. MSE and SSIM (7 × 7 windows) compare each sample with its nearest training digit, searched among all 60,000: low MSE with high SSIM means close to real digits — or copied."</p>
-            </section>
+            <quality::QualityPanel g/>
             <section class="panel gan-errata">
                 <h2>"The essay's loop, and what is wrong with it"</h2>
                 <table class="errata" data-testid="gan-errata">
@@ -868,37 +640,7 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
                 })}
                 <canvas id="gan-other" data-testid="gan-other" class="pixelated gan-grid-canvas" class:hidden=move || other().is_none()></canvas>
             </section>
-            <section class="panel gan-unroll">
-                <h2>"One step, unrolled"</h2>
-                <button data-testid="gan-unroll" disabled=move || !ready() on:click=move |_| spawn_local(async move { unroll(g).await; on_change() })>"take the next step, node by node"</button>
-                {move || g.unrolled.get().map(|tables| view! { <div class="unroll-halves">{tables.into_iter().map(|(title, rows)| {
-                    let leaked: Vec<f64> = rows.iter().filter(|r| r.other).filter_map(|r| r.grad).collect();
-                    let verdict = if title.contains("discriminator") {
-                        if leaked.is_empty() { "No gradient reaches the generator's parameters: G(z) is detached.".to_string() }
-                        else { format!("{} of the generator's parameters got gradients (the essay's missing detach): ‖∇‖ up to {:.3e}, thrown away by zero_grad.", leaked.len(), leaked.iter().copied().fold(0.0, f64::max)) }
-                    } else if rows.iter().any(|r| r.other && r.grad.is_none()) {
-                        "The discriminator's weights are constants here: only the generator learns.".to_string()
-                    } else {
-                        "The essay's generator step: MSE to the real batch; the discriminator takes no part.".to_string()
-                    };
-                    view! {
-                        <div>
-                        <h3>{title.clone()}</h3>
-                        <p data-testid="gan-unroll-verdict">{verdict}</p>
-                        <table class="unroll" data-testid="gan-unroll-table">
-                            <tr><th>"net"</th><th>"node"</th><th>"op"</th><th>"shape"</th><th>"mean |value|"</th><th>"‖∂L/∂·‖"</th></tr>
-                            {rows.into_iter().map(|r| view! {
-                                <tr class:other=r.other>
-                                    <td>{r.net}</td><td>{r.label}</td><td>{r.op}</td><td>{r.shape}</td>
-                                    <td>{format!("{:.4}", r.value)}</td>
-                                    <td>{r.grad.map_or("no gradient".into(), |x| format!("{x:.3e}"))}</td>
-                                </tr>
-                            }).collect_view()}
-                        </table>
-                        </div>
-                    }
-                }).collect_view()}</div> })}
-            </section>
+            <unroll::UnrollPanel g on_change/>
         </div>
     }
 }

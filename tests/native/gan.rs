@@ -256,11 +256,11 @@ fn gan_weights_round_trip_and_bad_files_are_refused() {
 #[test]
 fn shipped_weights_load_and_score() {
     use gradlab::train::gan::sample_z;
-    use gradlab::train::quality::{Classifier, NearestSearch, inception_score};
+    use gradlab::train::quality::{NearestSearch, inception_score};
     let Some(data) = crate::support::mnist() else { return };
     let cpu = Device::flex();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let classifier = Classifier::load(&std::fs::read(root.join("www/weights/cnn-tuned.safetensors")).unwrap(), &cpu).unwrap();
+    let classifier = gradlab::share::weights::load_classifier(&std::fs::read(root.join("www/weights/cnn-tuned.safetensors")).unwrap(), &cpu).unwrap();
     let n = 1000;
     let test: Vec<f32> = data.test.pixels[..n * 784].iter().map(|&p| p as f32 / 255.0).collect();
     let probs = block_on(gradlab::engine::read_many(vec![classifier.probabilities(&test)])).unwrap().remove(0);
