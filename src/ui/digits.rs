@@ -194,19 +194,8 @@ async fn fetch_bundle(d: DigitsUi, kind: ImageDataset) -> Result<(ImageData, boo
             }
         }
     }
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
-        .await
-        .map_err(|e| format!("could not download {url} ({})", js_text(&e)))?
-        .dyn_into()
-        .map_err(|_| "the download gave no response".to_string())?;
-    if !response.ok() {
-        return Err(format!("the server answered {} for {url}; run ./x data (or ./x serve) to build the datasets", response.status()));
-    }
-    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<f64>().ok());
-    if total.is_some_and(|t| t > MAX_GZIP_BYTES as f64) {
-        return Err(format!("{url} is larger than a dataset may be"));
-    }
-    let mut bytes = read_body(&response, &url, MAX_GZIP_BYTES, |n| {
+    let hint = "; run ./x data (or ./x serve) to build the datasets";
+    let mut bytes = fetch_bytes(&url, MAX_GZIP_BYTES, hint, |n, total| {
         if d.kind.get_untracked() == kind {
             d.load.set(Load::Downloading { loaded: n as f64, total });
         }
@@ -222,8 +211,9 @@ async fn fetch_bundle(d: DigitsUi, kind: ImageDataset) -> Result<(ImageData, boo
 }
 
 /// A file served beside the app, read chunk by chunk, telling `progress` the bytes so far and the
-/// announced size; refused above `max` bytes.
-pub(super) async fn fetch_bytes(url: &str, max: usize, progress: impl Fn(usize, Option<f64>)) -> Result<Vec<u8>, String> {
+/// announced size; refused above `max` bytes (by its announced size before reading, if it has
+/// one). `missing` follows the message when the server has no such file.
+pub(super) async fn fetch_bytes(url: &str, max: usize, missing: &str, progress: impl Fn(usize, Option<f64>)) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
         .await
@@ -231,9 +221,12 @@ pub(super) async fn fetch_bytes(url: &str, max: usize, progress: impl Fn(usize, 
         .dyn_into()
         .map_err(|_| "the download gave no response".to_string())?;
     if !response.ok() {
-        return Err(format!("the server answered {} for {url}", response.status()));
+        return Err(format!("the server answered {} for {url}{missing}", response.status()));
     }
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<f64>().ok());
+    if total.is_some_and(|t| t > max as f64) {
+        return Err(format!("{url} is larger than it may be ({} MB)", max / 1_000_000));
+    }
     read_body(&response, url, max, |n| progress(n, total)).await
 }
 

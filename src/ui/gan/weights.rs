@@ -12,7 +12,7 @@ pub(super) async fn fetch_file(url: &str, progress: impl Fn(usize, Option<f64>))
     if let Some(bytes) = FILES.with(|f| f.borrow().iter().find(|(u, _)| u == url).map(|(_, b)| b.clone())) {
         return Ok(bytes);
     }
-    let bytes = Rc::new(fetch_bytes(url, MAX_WEIGHTS, progress).await?);
+    let bytes = Rc::new(fetch_bytes(url, MAX_WEIGHTS, "", progress).await?);
     FILES.with(|f| f.borrow_mut().push((url.to_string(), bytes.clone())));
     Ok(bytes)
 }

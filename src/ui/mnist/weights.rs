@@ -46,7 +46,7 @@ pub(super) async fn import_weights(m: MnistUi, input: wasm_bindgen::JsValue, dat
 /// data, 97.75% on the test set), served beside the app.
 pub(super) async fn load_shipped(m: MnistUi, data: std::rc::Rc<ImageData>) {
     let url = "weights/mlp-keras.safetensors";
-    let bytes = super::super::digits::fetch_bytes(url, crate::share::MAX_FILE, |_, _| {}).await;
+    let bytes = super::super::digits::fetch_bytes(url, crate::share::MAX_FILE, "", |_, _| {}).await;
     match bytes {
         Ok(bytes) => load_weights(m, "the shipped mlp-keras weights".into(), bytes, data).await,
         Err(why) => m.file_note.set(Some(Err(why))),
