@@ -10,6 +10,7 @@ pub mod digits;
 pub mod images;
 pub mod png;
 pub mod table;
+pub mod tabular;
 
 use serde::{Deserialize, Serialize};
 

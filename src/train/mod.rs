@@ -12,6 +12,8 @@ pub use host::HostTrace;
 pub mod images;
 pub mod quality;
 pub mod schema;
+pub mod scores;
+pub mod tabular;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};

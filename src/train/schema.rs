@@ -293,10 +293,10 @@ fn num(x: f64) -> String {
     format!("{x}")
 }
 
-const REGULARIZATIONS: [Regularization; 3] = [Regularization::None, Regularization::L1, Regularization::L2];
+pub(crate) const REGULARIZATIONS: [Regularization; 3] = [Regularization::None, Regularization::L1, Regularization::L2];
 const BINARY_LOSSES: [BinaryLoss; 2] = [BinaryLoss::Bce, BinaryLoss::Mse];
 
-fn regularization_key(r: &Regularization) -> &'static str {
+pub(crate) fn regularization_key(r: &Regularization) -> &'static str {
     match r {
         Regularization::None => "none",
         Regularization::L1 => "l1",

@@ -20,6 +20,8 @@ mod models;
 mod gan;
 // Users' CSV tables: quoting, delimiters, types, bad files, fuzzing.
 mod table;
+// The tabular experiment: preparing a table, scores and fairness, essay 003's net on Adult.
+mod tabular;
 // The command line as a user runs it (a closed pipe).
 mod cli;
 // Helpers shared by the modules above.
