@@ -1,5 +1,5 @@
 //! The native command line: `gradlab train | step | bench | generate`, on the same engine and
-//! trainer as the page (the GAN's commands in [`gan`]). clap parses the command line (help for every command, `--flag=value`, `--version`);
+//! trainer as the page (the GAN's commands in [`gan`], a user's table in [`tabular`]). clap parses the command line (help for every command, `--flag=value`, `--version`);
 //! the experiment's flags are strings that go through the share schema, exactly as link keys do,
 //! so the schema stays the one place that checks a setting (and its help text comes from there).
 //! Every mistake is a one-line message naming the flag, and exit code 2.
@@ -61,6 +61,7 @@ macro_rules! out {
 }
 
 mod gan;
+mod tabular;
 
 /// Experiment flags and the schema keys (`train::schema::SETTINGS`) they set: the schema parses, checks
 /// and applies them, exactly as it does for links, and its `expected` text is their help.
@@ -144,6 +145,7 @@ fn command() -> Command {
             .help("after training, write the weights as a PyTorch state dict (safetensors) to FILE"),
     );
     train = gan::train_args(train);
+    train = tabular::train_args(train);
     train = train.arg(
         Arg::new("data-dir")
             .long("data-dir")
@@ -211,6 +213,11 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     let result = match m.subcommand() {
+        Some(("train", m)) if value(m, "csv").is_some() => tabular::train(m),
+        Some(("train", m)) if tabular::TABULAR_ONLY.iter().any(|(f, _)| value(m, f).is_some()) => {
+            let (flag, _) = tabular::TABULAR_ONLY.iter().find(|(f, _)| value(m, f).is_some()).expect("found above");
+            Err(CliError::Setting { flag: format!("--{flag}"), message: "applies only to a table (--csv FILE)".into() })
+        }
         Some(("train", m)) if value(m, "preset").is_some_and(|p| p.starts_with("gan-")) => gan::train(m),
         Some(("train", m)) if gan::GAN_ONLY.iter().any(|f| value(m, f).is_some()) => {
             let flag = gan::GAN_ONLY.iter().find(|f| value(m, f).is_some()).expect("found above");

@@ -293,3 +293,62 @@ fn essay_003s_network_reaches_84_percent_on_adult_and_reports_per_group() {
     let again = model.probabilities(Which::Test);
     assert_eq!(again, report.probabilities, "evaluation is deterministic");
 }
+
+/// A small two-class table with a signal in `a`, a category and a group column.
+fn synthetic_csv(rows: usize) -> String {
+    let mut rng = Rng::new(11, Stream::Data);
+    let mut s = String::from("a,b,kind,who,label\n");
+    for _ in 0..rows {
+        let a = rng.normal();
+        let b = rng.normal();
+        let kind = ["x", "y", "z"][rng.below(3)];
+        let who = if rng.uniform() < 0.3 { "p" } else { "q" };
+        let label = if a + 0.5 * b + rng.normal() * 0.5 > 0.3 { "pos" } else { "neg" };
+        s.push_str(&format!("{a:.4},{b:.4},{kind},{who},{label}\n"));
+    }
+    s
+}
+
+#[test]
+fn the_cli_runs_the_pages_pipeline_and_its_last_json_holds_the_report() {
+    let dir = std::env::temp_dir().join(format!("gradlab-tabular-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("t.csv");
+    let text = synthetic_csv(600);
+    std::fs::write(&csv, &text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["train", "--csv", csv.to_str().unwrap(), "--target", "label", "--positive", "pos", "--sensitive", "who", "--epochs", "3", "--seed", "4", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // The same run in-process (the page's trainer).
+    let mut config = TabularConfig::default();
+    let pairs = [("tab.target", "label"), ("tab.positive", "pos"), ("tab.sensitive", "who"), ("tab.epochs", "3"), ("tab.seed", "4")];
+    apply_tabular_settings(&mut config, &pairs.map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+    let mut model = TabularTrainer::new(config, &table(&text)).unwrap();
+    model.train_to_end();
+    let report = model.report();
+    assert_eq!(last["test_accuracy"].as_f64().unwrap(), report.test_accuracy);
+    // (serde_json reads floats to within an ulp.)
+    assert!((last["auc"].as_f64().unwrap() - report.auc).abs() < 1e-14, "{} vs {}", last["auc"], report.auc);
+    let groups = last["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2);
+    for (g, r) in groups.iter().zip(&report.fairness.groups) {
+        assert_eq!(g["group"], r.group.as_str());
+        assert_eq!(g["count"].as_u64().unwrap() as usize, r.count);
+        for key in ["accuracy", "positive_rate", "tpr", "fpr"] {
+            assert!(g[key].is_number(), "{key} in {g}");
+        }
+        assert_eq!(g["accuracy"].as_f64().unwrap(), r.accuracy);
+    }
+    assert!(report.test_accuracy > 0.75, "the signal is learnable: {}", report.test_accuracy);
+    // A bad file: exit 2 and the parser's message.
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "a,b\n1,2\n3\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab")).args(["train", "--csv", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("row 3 has 1 cells; the header has 2"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

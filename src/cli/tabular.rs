@@ -1,0 +1,175 @@
+//! A user's table on the command line: `gradlab train --csv FILE --target COL …` runs the tabular
+//! page's pipeline (prepare, train essay 003's network and the logistic baseline beside it,
+//! score, fairness report) with the same schema and seed, so its numbers are the page's.
+
+use clap::{Arg, ArgMatches, Command};
+
+use super::{CliError, value};
+use crate::data::table::{MAX_CSV_BYTES, Table};
+use crate::train::tabular::{EpochRecord, Report, TABULAR_SETTINGS, TabularConfig, TabularTrainer, apply_tabular_settings};
+
+/// Flags only a tabular run takes (with `--csv`), and the schema keys they set.
+pub(super) const TABULAR_ONLY: [(&str, &str); 7] = [
+    ("target", "tab.target"),
+    ("positive", "tab.positive"),
+    ("sensitive", "tab.sensitive"),
+    ("sensitive-feature", "tab.sensitive_feature"),
+    ("missing", "tab.missing"),
+    ("products", "tab.products"),
+    ("test-share", "tab.test"),
+];
+
+/// Flags the tabular run shares with the other experiments: clap id → schema key.
+const SHARED: [(&str, &str); 9] = [
+    ("features", "tab.features"),
+    ("layers", "tab.layers"),
+    ("dropout", "tab.dropout"),
+    ("opt", "tab.opt"),
+    ("lr", "tab.lr"),
+    ("batch", "tab.batch"),
+    ("epochs", "tab.epochs"),
+    ("reg", "tab.reg"),
+    ("regrate", "tab.regrate"),
+];
+
+/// The `--csv` argument and the tabular-only flags of `train`.
+pub(super) fn train_args(train: Command) -> Command {
+    let field = |key: &str| TABULAR_SETTINGS.iter().find(|s| s.key == key).expect("a tabular schema key");
+    let mut train = train.next_help_heading("Your own table (with --csv; --features, --layers, --dropout, --reg, --reg-rate, --optimizer, --lr, --batch, --epochs and --seed apply too, with the tabular defaults)").arg(
+        Arg::new("csv").long("csv").value_name("FILE").help(
+            "train essay 003's classifier (Dense 128 ReLU → Dropout 0.5 → Dense 1 sigmoid, Adam, BCE, batch 32, 10 epochs) and a logistic baseline on a CSV file (.csv or .csv.gz); \
+             Adult: --csv target/data/adult.csv.gz --positive '>50K' --sensitive sex --products 'age*hours_per_week'",
+        ),
+    );
+    for (id, key) in TABULAR_ONLY {
+        let f = field(key);
+        let default = if f.default.is_empty() { String::new() } else { format!(" [default: {}]", f.default) };
+        train = train.arg(Arg::new(id).long(id).value_name("VALUE").allow_hyphen_values(true).help(format!("{}{default}", f.expected)));
+    }
+    train
+}
+
+/// Reads a CSV file, unzipping a `.gz` one, within the size the page accepts.
+fn read_csv(path: &str) -> Result<Vec<u8>, CliError> {
+    use std::io::Read;
+    let bytes = std::fs::read(path).map_err(|e| CliError::Data(format!("--csv {path}: {e}")))?;
+    if !path.ends_with(".gz") {
+        return Ok(bytes);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes.as_slice())
+        .take(MAX_CSV_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| CliError::Data(format!("{path}: not readable gzip ({e})")))?;
+    Ok(out)
+}
+
+/// `gradlab train --csv FILE …`.
+pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
+    let path = value(m, "csv").expect("called with --csv");
+    // Every other experiment's flag is refused by name.
+    let mut refused: Vec<(&str, &str)> = super::SETTING_FLAGS.iter().map(|&(flag, key)| (key, flag)).collect();
+    refused.extend(super::IMAGE_FLAGS.iter().map(|&(flag, _, _)| (&flag[2..], flag)));
+    refused.extend(super::gan::GAN_ONLY.iter().map(|&id| (id, id)));
+    refused.extend([("steps", "--steps"), ("eval-every", "--eval-every"), ("save", "--save"), ("backend", "--backend")]);
+    for (id, flag) in refused {
+        let allowed = SHARED.iter().any(|(s, _)| *s == id) || id == "seed";
+        if !allowed && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            let flag = if flag.starts_with("--") { flag.to_string() } else { format!("--{flag}") };
+            return Err(CliError::Setting { flag, message: "does not apply to a table (--csv); see gradlab train --help".into() });
+        }
+    }
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let flags = TABULAR_ONLY.iter().chain(&SHARED).chain(&[("seed", "tab.seed")]);
+    for (id, key) in flags.clone() {
+        if let Some(v) = value(m, id) {
+            pairs.push((key.to_string(), v.to_string()));
+        }
+    }
+    let mut config = TabularConfig::default();
+    apply_tabular_settings(&mut config, &pairs).map_err(|e| {
+        let flag = flags.clone().find(|(_, k)| *k == e.setting).map_or(e.setting.clone(), |(id, _)| format!("--{id}"));
+        CliError::Setting { flag, message: e.message }
+    })?;
+    let table = Table::parse(&read_csv(path)?).map_err(|e| CliError::Data(format!("{path}: {e}")))?;
+    let json = m.get_flag("json");
+    let mut model = TabularTrainer::new(config.clone(), &table).map_err(|e| CliError::Data(format!("{path}: {e}")))?;
+    let d = &model.data;
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({
+                "rows": table.rows(), "dropped": d.dropped, "imputed": d.imputed, "train": d.train.len(), "test": d.test.len(),
+                "inputs": d.width(), "positive": d.classes[0], "negative": d.classes[1], "groups": d.groups,
+            })
+        );
+    } else {
+        out!(
+            "{} rows, {} dropped, {} imputed; train {} / test {} (stratified); {} inputs; positive class '{}'",
+            table.rows(),
+            d.dropped,
+            d.imputed,
+            d.train.len(),
+            d.test.len(),
+            d.width(),
+            d.classes[0]
+        );
+    }
+    let mut shown = 0;
+    while !model.finished() {
+        model.train_step();
+        if model.history.len() > shown {
+            shown = model.history.len();
+            epoch_line(&model.history[shown - 1], json)?;
+        }
+    }
+    let report = model.report();
+    let mut baseline = TabularTrainer::on(config.baseline(), std::sync::Arc::clone(&model.data));
+    baseline.train_to_end();
+    let base = baseline.report();
+    final_report(&report, &base, json)
+}
+
+fn epoch_line(e: &EpochRecord, json: bool) -> Result<(), CliError> {
+    if json {
+        out!("{}", serde_json::to_string(e).expect("plain numbers"));
+    } else {
+        out!("epoch {:>3}  train loss {:.4}  test loss {:.4}  test accuracy {:.2}%  AUC {:.4}", e.epoch, e.train_loss, e.test_loss, 100.0 * e.test_accuracy, e.auc);
+    }
+    Ok(())
+}
+
+fn final_report(r: &Report, base: &Report, json: bool) -> Result<(), CliError> {
+    if json {
+        let doc = serde_json::json!({
+            "test_accuracy": r.test_accuracy,
+            "auc": r.auc,
+            "test_loss": r.test_loss,
+            "confusion": r.confusion,
+            "groups": r.fairness.groups,
+            "mean_group_accuracy": r.fairness.mean_group_accuracy,
+            "demographic_parity_difference": r.fairness.demographic_parity_difference,
+            "equalized_odds_difference": r.fairness.equalized_odds_difference,
+            "baseline": { "test_accuracy": base.test_accuracy, "auc": base.auc, "groups": base.fairness.groups },
+        });
+        out!("{doc}");
+        return Ok(());
+    }
+    out!("test accuracy {:.2}%  AUC {:.4}   (logistic baseline: {:.2}%, AUC {:.4})", 100.0 * r.test_accuracy, r.auc, 100.0 * base.test_accuracy, base.auc);
+    let c = &r.confusion;
+    out!("confusion at 0.5: TP {}  FP {}  TN {}  FN {}", c.tp, c.fp, c.tn, c.fn_);
+    out!("{:<24} {:>6} {:>9} {:>9} {:>7} {:>7}", "group", "count", "accuracy", "positive", "TPR", "FPR");
+    let rate = |x: Option<f64>| x.map_or("—".to_string(), |x| format!("{:.3}", x));
+    for g in &r.fairness.groups {
+        let flag = if g.unreliable { "  (few rows: unreliable)" } else { "" };
+        out!("{:<24} {:>6} {:>9.4} {:>9.4} {:>7} {:>7}{flag}", g.group, g.count, g.accuracy, g.positive_rate, rate(g.tpr), rate(g.fpr));
+    }
+    let f = &r.fairness;
+    out!(
+        "mean of per-group accuracies {:.4}; demographic-parity difference {:.4}; equalized-odds difference {:.4}",
+        f.mean_group_accuracy,
+        f.demographic_parity_difference,
+        f.equalized_odds_difference
+    );
+    Ok(())
+}
