@@ -41,6 +41,9 @@ pub(super) fn train_args(train: Command) -> Command {
              Adult: --csv target/data/adult.csv.gz --positive '>50K' --sensitive sex --products 'age*hours_per_week'",
         ),
     );
+    train = train.arg(Arg::new("save-data").long("save-data").value_name("FILE").help(
+        "write the prepared splits (x_train, y_train, x_test, y_test, group_test; f32) as safetensors, for a reference run elsewhere (tests/python/tabular_sklearn.py)",
+    ));
     for (id, key) in TABULAR_ONLY {
         let f = field(key);
         let default = if f.default.is_empty() { String::new() } else { format!(" [default: {}]", f.default) };
@@ -115,6 +118,9 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
             d.classes[0]
         );
     }
+    if let Some(file) = value(m, "save-data") {
+        save_data(&model.data, file)?;
+    }
     let mut shown = 0;
     while !model.finished() {
         model.train_step();
@@ -128,6 +134,27 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     baseline.train_to_end();
     let base = baseline.report();
     final_report(&report, &base, json)
+}
+
+/// The prepared splits as safetensors.
+fn save_data(d: &crate::data::tabular::Prepared, file: &str) -> Result<(), CliError> {
+    use crate::engine::Shape;
+    use crate::share::weights::{StateDict, state_dict_to_safetensors};
+    let (w, n, t) = (d.width(), d.train.len(), d.test.len());
+    let groups = |g: &[u32]| g.iter().map(|&g| g as f32).collect::<Vec<_>>();
+    let dict = StateDict {
+        tensors: vec![
+            ("x_train".into(), Shape::from([n, w]), d.train.x.clone()),
+            ("y_train".into(), Shape::from([n]), d.train.y.clone()),
+            ("x_test".into(), Shape::from([t, w]), d.test.x.clone()),
+            ("y_test".into(), Shape::from([t]), d.test.y.clone()),
+            ("group_test".into(), Shape::from([t]), groups(&d.test.group)),
+        ],
+        counts: Vec::new(),
+    };
+    let groups = serde_json::to_string(&d.groups).expect("strings");
+    let bytes = state_dict_to_safetensors(&dict, &[("groups", &groups), ("positive", &d.classes[0])]).map_err(|e| CliError::Data(format!("--save-data: {e}")))?;
+    std::fs::write(file, bytes).map_err(|e| CliError::Data(format!("--save-data {file}: {e}")))
 }
 
 fn epoch_line(e: &EpochRecord, json: bool) -> Result<(), CliError> {

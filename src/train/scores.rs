@@ -30,6 +30,7 @@ pub struct Confusion {
     /// Negative rows predicted negative.
     pub tn: usize,
     /// Positive rows predicted negative.
+    #[serde(rename = "fn")]
     pub fn_: usize,
 }
 
