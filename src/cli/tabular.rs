@@ -123,7 +123,7 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     }
     let mut shown = 0;
     while !model.finished() {
-        model.train_step();
+        model.advance();
         if model.history.len() > shown {
             shown = model.history.len();
             epoch_line(&model.history[shown - 1], json)?;

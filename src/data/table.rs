@@ -275,7 +275,12 @@ impl Column {
     /// Whether it can be a feature: numeric, or categorical with at most [`MAX_CATEGORIES`] values
     /// (else why not).
     pub fn usable_as_feature(&self) -> Result<(), String> {
-        match self.kind {
+        self.usable_as(self.kind)
+    }
+
+    /// [`Column::usable_as_feature`] if it were read as `kind`.
+    pub fn usable_as(&self, kind: Kind) -> Result<(), String> {
+        match kind {
             Kind::Numeric => Ok(()),
             Kind::Categorical => {
                 let n = self.categories().len();

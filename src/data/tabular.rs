@@ -103,6 +103,8 @@ pub struct PrepConfig {
     pub missing: Missing,
     /// Product features `a×b` of two number columns.
     pub products: Vec<(String, String)>,
+    /// Number columns to read as categories instead (one-hot: a code, a year, a rating).
+    pub categorical: Vec<String>,
     /// Share of each class held out for the test split.
     pub test_fraction: f64,
 }
@@ -289,11 +291,15 @@ pub fn prepare(table: &Table, config: &PrepConfig, seed: u64) -> Result<Prepared
     }
     features.sort_unstable();
     features.dedup();
+    for name in &config.categorical {
+        column(table, name)?;
+    }
+    let kind = |c: usize| if config.categorical.contains(&table.columns[c].name) { Kind::Categorical } else { table.columns[c].kind };
     let mut products = Vec::new();
     for (a, b) in &config.products {
         let (ia, ib) = (column(table, a)?, column(table, b)?);
         for (i, name) in [(ia, a), (ib, b)] {
-            if table.columns[i].kind != Kind::Numeric {
+            if kind(i) != Kind::Numeric {
                 return Err(PrepError::ProductNotNumeric { a: a.clone(), b: b.clone(), column: name.clone() });
             }
         }
@@ -303,7 +309,7 @@ pub fn prepare(table: &Table, config: &PrepConfig, seed: u64) -> Result<Prepared
         return Err(PrepError::NoFeatures);
     }
     for &f in &features {
-        table.columns[f].usable_as_feature().map_err(PrepError::Unusable)?;
+        table.columns[f].usable_as(kind(f)).map_err(PrepError::Unusable)?;
     }
 
     // The target's two classes, positive first.
@@ -358,7 +364,7 @@ pub fn prepare(table: &Table, config: &PrepConfig, seed: u64) -> Result<Prepared
         wanted.dedup();
         for c in wanted {
             let present = train_rows.iter().filter_map(|&r| cells(c)[r].as_deref());
-            let value = match table.columns[c].kind {
+            let value = match kind(c) {
                 Kind::Numeric => {
                     let mut v: Vec<f64> = present.filter_map(|s| s.parse().ok()).collect();
                     v.sort_by(f64::total_cmp);
@@ -392,7 +398,7 @@ pub fn prepare(table: &Table, config: &PrepConfig, seed: u64) -> Result<Prepared
     let mut names = Vec::new();
     for &c in &features {
         let name = &table.columns[c].name;
-        match table.columns[c].kind {
+        match kind(c) {
             Kind::Numeric => {
                 let (mean, std) = moments(&|r| num(c, r));
                 inputs.push(Input::Number { column: c, mean, std });

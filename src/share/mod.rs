@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::BackendKind;
 use crate::train::Config;
 use crate::train::gan::{GAN_SETTINGS, GanConfig, GanSetting, StepLog};
+use crate::train::tabular::{TABULAR_SETTINGS, TabularConfig, TabularSetting};
 use crate::train::images::{IMAGE_SETTINGS, ImageConfig, ImageSetting, validate_image};
 use crate::train::schema::{self, Change, LIVE_KEYS, MAX_CHANGES, Setting, apply_change, choice, int, shown};
 
@@ -78,6 +79,8 @@ pub enum Page {
     Mnist,
     /// The essay's GAN trained in the tab.
     Gan,
+    /// A table (CSV): a classifier, its accuracy per group.
+    Table,
 }
 
 /// What the step-by-step view shows.
@@ -120,6 +123,32 @@ pub struct ShareState {
     /// The GAN's halves taken so far (`gan.steps`): opening the link replays them.
     #[serde(default)]
     pub gan_steps: StepLog,
+    /// The tabular experiment (the table page): its `tab.*` keys, written when the link opens
+    /// that page. Starts with the Adult table's choices ([`TabularConfig::adult`]).
+    #[serde(default = "TabularConfig::adult")]
+    pub tab: TabularConfig,
+    /// Which table the tabular experiment used (`tab.data`).
+    #[serde(default)]
+    pub tab_data: TableSource,
+}
+
+/// Where the tabular experiment's table comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableSource {
+    /// The Adult census table gradlab serves.
+    #[default]
+    Adult,
+    /// A file of the user's (a link cannot carry it: opening the link asks for it).
+    File,
+}
+
+const TABLE_SOURCES: [TableSource; 2] = [TableSource::Adult, TableSource::File];
+
+fn table_source_key(s: &TableSource) -> &'static str {
+    match s {
+        TableSource::Adult => "adult",
+        TableSource::File => "file",
+    }
 }
 
 impl Default for ShareState {
@@ -134,6 +163,8 @@ impl Default for ShareState {
             mnist: ImageConfig::default(),
             gan: GanConfig::default(),
             gan_steps: StepLog::default(),
+            tab: TabularConfig::adult(),
+            tab_data: TableSource::Adult,
         };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
@@ -148,7 +179,7 @@ pub type Field = schema::Field<ShareState>;
 
 const BACKENDS: [BackendChoice; 3] = [BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu];
 
-const PAGES: [Page; 4] = [Page::Play, Page::Step, Page::Mnist, Page::Gan];
+const PAGES: [Page; 5] = [Page::Play, Page::Step, Page::Mnist, Page::Gan, Page::Table];
 
 fn page_key(p: &Page) -> &'static str {
     match p {
@@ -156,6 +187,7 @@ fn page_key(p: &Page) -> &'static str {
         Page::Step => "step",
         Page::Mnist => "mnist",
         Page::Gan => "gan",
+        Page::Table => "table",
     }
 }
 
@@ -235,9 +267,16 @@ pub static FIELDS: &[Field] = &[
         set: |s, v| Ok(s.gan_steps = if v == "0" { StepLog::default() } else { StepLog::decode(v)? }),
     },
     Field {
+        key: "tab.data",
+        default: "adult",
+        expected: "adult (the Adult census table) or file (a CSV file of your own, asked for when the link opens)",
+        get: |s| table_source_key(&s.tab_data).into(),
+        set: |s, v| Ok(s.tab_data = choice(v, &TABLE_SOURCES, table_source_key)?),
+    },
+    Field {
         key: "page",
         default: "play",
-        expected: "play, step, mnist or gan",
+        expected: "play, step, mnist, gan or table",
         get: |s| page_key(&s.view.page).into(),
         set: |s, v| Ok(s.view.page = choice(v, &PAGES, page_key)?),
     },
@@ -272,6 +311,8 @@ pub enum Key {
     Image(&'static ImageSetting),
     /// A `GanConfig` value (`gan.*`).
     Gan(&'static GanSetting),
+    /// A `TabularConfig` value (`tab.*`).
+    Tab(&'static TabularSetting),
 }
 
 impl Key {
@@ -282,6 +323,7 @@ impl Key {
             Key::Link(f) => f.key,
             Key::Image(i) => i.key,
             Key::Gan(g) => g.key,
+            Key::Tab(t) => t.key,
         }
     }
 
@@ -292,6 +334,7 @@ impl Key {
             Key::Link(f) => f.default,
             Key::Image(i) => i.default,
             Key::Gan(g) => g.default,
+            Key::Tab(t) => t.default,
         }
     }
 
@@ -302,6 +345,7 @@ impl Key {
             Key::Link(f) => f.expected,
             Key::Image(i) => i.expected,
             Key::Gan(g) => g.expected,
+            Key::Tab(t) => t.expected,
         }
     }
 
@@ -312,6 +356,7 @@ impl Key {
             Key::Link(f) => (f.get)(state),
             Key::Image(i) => (i.get)(&state.mnist),
             Key::Gan(g) => (g.get)(&state.gan),
+            Key::Tab(t) => (t.get)(&state.tab),
         }
     }
 
@@ -322,6 +367,7 @@ impl Key {
             Key::Link(f) => (f.set)(state, value),
             Key::Image(i) => (i.set)(&mut state.mnist, value),
             Key::Gan(g) => (g.set)(&mut state.gan, value),
+            Key::Tab(t) => (t.set)(&mut state.tab, value),
         }
     }
 }
@@ -334,6 +380,7 @@ pub fn keys() -> impl Iterator<Item = Key> {
         .chain(FIELDS.iter().map(Key::Link))
         .chain(IMAGE_SETTINGS.iter().map(Key::Image))
         .chain(GAN_SETTINGS.iter().map(Key::Gan))
+        .chain(TABULAR_SETTINGS.iter().map(Key::Tab))
 }
 
 /// The key named `name`.
@@ -373,6 +420,8 @@ pub fn encode(state: &ShareState) -> String {
         Key::Image(_) => state.view.page == Page::Mnist,
         Key::Gan(_) => state.view.page == Page::Gan,
         Key::Link(f) if f.key.starts_with("gan.") => state.view.page == Page::Gan,
+        Key::Tab(_) => state.view.page == Page::Table,
+        Key::Link(f) if f.key.starts_with("tab.") => state.view.page == Page::Table,
         _ => true,
     };
     for key in keys().filter(shown) {
@@ -398,14 +447,17 @@ pub fn param_names(config: &Config) -> Vec<String> {
     crate::models::param_names(&config.sizes())
 }
 
-/// Escapes what a URL fragment cannot hold as is (our values are plain ASCII words and numbers).
+/// Escapes what a URL fragment cannot hold as is, byte by byte of the UTF-8 (a column name may be
+/// any text).
 fn escape(v: &str) -> String {
-    v.chars()
-        .flat_map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | ',' | '-' | '_' | '+' => vec![c],
-            _ => format!("%{:02X}", c as u32 & 0xff).chars().collect(),
-        })
-        .collect()
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b',' | b'-' | b'_' | b'+' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Percent-decodes; `None` if the result is not UTF-8 or an escape is broken.
@@ -566,6 +618,7 @@ pub fn apply(state: &mut ShareState, settings: &[(String, String)]) -> Vec<Probl
         let result = field.set(&mut candidate, v).and_then(|()| match field {
             Key::Image(_) => validate_image(&candidate.mnist).map_err(|e| e.message),
             Key::Gan(_) => crate::train::gan::validate_gan(&candidate.gan).map_err(|e| e.message),
+            Key::Tab(_) => Ok(()),
             _ => schema::validate(&candidate.config).map_err(|e| e.message),
         });
         match result {

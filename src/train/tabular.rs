@@ -65,6 +65,7 @@ impl Default for TabularConfig {
                 sensitive_as_feature: false,
                 missing: Missing::Drop,
                 products: Vec::new(),
+                categorical: Vec::new(),
                 test_fraction: 0.2,
             },
             hidden: vec![128],
@@ -215,6 +216,13 @@ pub static TABULAR_SETTINGS: &[TabularSetting] = &[
             }
             Ok(c.prep.products = products)
         },
+    },
+    TabularSetting {
+        key: "tab.categorical",
+        default: "",
+        expected: "number columns to read as categories, comma-separated (empty: none)",
+        get: |c| join_names(c.prep.categorical.iter().map(String::as_str)),
+        set: |c, v| Ok(c.prep.categorical = if v.is_empty() { Vec::new() } else { split_names(v, ',')? }),
     },
     TabularSetting {
         key: "tab.test",
@@ -379,9 +387,14 @@ pub struct TabularTrainer {
     batch: Vec<usize>,
     /// Steps (batches) taken.
     pub step: u64,
-    /// Epochs completed.
+    /// Epochs completed (trained and evaluated).
     pub epochs_done: usize,
     epoch_loss: (f64, usize),
+    /// The test split's evaluation after an epoch, while it runs: probabilities so far, and the
+    /// epoch's training loss.
+    pending: Option<(Vec<f32>, f64)>,
+    /// The test probabilities of the last evaluation and the step they were taken at.
+    last_test: Option<(u64, Vec<f32>)>,
     /// One record per completed epoch.
     pub history: Vec<EpochRecord>,
 }
@@ -429,6 +442,8 @@ impl TabularTrainer {
             step: 0,
             epochs_done: 0,
             epoch_loss: (0.0, 0),
+            pending: None,
+            last_test: None,
             history: Vec::new(),
             data,
             config,
@@ -507,9 +522,23 @@ impl TabularTrainer {
         self.plans.len() - 1
     }
 
-    /// One optimisation step on the next batch; returns its loss. At the end of an epoch the
-    /// test split is evaluated and [`TabularTrainer::history`] grows.
-    pub fn train_step(&mut self) -> f32 {
+    /// The next piece of work: one optimisation step on the next batch, or — after an epoch's
+    /// last batch — the test split's evaluation, [`EVAL_ROWS`] rows at a time, after which
+    /// [`TabularTrainer::history`] grows. Each piece is short, so a page can run them within a
+    /// frame's budget.
+    pub fn advance(&mut self) -> Work {
+        if self.pending.is_some() {
+            return self.evaluate_some();
+        }
+        if self.finished() {
+            return Work::Done;
+        }
+        Work::Step(self.train_step())
+    }
+
+    /// One optimisation step on the next batch; returns its loss. After the epoch's last batch
+    /// the test evaluation is pending.
+    fn train_step(&mut self) -> f32 {
         let n = self.order.len();
         if self.cursor >= n {
             self.batch_rng.shuffle(&mut self.order);
@@ -548,17 +577,24 @@ impl TabularTrainer {
         self.epoch_loss.0 += loss as f64 * rows as f64;
         self.epoch_loss.1 += rows;
         if self.cursor >= n {
-            self.end_epoch();
+            let train_loss = self.epoch_loss.0 / self.epoch_loss.1.max(1) as f64;
+            self.epoch_loss = (0.0, 0);
+            self.pending = Some((Vec::with_capacity(self.data.test.len()), train_loss));
         }
         loss
     }
 
-    fn end_epoch(&mut self) {
+    /// Evaluates the next rows of the pending evaluation; at its end, records the epoch.
+    fn evaluate_some(&mut self) -> Work {
+        let (mut p, train_loss) = self.pending.take().expect("an evaluation is pending");
+        let more = self.probabilities_of(Which::Test, p.len(), EVAL_ROWS);
+        p.extend(more);
+        if p.len() < self.data.test.len() {
+            self.pending = Some((p, train_loss));
+            return Work::Evaluated(false);
+        }
         self.epochs_done += 1;
-        let p = self.probabilities(Which::Test);
         let y = &self.data.test.y;
-        let train_loss = self.epoch_loss.0 / self.epoch_loss.1.max(1) as f64;
-        self.epoch_loss = (0.0, 0);
         self.history.push(EpochRecord {
             epoch: self.epochs_done,
             train_loss,
@@ -566,13 +602,13 @@ impl TabularTrainer {
             test_accuracy: Confusion::of(&p, y, 0.5).accuracy(),
             auc: auc(&p, y).unwrap_or(f64::NAN),
         });
+        self.last_test = Some((self.step, p));
+        Work::Evaluated(true)
     }
 
-    /// Trains to the end (the CLI and the tests; the page takes steps in slices).
+    /// Trains to the end (the CLI and the tests; the page takes the same pieces in slices).
     pub fn train_to_end(&mut self) {
-        while !self.finished() {
-            self.train_step();
-        }
+        while self.advance() != Work::Done {}
     }
 
     /// P(positive) for rows `start..start + len` of a split, without dropout.
@@ -615,9 +651,13 @@ impl TabularTrainer {
         self.probabilities_of(which, 0, n)
     }
 
-    /// The test split's scores for the current weights.
+    /// The test split's scores for the current weights (from the last evaluation when no step
+    /// was taken since).
     pub fn report(&mut self) -> Report {
-        let p = self.probabilities(Which::Test);
+        let p = match &self.last_test {
+            Some((step, p)) if *step == self.step => p.clone(),
+            _ => self.probabilities(Which::Test),
+        };
         let test = &self.data.test;
         let confusion = Confusion::of(&p, &test.y, 0.5);
         Report {
@@ -630,6 +670,17 @@ impl TabularTrainer {
             probabilities: p,
         }
     }
+}
+
+/// What [`TabularTrainer::advance`] did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Work {
+    /// A training step, with its batch's loss.
+    Step(f32),
+    /// Rows of the test evaluation; `true` when the epoch's record was added.
+    Evaluated(bool),
+    /// Nothing: every epoch has run.
+    Done,
 }
 
 /// A trained model's scores on the test split.

@@ -73,7 +73,8 @@ fn random_state(rng: &mut Rng) -> ShareState {
         now = apply_change(&now, &change).unwrap();
         changes.push(change);
     }
-    let page = pick(rng, &[gradlab::share::Page::Play, gradlab::share::Page::Step, gradlab::share::Page::Mnist, gradlab::share::Page::Gan]);
+    use gradlab::share::Page;
+    let page = pick(rng, &[Page::Play, Page::Step, Page::Mnist, Page::Gan, Page::Table]);
     // The image experiment's keys are written only in a link to its page.
     let mnist = if page == gradlab::share::Page::Mnist { random_image_config(rng) } else { Default::default() };
     ShareState {
@@ -90,7 +91,35 @@ fn random_state(rng: &mut Rng) -> ShareState {
         mnist,
         gan: if page == gradlab::share::Page::Gan { random_gan_config(rng) } else { Default::default() },
         gan_steps: if page == gradlab::share::Page::Gan { random_step_log(rng) } else { Default::default() },
+        tab: if page == Page::Table { random_tabular_config(rng) } else { gradlab::train::tabular::TabularConfig::adult() },
+        tab_data: if page == Page::Table { pick(rng, &[gradlab::share::TableSource::Adult, gradlab::share::TableSource::File]) } else { Default::default() },
     }
+}
+
+/// A tabular experiment with column names that need escaping (commas, stars, backslashes,
+/// non-ASCII letters, spaces, `&`, `=`, `%`).
+fn random_tabular_config(rng: &mut Rng) -> gradlab::train::tabular::TabularConfig {
+    use gradlab::data::tabular::Missing;
+    let names = ["age", "a,b", "x*y", "back\\slash", "née", "hours per week", "a&b=c", "50%", "收入"];
+    let name = |rng: &mut Rng| pick(rng, &names).to_string();
+    let mut c = gradlab::train::tabular::TabularConfig::adult();
+    c.prep.target = if rng.uniform() < 0.3 { String::new() } else { name(rng) };
+    c.prep.positive = if rng.uniform() < 0.5 { None } else { Some(name(rng)) };
+    c.prep.features = if rng.uniform() < 0.5 { None } else { Some((0..1 + rng.below(4)).map(|_| name(rng)).collect()) };
+    c.prep.sensitive = if rng.uniform() < 0.3 { None } else { Some(name(rng)) };
+    c.prep.sensitive_as_feature = rng.uniform() < 0.5;
+    c.prep.missing = pick(rng, &Missing::ALL);
+    c.prep.products = (0..rng.below(3)).map(|_| (name(rng), name(rng))).collect();
+    c.prep.test_fraction = pick(rng, &[0.05, 0.2, 0.25, 0.5]);
+    c.hidden = (0..rng.below(5)).map(|_| 1 + rng.below(512)).collect();
+    c.dropout = pick(rng, &[0.0, 0.5, 0.9]);
+    c.optimizer = pick(rng, &gradlab::engine::OptimizerKind::ALL);
+    c.lr = pick(rng, &[1e-3, 0.05, 10.0]);
+    c.batch_size = 1 + rng.below(4096);
+    c.epochs = 1 + rng.below(200);
+    c.reg_rate = pick(rng, &[0.0, 1e-4]);
+    c.seed = rng.below(1 << 31) as u64;
+    c
 }
 
 /// A valid GAN experiment with every setting drawn at random.
@@ -158,12 +187,13 @@ fn defaults_come_from_the_schema_and_are_valid() {
     // a link to their page.
     let link = encode(&state);
     let on = |page| encode(&ShareState { view: gradlab::share::View { page, ..Default::default() }, ..state.clone() });
-    let (mnist, gan) = (on(gradlab::share::Page::Mnist), on(gradlab::share::Page::Gan));
+    let (mnist, gan, table) = (on(gradlab::share::Page::Mnist), on(gradlab::share::Page::Gan), on(gradlab::share::Page::Table));
     for key in keys() {
-        let (image, of_gan) = (key.name().starts_with("mnist."), key.name().starts_with("gan."));
-        assert!(link.contains(&format!("&{}=", key.name())) != (image || of_gan), "{} in {link}", key.name());
-        assert!(mnist.contains(&format!("&{}=", key.name())) != of_gan, "{} in {mnist}", key.name());
-        assert!(gan.contains(&format!("&{}=", key.name())) != image, "{} in {gan}", key.name());
+        let (image, of_gan, of_tab) = (key.name().starts_with("mnist."), key.name().starts_with("gan."), key.name().starts_with("tab."));
+        assert!(link.contains(&format!("&{}=", key.name())) != (image || of_gan || of_tab), "{} in {link}", key.name());
+        assert!(mnist.contains(&format!("&{}=", key.name())) != (of_gan || of_tab), "{} in {mnist}", key.name());
+        assert!(gan.contains(&format!("&{}=", key.name())) != (image || of_tab), "{} in {gan}", key.name());
+        assert!(table.contains(&format!("&{}=", key.name())) != (image || of_gan), "{} in {table}", key.name());
     }
     assert!(link.starts_with("v=2&"));
     // A version-1 link reads without a problem.

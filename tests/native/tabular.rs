@@ -352,3 +352,14 @@ fn the_cli_runs_the_pages_pipeline_and_its_last_json_holds_the_report() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("row 3 has 1 cells; the header has 2"), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_number_column_read_as_categories_is_one_hot() {
+    let t = table(SMALL);
+    let p = prepare(&t, &PrepConfig { categorical: vec!["x".into()], ..prep("label") }, 1).unwrap();
+    assert!(p.names.iter().filter(|n| n.starts_with("x=")).count() >= 5, "{:?}", p.names);
+    assert!(!p.names.iter().any(|n| n == "x"));
+    let e = prepare(&t, &PrepConfig { categorical: vec!["x".into()], products: vec![("x".into(), "x".into())], ..prep("label") }, 1).unwrap_err();
+    assert!(matches!(e, PrepError::ProductNotNumeric { .. }), "{e}");
+    assert_eq!(prepare(&t, &PrepConfig { categorical: vec!["nope".into()], ..prep("label") }, 1).unwrap_err(), PrepError::NoColumn("nope".into()));
+}
