@@ -151,6 +151,11 @@ fn detect_delimiter(bytes: &[u8]) -> u8 {
     best.0
 }
 
+/// Refuses a file by its size (bytes, as a browser reports it) before it is read.
+pub fn check_size(bytes: f64) -> Result<(), TableError> {
+    if bytes.is_finite() && bytes <= MAX_CSV_BYTES as f64 { Ok(()) } else { Err(TableError::TooLarge(bytes.min(u64::MAX as f64) as usize)) }
+}
+
 impl Table {
     /// Reads a CSV file (see the module's account of what is accepted).
     pub fn parse(bytes: &[u8]) -> Result<Table, TableError> {

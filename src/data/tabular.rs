@@ -116,7 +116,7 @@ pub enum PrepError {
     #[error("there is no column '{0}' in the table")]
     NoColumn(String),
     /// The target does not have exactly two values.
-    #[error("the target '{column}' has {count} different values ({examples}); pick a column with exactly two")]
+    #[error("the target '{column}' has {} ({examples}); a target needs exactly two", plural(*.count, "distinct value"))]
     NotBinary {
         /// The target column.
         column: String,
@@ -172,6 +172,11 @@ pub enum PrepError {
     /// The one-hot encoding would be too wide.
     #[error("the chosen features make {0} inputs; at most {MAX_INPUTS} (leave out a column with many categories)")]
     TooWide(usize),
+}
+
+/// `1 value`, `3 values`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("only one {word}") } else { format!("{n} {word}s") }
 }
 
 /// One network input and how it is computed from a row.

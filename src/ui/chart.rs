@@ -41,6 +41,8 @@ pub fn LineChart(
     #[prop(optional)] names: Option<(&'static str, &'static str)>,
 ) -> impl IntoView {
     let (first, second) = names.unwrap_or(("train", "test"));
+    let legend_second = 18.0 + 5.6 * second.chars().count() as f64;
+    let legend_first = legend_second + 24.0 + 5.6 * first.chars().count() as f64;
     let log = RwSignal::new(false);
     let (w, h) = (320.0, 120.0);
     let (left, right, top, bottom) = (40.0, 8.0, 8.0, 18.0);
@@ -97,12 +99,13 @@ pub fn LineChart(
                 <polyline points=pts(|p| p.1) class="train-line" fill="none"/>
                 // A series with no values (the accuracy chart has no train series) has no legend.
                 <g class="legend-lines">
+                    // Placed from the right by the names' lengths (≈ 5.6 units a letter at 9 px).
                     {hist.iter().any(|p| p.1.is_finite()).then(|| view! {
-                        <line class="train-line" x1=x1 - 88.0 y1=top + 4.0 x2=x1 - 76.0 y2=top + 4.0/>
-                        <text class="tick" x=x1 - 73.0 y=top + 7.0>{first}</text>
+                        <line class="train-line" x1=x1 - legend_first y1=top + 4.0 x2=x1 - legend_first + 12.0 y2=top + 4.0/>
+                        <text class="tick" x=x1 - legend_first + 15.0 y=top + 7.0>{first}</text>
                     })}
-                    <line class="test-line" x1=x1 - 40.0 y1=top + 4.0 x2=x1 - 28.0 y2=top + 4.0/>
-                    <text class="tick" x=x1 - 25.0 y=top + 7.0>{second}</text>
+                    <line class="test-line" x1=x1 - legend_second y1=top + 4.0 x2=x1 - legend_second + 12.0 y2=top + 4.0/>
+                    <text class="tick" x=x1 - legend_second + 15.0 y=top + 7.0>{second}</text>
                 </g>
             </g>
         }

@@ -17,6 +17,7 @@ mod mnist_step;
 mod network;
 mod play;
 mod step;
+mod tabular;
 
 use std::cell::RefCell;
 
@@ -132,6 +133,9 @@ pub struct Ui {
     /// The GAN page's experiment (its `gan.*` link keys) and the halves it has taken.
     gan: RwSignal<GanConfig>,
     gan_steps: RwSignal<StepLog>,
+    /// The tabular experiment (the table page's settings, `tab.*`) and its table's source.
+    tab: RwSignal<crate::train::tabular::TabularConfig>,
+    tab_data: RwSignal<share::TableSource>,
 }
 
 /// Mounts the app on the page.
@@ -199,6 +203,8 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     }
     ui.gan.set(gan);
     ui.gan_steps.set(state.gan_steps);
+    ui.tab.set(state.tab);
+    ui.tab_data.set(state.tab_data);
     with_lab(|l| {
         l.pending_weights = state.weights;
         l.pending_view = (state.view.page == Page::Step).then_some(state.view);
@@ -243,6 +249,8 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
         mnist: ui.mnist.get_untracked(),
         gan: ui.gan.get_untracked(),
         gan_steps: ui.gan_steps.get_untracked(),
+        tab: ui.tab.get_untracked(),
+        tab_data: ui.tab_data.get_untracked(),
     }
 }
 
@@ -649,6 +657,8 @@ fn App() -> impl IntoView {
         mnist: RwSignal::new(ImageConfig::default()),
         gan: RwSignal::new(GanConfig { start: Start::Shipped, ..GanConfig::default() }),
         gan_steps: RwSignal::new(StepLog::default()),
+        tab: RwSignal::new(crate::train::tabular::TabularConfig::adult()),
+        tab_data: RwSignal::new(share::TableSource::Adult),
     };
     provide_context(ui);
     provide_context(ui.stepper);
@@ -658,6 +668,7 @@ fn App() -> impl IntoView {
     let on_play = move || ui.page.get() == Page::Play;
     let on_mnist = move || ui.page.get() == Page::Mnist;
     let on_gan = move || ui.page.get() == Page::Gan;
+    let on_table = move || ui.page.get() == Page::Table;
 
     view! {
         <header class="top">
@@ -669,6 +680,7 @@ fn App() -> impl IntoView {
                 }>"step through backprop"</button>
                 <button data-testid="page-mnist" class:active=on_mnist on:click=move |_| { ui.page.set(Page::Mnist); sync_url(ui) }>"MNIST"</button>
                 <button data-testid="page-gan" class:active=on_gan on:click=move |_| { ui.page.set(Page::Gan); sync_url(ui) }>"GAN"</button>
+                <button data-testid="page-table" class:active=on_table on:click=move |_| { ui.page.set(Page::Table); sync_url(ui) }>"your table"</button>
             </nav>
             <div class="transport" class:hidden=move || !on_play()>
                 <button data-testid="reset" title="reset: same seed, same initial weights" on:click=move |_| {
@@ -717,6 +729,7 @@ fn App() -> impl IntoView {
         })}
         <div class="step-page" class:hidden=move || ui.page.get() != Page::Step><step::StepPage/></div>
         <div class="digits-page" class:hidden=move || !on_mnist()><digits::DigitsPage active=Signal::derive(on_mnist) config=ui.mnist on_change=move || sync_url(ui)/></div>
+        <div class="table-page" class:hidden=move || !on_table()><tabular::TablePage active=Signal::derive(on_table) config=ui.tab source=ui.tab_data on_change=move || sync_url(ui)/></div>
         <div class="gan-page" class:hidden=move || !on_gan()><gan::GanPage active=Signal::derive(on_gan) config=ui.gan log=ui.gan_steps on_change=move || sync_url(ui)/></div>
         <main class="lab" class:hidden=move || !on_play()>
             <section class="panel data-panel"><DataPanel/></section>
@@ -1025,6 +1038,13 @@ fn download(name: &str, mime: &str, bytes: &[u8]) {
 /// The file chosen in a file input (its name and bytes), refused above `share::MAX_FILE`; the
 /// input is cleared so the same file can be chosen again. `Err` says why it could not be read.
 async fn chosen_file(input: &wasm_bindgen::JsValue) -> Result<Option<(String, Vec<u8>)>, String> {
+    file_in(input, share::check_file_size).await
+}
+
+/// The first file of `holder.files` (a file input, or a drop's `DataTransfer`), refused by `check`
+/// on its size before it is read; a file input is cleared so the same file can be chosen again.
+async fn file_in(holder: &wasm_bindgen::JsValue, check: impl Fn(f64) -> Result<(), String>) -> Result<Option<(String, Vec<u8>)>, String> {
+    let input = holder;
     let file = js_sys::Reflect::get(input, &"files".into()).and_then(|files| js_sys::Reflect::get(&files, &0.into()));
     let Ok(file) = file else { return Ok(None) };
     if file.is_undefined() {
@@ -1035,7 +1055,7 @@ async fn chosen_file(input: &wasm_bindgen::JsValue) -> Result<Option<(String, Ve
     let clear = || {
         let _ = js_sys::Reflect::set(input, &"value".into(), &"".into());
     };
-    if let Err(e) = share::check_file_size(size) {
+    if let Err(e) = check(size) {
         clear();
         return Err(format!("Could not open {name}: {e}. Nothing was changed."));
     }

@@ -10,6 +10,7 @@ import { faultTests } from './faults.mjs';
 import { playgroundTests } from './playground.mjs';
 import { digitsTests } from './digits.mjs';
 import { ganTests } from './gan.mjs';
+import { tabularTests } from './tabular.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -510,6 +511,7 @@ await playgroundTests({ test, browser, url, out });
 await digitsTests({ test, browser, url, out, dist });
 await ganTests({ test, browser, url, out, cli: path.join(root, 'target/release/gradlab') });
 await faultTests({ test, browser, url, out, cli: path.join(root, 'target/release/gradlab') });
+await tabularTests({ test, browser, url, out, cli: path.join(root, 'target/release/gradlab'), root });
 
 await browser.close();
 close();

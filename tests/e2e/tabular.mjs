@@ -1,0 +1,132 @@
+// Browser tests of the table page (#13): the Adult table loads, its columns are profiled, essay
+// 003's network and the logistic baseline train in the tab and give the CLI's numbers exactly,
+// with the per-group table; bad files (binary, ragged, too large) are refused with a message
+// naming the problem and change nothing; a CSV chosen or dropped trains with its own columns.
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { open, text, assert, noError } from './lib.mjs';
+
+const ADULT = ['--positive', '>50K', '--sensitive', 'sex', '--products', 'age*hours_per_week'];
+
+async function openTable(browser, url, hash = '', viewport) {
+  const page = await open(browser, url, hash, viewport);
+  if (!hash) await page.click('[data-testid="page-table"]');
+  return page;
+}
+const readyToTrain = (page, timeout = 120_000) =>
+  page.waitForFunction(() => /^ready to train/.test(document.querySelector('[data-testid="tab-status"]')?.textContent || ''), null, { timeout });
+const trained = (page, timeout = 300_000) =>
+  page.waitForFunction(() => document.querySelector('[data-testid="tab-status"]')?.textContent === 'done', null, { timeout });
+const dataValue = async (page, id) => Number(await page.locator(`[data-testid="${id}"]`).getAttribute('data-value'));
+
+/** A small two-class table with a group column (the same rows every run). */
+function syntheticCsv(rows) {
+  let s = 'score,hours,kind,group,outcome\n';
+  let x = 7;
+  const rand = () => { x = (x * 1103515245 + 12345) % 2147483648; return x / 2147483648; };
+  for (let i = 0; i < rows; i++) {
+    const a = rand() * 4 - 2, b = rand() * 40;
+    const kind = ['north', 'south', 'east'][Math.floor(rand() * 3)];
+    const group = rand() < 0.3 ? 'small' : 'large';
+    const outcome = a + b / 40 + (rand() - 0.5) > 0.5 ? 'yes' : 'no';
+    s += `${a.toFixed(3)},${b.toFixed(1)},${kind},${group},${outcome}\n`;
+  }
+  return s;
+}
+
+export async function tabularTests({ test, browser, url, out, cli, root }) {
+  await test('table page: the Adult table loads and is profiled; essay 003\'s net and the logistic baseline train in the tab and equal the CLI; per-group table', async () => {
+    const page = await openTable(browser, url);
+    await readyToTrain(page);
+    const columns = await page.locator('[data-testid="tab-columns"] tr[data-column]').count();
+    assert(columns === 15, `15 columns, got ${columns}`);
+    const role = (name) => page.locator(`tr[data-column="${name}"] [data-testid="tab-role"]`).inputValue();
+    assert((await role('income_per_year')) === 'target' && (await role('sex')) === 'sensitive' && (await role('age')) === 'feature', 'Adult defaults');
+    assert((await text(page, 'tab-train-rows')) === '36,177' && (await text(page, 'tab-test-rows')) === '9,045', `split ${await text(page, 'tab-split')}`);
+    assert(/103 network inputs/.test(await text(page, 'tab-inputs')), await text(page, 'tab-inputs'));
+    const t0 = Date.now();
+    await page.click('[data-testid="tab-train"]');
+    await trained(page);
+    const seconds = (Date.now() - t0) / 1000;
+    const acc = await dataValue(page, 'tab-accuracy');
+    const base = await dataValue(page, 'tab-base-accuracy');
+    const groups = await page.locator('[data-testid="tab-fairness"] tr[data-group]').evaluateAll((rows) => rows.map((r) => [r.dataset.group, Number(r.dataset.accuracy)]));
+    const lines = execFileSync(cli, ['train', '--csv', path.join(root, 'target/data/adult.csv.gz'), ...ADULT, '--json'], { encoding: 'utf8' }).trim().split('\n');
+    const native = JSON.parse(lines[lines.length - 1]);
+    console.log(`     Adult in the tab: network ${(100 * acc).toFixed(2)}%, logistic ${(100 * base).toFixed(2)}%, both trained in ${seconds.toFixed(1)} s; CLI ${(100 * native.test_accuracy).toFixed(2)}% / ${(100 * native.baseline.test_accuracy).toFixed(2)}%; groups ${JSON.stringify(groups)}`);
+    assert(acc === native.test_accuracy && base === native.baseline.test_accuracy, 'the page\'s accuracies are the CLI\'s, exactly');
+    assert(acc >= 0.84, `≥ 84%: ${acc}`);
+    assert(JSON.stringify(groups.map((g) => g[0])) === '["Male","Female"]', 'groups of sex');
+    groups.forEach(([g, a], i) => assert(a === native.groups[i].accuracy && g === native.groups[i].group, `group ${g}: page ${a}, CLI ${native.groups[i].accuracy}`));
+    assert(Math.abs(await dataValue(page, 'tab-mean-group-accuracy') - native.mean_group_accuracy) < 1e-12, 'mean of per-group accuracies');
+    await page.screenshot({ path: path.join(out, 'table-adult.png'), fullPage: true });
+    // The link holds the experiment and opens the table page with it.
+    const hash = await page.evaluate(() => location.hash);
+    assert(/page=table/.test(hash) && /tab\.sensitive=sex/.test(hash) && /tab\.products=age\*hours_per_week|tab\.products=age%2Ahours_per_week/.test(hash), hash);
+    await noError(page);
+    await page.close();
+  });
+
+  await test('table page: bad files are refused with a message naming the problem and change nothing; a CSV chosen, then one dropped, trains with its own columns', async () => {
+    const page = await openTable(browser, url);
+    await readyToTrain(page);
+    const before = await text(page, 'tab-summary');
+    const choose = (name, content) => page.setInputFiles('[data-testid="tab-file"]', { name, mimeType: 'text/csv', buffer: Buffer.from(content) });
+    await choose('image.csv', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 1, 2]));
+    await page.waitForSelector('[data-testid="tab-note"]');
+    assert(/not a CSV file: it holds binary data/.test(await text(page, 'tab-note')), await text(page, 'tab-note'));
+    await choose('ragged.csv', 'a,b,c\n1,2,3\n4,5\n');
+    await page.waitForFunction(() => /ragged/.test(document.querySelector('[data-testid="tab-note"]')?.textContent || ''));
+    assert(/row 3 has 2 cells; the header has 3/.test(await text(page, 'tab-note')), await text(page, 'tab-note'));
+    // A table with one class only reads, but has nothing to predict: refused the same way.
+    await choose('one-class.csv', 'x,y\n1,a\n2,a\n3,a\n');
+    await page.waitForFunction(() => /one-class/.test(document.querySelector('[data-testid="tab-note"]')?.textContent || ''));
+    assert(/the target 'y' has only one distinct value \('a'\); a target needs exactly two/.test(await text(page, 'tab-note')), await text(page, 'tab-note'));
+    // Too large: refused by its size before it is read.
+    await page.evaluate(() => {
+      const input = document.querySelector('[data-testid="tab-file"]');
+      const dt = new DataTransfer();
+      const big = new File([new Uint8Array(8)], 'huge.csv', { type: 'text/csv' });
+      Object.defineProperty(big, 'size', { value: 200e6 });
+      dt.items.add(big);
+      document.querySelector('[data-testid="tab-drop"]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => /MB/.test(document.querySelector('[data-testid="tab-note"]')?.textContent || ''));
+    console.log(`     a 200 MB file: ${await text(page, 'tab-note')}`);
+    assert((await text(page, 'tab-summary')) === before && /Adult/.test(await text(page, 'tab-source')), 'the Adult experiment is kept after bad files');
+    // A good file: its last two-valued column is the target; the group column is chosen as sensitive.
+    await choose('mine.csv', syntheticCsv(800));
+    await page.waitForFunction(() => /mine\.csv/.test(document.querySelector('[data-testid="tab-source"]')?.textContent || ''));
+    await readyToTrain(page);
+    await page.locator('tr[data-column="group"] [data-testid="tab-role"]').selectOption('sensitive');
+    await page.fill('[data-testid="tab-epochs"]', '5');
+    await page.press('[data-testid="tab-epochs"]', 'Enter');
+    await page.waitForFunction(() => /tab\.epochs=5/.test(location.hash));
+    await page.click('[data-testid="tab-train"]');
+    await trained(page, 120_000);
+    const groups = await page.locator('[data-testid="tab-fairness"] tr[data-group]').evaluateAll((rows) => rows.map((r) => r.dataset.group));
+    assert(JSON.stringify(groups) === '["large","small"]', JSON.stringify(groups));
+    const acc = await dataValue(page, 'tab-accuracy');
+    assert(acc > 0.7, `the synthetic signal is learnt: ${acc}`);
+    await page.screenshot({ path: path.join(out, 'table-upload.png'), fullPage: true });
+    // Dropped on the zone: read the same way.
+    await page.evaluate((csv) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([csv], 'dropped.csv', { type: 'text/csv' }));
+      document.querySelector('[data-testid="tab-drop"]').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, syntheticCsv(300));
+    await page.waitForFunction(() => /dropped\.csv/.test(document.querySelector('[data-testid="tab-source"]')?.textContent || ''));
+    assert(/300 rows/.test(await text(page, 'tab-summary')), await text(page, 'tab-summary'));
+    await noError(page);
+    await page.close();
+  });
+
+  await test('table page on a phone (390 × 844): no sideways overflow; wide tables scroll inside their panel', async () => {
+    const page = await openTable(browser, url, '', { width: 390, height: 844 });
+    await readyToTrain(page);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    await page.screenshot({ path: path.join(out, 'table-phone.png'), fullPage: true });
+    assert(overflow <= 0, `the page overflows by ${overflow} px`);
+    await page.close();
+  });
+}
