@@ -347,3 +347,51 @@ pub fn load_gan_safetensors(gan: &mut Gan, bytes: &[u8]) -> Result<(), WeightsEr
     gan.discriminator.params = values.collect();
     Ok(())
 }
+
+/// A quantized network as safetensors: each weight matrix `lK.w` as I8 (its float shape), its
+/// scales as `lK.w_scale` (F32, `[1]` per tensor or `[out]` per channel), the biases `lK.b` as
+/// F32; the metadata says how to read it back (`w = q · scale`, scales along the output axis).
+pub fn quantized_to_safetensors(
+    weights: &[crate::train::compress::Quantized],
+    biases: &[Vec<f32>],
+    metadata: &[(&str, &str)],
+) -> Result<Vec<u8>, WeightsError> {
+    let mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (k, (q, b)) in weights.iter().zip(biases).enumerate() {
+        let l = k + 1;
+        entries.push((format!("l{l}.w"), Dtype::I8, q.shape.to_vec(), q.q.iter().map(|&v| v as u8).collect()));
+        entries.push((format!("l{l}.w_scale"), Dtype::F32, vec![q.scales.len()], q.scales.iter().flat_map(|s| s.to_le_bytes()).collect()));
+        entries.push((format!("l{l}.b"), Dtype::F32, vec![b.len()], b.iter().flat_map(|s| s.to_le_bytes()).collect()));
+    }
+    let views = entries
+        .iter()
+        .map(|(name, dtype, shape, data)| TensorView::new(*dtype, shape.clone(), data).map(|v| (name.clone(), v)).map_err(|e| WeightsError::Mismatch(format!("{name}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut meta: Vec<(String, String)> = metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    meta.push(("quantization".into(), "int8 symmetric: w = q * scale; lK.w is [in, out]; lK.w_scale has one value (per tensor) or one per output unit (per channel, axis 1)".into()));
+    serialize(views, Some(meta.into_iter().collect())).map_err(|e| WeightsError::Corrupt(e.to_string()))
+}
+
+/// Reads [`quantized_to_safetensors`]'s file back: the dequantized weight matrices and the
+/// biases, layer by layer (a check that the file says what it should).
+pub fn quantized_from_safetensors(bytes: &[u8]) -> Result<Vec<(Vec<f32>, Vec<f32>)>, WeightsError> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
+    let mut layers = Vec::new();
+    for l in 1.. {
+        let Ok(w) = file.tensor(&format!("l{l}.w")) else { break };
+        let missing = |n: &str| WeightsError::Mismatch(format!("it has no tensor {n}"));
+        let s = file.tensor(&format!("l{l}.w_scale")).map_err(|_| missing("w_scale"))?;
+        let b = file.tensor(&format!("l{l}.b")).map_err(|_| missing("b"))?;
+        if w.dtype() != Dtype::I8 || s.dtype() != Dtype::F32 || b.dtype() != Dtype::F32 || w.shape().len() != 2 {
+            return Err(WeightsError::Mismatch(format!("layer {l} is not int8 weights with f32 scales and biases")));
+        }
+        let f32s = |d: &[u8]| d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<f32>>();
+        let (scales, cols) = (f32s(s.data()), w.shape()[1]);
+        if scales.len() != 1 && scales.len() != cols {
+            return Err(WeightsError::Mismatch(format!("l{l}.w_scale has {} values; 1 or {cols} expected", scales.len())));
+        }
+        let weights = w.data().iter().enumerate().map(|(i, &q)| q as i8 as f32 * scales[if scales.len() == 1 { 0 } else { i % cols }]).collect();
+        layers.push((weights, f32s(b.data())));
+    }
+    Ok(layers)
+}

@@ -11,6 +11,7 @@ mod host;
 pub use host::HostTrace;
 pub mod images;
 pub mod quality;
+pub mod compress;
 pub mod schema;
 pub mod scores;
 pub mod tabular;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{Field, REGULARIZATIONS, above_zero, choice, float, int, regularization_key, shown};
+use super::compress;
 use super::scores::{Confusion, Fairness, auc, fairness, log_loss, roc_curve};
 use super::{ConfigError, Regularization};
 use crate::backend;
@@ -395,6 +396,8 @@ pub struct TabularTrainer {
     pending: Option<(Vec<f32>, f64)>,
     /// The test probabilities of the last evaluation and the step they were taken at.
     last_test: Option<(u64, Vec<f32>)>,
+    /// Pruning masks held while fine-tuning, per weight matrix: pruned weights stay zero.
+    masks: Option<Vec<Vec<bool>>>,
     /// One record per completed epoch.
     pub history: Vec<EpochRecord>,
 }
@@ -444,6 +447,7 @@ impl TabularTrainer {
             epoch_loss: (0.0, 0),
             pending: None,
             last_test: None,
+            masks: None,
             history: Vec::new(),
             data,
             config,
@@ -572,6 +576,11 @@ impl TabularTrainer {
         let grads: Vec<&[f32]> = sp.params.iter().map(|&id| sp.plan.grad(id).unwrap_or(&[])).collect();
         let mut params: Vec<&mut [f32]> = self.params.iter_mut().map(Vec::as_mut_slice).collect();
         self.optimizer.update_host(&mut params, &grads, &mut self.state);
+        if let Some(masks) = &self.masks {
+            for (w, mask) in params.iter_mut().step_by(2).zip(masks) {
+                compress::apply_mask(w, mask);
+            }
+        }
         let loss = sp.plan.value(sp.loss)[0];
         self.step += 1;
         self.epoch_loss.0 += loss as f64 * rows as f64;
@@ -649,6 +658,46 @@ impl TabularTrainer {
             Which::Test => self.data.test.len(),
         };
         self.probabilities_of(which, 0, n)
+    }
+
+    /// The weight matrices (`l1.w`, `l2.w`, …; `[in, out]` row-major), without the biases.
+    pub fn weights(&self) -> Vec<&[f32]> {
+        self.params.iter().step_by(2).map(Vec::as_slice).collect()
+    }
+
+    /// Shapes of the weight matrices.
+    pub fn weight_shapes(&self) -> Vec<[usize; 2]> {
+        self.sizes.windows(2).map(|p| [p[0], p[1]]).collect()
+    }
+
+    /// Replaces the weight matrices (same shapes; the biases stay): what a pruned or quantized
+    /// copy evaluates with. Forgets the last evaluation.
+    pub fn set_weights(&mut self, weights: Vec<Vec<f32>>) {
+        for (p, w) in self.params.iter_mut().step_by(2).zip(weights) {
+            assert_eq!(p.len(), w.len(), "a weight matrix of its shape");
+            *p = w;
+        }
+        self.last_test = None;
+        self.pending = None;
+    }
+
+    /// Prunes to `sparsity` and trains `epochs` more epochs with the mask held (pruned weights
+    /// stay zero after every update); with 0 epochs, only prunes.
+    pub fn prune(&mut self, sparsity: f64, scope: compress::Scope, epochs: usize) {
+        let masks = compress::magnitude_masks(&self.weights(), sparsity, scope);
+        let weights = self.weights().iter().zip(&masks).map(|(w, m)| {
+            let mut w = w.to_vec();
+            compress::apply_mask(&mut w, m);
+            w
+        }).collect();
+        self.set_weights(weights);
+        self.masks = Some(masks);
+        self.config.epochs = self.epochs_done + epochs;
+    }
+
+    /// The weight matrices quantized to int8.
+    pub fn quantized(&self, granularity: compress::Granularity) -> Vec<compress::Quantized> {
+        self.weights().iter().zip(self.weight_shapes()).map(|(w, shape)| compress::quantize(w, shape, 1, granularity)).collect()
     }
 
     /// The test split's scores for the current weights (from the last evaluation when no step

@@ -22,6 +22,8 @@ mod gan;
 mod table;
 // The tabular experiment: preparing a table, scores and fairness, essay 003's net on Adult.
 mod tabular;
+// Compression: pruning and int8 quantization, on the Adult network and the MNIST MLP.
+mod compress;
 // The command line as a user runs it (a closed pipe).
 mod cli;
 // Helpers shared by the modules above.
