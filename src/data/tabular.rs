@@ -268,6 +268,41 @@ impl Prepared {
     pub fn width(&self) -> usize {
         self.inputs.len()
     }
+
+    /// A validation split carved from the training split (seeded, stratified like the test
+    /// split): the returned data trains on the rest and holds the carved rows where the test split
+    /// was — so a search scores on them and never sees the test split. The encoding (one-hot
+    /// values, standardisation) stays the training split's.
+    pub fn carve_validation(&self, fraction: f64, seed: u64) -> Prepared {
+        let mut rng = Rng::new(seed, Stream::Search);
+        let w = self.width();
+        let (mut keep, mut val) = (Vec::new(), Vec::new());
+        for positive in [true, false] {
+            let mut rows: Vec<usize> = (0..self.train.len()).filter(|&i| (self.train.y[i] > 0.5) == positive).collect();
+            let n = ((rows.len() as f64 * fraction).round() as usize).clamp(usize::from(rows.len() > 1), rows.len().saturating_sub(1));
+            rng.shuffle(&mut rows);
+            val.extend_from_slice(&rows[..n]);
+            keep.extend_from_slice(&rows[n..]);
+        }
+        keep.sort_unstable();
+        val.sort_unstable();
+        let pick = |idx: &[usize]| Encoded {
+            x: idx.iter().flat_map(|&i| self.train.x[i * w..(i + 1) * w].iter().copied()).collect(),
+            y: idx.iter().map(|&i| self.train.y[i]).collect(),
+            group: idx.iter().map(|&i| self.train.group[i]).collect(),
+            rows: idx.iter().map(|&i| self.train.rows[i]).collect(),
+        };
+        Prepared {
+            inputs: self.inputs.clone(),
+            names: self.names.clone(),
+            train: pick(&keep),
+            test: pick(&val),
+            classes: self.classes.clone(),
+            groups: self.groups.clone(),
+            dropped: self.dropped,
+            imputed: self.imputed,
+        }
+    }
 }
 
 fn column(table: &Table, name: &str) -> Result<usize, PrepError> {

@@ -27,6 +27,8 @@ pub enum Stream {
     Augment = 5,
     /// A GAN's latent noise z.
     Latent = 6,
+    /// A hyper-parameter search's draws and its validation split.
+    Search = 7,
 }
 
 impl Rng {

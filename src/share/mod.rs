@@ -130,6 +130,9 @@ pub struct ShareState {
     /// Which table the tabular experiment used (`tab.data`).
     #[serde(default)]
     pub tab_data: TableSource,
+    /// The table page's hyper-parameter search (`tab.search`).
+    #[serde(skip, default)]
+    pub tab_search: crate::train::search::SearchSpec,
 }
 
 /// Where the tabular experiment's table comes from.
@@ -165,6 +168,7 @@ impl Default for ShareState {
             gan_steps: StepLog::default(),
             tab: TabularConfig::adult(),
             tab_data: TableSource::Adult,
+            tab_search: crate::train::search::SearchSpec::default(),
         };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
@@ -272,6 +276,13 @@ pub static FIELDS: &[Field] = &[
         expected: "adult (the Adult census table) or file (a CSV file of your own, asked for when the link opens)",
         get: |s| table_source_key(&s.tab_data).into(),
         set: |s, v| Ok(s.tab_data = choice(v, &TABLE_SOURCES, table_source_key)?),
+    },
+    Field {
+        key: "tab.search",
+        default: crate::train::search::DEFAULT_SPEC,
+        expected: "MODE,TRIALS,EPOCHS,SETTING=VALUES,… — MODE grid or random; SETTING lr, width, depth, dropout, batch or l2; VALUES lo..hi or a|b|c (e.g. random,6,2,lr=0.0001..0.01,width=16|64)",
+        get: |s| s.tab_search.encode(),
+        set: |s, v| Ok(s.tab_search = crate::train::search::SearchSpec::decode(v)?),
     },
     Field {
         key: "page",

@@ -14,6 +14,7 @@ pub mod quality;
 pub mod compress;
 pub mod schema;
 pub mod scores;
+pub mod search;
 pub mod tabular;
 
 use burn::tensor::Device;

@@ -136,6 +136,7 @@ pub struct Ui {
     /// The tabular experiment (the table page's settings, `tab.*`) and its table's source.
     tab: RwSignal<crate::train::tabular::TabularConfig>,
     tab_data: RwSignal<share::TableSource>,
+    tab_search: RwSignal<crate::train::search::SearchSpec>,
 }
 
 /// Mounts the app on the page.
@@ -205,6 +206,7 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     ui.gan_steps.set(state.gan_steps);
     ui.tab.set(state.tab);
     ui.tab_data.set(state.tab_data);
+    ui.tab_search.set(state.tab_search);
     with_lab(|l| {
         l.pending_weights = state.weights;
         l.pending_view = (state.view.page == Page::Step).then_some(state.view);
@@ -251,6 +253,7 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
         gan_steps: ui.gan_steps.get_untracked(),
         tab: ui.tab.get_untracked(),
         tab_data: ui.tab_data.get_untracked(),
+        tab_search: ui.tab_search.get_untracked(),
     }
 }
 
@@ -659,6 +662,7 @@ fn App() -> impl IntoView {
         gan_steps: RwSignal::new(StepLog::default()),
         tab: RwSignal::new(crate::train::tabular::TabularConfig::adult()),
         tab_data: RwSignal::new(share::TableSource::Adult),
+        tab_search: RwSignal::new(crate::train::search::SearchSpec::default()),
     };
     provide_context(ui);
     provide_context(ui.stepper);
@@ -729,7 +733,7 @@ fn App() -> impl IntoView {
         })}
         <div class="step-page" class:hidden=move || ui.page.get() != Page::Step><step::StepPage/></div>
         <div class="digits-page" class:hidden=move || !on_mnist()><digits::DigitsPage active=Signal::derive(on_mnist) config=ui.mnist on_change=move || sync_url(ui)/></div>
-        <div class="table-page" class:hidden=move || !on_table()><tabular::TablePage active=Signal::derive(on_table) config=ui.tab source=ui.tab_data on_change=move || sync_url(ui)/></div>
+        <div class="table-page" class:hidden=move || !on_table()><tabular::TablePage active=Signal::derive(on_table) config=ui.tab source=ui.tab_data search=ui.tab_search on_change=move || sync_url(ui)/></div>
         <div class="gan-page" class:hidden=move || !on_gan()><gan::GanPage active=Signal::derive(on_gan) config=ui.gan log=ui.gan_steps on_change=move || sync_url(ui)/></div>
         <main class="lab" class:hidden=move || !on_play()>
             <section class="panel data-panel"><DataPanel/></section>

@@ -11,7 +11,9 @@
 //! that was there as it was and say why.
 
 mod columns;
+mod compress;
 mod results;
+mod search;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -348,7 +350,13 @@ fn thousands(n: usize) -> String {
 
 /// The page. `config` and `source` are the link's (`tab.*`); `on_change` writes the link.
 #[component]
-pub(super) fn TablePage(active: Signal<bool>, config: RwSignal<TabularConfig>, source: RwSignal<TableSource>, on_change: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+pub(super) fn TablePage(
+    active: Signal<bool>,
+    config: RwSignal<TabularConfig>,
+    source: RwSignal<TableSource>,
+    search: RwSignal<crate::train::search::SearchSpec>,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let t = TabUi {
         config,
         source,
@@ -531,6 +539,8 @@ pub(super) fn TablePage(active: Signal<bool>, config: RwSignal<TabularConfig>, s
             </section>
             <results::ResultsPanel reports=t.reports/>
             <results::FairnessPanel reports=t.reports/>
+            <search::SearchPanel t spec=search on_change/>
+            <compress::CompressPanel ready=Signal::derive(move || t.run.get() == Run::Done)/>
         </div>
     }
 }

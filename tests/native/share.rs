@@ -93,6 +93,12 @@ fn random_state(rng: &mut Rng) -> ShareState {
         gan_steps: if page == gradlab::share::Page::Gan { random_step_log(rng) } else { Default::default() },
         tab: if page == Page::Table { random_tabular_config(rng) } else { gradlab::train::tabular::TabularConfig::adult() },
         tab_data: if page == Page::Table { pick(rng, &[gradlab::share::TableSource::Adult, gradlab::share::TableSource::File]) } else { Default::default() },
+        tab_search: if page == Page::Table {
+            let spec = pick(rng, &["grid,4,1,lr=0.001|0.01,depth=0|1|2", "random,200,50,batch=8..512,l2=0|0.0001", gradlab::train::search::DEFAULT_SPEC]);
+            gradlab::train::search::SearchSpec::decode(spec).unwrap()
+        } else {
+            Default::default()
+        },
     }
 }
 

@@ -363,3 +363,91 @@ fn a_number_column_read_as_categories_is_one_hot() {
     assert!(matches!(e, PrepError::ProductNotNumeric { .. }), "{e}");
     assert_eq!(prepare(&t, &PrepConfig { categorical: vec!["nope".into()], ..prep("label") }, 1).unwrap_err(), PrepError::NoColumn("nope".into()));
 }
+
+mod search {
+    use super::*;
+    use gradlab::train::search::{Mode, Param, Search, SearchSpec, Values};
+
+    #[test]
+    fn specs_read_back_and_bad_ones_say_why() {
+        let s = SearchSpec::decode("random,6,2,lr=0.0001..0.01,width=32|64|128,dropout=0..0.5").unwrap();
+        assert_eq!(s.mode, Mode::Random);
+        assert_eq!((s.trials, s.epochs), (6, 2));
+        assert_eq!(s.params[1], (Param::Width, Values::List(vec![32.0, 64.0, 128.0])));
+        assert_eq!(SearchSpec::decode(&s.encode()).unwrap(), s);
+        assert_eq!(SearchSpec::decode(&SearchSpec::default().encode()).unwrap(), SearchSpec::default());
+        for (bad, says) in [
+            ("sweep,6,2,lr=0.1", "not grid or random"),
+            ("grid,0,2,lr=0.1", "from 1 to 200"),
+            ("grid,6,2,speed=1", "not lr, width"),
+            ("grid,6,2,width=12.5", "not a whole number"),
+            ("grid,6,2,lr=0.1..0.01", "backwards"),
+            ("grid,6,2,lr=0..0.1", "outside"),
+            ("grid,6,2,l2=0..0.1", "log-scale range starts above 0"),
+            ("grid,6,2,dropout=0.95", "outside"),
+            ("grid,6,2,lr=0.1,lr=0.2", "twice"),
+            ("grid,6,2", "no setting"),
+        ] {
+            let e = SearchSpec::decode(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_grid_walks_every_combination_and_random_draws_repeat_by_seed() {
+        let base = TabularConfig::default();
+        let grid = SearchSpec::decode("grid,100,1,lr=0.001|0.01,width=16|32|64").unwrap();
+        let configs = grid.configs(&base, 1);
+        let pairs: Vec<(f64, usize)> = configs.iter().map(|c| (c.lr, c.hidden[0])).collect();
+        assert_eq!(pairs, [(0.001, 16), (0.001, 32), (0.001, 64), (0.01, 16), (0.01, 32), (0.01, 64)]);
+        assert!(configs.iter().all(|c| c.epochs == 1));
+        assert_eq!(SearchSpec { trials: 4, ..grid }.configs(&base, 1).len(), 4);
+        let random = SearchSpec::decode("random,50,1,lr=0.0001..0.1,batch=16|32|64,dropout=0..0.5,l2=0|0.001").unwrap();
+        let a = random.configs(&base, 3);
+        assert_eq!(a, random.configs(&base, 3), "the same seed draws the same trials");
+        assert_ne!(a, random.configs(&base, 4));
+        assert!(a.iter().all(|c| (1e-4..=0.1).contains(&c.lr) && [16, 32, 64].contains(&c.batch_size) && (0.0..=0.5).contains(&c.dropout)));
+        // Log-uniform: about a third of the draws in each decade.
+        let low = a.iter().filter(|c| c.lr < 1e-3).count();
+        assert!((8..=26).contains(&low), "{low} of 50 below 1e-3");
+        assert!(a.iter().any(|c| c.reg_rate == 0.0) && a.iter().any(|c| c.reg_rate == 0.001));
+    }
+
+    #[test]
+    fn the_validation_split_comes_from_the_training_rows_only() {
+        let t = table(&synthetic_csv(1_000));
+        let p = prepare(&t, &PrepConfig { target: "label".into(), ..prep("label") }, 2).unwrap();
+        let v = p.carve_validation(0.2, 2);
+        assert_eq!(v.train.len() + v.test.len(), p.train.len());
+        let test_rows: std::collections::HashSet<usize> = p.test.rows.iter().copied().collect();
+        assert!(v.train.rows.iter().chain(&v.test.rows).all(|r| !test_rows.contains(r)), "no test row in a search");
+        let share = |e: &gradlab::data::tabular::Encoded| e.positives() as f64 / e.len() as f64;
+        assert!((share(&v.test) - share(&p.train)).abs() < 0.02, "stratified");
+        assert_eq!(v.test.len(), (p.train.len() as f64 * 0.2).round() as usize);
+    }
+
+    #[test]
+    fn a_six_trial_search_on_adult_picks_a_good_setting() {
+        let Some(t) = adult() else { return };
+        let base = TabularConfig::adult();
+        let data = prepare(&t, &base.prep, base.seed).unwrap();
+        let spec = SearchSpec::decode("random,6,1,lr=0.0001..0.01,width=16|64|128,dropout=0..0.5").unwrap();
+        let started = std::time::Instant::now();
+        let mut search = Search::new(spec, &base, &data);
+        search.run();
+        let best = search.best().unwrap().clone();
+        eprintln!(
+            "search on Adult (6 trials, 1 epoch each, {} train / {} validation rows) in {:.1} s: {}; best trial {} ({:.2}%)",
+            search.split_sizes().0,
+            search.split_sizes().1,
+            started.elapsed().as_secs_f64(),
+            search.trials.iter().map(|t| format!("lr {} width {} dropout {} → {:.2}%", t.values[0], t.values[1], t.values[2], 100.0 * t.accuracy)).collect::<Vec<_>>().join("; "),
+            best.number,
+            100.0 * best.accuracy
+        );
+        assert_eq!(search.trials.len(), 6);
+        assert!(best.accuracy >= 0.84, "{}", best.accuracy);
+        let applied = search.apply_best(&base).unwrap();
+        assert_eq!((applied.lr, applied.hidden[0], applied.dropout, applied.epochs), (best.values[0], best.values[1] as usize, best.values[2], base.epochs));
+    }
+}

@@ -1,0 +1,390 @@
+//! Hyper-parameter search for the tabular experiment: a grid over listed values, or seeded
+//! random draws over lists and ranges (log-uniform for the learning rate and the L2 rate), each
+//! trial a short training on a validation split carved from the training data
+//! ([`Prepared::carve_validation`](crate::data::tabular::Prepared::carve_validation)) — never the
+//! test split — scored by validation accuracy (AUC beside it).
+//!
+//! A search is written as one link value ([`SearchSpec::encode`]):
+//! `random,6,2,lr=0.0001..0.01,width=32|64|128,dropout=0..0.5` — the mode, the number of trials,
+//! epochs per trial, then each setting searched with a range (`lo..hi`) or a list (`a|b|c`).
+
+use serde::Serialize;
+
+use super::Regularization;
+use super::tabular::TabularConfig;
+use crate::engine::{Rng, Stream};
+
+/// Grid or random.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Mode {
+    /// Every combination of the listed values (a range counts as its two ends), up to the number
+    /// of trials, in order.
+    Grid,
+    /// Independent seeded draws.
+    Random,
+}
+
+/// A setting a search varies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Param {
+    /// Learning rate (log scale).
+    Lr,
+    /// Units of each hidden layer.
+    Width,
+    /// Hidden layers (0: logistic regression).
+    Depth,
+    /// Dropout rate.
+    Dropout,
+    /// Batch size.
+    Batch,
+    /// L2 rate (log scale; 0 is allowed in a list).
+    L2,
+}
+
+impl Param {
+    /// Every one, in link order.
+    pub const ALL: [Param; 6] = [Param::Lr, Param::Width, Param::Depth, Param::Dropout, Param::Batch, Param::L2];
+
+    /// Its key.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Param::Lr => "lr",
+            Param::Width => "width",
+            Param::Depth => "depth",
+            Param::Dropout => "dropout",
+            Param::Batch => "batch",
+            Param::L2 => "l2",
+        }
+    }
+
+    /// Valid values.
+    fn bounds(&self) -> (f64, f64) {
+        match self {
+            Param::Lr => (1e-6, 10.0),
+            Param::Width => (1.0, 512.0),
+            Param::Depth => (0.0, 4.0),
+            Param::Dropout => (0.0, 0.9),
+            Param::Batch => (1.0, 4096.0),
+            Param::L2 => (0.0, 10.0),
+        }
+    }
+
+    fn integer(&self) -> bool {
+        matches!(self, Param::Width | Param::Depth | Param::Batch)
+    }
+
+    fn log(&self) -> bool {
+        matches!(self, Param::Lr | Param::L2)
+    }
+
+    /// The value in a config.
+    pub fn get(&self, c: &TabularConfig) -> f64 {
+        match self {
+            Param::Lr => c.lr,
+            Param::Width => c.hidden.first().copied().unwrap_or(0) as f64,
+            Param::Depth => c.hidden.len() as f64,
+            Param::Dropout => c.dropout,
+            Param::Batch => c.batch_size as f64,
+            Param::L2 => if c.regularization == Regularization::L2 { c.reg_rate } else { 0.0 },
+        }
+    }
+
+    /// Sets the value (width and depth keep each other: `depth` layers of `width` units).
+    pub fn set(&self, c: &mut TabularConfig, v: f64) {
+        match self {
+            Param::Lr => c.lr = v,
+            Param::Width => {
+                let depth = c.hidden.len();
+                c.hidden = vec![v as usize; depth];
+            }
+            Param::Depth => {
+                let width = c.hidden.first().copied().unwrap_or(128);
+                c.hidden = vec![width; v as usize];
+            }
+            Param::Dropout => c.dropout = v,
+            Param::Batch => c.batch_size = v as usize,
+            Param::L2 => {
+                c.regularization = if v > 0.0 { Regularization::L2 } else { Regularization::None };
+                c.reg_rate = v;
+            }
+        }
+    }
+}
+
+/// The values a setting takes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Values {
+    /// These.
+    List(Vec<f64>),
+    /// Between these (inclusive).
+    Range(f64, f64),
+}
+
+/// A search: what varies, how, and how long each trial trains.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SearchSpec {
+    /// Grid or random.
+    pub mode: Mode,
+    /// How many trials.
+    pub trials: usize,
+    /// Epochs each trial trains.
+    pub epochs: usize,
+    /// The settings varied.
+    pub params: Vec<(Param, Values)>,
+}
+
+/// [`SearchSpec::default`] as a link writes it.
+pub const DEFAULT_SPEC: &str = "random,6,2,lr=0.0001..0.01,width=16|64|128|256,dropout=0..0.5";
+
+/// Most trials a search runs.
+pub const MAX_TRIALS: usize = 200;
+
+impl Default for SearchSpec {
+    /// Six random trials of two epochs over the learning rate, the width and the dropout.
+    fn default() -> Self {
+        SearchSpec {
+            mode: Mode::Random,
+            trials: 6,
+            epochs: 2,
+            params: vec![
+                (Param::Lr, Values::Range(1e-4, 1e-2)),
+                (Param::Width, Values::List(vec![16.0, 64.0, 128.0, 256.0])),
+                (Param::Dropout, Values::Range(0.0, 0.5)),
+            ],
+        }
+    }
+}
+
+/// `x` to three significant digits (a draw reads as `0.00263`, not `0.0026318…`).
+fn round3(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = libm::pow(10.0, 2.0 - libm::floor(libm::log10(x.abs())));
+    libm::round(x * scale) / scale
+}
+
+fn num(x: f64) -> String {
+    format!("{x}")
+}
+
+impl SearchSpec {
+    /// The link's form (see the module documentation).
+    pub fn encode(&self) -> String {
+        let mut out = format!("{},{},{}", if self.mode == Mode::Grid { "grid" } else { "random" }, self.trials, self.epochs);
+        for (p, v) in &self.params {
+            let v = match v {
+                Values::List(l) => l.iter().map(|x| num(*x)).collect::<Vec<_>>().join("|"),
+                Values::Range(a, b) => format!("{}..{}", num(*a), num(*b)),
+            };
+            out.push_str(&format!(",{}={v}", p.key()));
+        }
+        out
+    }
+
+    /// Reads [`SearchSpec::encode`]'s form, checking every value against its setting's range.
+    pub fn decode(s: &str) -> Result<SearchSpec, String> {
+        let mut parts = s.split(',');
+        let mode = match parts.next() {
+            Some("grid") => Mode::Grid,
+            Some("random") => Mode::Random,
+            other => return Err(format!("'{}' is not grid or random", other.unwrap_or_default())),
+        };
+        let count = |p: Option<&str>, what: &str, max: usize| -> Result<usize, String> {
+            let v = p.ok_or(format!("the number of {what} is missing"))?;
+            v.parse::<usize>().ok().filter(|&n| (1..=max).contains(&n)).ok_or(format!("'{v}' {what}: a whole number from 1 to {max}"))
+        };
+        let trials = count(parts.next(), "trials", MAX_TRIALS)?;
+        let epochs = count(parts.next(), "epochs", 50)?;
+        let mut params: Vec<(Param, Values)> = Vec::new();
+        for part in parts {
+            let (key, value) = part.split_once('=').ok_or(format!("'{part}' is not setting=values"))?;
+            let param = Param::ALL.into_iter().find(|p| p.key() == key).ok_or(format!("'{key}' is not lr, width, depth, dropout, batch or l2"))?;
+            if params.iter().any(|(p, _)| *p == param) {
+                return Err(format!("'{key}' appears twice"));
+            }
+            let (lo, hi) = param.bounds();
+            let check = |x: &str| -> Result<f64, String> {
+                let v: f64 = x.parse().map_err(|_| format!("{key}: '{x}' is not a number"))?;
+                if !(lo..=hi).contains(&v) || !v.is_finite() {
+                    return Err(format!("{key}: {v} is outside {lo} to {hi}"));
+                }
+                if param.integer() && v.fract() != 0.0 {
+                    return Err(format!("{key}: {v} is not a whole number"));
+                }
+                if param == Param::Lr && v == 0.0 {
+                    return Err("lr: must be above 0".into());
+                }
+                Ok(v)
+            };
+            let values = match value.split_once("..") {
+                Some((a, b)) => {
+                    let (a, b) = (check(a)?, check(b)?);
+                    if a > b {
+                        return Err(format!("{key}: the range {a}..{b} runs backwards"));
+                    }
+                    if param.log() && a == 0.0 {
+                        return Err(format!("{key}: a log-scale range starts above 0 (list 0 instead: {key}=0|…)"));
+                    }
+                    Values::Range(a, b)
+                }
+                None => Values::List(value.split('|').map(check).collect::<Result<_, _>>()?),
+            };
+            params.push((param, values));
+        }
+        if params.is_empty() {
+            return Err("no setting to search".into());
+        }
+        Ok(SearchSpec { mode, trials, epochs, params })
+    }
+
+    /// The trials' configs: `base` with each trial's values and the trial's epochs. A grid stops
+    /// at the number of trials; random draws come from the search stream of `seed`.
+    pub fn configs(&self, base: &TabularConfig, seed: u64) -> Vec<TabularConfig> {
+        let mut out = Vec::new();
+        match self.mode {
+            Mode::Grid => {
+                let lists: Vec<Vec<f64>> = self
+                    .params
+                    .iter()
+                    .map(|(_, v)| match v {
+                        Values::List(l) => l.clone(),
+                        Values::Range(a, b) if a == b => vec![*a],
+                        Values::Range(a, b) => vec![*a, *b],
+                    })
+                    .collect();
+                let total: usize = lists.iter().map(Vec::len).product();
+                for k in 0..total.min(self.trials) {
+                    let mut c = TabularConfig { epochs: self.epochs, ..base.clone() };
+                    let mut rest = k;
+                    for ((p, _), l) in self.params.iter().zip(&lists).rev() {
+                        p.set(&mut c, l[rest % l.len()]);
+                        rest /= l.len();
+                    }
+                    out.push(c);
+                }
+            }
+            Mode::Random => {
+                let mut rng = Rng::new(seed, Stream::Search);
+                for _ in 0..self.trials {
+                    let mut c = TabularConfig { epochs: self.epochs, ..base.clone() };
+                    for (p, v) in &self.params {
+                        let x = match v {
+                            Values::List(l) => l[rng.below(l.len())],
+                            Values::Range(a, b) => {
+                                let x = if p.log() { libm::exp(rng.range(libm::log(*a), libm::log(*b))) } else { rng.range(*a, *b) };
+                                // Whole numbers for counts; three significant digits for rates.
+                                if p.integer() { x.round() } else { round3(x) }.clamp(*a, *b)
+                            }
+                        };
+                        p.set(&mut c, x);
+                    }
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One finished trial.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Trial {
+    /// Counted from 1.
+    pub number: usize,
+    /// The values of the searched settings, in the spec's order.
+    pub values: Vec<f64>,
+    /// Validation accuracy.
+    pub accuracy: f64,
+    /// Validation AUC.
+    pub auc: f64,
+    /// Validation loss.
+    pub loss: f64,
+}
+
+/// Share of the training split carved off for validation.
+pub const VALIDATION: f64 = 0.2;
+
+/// A search in progress: its trials run one after another, each as short pieces of work
+/// ([`Search::advance`]), so a page can run it in frame slices and pause it.
+#[derive(Clone, Debug)]
+pub struct Search {
+    /// The search.
+    pub spec: SearchSpec,
+    configs: Vec<TabularConfig>,
+    data: std::sync::Arc<crate::data::tabular::Prepared>,
+    current: Option<super::tabular::TabularTrainer>,
+    /// The trials done, in order.
+    pub trials: Vec<Trial>,
+}
+
+impl Search {
+    /// A search from `base` (the experiment's settings) on `data`'s training split, with its
+    /// validation split carved from it (seeded by the experiment's seed).
+    pub fn new(spec: SearchSpec, base: &TabularConfig, data: &crate::data::tabular::Prepared) -> Self {
+        let configs = spec.configs(base, base.seed);
+        let data = std::sync::Arc::new(data.carve_validation(VALIDATION, base.seed));
+        Search { spec, configs, data, current: None, trials: Vec::new() }
+    }
+
+    /// Trials to run.
+    pub fn len(&self) -> usize {
+        self.configs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.configs.is_empty()
+    }
+
+    /// Whether every trial has run.
+    pub fn done(&self) -> bool {
+        self.trials.len() >= self.configs.len()
+    }
+
+    /// The settings of trial `k` (from 0).
+    pub fn config(&self, k: usize) -> &TabularConfig {
+        &self.configs[k]
+    }
+
+    /// Rows the trials train on and are scored on.
+    pub fn split_sizes(&self) -> (usize, usize) {
+        (self.data.train.len(), self.data.test.len())
+    }
+
+    /// The next piece of work of the current trial (or starts the next); `false` when done.
+    pub fn advance(&mut self) -> bool {
+        if self.done() {
+            return false;
+        }
+        let k = self.trials.len();
+        let trainer = self.current.get_or_insert_with(|| super::tabular::TabularTrainer::on(self.configs[k].clone(), std::sync::Arc::clone(&self.data)));
+        if trainer.advance() == super::tabular::Work::Done {
+            let r = trainer.report();
+            let values = self.spec.params.iter().map(|(p, _)| p.get(&self.configs[k])).collect();
+            self.trials.push(Trial { number: k + 1, values, accuracy: r.test_accuracy, auc: r.auc, loss: r.test_loss });
+            self.current = None;
+        }
+        true
+    }
+
+    /// Runs every trial (the CLI and the tests).
+    pub fn run(&mut self) {
+        while self.advance() {}
+    }
+
+    /// The best trial so far: highest validation accuracy, then AUC, then the earlier.
+    pub fn best(&self) -> Option<&Trial> {
+        self.trials.iter().max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.auc.total_cmp(&b.auc)).then(b.number.cmp(&a.number)))
+    }
+
+    /// `base` with the best trial's values (its own epochs kept).
+    pub fn apply_best(&self, base: &TabularConfig) -> Option<TabularConfig> {
+        let best = self.best()?;
+        let mut c = base.clone();
+        for ((p, _), v) in self.spec.params.iter().zip(&best.values) {
+            p.set(&mut c, *v);
+        }
+        Some(c)
+    }
+}
