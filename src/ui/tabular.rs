@@ -158,6 +158,8 @@ async fn open_file(t: TabUi, holder: wasm_bindgen::JsValue, on_change: impl Fn()
             return;
         }
     };
+    t.note.set(Some(format!("reading {name} ({:.1} MB)…", bytes.len() as f64 / 1e6)));
+    next_frame().await;
     let table = match Table::parse(&bytes) {
         Err(e) => {
             t.note.set(Some(format!("{name}: {e}. The table and the experiment are unchanged.")));
@@ -170,14 +172,22 @@ async fn open_file(t: TabUi, holder: wasm_bindgen::JsValue, on_change: impl Fn()
     // prepared even so (one class, too few rows) is refused like an unreadable one.
     let mut c = t.config.get_untracked();
     let mut prepared = prepare(&table, &c.prep, c.seed);
+    let mut left_out = Vec::new();
     if prepared.is_err() {
-        c.prep = crate::data::tabular::PrepConfig { target: likely_target(&table), ..TabularConfig::default().prep };
+        let target = likely_target(&table);
+        // Columns that cannot be features (an id: too many categories) are left out, and said so.
+        left_out = table.columns.iter().filter(|col| col.name != target && col.usable_as_feature().is_err()).map(|col| col.name.clone()).collect();
+        let features = (!left_out.is_empty())
+            .then(|| table.columns.iter().filter(|col| col.name != target && !left_out.contains(&col.name)).map(|col| col.name.clone()).collect());
+        c.prep = crate::data::tabular::PrepConfig { target, features, ..TabularConfig::default().prep };
         prepared = prepare(&table, &c.prep, c.seed);
     }
     match prepared {
         Err(e) => t.note.set(Some(format!("{name}: {e}. The table and the experiment are unchanged."))),
         Ok(d) => {
-            t.note.set(Some(format!("read {name}: {} rows, {} columns", table.rows(), table.columns.len())));
+            let why = |n: &String| table.column(n).and_then(|col| col.usable_as_feature().err()).unwrap_or_default();
+            let left_out = left_out.iter().map(|n| format!("; left out of the features: {}", why(n))).collect::<String>();
+            t.note.set(Some(format!("read {name}: {} rows, {} columns{left_out}", table.rows(), table.columns.len())));
             t.source.set(TableSource::File);
             t.config.set(c);
             show_table(t, Rc::new(table), Some(name), Some(Arc::new(d)));

@@ -4,7 +4,7 @@
 // naming the problem and change nothing; a CSV chosen or dropped trains with its own columns.
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { open, text, assert, noError } from './lib.mjs';
+import { open, text, assert, noError, download, safetensorsHeader } from './lib.mjs';
 
 const ADULT = ['--positive', '>50K', '--sensitive', 'sex', '--products', 'age*hours_per_week'];
 
@@ -59,10 +59,36 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     assert(JSON.stringify(groups.map((g) => g[0])) === '["Male","Female"]', 'groups of sex');
     groups.forEach(([g, a], i) => assert(a === native.groups[i].accuracy && g === native.groups[i].group, `group ${g}: page ${a}, CLI ${native.groups[i].accuracy}`));
     assert(Math.abs(await dataValue(page, 'tab-mean-group-accuracy') - native.mean_group_accuracy) < 1e-12, 'mean of per-group accuracies');
-    await page.screenshot({ path: path.join(out, 'table-adult.png'), fullPage: true });
     // The link holds the experiment and opens the table page with it.
     const hash = await page.evaluate(() => location.hash);
     assert(/page=table/.test(hash) && /tab\.sensitive=sex/.test(hash) && /tab\.products=age\*hours_per_week|tab\.products=age%2Ahours_per_week/.test(hash), hash);
+
+    // Compression: 80% pruned, 3 epochs of fine-tuning with the mask held, int8 per channel.
+    const c0 = Date.now();
+    await page.click('[data-testid="tab-compress"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="tab-compressed-accuracy"]')?.dataset.value, null, { timeout: 300_000 });
+    const compressed = await dataValue(page, 'tab-compressed-accuracy');
+    const table = await text(page, 'tab-compress-table');
+    console.log(`     compressed in ${((Date.now() - c0) / 1000).toFixed(1)} s: ${table.replace(/\s+/g, ' ')}`);
+    assert(compressed >= 0.83, `80% sparse, fine-tuned, int8: ${compressed}`);
+    assert(/80% zero/.test(table), table);
+    const int8 = safetensorsHeader(await download(page, 'tab-export-int8'));
+    assert(int8['l1.w'].dtype === 'I8' && JSON.stringify(int8['l1.w'].shape) === '[103,128]' && JSON.stringify(int8['l1.w_scale'].shape) === '[128]' && int8['l2.b'].dtype === 'F32', JSON.stringify(int8));
+    await page.screenshot({ path: path.join(out, 'table-adult.png'), fullPage: true });
+
+    // Search: the default six random trials on the validation split, then the best applied.
+    const s0 = Date.now();
+    await page.click('[data-testid="tab-search-run"]');
+    await page.waitForFunction(() => /^done: 6 trials/.test(document.querySelector('[data-testid="tab-search-status"]')?.textContent || ''), null, { timeout: 300_000 });
+    const trials = await page.locator('[data-testid="tab-search-table"] tr[data-trial]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.accuracy)));
+    console.log(`     6-trial search in ${((Date.now() - s0) / 1000).toFixed(1)} s: validation accuracies ${trials.map((a) => (100 * a).toFixed(2)).join(', ')}`);
+    assert(trials.length === 6 && Math.max(...trials) > 0.84, JSON.stringify(trials));
+    assert(/carved from the training split/.test(await page.locator('.tab-search .hint').first().textContent()), 'scored on the validation split');
+    await page.locator('.tab-search').screenshot({ path: path.join(out, 'table-search.png') });
+    await page.click('[data-testid="tab-search-apply"]');
+    await page.waitForFunction(() => !/tab\.lr=0\.001&/.test(location.hash), null, { timeout: 5000 });
+    assert(/tab\.search=random/.test(await page.evaluate(() => location.hash)), 'the search is in the link');
+    assert((await text(page, 'tab-status')) === 'ready to train', 'applying the best settings asks for a new training run');
     await noError(page);
     await page.close();
   });
@@ -73,14 +99,15 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     const before = await text(page, 'tab-summary');
     const choose = (name, content) => page.setInputFiles('[data-testid="tab-file"]', { name, mimeType: 'text/csv', buffer: Buffer.from(content) });
     await choose('image.csv', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 1, 2]));
-    await page.waitForSelector('[data-testid="tab-note"]');
+    const noteSays = (re) => page.waitForFunction((src) => new RegExp(src).test(document.querySelector('[data-testid="tab-note"]')?.textContent || ''), re.source);
+    await noteSays(/image\.csv: this is not/);
     assert(/not a CSV file: it holds binary data/.test(await text(page, 'tab-note')), await text(page, 'tab-note'));
     await choose('ragged.csv', 'a,b,c\n1,2,3\n4,5\n');
-    await page.waitForFunction(() => /ragged/.test(document.querySelector('[data-testid="tab-note"]')?.textContent || ''));
+    await noteSays(/ragged\.csv: row/);
     assert(/row 3 has 2 cells; the header has 3/.test(await text(page, 'tab-note')), await text(page, 'tab-note'));
     // A table with one class only reads, but has nothing to predict: refused the same way.
     await choose('one-class.csv', 'x,y\n1,a\n2,a\n3,a\n');
-    await page.waitForFunction(() => /one-class/.test(document.querySelector('[data-testid="tab-note"]')?.textContent || ''));
+    await noteSays(/one-class\.csv: the target/);
     assert(/the target 'y' has only one distinct value \('a'\); a target needs exactly two/.test(await text(page, 'tab-note')), await text(page, 'tab-note'));
     // Too large: refused by its size before it is read.
     await page.evaluate(() => {
@@ -109,6 +136,21 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     const acc = await dataValue(page, 'tab-accuracy');
     assert(acc > 0.7, `the synthetic signal is learnt: ${acc}`);
     await page.screenshot({ path: path.join(out, 'table-upload.png'), fullPage: true });
+    // An id column of 10,000 categories cannot be one-hot: the file is read, the column left out
+    // of the features, and the note names it.
+    let ids = 'id,score,outcome\n';
+    for (let i = 0; i < 10_000; i++) ids += `u${i},${(i % 17) / 17},${i % 3 ? 'no' : 'yes'}\n`;
+    await choose('ids.csv', ids);
+    await noteSays(/read ids\.csv/);
+    assert(/left out of the features: 'id' has 10000 different values; one-hot encoding takes at most 500/.test(await text(page, 'tab-note')), await text(page, 'tab-note'));
+    assert((await page.locator('tr[data-column="id"] [data-testid="tab-role"]').inputValue()) === 'ignored', 'the id column is ignored');
+    // A 10 MB CSV: time from choosing it to its preparation shown.
+    let big = 'a,b,c,kind,label\n';
+    for (let i = 0; big.length < 10e6; i++) big += `${(i % 1000) / 7},${i % 13},${(i * 7919) % 10007},k${i % 9},${i % 4 ? 'n' : 'y'}\n`;
+    const p0 = Date.now();
+    await choose('ten-mb.csv', big);
+    await page.waitForFunction(() => /ten-mb\.csv/.test(document.querySelector('[data-testid="tab-source"]')?.textContent || ''), null, { timeout: 60_000 });
+    console.log(`     a ${(big.length / 1e6).toFixed(1)} MB CSV read, profiled and prepared in the page in ${((Date.now() - p0) / 1000).toFixed(2)} s (${await text(page, 'tab-note')})`);
     // Dropped on the zone: read the same way.
     await page.evaluate((csv) => {
       const dt = new DataTransfer();

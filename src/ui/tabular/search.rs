@@ -259,7 +259,7 @@ pub(super) fn SearchPanel(t: TabUi, spec: RwSignal<SearchSpec>, on_change: impl 
                     }
                 }}</span>
             </div>
-            <p class="hint">{move || progress.get()}</p>
+            {move || (!progress.get().is_empty()).then(|| view! { <p class="hint">{progress.get()}</p> })}
             {move || (!trials.get().is_empty()).then(|| {
                 let params = shown_params();
                 let best = best();
