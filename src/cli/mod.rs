@@ -214,8 +214,8 @@ pub fn run(args: &[String]) -> i32 {
     };
     let result = match m.subcommand() {
         Some(("train", m)) if value(m, "csv").is_some() => tabular::train(m),
-        Some(("train", m)) if tabular::TABULAR_ONLY.iter().any(|(f, _)| value(m, f).is_some()) => {
-            let (flag, _) = tabular::TABULAR_ONLY.iter().find(|(f, _)| value(m, f).is_some()).expect("found above");
+        Some(("train", m)) if tabular::TABULAR_ONLY.iter().map(|(f, _)| *f).chain(tabular::TABULAR_EXTRA).any(|f| value(m, f).is_some()) => {
+            let flag = tabular::TABULAR_ONLY.iter().map(|(f, _)| *f).chain(tabular::TABULAR_EXTRA).find(|f| value(m, f).is_some()).expect("found above");
             Err(CliError::Setting { flag: format!("--{flag}"), message: "applies only to a table (--csv FILE)".into() })
         }
         Some(("train", m)) if value(m, "preset").is_some_and(|p| p.starts_with("gan-")) => gan::train(m),

@@ -19,6 +19,9 @@ pub(super) const TABULAR_ONLY: [(&str, &str); 7] = [
     ("test-share", "tab.test"),
 ];
 
+/// Flags of a tabular run that are not settings (what follows training), refused without `--csv`.
+pub(super) const TABULAR_EXTRA: [&str; 7] = ["search", "prune", "prune-scope", "fine-tune", "quantize", "save-int8", "save-data"];
+
 /// Flags the tabular run shares with the other experiments: clap id → schema key.
 const SHARED: [(&str, &str); 9] = [
     ("features", "tab.features"),
@@ -44,6 +47,16 @@ pub(super) fn train_args(train: Command) -> Command {
     train = train.arg(Arg::new("save-data").long("save-data").value_name("FILE").help(
         "write the prepared splits (x_train, y_train, x_test, y_test, group_test; f32) as safetensors, for a reference run elsewhere (tests/python/tabular_sklearn.py)",
     ));
+    train = train
+        .arg(Arg::new("search").long("search").value_name("SPEC").help(format!(
+            "after training, a hyper-parameter search on a validation split carved from the training split: MODE,TRIALS,EPOCHS,SETTING=lo..hi|a|b…, or 'default' ({})",
+            crate::train::search::DEFAULT_SPEC
+        )))
+        .arg(Arg::new("prune").long("prune").value_name("SPARSITY").help("after training, prune the network to this share of zero weights (0 to 0.999; the page's default 0.8)"))
+        .arg(Arg::new("prune-scope").long("prune-scope").value_name("global|layer").help("prune over all layers together, or each alike [default: global]"))
+        .arg(Arg::new("fine-tune").long("fine-tune").value_name("EPOCHS").help("epochs of fine-tuning with the pruning mask held [default: 3 with --prune]"))
+        .arg(Arg::new("quantize").long("quantize").value_name("channel|tensor").help("after pruning, quantize the weights to int8 with a scale per output unit or per matrix"))
+        .arg(Arg::new("save-int8").long("save-int8").value_name("FILE").help("write the quantized network as safetensors (i8 weights, f32 scales and biases)"));
     for (id, key) in TABULAR_ONLY {
         let f = field(key);
         let default = if f.default.is_empty() { String::new() } else { format!(" [default: {}]", f.default) };
@@ -133,7 +146,79 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     let mut baseline = TabularTrainer::on(config.baseline(), std::sync::Arc::clone(&model.data));
     baseline.train_to_end();
     let base = baseline.report();
-    final_report(&report, &base, json)
+    let mut extra = serde_json::Map::new();
+    if let Some(c) = compress(m, &model, json)? {
+        extra.insert("compressed".into(), c);
+    }
+    if let Some(spec) = value(m, "search") {
+        let spec = if spec == "default" { crate::train::search::DEFAULT_SPEC } else { spec };
+        let spec = crate::train::search::SearchSpec::decode(spec).map_err(|message| CliError::Setting { flag: "--search".into(), message })?;
+        let mut search = crate::train::search::Search::new(spec, &config, &model.data);
+        search.run();
+        for t in &search.trials {
+            if json {
+                out!("{}", serde_json::json!({ "trial": t.number, "values": t.values, "validation_accuracy": t.accuracy, "validation_auc": t.auc }));
+            } else {
+                out!("trial {:>3}  {}  validation accuracy {:.2}%  AUC {:.4}", t.number, search.spec.params.iter().zip(&t.values).map(|((p, _), v)| format!("{}={v}", p.key())).collect::<Vec<_>>().join(" "), 100.0 * t.accuracy, t.auc);
+            }
+        }
+        let best = search.best().cloned();
+        extra.insert("search".into(), serde_json::json!({ "spec": search.spec.encode(), "best": best, "validation_rows": search.split_sizes().1 }));
+    }
+    final_report(&report, &base, extra, json)
+}
+
+/// `--prune`, `--fine-tune`, `--quantize`, `--save-int8`: the page's compression panel, on a copy
+/// of the trained network. `None` without those flags.
+fn compress(m: &ArgMatches, model: &TabularTrainer, json: bool) -> Result<Option<serde_json::Value>, CliError> {
+    use crate::train::compress::{Granularity, Scope, sizes, sparsity};
+    let prune: Option<f64> = value(m, "prune").map(|v| super::number::<f64>("--prune", v, "a share from 0 to 0.999")).transpose()?;
+    if prune.is_some_and(|s| !(0.0..1.0).contains(&s)) {
+        return Err(super::bad("--prune", value(m, "prune").unwrap_or_default(), "a share from 0 to 0.999"));
+    }
+    let scope = match value(m, "prune-scope").unwrap_or("global") {
+        "global" => Scope::Global,
+        "layer" => Scope::PerLayer,
+        v => return Err(super::bad("--prune-scope", v, "global or layer")),
+    };
+    let fine_tune: usize = match value(m, "fine-tune") {
+        Some(v) => super::number("--fine-tune", v, "a whole number of epochs")?,
+        None => if prune.is_some() { 3 } else { 0 },
+    };
+    let quantize = match value(m, "quantize") {
+        None => None,
+        Some("channel") => Some(Granularity::PerChannel),
+        Some("tensor") => Some(Granularity::PerTensor),
+        Some(v) => return Err(super::bad("--quantize", v, "channel or tensor")),
+    };
+    if value(m, "save-int8").is_some() && quantize.is_none() {
+        return Err(CliError::Setting { flag: "--save-int8".into(), message: "needs --quantize channel or tensor".into() });
+    }
+    if prune.is_none() && quantize.is_none() {
+        return Ok(None);
+    }
+    let mut c = model.clone();
+    c.prune(prune.unwrap_or(0.0), scope, fine_tune);
+    c.train_to_end();
+    if let Some(g) = quantize {
+        let q = c.quantized(g);
+        if let Some(file) = value(m, "save-int8") {
+            let biases: Vec<Vec<f32>> = c.params.iter().skip(1).step_by(2).cloned().collect();
+            let bytes = crate::share::weights::quantized_to_safetensors(&q, &biases, &[("inputs", &c.data.names.join(",")), ("positive", &c.data.classes[0])])
+                .map_err(|e| CliError::Data(format!("--save-int8: {e}")))?;
+            std::fs::write(file, bytes).map_err(|e| CliError::Data(format!("--save-int8 {file}: {e}")))?;
+        }
+        c.set_weights(q.iter().map(|q| q.dequantize()).collect());
+    }
+    let r = c.report();
+    let biases: usize = c.sizes[1..].iter().sum();
+    let (dense, pruned, int8) = sizes(&c.weights(), biases, biases);
+    let share = sparsity(&c.weights());
+    let bytes = if quantize.is_some() { int8 } else if share > 0.0 { pruned } else { dense };
+    if !json {
+        out!("compressed: {:.1}% zero weights{}: test accuracy {:.2}%, AUC {:.4}, {bytes} bytes", 100.0 * share, if quantize.is_some() { ", int8" } else { "" }, 100.0 * r.test_accuracy, r.auc);
+    }
+    Ok(Some(serde_json::json!({ "test_accuracy": r.test_accuracy, "auc": r.auc, "sparsity": share, "bytes": bytes, "fine_tune_epochs": fine_tune })))
 }
 
 /// The prepared splits as safetensors.
@@ -166,9 +251,9 @@ fn epoch_line(e: &EpochRecord, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-fn final_report(r: &Report, base: &Report, json: bool) -> Result<(), CliError> {
+fn final_report(r: &Report, base: &Report, extra: serde_json::Map<String, serde_json::Value>, json: bool) -> Result<(), CliError> {
     if json {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "test_accuracy": r.test_accuracy,
             "auc": r.auc,
             "test_loss": r.test_loss,
@@ -179,6 +264,7 @@ fn final_report(r: &Report, base: &Report, json: bool) -> Result<(), CliError> {
             "equalized_odds_difference": r.fairness.equalized_odds_difference,
             "baseline": { "test_accuracy": base.test_accuracy, "auc": base.auc, "groups": base.fairness.groups },
         });
+        doc.as_object_mut().expect("an object").extend(extra);
         out!("{doc}");
         return Ok(());
     }

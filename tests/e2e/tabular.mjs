@@ -51,7 +51,8 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     const acc = await dataValue(page, 'tab-accuracy');
     const base = await dataValue(page, 'tab-base-accuracy');
     const groups = await page.locator('[data-testid="tab-fairness"] tr[data-group]').evaluateAll((rows) => rows.map((r) => [r.dataset.group, Number(r.dataset.accuracy)]));
-    const lines = execFileSync(cli, ['train', '--csv', path.join(root, 'target/data/adult.csv.gz'), ...ADULT, '--json'], { encoding: 'utf8' }).trim().split('\n');
+    // The CLI with the page's compression and search defaults, for the panels below.
+    const lines = execFileSync(cli, ['train', '--csv', path.join(root, 'target/data/adult.csv.gz'), ...ADULT, '--prune', '0.8', '--quantize', 'channel', '--search', 'default', '--json'], { encoding: 'utf8' }).trim().split('\n');
     const native = JSON.parse(lines[lines.length - 1]);
     console.log(`     Adult in the tab: network ${(100 * acc).toFixed(2)}%, logistic ${(100 * base).toFixed(2)}%, both trained in ${seconds.toFixed(1)} s; CLI ${(100 * native.test_accuracy).toFixed(2)}% / ${(100 * native.baseline.test_accuracy).toFixed(2)}%; groups ${JSON.stringify(groups)}`);
     assert(acc === native.test_accuracy && base === native.baseline.test_accuracy, 'the page\'s accuracies are the CLI\'s, exactly');
@@ -71,6 +72,7 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     const table = await text(page, 'tab-compress-table');
     console.log(`     compressed in ${((Date.now() - c0) / 1000).toFixed(1)} s: ${table.replace(/\s+/g, ' ')}`);
     assert(compressed >= 0.83, `80% sparse, fine-tuned, int8: ${compressed}`);
+    assert(compressed === native.compressed.test_accuracy, `compressed: page ${compressed}, CLI ${native.compressed.test_accuracy}`);
     assert(/80% zero/.test(table), table);
     const int8 = safetensorsHeader(await download(page, 'tab-export-int8'));
     assert(int8['l1.w'].dtype === 'I8' && JSON.stringify(int8['l1.w'].shape) === '[103,128]' && JSON.stringify(int8['l1.w_scale'].shape) === '[128]' && int8['l2.b'].dtype === 'F32', JSON.stringify(int8));
@@ -83,6 +85,7 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     const trials = await page.locator('[data-testid="tab-search-table"] tr[data-trial]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.accuracy)));
     console.log(`     6-trial search in ${((Date.now() - s0) / 1000).toFixed(1)} s: validation accuracies ${trials.map((a) => (100 * a).toFixed(2)).join(', ')}`);
     assert(trials.length === 6 && Math.max(...trials) > 0.84, JSON.stringify(trials));
+    assert(Math.max(...trials) === native.search.best.accuracy, `best trial: page ${Math.max(...trials)}, CLI ${native.search.best.accuracy}`);
     assert(/carved from the training split/.test(await page.locator('.tab-search .hint').first().textContent()), 'scored on the validation split');
     await page.locator('.tab-search').screenshot({ path: path.join(out, 'table-search.png') });
     await page.click('[data-testid="tab-search-apply"]');

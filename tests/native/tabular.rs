@@ -344,6 +344,17 @@ fn the_cli_runs_the_pages_pipeline_and_its_last_json_holds_the_report() {
         assert_eq!(g["accuracy"].as_f64().unwrap(), r.accuracy);
     }
     assert!(report.test_accuracy > 0.75, "the signal is learnable: {}", report.test_accuracy);
+    // Compression and search after training, as the page's panels do them.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["train", "--csv", csv.to_str().unwrap(), "--target", "label", "--epochs", "2", "--prune", "0.5", "--fine-tune", "1", "--quantize", "tensor", "--search", "grid,4,1,lr=0.001|0.01,width=8|32", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!((last["compressed"]["sparsity"].as_f64().unwrap() - 0.5).abs() < 0.01, "{}", last["compressed"]);
+    assert_eq!(stdout.lines().filter(|l| l.contains("\"trial\"")).count(), 4, "four grid trials");
+    assert!(last["search"]["best"]["accuracy"].as_f64().unwrap() > 0.7);
     // A bad file: exit 2 and the parser's message.
     let bad = dir.join("bad.csv");
     std::fs::write(&bad, "a,b\n1,2\n3\n").unwrap();
