@@ -167,3 +167,66 @@ pub fn sizes(weights: &[&[f32]], biases: usize, per_channel_scales: usize) -> (u
     let int8 = n.min(5 * nonzero) + 4 * per_channel_scales + bias_bytes;
     (dense, pruned, int8)
 }
+
+/// A compressed copy of an image model and its figures.
+#[derive(Clone, Debug)]
+pub struct CompressedImage {
+    /// The model with its weights pruned and/or quantized (biases and batch norm untouched).
+    pub model: crate::models::image::ImageModel,
+    /// Non-zero weights after pruning.
+    pub nonzero: usize,
+    /// Weights in all (the matrices and filters compressed).
+    pub weights: usize,
+    /// `(dense f32, pruned f32 with indices, int8 with scales)` bytes, as [`sizes`] counts them.
+    pub bytes: (usize, usize, usize),
+}
+
+/// Prunes (to `sparsity`, over `scope`) and optionally quantizes an image model's weights —
+/// every `….weight` of rank 2 or more except batch norm's, each seen as `[out, rest]` (PyTorch's
+/// layout: output channels along the first axis) — given its parameters' values read back
+/// (`values`, in [`ImageModel::names`](crate::models::image::ImageModel::names) order).
+pub fn compress_image_model(
+    model: &crate::models::image::ImageModel,
+    values: &[Vec<f64>],
+    sparsity: f64,
+    scope: Scope,
+    quantize: Option<Granularity>,
+) -> CompressedImage {
+    let shapes = model.arch.shapes();
+    let names = model.names();
+    let picked: Vec<usize> = (0..names.len()).filter(|&i| names[i].ends_with(".weight") && !names[i].starts_with("bn") && shapes[i].rank() >= 2).collect();
+    let weights: Vec<Vec<f32>> = picked.iter().map(|&i| values[i].iter().map(|&v| v as f32).collect()).collect();
+    let refs: Vec<&[f32]> = weights.iter().map(Vec::as_slice).collect();
+    let masks = magnitude_masks(&refs, sparsity, scope);
+    let mut out = model.clone();
+    let mut compressed = Vec::new();
+    let mut scales = 0;
+    for ((&i, w), mask) in picked.iter().zip(&weights).zip(&masks) {
+        let mut w = w.clone();
+        apply_mask(&mut w, mask);
+        let dims = shapes[i].dims();
+        let shape = [dims[0], dims[1..].iter().product()];
+        if let Some(g) = quantize {
+            let q = quantize_matrix(&w, shape, g);
+            scales += q.scales.len();
+            w = q.dequantize();
+        }
+        let device = out.params[i].device();
+        let v: Vec<f64> = w.iter().map(|&x| x as f64).collect();
+        out.params[i] = crate::engine::tensor_f64(&v, shapes[i], &device, crate::models::precision_of(&model.params[i]));
+        compressed.push(w);
+    }
+    let refs: Vec<&[f32]> = compressed.iter().map(Vec::as_slice).collect();
+    let biases: usize = (0..names.len()).filter(|i| !picked.contains(i)).map(|i| shapes[i].numel()).sum();
+    CompressedImage {
+        model: out,
+        nonzero: refs.iter().map(|w| w.iter().filter(|&&x| x != 0.0).count()).sum(),
+        weights: refs.iter().map(|w| w.len()).sum(),
+        bytes: sizes(&refs, biases, scales),
+    }
+}
+
+/// [`quantize`] along PyTorch's output axis (rows).
+fn quantize_matrix(w: &[f32], shape: [usize; 2], g: Granularity) -> Quantized {
+    quantize(w, shape, 0, g)
+}

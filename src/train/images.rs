@@ -703,13 +703,19 @@ impl ImageTrainer {
     /// Enqueues the evaluation of images `start..start + len` of a split (no dropout, batch norm
     /// on running statistics); read it with [`Evaluation::add`].
     pub fn eval_chunk(&self, split: Split, start: usize, len: usize) -> PendingChunk {
+        self.eval_chunk_of(&self.model, split, start, len)
+    }
+
+    /// [`ImageTrainer::eval_chunk`] of another model of this trainer's architecture (a pruned or
+    /// quantized copy).
+    pub fn eval_chunk_of(&self, model: &ImageModel, split: Split, start: usize, len: usize) -> PendingChunk {
         let set = self.split(split);
         let len = len.min(set.len().saturating_sub(start));
         let (x, y) = set.range(start, len);
         let mut tape = Tape::with_mode(Mode::Train);
         let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), x, [len, 1, SIDE, SIDE]);
         let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), y, [len, CLASSES]);
-        let nodes = self.model.forward(&mut tape, xn, Phase::Eval);
+        let nodes = model.forward(&mut tape, xn, Phase::Eval);
         let loss = tape.apply(Op::SoftmaxCrossEntropy, &[nodes.logits, yn], Tag::of(Role::Loss));
         PendingChunk { loss: tape.value(loss).clone(), logits: tape.value(nodes.logits).clone(), start, len }
     }

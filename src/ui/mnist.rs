@@ -9,7 +9,10 @@
 //! evaluations run in chunks between frames. A generation counter cancels a loop on reset, as the
 //! playground's player does. The trainer lives in a thread-local (it holds the device data).
 
+mod compress;
 mod weights;
+
+pub(in crate::ui) use compress::CompressPanel;
 
 use std::cell::RefCell;
 

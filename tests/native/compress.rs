@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use gradlab::engine::{Rng, Stream, block_on, read_many, tensor_f64};
+use gradlab::engine::{Rng, Stream, block_on, read_many};
 use gradlab::share::weights::{quantized_from_safetensors, quantized_to_safetensors};
-use gradlab::train::compress::{Granularity, Scope, magnitude_masks, quantize, sizes, sparsity};
+use gradlab::train::compress::{Granularity, Scope, compress_image_model, magnitude_masks, quantize, sizes, sparsity};
 use gradlab::train::tabular::{TabularConfig, TabularTrainer};
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -142,26 +142,21 @@ fn compressing_the_mnist_mlp_keeps_its_accuracy() {
     }
     let dense = block_on(t.evaluate(Split::Test, 2000)).unwrap().accuracy;
     let params: Vec<Vec<f64>> = block_on(read_many(t.model.params.clone())).unwrap();
-    let shapes = t.model.arch.shapes();
-    // fc1.weight [128, 784] and fc2.weight [10, 128]: PyTorch's [out, in], channels along rows.
-    let weights: Vec<Vec<f32>> = [0, 2].iter().map(|&i| params[i].iter().map(|&v| v as f32).collect()).collect();
-    let masks = magnitude_masks(&[&weights[0], &weights[1]], 0.8, Scope::Global);
-    let mut accuracy = |replace: &dyn Fn(usize, &[f32]) -> Vec<f32>| {
-        let mut m = t.model.clone();
-        for (k, &i) in [0usize, 2].iter().enumerate() {
-            let v: Vec<f64> = replace(k, &weights[k]).iter().map(|&x| x as f64).collect();
-            m.params[i] = tensor_f64(&v, shapes[i], &cpu, gradlab::engine::Precision::F32);
+    // The page's path: compress_image_model, then the trainer's evaluation of the copy.
+    let accuracy = |c: &gradlab::train::compress::CompressedImage| {
+        let mut eval = t.evaluation(Split::Test);
+        for start in (0..10_000).step_by(2_000) {
+            block_on(eval.add(t.eval_chunk_of(&c.model, Split::Test, start, 2_000))).unwrap();
         }
-        let saved = std::mem::replace(&mut t.model, m);
-        let a = block_on(t.evaluate(Split::Test, 2000)).unwrap().accuracy;
-        t.model = saved;
-        a
+        eval.metrics().accuracy
     };
-    let pruned = accuracy(&|k, w| w.iter().zip(&masks[k]).map(|(x, keep)| if *keep { *x } else { 0.0 }).collect());
-    let int8 = accuracy(&|k, w| {
-        let d = shapes[[0, 2][k]].dims();
-        quantize(w, [d[0], d[1]], 0, Granularity::PerChannel).dequantize()
-    });
+    let pruned_model = compress_image_model(&t.model, &params, 0.8, Scope::Global, None);
+    assert_eq!(pruned_model.weights, 784 * 128 + 128 * 10);
+    assert_eq!(pruned_model.nonzero, pruned_model.weights - (0.8 * pruned_model.weights as f64).floor() as usize);
+    let pruned = accuracy(&pruned_model);
+    let int8_model = compress_image_model(&t.model, &params, 0.0, Scope::Global, Some(Granularity::PerChannel));
+    let int8 = accuracy(&int8_model);
+    assert!(int8_model.bytes.2 * 3 < int8_model.bytes.0, "{:?}", int8_model.bytes);
     eprintln!("MNIST MLP (6,000 digits, 1 epoch): dense {:.2}%, 80% pruned {:.2}%, int8 per channel {:.2}%", 100.0 * dense, 100.0 * pruned, 100.0 * int8);
     assert!((dense - int8).abs() < 0.005, "int8 {int8} vs {dense}");
     assert!(dense - pruned < 0.03, "80% pruned without fine-tuning: {pruned} vs {dense}");

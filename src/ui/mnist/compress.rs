@@ -1,0 +1,105 @@
+//! The MNIST page's compression panel: the trained (or loaded) model pruned to a chosen sparsity
+//! and/or quantized to int8, measured on all 10,000 test images beside the model as it is — the
+//! same `train::compress` as the table page (there with fine-tuning; here post-training only).
+//! The evaluation runs in chunks, one per frame.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::super::play::next_frame;
+use super::{MnistUi, Run, with_trainer};
+use crate::engine::read_many;
+use crate::models::image::ImageModel;
+use crate::train::compress::{Granularity, Scope, compress_image_model};
+use crate::train::images::Split;
+
+/// Images a chunk of the evaluation takes.
+const CHUNK: usize = 500;
+
+/// Test accuracy of `model` (this trainer's architecture; `None`: the trainer's own).
+async fn accuracy(model: Option<&ImageModel>, status: RwSignal<Option<String>>, what: &str) -> Result<f64, String> {
+    let mut eval = with_trainer(|t| t.evaluation(Split::Test)).ok_or("train or load a model first")?;
+    let n = with_trainer(|t| t.test_len()).unwrap_or(0);
+    let mut start = 0;
+    while start < n {
+        status.set(Some(format!("measuring {what}: {start} of {n} test images…")));
+        let chunk = with_trainer(|t| match model {
+            Some(m) => t.eval_chunk_of(m, Split::Test, start, CHUNK),
+            None => t.eval_chunk(Split::Test, start, CHUNK),
+        })
+        .ok_or("the model was reset")?;
+        eval.add(chunk).await.map_err(|e| e.to_string())?;
+        start += CHUNK;
+        next_frame().await;
+    }
+    Ok(eval.metrics().accuracy)
+}
+
+/// The panel.
+#[component]
+pub(in crate::ui) fn CompressPanel(m: MnistUi) -> impl IntoView {
+    let sparsity = RwSignal::new(80.0f64);
+    let scope = RwSignal::new(Scope::Global);
+    let quant = RwSignal::new(Some(Granularity::PerChannel));
+    let status = RwSignal::new(None::<String>);
+    // (accuracy before, accuracy after, non-zero, weights, bytes before, bytes after)
+    let result = RwSignal::new(None::<(f64, f64, usize, usize, usize, usize)>);
+    Effect::new(move |_| {
+        m.weights_version.track();
+        m.resets().track();
+        result.set(None);
+    });
+    let usable = move || matches!(m.run.get(), Run::Done | Run::Paused) && status.get().is_none();
+    let run = move || {
+        let (s, sc, q) = (sparsity.get_untracked() / 100.0, scope.get_untracked(), quant.get_untracked());
+        spawn_local(async move {
+            let outcome = async {
+                status.set(Some("reading the weights…".into()));
+                let params = with_trainer(|t| t.model.params.clone()).ok_or("train or load a model first")?;
+                let values = read_many(params).await.map_err(|e| e.to_string())?;
+                let c = with_trainer(|t| compress_image_model(&t.model, &values, s, sc, q)).ok_or("the model was reset")?;
+                let before = accuracy(None, status, "the model").await?;
+                let after = accuracy(Some(&c.model), status, "the compressed model").await?;
+                let bytes = if q.is_some() { c.bytes.2 } else if s > 0.0 { c.bytes.1 } else { c.bytes.0 };
+                Ok::<_, String>((before, after, c.nonzero, c.weights, c.bytes.0, bytes))
+            }
+            .await;
+            match outcome {
+                Ok(r) => {
+                    result.set(Some(r));
+                    status.set(None);
+                }
+                Err(why) => status.set(Some(format!("could not compress: {why}"))),
+            }
+        });
+    };
+    view! {
+        <section class="panel mnist-compress">
+            <h2>"Compression " <span class="sub">"prune and quantize the model, post-training"</span></h2>
+            <div class="controls-row">
+                <label>"sparsity %"<input type="text" size="4" data-testid="mnist-sparsity" prop:value=move || sparsity.get().to_string()
+                    on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { sparsity.set(v.clamp(0.0, 99.9)) } }/></label>
+                <label>"pruned over"<select data-testid="mnist-prune-scope" on:change=move |ev| scope.set(if event_target_value(&ev) == "layer" { Scope::PerLayer } else { Scope::Global })>
+                    <option value="global">"all layers together"</option><option value="layer">"each layer alike"</option></select></label>
+                <label>"then quantize"<select data-testid="mnist-quant" on:change=move |ev| quant.set(match event_target_value(&ev).as_str() {
+                        "tensor" => Some(Granularity::PerTensor), "channel" => Some(Granularity::PerChannel), _ => None })>
+                    <option value="channel">"int8, a scale per output unit"</option><option value="tensor">"int8, one scale per layer"</option><option value="none">"no (keep f32)"</option></select></label>
+                <button data-testid="mnist-compress" disabled=move || !usable() on:click=move |_| run()>"prune and quantize"</button>
+            </div>
+            <p class="hint" data-testid="mnist-compress-status">{move || status.get().unwrap_or_else(|| if matches!(m.run.get(), Run::Done | Run::Paused) {
+                "Weight matrices and filters are pruned by magnitude and quantized symmetrically; biases and batch norm stay f32. On the table page the network can also be fine-tuned after pruning.".into()
+            } else {
+                "train (or pause, or load weights) first".into()
+            })}</p>
+            {move || result.get().map(|(before, after, nonzero, weights, b0, b1)| view! {
+                <table class="scores" data-testid="mnist-compress-table">
+                    <tr><th></th><th>"as trained"</th><th>"compressed"</th></tr>
+                    <tr><td>"test accuracy (10,000 images)"</td><td>{format!("{:.2}%", 100.0 * before)}</td>
+                        <td data-testid="mnist-compressed-accuracy" data-value=after.to_string() data-before=before.to_string()>{format!("{:.2}%", 100.0 * after)}</td></tr>
+                    <tr><td>"non-zero weights"</td><td>{weights}</td><td>{format!("{nonzero} ({:.0}% zero)", 100.0 * (1.0 - nonzero as f64 / weights.max(1) as f64))}</td></tr>
+                    <tr><td>"size"</td><td>{format!("{:.1} kB", b0 as f64 / 1000.0)}</td><td>{format!("{:.1} kB", b1 as f64 / 1000.0)}</td></tr>
+                </table>
+            })}
+        </section>
+    }
+}
