@@ -221,6 +221,24 @@ impl Head {
     }
 }
 
+/// `loss` plus the weight penalty `regularization` at `rate` on each of `weights` (none at rate 0);
+/// returns the total-loss node.
+pub(crate) fn penalised(tape: &mut Tape, mut loss: NodeId, weights: &[NodeId], regularization: Regularization, rate: f64) -> NodeId {
+    let rate = rate as f32;
+    let penalty = match regularization {
+        Regularization::L1 if rate > 0.0 => Some(Op::L1 { rate }),
+        Regularization::L2 if rate > 0.0 => Some(Op::L2 { rate }),
+        _ => None,
+    };
+    if let Some(op) = penalty {
+        for &w in weights {
+            let p = tape.apply(op, &[w], Tag::layer(Role::Penalty, tape.node(w).tag.layer as usize));
+            loss = tape.apply(Op::Add, &[loss, p], Tag::of(Role::Total));
+        }
+    }
+    loss
+}
+
 /// The outputs of the network over the heatmap grid, read back to the host.
 #[derive(Clone, Debug, Default)]
 pub struct GridOutputs {
@@ -524,20 +542,9 @@ impl Trainer {
     /// Records the data loss of `nodes` against `target` plus the weight penalty; returns the
     /// total-loss node.
     fn penalised(&self, tape: &mut Tape, nodes: &MlpNodes, target: NodeId) -> NodeId {
-        let mut loss = self.head.loss(tape, nodes.output, target);
-        let rate = self.config.reg_rate as f32;
-        let penalty = match self.config.regularization {
-            Regularization::L1 if rate > 0.0 => Some(Op::L1 { rate }),
-            Regularization::L2 if rate > 0.0 => Some(Op::L2 { rate }),
-            _ => None,
-        };
-        if let Some(op) = penalty {
-            for i in self.model.weight_indices() {
-                let p = tape.apply(op, &[nodes.params[i]], Tag::layer(Role::Penalty, tape.node(nodes.params[i]).tag.layer as usize));
-                loss = tape.apply(Op::Add, &[loss, p], Tag::of(Role::Total));
-            }
-        }
-        loss
+        let loss = self.head.loss(tape, nodes.output, target);
+        let weights: Vec<NodeId> = self.model.weight_indices().map(|i| nodes.params[i]).collect();
+        penalised(tape, loss, &weights, self.config.regularization, self.config.reg_rate)
     }
 
     /// One optimisation step on one batch: on the host kernels where they apply (the CPU, f32),

@@ -499,19 +499,9 @@ impl TabularTrainer {
         if !train {
             return (tape, x, y, nodes.params, nodes.output);
         }
-        let mut loss = tape.apply(Op::BceWithLogits, &[nodes.output, y], Tag::of(Role::Loss));
-        let rate = self.config.reg_rate as f32;
-        let penalty = match self.config.regularization {
-            Regularization::L1 if rate > 0.0 => Some(Op::L1 { rate }),
-            Regularization::L2 if rate > 0.0 => Some(Op::L2 { rate }),
-            _ => None,
-        };
-        if let Some(op) = penalty {
-            for i in model.weight_indices() {
-                let p = tape.apply(op, &[nodes.params[i]], Tag::layer(Role::Penalty, i / 2 + 1));
-                loss = tape.apply(Op::Add, &[loss, p], Tag::of(Role::Total));
-            }
-        }
+        let loss = tape.apply(Op::BceWithLogits, &[nodes.output, y], Tag::of(Role::Loss));
+        let weights: Vec<NodeId> = model.weight_indices().map(|i| nodes.params[i]).collect();
+        let loss = super::penalised(&mut tape, loss, &weights, self.config.regularization, self.config.reg_rate);
         (tape, x, y, nodes.params, loss)
     }
 

@@ -267,7 +267,8 @@ async fn array_buffer(response: &web_sys::Response) -> Result<Vec<u8>, String> {
 }
 
 /// `60000` → `60,000`.
-fn thousands(n: usize) -> String {
+/// `48842` as `48,842`.
+pub(super) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {

@@ -23,7 +23,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::chart::LineChart;
-use super::digits::fetch_bytes;
+use super::digits::{fetch_bytes, thousands};
 use super::play::next_frame;
 use super::{file_in, now_ms};
 use crate::data::table::{Kind, Profile, Table, check_size};
@@ -344,18 +344,6 @@ pub fn bench_tabular(steps: u32) -> Result<f64, String> {
         }
     }
     Ok(n as f64 * 1000.0 / (now_ms() - start))
-}
-
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 /// The page. `config` and `source` are the link's (`tab.*`); `on_change` writes the link.
