@@ -9,7 +9,8 @@ use crate::data::table::{MAX_CSV_BYTES, Table};
 use crate::train::tabular::{EpochRecord, Report, TABULAR_SETTINGS, TabularConfig, TabularTrainer, apply_tabular_settings};
 
 /// Flags only a tabular run takes (with `--csv`), and the schema keys they set.
-pub(super) const TABULAR_ONLY: [(&str, &str); 7] = [
+pub(super) const TABULAR_ONLY: [(&str, &str); 8] = [
+    ("categorical", "tab.categorical"),
     ("target", "tab.target"),
     ("positive", "tab.positive"),
     ("sensitive", "tab.sensitive"),
@@ -200,8 +201,10 @@ fn compress(m: &ArgMatches, model: &TabularTrainer, json: bool) -> Result<Option
     let mut c = model.clone();
     c.prune(prune.unwrap_or(0.0), scope, fine_tune);
     c.train_to_end();
+    let mut scales = 0;
     if let Some(g) = quantize {
         let q = c.quantized(g);
+        scales = q.iter().map(|q| q.scales.len()).sum();
         if let Some(file) = value(m, "save-int8") {
             let biases: Vec<Vec<f32>> = c.params.iter().skip(1).step_by(2).cloned().collect();
             let bytes = crate::share::weights::quantized_to_safetensors(&q, &biases, &[("inputs", &c.data.names.join(",")), ("positive", &c.data.classes[0])])
@@ -212,7 +215,7 @@ fn compress(m: &ArgMatches, model: &TabularTrainer, json: bool) -> Result<Option
     }
     let r = c.report();
     let biases: usize = c.sizes[1..].iter().sum();
-    let (dense, pruned, int8) = sizes(&c.weights(), biases, biases);
+    let (dense, pruned, int8) = sizes(&c.weights(), biases, scales);
     let share = sparsity(&c.weights());
     let bytes = if quantize.is_some() { int8 } else if share > 0.0 { pruned } else { dense };
     if !json {

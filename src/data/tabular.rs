@@ -318,6 +318,9 @@ pub fn prepare(table: &Table, config: &PrepConfig, seed: u64) -> Result<Prepared
     let target = if config.target.is_empty() { table.columns.len().saturating_sub(1) } else { column(table, &config.target)? };
     let target_name = table.columns.get(target).map(|c| c.name.clone()).ok_or_else(|| PrepError::NoColumn(config.target.clone()))?;
     let sensitive = config.sensitive.as_deref().map(|s| column(table, s)).transpose()?;
+    if sensitive == Some(target) {
+        return Err(PrepError::Unusable(format!("'{target_name}' is the target: it cannot also be the sensitive column")));
+    }
     let mut features: Vec<usize> = match &config.features {
         Some(names) => names.iter().map(|n| column(table, n)).collect::<Result<_, _>>()?,
         None => (0..table.columns.len()).filter(|&c| c != target && Some(c) != sensitive).collect(),
@@ -338,6 +341,15 @@ pub fn prepare(table: &Table, config: &PrepConfig, seed: u64) -> Result<Prepared
     let mut products = Vec::new();
     for (a, b) in &config.products {
         let (ia, ib) = (column(table, a)?, column(table, b)?);
+        // A product must not bring the label (or a sensitive column kept out) in by the back door.
+        for (i, name) in [(ia, a), (ib, b)] {
+            if i == target {
+                return Err(PrepError::Unusable(format!("the product {a}×{b} uses the target '{name}': it would give the label away")));
+            }
+            if Some(i) == sensitive && !config.sensitive_as_feature {
+                return Err(PrepError::Unusable(format!("the product {a}×{b} uses the sensitive column '{name}', which is not a feature")));
+            }
+        }
         for (i, name) in [(ia, a), (ib, b)] {
             if kind(i) != Kind::Numeric {
                 return Err(PrepError::ProductNotNumeric { a: a.clone(), b: b.clone(), column: name.clone() });

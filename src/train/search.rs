@@ -253,14 +253,16 @@ impl SearchSpec {
                         Values::Range(a, b) => vec![*a, *b],
                     })
                     .collect();
-                let total: usize = lists.iter().map(Vec::len).product();
+                let total = lists.iter().fold(1usize, |n, l| n.saturating_mul(l.len()));
                 for k in 0..total.min(self.trials) {
                     let mut c = TabularConfig { epochs: self.epochs, ..base.clone() };
                     let mut rest = k;
-                    for ((p, _), l) in self.params.iter().zip(&lists).rev() {
-                        p.set(&mut c, l[rest % l.len()]);
+                    let mut values = vec![0.0; lists.len()];
+                    for (v, l) in values.iter_mut().zip(&lists).rev() {
+                        *v = l[rest % l.len()];
                         rest /= l.len();
                     }
+                    self.apply(&mut c, &values);
                     out.push(c);
                 }
             }
@@ -268,6 +270,7 @@ impl SearchSpec {
                 let mut rng = Rng::new(seed, Stream::Search);
                 for _ in 0..self.trials {
                     let mut c = TabularConfig { epochs: self.epochs, ..base.clone() };
+                    let mut values = Vec::new();
                     for (p, v) in &self.params {
                         let x = match v {
                             Values::List(l) => l[rng.below(l.len())],
@@ -277,13 +280,31 @@ impl SearchSpec {
                                 if p.integer() { x.round() } else { round3(x) }.clamp(*a, *b)
                             }
                         };
-                        p.set(&mut c, x);
+                        values.push(x);
                     }
+                    self.apply(&mut c, &values);
                     out.push(c);
                 }
             }
         }
         out
+    }
+}
+
+impl SearchSpec {
+    /// Sets the searched settings to `values` (in the spec's order) — depth before width, so a
+    /// width applies to the layers the trial has.
+    pub fn apply(&self, c: &mut TabularConfig, values: &[f64]) {
+        let searched = |p: Param| self.params.iter().any(|(q, _)| *q == p);
+        // A width searched on a net with no hidden layer (and no depth searched) gives it one.
+        if searched(Param::Width) && !searched(Param::Depth) && c.hidden.is_empty() {
+            c.hidden = vec![1];
+        }
+        let mut order: Vec<usize> = (0..self.params.len()).collect();
+        order.sort_by_key(|&i| self.params[i].0 != Param::Depth);
+        for i in order {
+            self.params[i].0.set(c, values[i]);
+        }
     }
 }
 
@@ -382,9 +403,7 @@ impl Search {
     pub fn apply_best(&self, base: &TabularConfig) -> Option<TabularConfig> {
         let best = self.best()?;
         let mut c = base.clone();
-        for ((p, _), v) in self.spec.params.iter().zip(&best.values) {
-            p.set(&mut c, *v);
-        }
+        self.spec.apply(&mut c, &best.values);
         Some(c)
     }
 }

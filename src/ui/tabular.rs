@@ -123,25 +123,28 @@ fn show_table(t: TabUi, table: Rc<Table>, name: Option<String>, prepared: Option
 
 /// Downloads, checks and parses the Adult table.
 async fn load_adult(t: TabUi) {
+    // A file chosen meanwhile wins: this load then says nothing more.
+    let wanted = move || t.source.get_untracked() == TableSource::Adult;
     t.run.set(Run::Loading("downloading the Adult census table…".into()));
     let result = async {
         let gz = fetch_bytes(ADULT_FILE, MAX_ADULT_GZ, " (./x data builds it)", |n, total| {
             let of = total.map_or(String::new(), |t| format!(" of {:.2} MB", t / 1e6));
-            t.run.set(Run::Loading(format!("downloading the Adult census table: {:.2}{of} MB…", n as f64 / 1e6)));
+            if wanted() {
+                t.run.set(Run::Loading(format!("downloading the Adult census table: {:.2}{of} MB…", n as f64 / 1e6)));
+            }
         })
         .await?;
-        t.run.set(Run::Loading("checking and reading the table…".into()));
+        if wanted() {
+            t.run.set(Run::Loading("checking and reading the table…".into()));
+        }
         next_frame().await;
         let csv = adult_csv(&gz)?;
         Table::parse(&csv).map_err(|e| format!("{ADULT_FILE}: {e}"))
     }
     .await;
     match result {
-        Ok(table) => {
-            if t.source.get_untracked() == TableSource::Adult {
-                show_table(t, Rc::new(table), None, None);
-            }
-        }
+        _ if !wanted() => {}
+        Ok(table) => show_table(t, Rc::new(table), None, None),
         Err(why) => t.run.set(Run::Failed(format!("could not load the Adult table: {why}"))),
     }
 }

@@ -112,6 +112,13 @@ fn tables_that_cannot_be_prepared_say_why() {
     assert!(err(PrepConfig { positive: Some("maybe".into()), ..prep("label") }).to_string().contains("'maybe' is not a value"));
     assert!(matches!(err(PrepConfig { products: vec![("x".into(), "colour".into())], ..prep("label") }), PrepError::ProductNotNumeric { .. }));
     assert_eq!(err(PrepConfig { features: Some(vec![]), ..prep("label") }), PrepError::NoFeatures);
+    // The label never becomes an input: not as the sensitive column, not through a product (found
+    // in review: a sensitive-and-feature target, or `label01*x`, gave ~100% accuracy).
+    let leak = table("x,group,label01\n1,a,0\n2,b,1\n3,a,0\n4,b,1\n5,a,0\n6,b,1\n7,a,1\n8,b,0\n");
+    let e = prepare(&leak, &PrepConfig { sensitive: Some("label01".into()), sensitive_as_feature: true, ..prep("label01") }, 1).unwrap_err();
+    assert!(e.to_string().contains("cannot also be the sensitive column"), "{e}");
+    let e = prepare(&leak, &PrepConfig { products: vec![("label01".into(), "x".into())], ..prep("label01") }, 1).unwrap_err();
+    assert!(e.to_string().contains("give the label away"), "{e}");
     let one_class = table("a,b\n1,y\n2,y\n3,y\n");
     assert!(matches!(prepare(&one_class, &prep("b"), 1).unwrap_err(), PrepError::NotBinary { count: 1, .. }));
     let too_few = table("a,b\n1,y\n2,n\n3,n\n4,n\n");
@@ -413,6 +420,16 @@ mod search {
         assert_eq!(pairs, [(0.001, 16), (0.001, 32), (0.001, 64), (0.01, 16), (0.01, 32), (0.01, 64)]);
         assert!(configs.iter().all(|c| c.epochs == 1));
         assert_eq!(SearchSpec { trials: 4, ..grid }.configs(&base, 1).len(), 4);
+        // A grid too large to count saturates instead of wrapping to no trials.
+        let huge = SearchSpec { mode: Mode::Grid, trials: 3, epochs: 1, params: Param::ALL.map(|p| (p, Values::List(vec![1.0; 64]))).to_vec() };
+        assert_eq!(huge.configs(&base, 1).len(), 3);
+        // Width on a net with no hidden layer, searched with depth listed after it: depth applies
+        // first, so each trial has the width asked for (found in review).
+        let none = TabularConfig { hidden: vec![], ..base.clone() };
+        let wd = SearchSpec::decode("grid,9,1,width=8|32,depth=1|2").unwrap().configs(&none, 1);
+        assert_eq!(wd.iter().map(|c| c.hidden.clone()).collect::<Vec<_>>(), [vec![8], vec![8, 8], vec![32], vec![32, 32]]);
+        let w_only = SearchSpec::decode("grid,9,1,width=8|32").unwrap().configs(&none, 1);
+        assert_eq!(w_only.iter().map(|c| c.hidden.clone()).collect::<Vec<_>>(), [vec![8], vec![32]]);
         let random = SearchSpec::decode("random,50,1,lr=0.0001..0.1,batch=16|32|64,dropout=0..0.5,l2=0|0.001").unwrap();
         let a = random.configs(&base, 3);
         assert_eq!(a, random.configs(&base, 3), "the same seed draws the same trials");

@@ -42,6 +42,7 @@ pub(in crate::ui) fn CompressPanel(m: MnistUi) -> impl IntoView {
     let scope = RwSignal::new(Scope::Global);
     let quant = RwSignal::new(Some(Granularity::PerChannel));
     let status = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
     // (accuracy before, accuracy after, non-zero, weights, bytes before, bytes after)
     let result = RwSignal::new(None::<(f64, f64, usize, usize, usize, usize)>);
     Effect::new(move |_| {
@@ -49,9 +50,10 @@ pub(in crate::ui) fn CompressPanel(m: MnistUi) -> impl IntoView {
         m.resets().track();
         result.set(None);
     });
-    let usable = move || matches!(m.run.get(), Run::Done | Run::Paused) && status.get().is_none();
+    let usable = move || matches!(m.run.get(), Run::Done | Run::Paused) && !busy.get();
     let run = move || {
         let (s, sc, q) = (sparsity.get_untracked() / 100.0, scope.get_untracked(), quant.get_untracked());
+        busy.set(true);
         spawn_local(async move {
             let outcome = async {
                 status.set(Some("reading the weights…".into()));
@@ -71,6 +73,7 @@ pub(in crate::ui) fn CompressPanel(m: MnistUi) -> impl IntoView {
                 }
                 Err(why) => status.set(Some(format!("could not compress: {why}"))),
             }
+            busy.set(false);
         });
     };
     view! {

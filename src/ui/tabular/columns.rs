@@ -68,11 +68,13 @@ fn set_role(t: TabUi, name: &str, role: Role, on_change: impl Fn()) {
             // The old target becomes a feature only if the user says so.
         }
         Role::Sensitive | Role::SensitiveFeature => {
+            if target == name {
+                t.note.set(Some(format!("'{name}' is the target: make another column the target first")));
+                t.config.update(|_| {}); // the select shows the column's part again
+                return;
+            }
             c.prep.sensitive = Some(name.to_string());
             c.prep.sensitive_as_feature = role == Role::SensitiveFeature;
-            if target == name {
-                c.prep.target = String::new();
-            }
         }
         Role::Feature => features.push(name.to_string()),
         Role::Ignored => {}

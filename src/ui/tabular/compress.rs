@@ -22,7 +22,7 @@ const CURVE: [f64; 12] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95
 
 thread_local! {
     /// The compressed copy (for the file).
-    static COMPRESSED: RefCell<Option<TabularTrainer>> = const { RefCell::new(None) };
+    static COMPRESSED: RefCell<Option<(TabularTrainer, Option<Granularity>)>> = const { RefCell::new(None) };
 }
 
 /// One column of the before/after table.
@@ -37,11 +37,13 @@ struct Figures {
     histogram: Vec<f32>,
 }
 
-fn figures(t: &mut TabularTrainer, quantized: bool) -> Figures {
+/// `scales`: int8 scales stored (`None`: not quantized).
+fn figures(t: &mut TabularTrainer, scales: Option<usize>) -> Figures {
     let r = t.report();
     let w = t.weights();
     let biases: usize = t.sizes[1..].iter().sum();
-    let (dense, pruned, int8) = sizes(&w, biases, biases);
+    let quantized = scales.is_some();
+    let (dense, pruned, int8) = sizes(&w, biases, scales.unwrap_or(0));
     let zero_share = sparsity(&w);
     Figures {
         accuracy: r.test_accuracy,
@@ -87,12 +89,16 @@ pub(super) fn CompressPanel(ready: Signal<bool>) -> impl IntoView {
     let epochs = RwSignal::new(3usize);
     let quant = RwSignal::new(Some(Granularity::PerChannel));
     let busy = RwSignal::new(None::<String>);
+    // Bumped when the trained network goes away: a compression of the old one is dropped.
+    let generation = RwSignal::new(0u64);
     let before = RwSignal::new(None::<Figures>);
     let after = RwSignal::new(None::<Figures>);
     let curve = RwSignal::new(Vec::<(f64, f64, f64)>::new());
     // A new training run drops what was measured on the old one.
     Effect::new(move |_| {
         if !ready.get() {
+            generation.update(|g| *g += 1);
+            busy.set(None);
             before.set(None);
             after.set(None);
             curve.set(Vec::new());
@@ -102,10 +108,11 @@ pub(super) fn CompressPanel(ready: Signal<bool>) -> impl IntoView {
     let run = move || {
         let Some(mut model) = MODELS.with(|m| m.borrow().as_ref().map(|(model, _)| model.clone())) else { return };
         let (s, sc, e, q) = (target.get_untracked() / 100.0, scope.get_untracked(), epochs.get_untracked(), quant.get_untracked());
+        let g0 = generation.get_untracked();
         spawn_local(async move {
             busy.set(Some("measuring the trained network…".into()));
             next_frame().await;
-            before.set(Some(figures(&mut model.clone(), false)));
+            before.set(Some(figures(&mut model.clone(), None)));
             // The curve: one sparsity a frame.
             let mut points = Vec::new();
             for (k, &p) in CURVE.iter().enumerate() {
@@ -113,6 +120,10 @@ pub(super) fn CompressPanel(ready: Signal<bool>) -> impl IntoView {
                 let mut m = model.clone();
                 m.prune(p, sc, 0);
                 points.push((100.0 * p, f64::NAN, 100.0 * m.report().test_accuracy));
+                if generation.get_untracked() != g0 {
+                    busy.set(None);
+                    return;
+                }
                 if k > 0 {
                     curve.set(points.clone());
                 }
@@ -138,21 +149,30 @@ pub(super) fn CompressPanel(ready: Signal<bool>) -> impl IntoView {
                     break;
                 }
                 next_frame().await;
+                if generation.get_untracked() != g0 {
+                    busy.set(None);
+                    return;
+                }
             }
+            let mut scales = None;
             if let Some(g) = q {
-                let w = model.quantized(g).iter().map(|q| q.dequantize()).collect();
-                model.set_weights(w);
+                let quantized = model.quantized(g);
+                scales = Some(quantized.iter().map(|q| q.scales.len()).sum());
+                model.set_weights(quantized.iter().map(|q| q.dequantize()).collect());
             }
-            after.set(Some(figures(&mut model, q.is_some())));
-            COMPRESSED.with(|c| *c.borrow_mut() = Some(model));
+            if generation.get_untracked() != g0 {
+                return;
+            }
+            after.set(Some(figures(&mut model, scales)));
+            COMPRESSED.with(|c| *c.borrow_mut() = Some((model, q)));
             busy.set(None);
         });
     };
     let export = move || {
         let bytes = COMPRESSED.with(|c| {
             let c = c.borrow();
-            let m = c.as_ref()?;
-            let g = quant.get_untracked()?;
+            let (m, g) = c.as_ref()?;
+            let g = (*g)?;
             let biases: Vec<Vec<f32>> = m.params.iter().skip(1).step_by(2).cloned().collect();
             quantized_to_safetensors(&m.quantized(g), &biases, &[("inputs", &m.data.names.join(",")), ("positive", &m.data.classes[0])]).ok()
         });

@@ -99,6 +99,21 @@ pub(super) fn SearchPanel(t: TabUi, spec: RwSignal<SearchSpec>, on_change: impl 
     let generation = RwSignal::new(0u64);
     let sort = RwSignal::new((usize::MAX, true)); // (column: value index, or MAX for accuracy; descending)
     let plot_param = RwSignal::new(0usize);
+    // The data a search ran on (preparation, seed, file): when it changes, the trials no longer
+    // belong to the page and go.
+    let ran_on = StoredValue::new(None::<(crate::data::tabular::PrepConfig, u64, Option<String>)>);
+    Effect::new(move |_| {
+        let now = t.config.with(|c| (c.prep.clone(), c.seed, t.file_name.get()));
+        if ran_on.get_value().is_some_and(|r| r != now) {
+            generation.update(|g| *g += 1);
+            SEARCH.with(|x| *x.borrow_mut() = None);
+            trials.set(Vec::new());
+            running_spec.set(None);
+            progress.set(String::new());
+            state.set(State::Idle);
+            ran_on.set_value(None);
+        }
+    });
     // Edits: the text of each setting's values, and whether it is searched.
     let texts: Vec<(Param, RwSignal<bool>, RwSignal<String>)> = Param::ALL
         .iter()
@@ -157,6 +172,7 @@ pub(super) fn SearchPanel(t: TabUi, spec: RwSignal<SearchSpec>, on_change: impl 
             let (tr, val) = s.split_sizes();
             progress.set(format!("{} trials on {tr} training rows, scored on {val} validation rows carved from the training split", s.len()));
             running_spec.set(Some(s.spec.clone()));
+            ran_on.set_value(Some(t.config.with_untracked(|c| (c.prep.clone(), c.seed, t.file_name.get_untracked()))));
             trials.set(Vec::new());
             SEARCH.with(|x| *x.borrow_mut() = Some(s));
         }
