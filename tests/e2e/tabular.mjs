@@ -166,6 +166,19 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     await page.close();
   });
 
+  await test('table page: a link made with a file of one\'s own asks for the file, then applies its settings to it', async () => {
+    // (A link the page writes carries every tab.* key; this one names those that differ from Adult's.)
+    const page = await openTable(browser, url, 'page=table&tab.data=file&tab.target=outcome&tab.positive=&tab.products=&tab.sensitive=group&tab.epochs=2');
+    await page.waitForFunction(() => /made with a CSV file of your own/.test(document.querySelector('[data-testid="tab-status"]')?.textContent || ''));
+    await page.setInputFiles('[data-testid="tab-file"]', { name: 'mine.csv', mimeType: 'text/csv', buffer: Buffer.from(syntheticCsv(400)) });
+    await readyToTrain(page);
+    const role = (name) => page.locator(`tr[data-column="${name}"] [data-testid="tab-role"]`).inputValue();
+    assert((await role('outcome')) === 'target' && (await role('group')) === 'sensitive', 'the link\'s parts, on the file');
+    assert((await page.locator('[data-testid="tab-epochs"]').inputValue()) === '2', 'the link\'s epochs');
+    await noError(page);
+    await page.close();
+  });
+
   await test('table page on a phone (390 × 844): no sideways overflow; wide tables scroll inside their panel', async () => {
     const page = await openTable(browser, url, '', { width: 390, height: 844 });
     await readyToTrain(page);

@@ -67,20 +67,19 @@ fn set_role(t: TabUi, name: &str, role: Role, on_change: impl Fn()) {
             }
             // The old target becomes a feature only if the user says so.
         }
+        // The target keeps its part until another column takes it (else the last column, often
+        // this one, would silently stay the target).
+        _ if target == name && role != Role::Target => {
+            t.note.set(Some(format!("'{name}' is the target: make another column the target first")));
+            t.config.update(|_| {}); // the select shows the column's part again
+            return;
+        }
         Role::Sensitive | Role::SensitiveFeature => {
-            if target == name {
-                t.note.set(Some(format!("'{name}' is the target: make another column the target first")));
-                t.config.update(|_| {}); // the select shows the column's part again
-                return;
-            }
             c.prep.sensitive = Some(name.to_string());
             c.prep.sensitive_as_feature = role == Role::SensitiveFeature;
         }
         Role::Feature => features.push(name.to_string()),
         Role::Ignored => {}
-    }
-    if role != Role::Target && target == name && !matches!(role, Role::Sensitive | Role::SensitiveFeature) {
-        c.prep.target = String::new();
     }
     if c.prep.sensitive.as_deref() == Some(name) && matches!(role, Role::Feature | Role::Ignored | Role::Target) {
         c.prep.sensitive = None;
