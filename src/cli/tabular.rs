@@ -68,17 +68,12 @@ pub(super) fn train_args(train: Command) -> Command {
 
 /// Reads a CSV file, unzipping a `.gz` one, within the size the page accepts.
 fn read_csv(path: &str) -> Result<Vec<u8>, CliError> {
-    use std::io::Read;
     let bytes = std::fs::read(path).map_err(|e| CliError::Data(format!("--csv {path}: {e}")))?;
     if !path.ends_with(".gz") {
         return Ok(bytes);
     }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes.as_slice())
-        .take(MAX_CSV_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| CliError::Data(format!("{path}: not readable gzip ({e})")))?;
-    Ok(out)
+    // One byte past the limit, so the parser names the size it refuses.
+    crate::data::gunzip(&bytes, MAX_CSV_BYTES as u64 + 1).map_err(|e| CliError::Data(format!("{path}: not readable gzip ({e})")))
 }
 
 /// `gradlab train --csv FILE …`.
@@ -172,7 +167,7 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
 /// `--prune`, `--fine-tune`, `--quantize`, `--save-int8`: the page's compression panel, on a copy
 /// of the trained network. `None` without those flags.
 fn compress(m: &ArgMatches, model: &TabularTrainer, json: bool) -> Result<Option<serde_json::Value>, CliError> {
-    use crate::train::compress::{Granularity, Scope, sizes, sparsity};
+    use crate::train::compress::{Granularity, Scope, sparsity};
     let prune: Option<f64> = value(m, "prune").map(|v| super::number::<f64>("--prune", v, "a share from 0 to 0.999")).transpose()?;
     if prune.is_some_and(|s| !(0.0..1.0).contains(&s)) {
         return Err(super::bad("--prune", value(m, "prune").unwrap_or_default(), "a share from 0 to 0.999"));
@@ -201,23 +196,18 @@ fn compress(m: &ArgMatches, model: &TabularTrainer, json: bool) -> Result<Option
     let mut c = model.clone();
     c.prune(prune.unwrap_or(0.0), scope, fine_tune);
     c.train_to_end();
-    let mut scales = 0;
+    let mut scales = None;
     if let Some(g) = quantize {
-        let q = c.quantized(g);
-        scales = q.iter().map(|q| q.scales.len()).sum();
+        let q = c.quantize(g);
+        scales = Some(q.iter().map(|q| q.scales.len()).sum());
         if let Some(file) = value(m, "save-int8") {
-            let biases: Vec<Vec<f32>> = c.params.iter().skip(1).step_by(2).cloned().collect();
-            let bytes = crate::share::weights::quantized_to_safetensors(&q, &biases, &[("inputs", &c.data.names.join(",")), ("positive", &c.data.classes[0])])
-                .map_err(|e| CliError::Data(format!("--save-int8: {e}")))?;
+            let bytes = crate::share::weights::tabular_int8(&c, &q).map_err(|e| CliError::Data(format!("--save-int8: {e}")))?;
             std::fs::write(file, bytes).map_err(|e| CliError::Data(format!("--save-int8 {file}: {e}")))?;
         }
-        c.set_weights(q.iter().map(|q| q.dequantize()).collect());
     }
     let r = c.report();
-    let biases: usize = c.sizes[1..].iter().sum();
-    let (dense, pruned, int8) = sizes(&c.weights(), biases, scales);
     let share = sparsity(&c.weights());
-    let bytes = if quantize.is_some() { int8 } else if share > 0.0 { pruned } else { dense };
+    let bytes = c.stored_bytes(scales);
     if !json {
         out!("compressed: {:.1}% zero weights{}: test accuracy {:.2}%, AUC {:.4}, {bytes} bytes", 100.0 * share, if quantize.is_some() { ", int8" } else { "" }, 100.0 * r.test_accuracy, r.auc);
     }

@@ -16,6 +16,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Rng, Stream};
 
+/// Unzips a gzip stream, stopping after `limit` bytes of output (a gzip bomb reads no further).
+pub fn gunzip(gz: &[u8], limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz).take(limit).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Half-width of the square the points and the heatmap cover.
 pub const DOMAIN: f64 = 6.0;
 

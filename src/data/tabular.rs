@@ -46,14 +46,10 @@ pub fn adult_sha256() -> &'static str {
 
 /// Unzips and checks the default table's file; the message says what to do when it is wrong.
 pub fn adult_csv(gz: &[u8]) -> Result<Vec<u8>, String> {
-    use std::io::Read;
     if gz.len() > MAX_ADULT_GZ {
         return Err(format!("{ADULT_FILE} is {} bytes, more than the Adult table's file can be", gz.len()));
     }
-    let mut csv = Vec::new();
-    flate2::read::GzDecoder::new(gz)
-        .take(super::table::MAX_CSV_BYTES as u64)
-        .read_to_end(&mut csv)
+    let csv = super::gunzip(gz, super::table::MAX_CSV_BYTES as u64)
         .map_err(|e| format!("{ADULT_FILE} is not readable gzip ({e}): it may be truncated; reload to fetch it again"))?;
     let sum: String = Sha256::digest(&csv).iter().map(|b| format!("{b:02x}")).collect();
     if sum != adult_sha256() {

@@ -372,6 +372,13 @@ pub fn quantized_to_safetensors(
     serialize(views, Some(meta.into_iter().collect())).map_err(|e| WeightsError::Corrupt(e.to_string()))
 }
 
+/// The tabular network's int8 file: its quantized weight matrices `q`, its biases, and the
+/// input names and positive class in the metadata.
+pub fn tabular_int8(trainer: &crate::train::tabular::TabularTrainer, q: &[crate::train::compress::Quantized]) -> Result<Vec<u8>, WeightsError> {
+    let biases: Vec<Vec<f32>> = trainer.params.iter().skip(1).step_by(2).cloned().collect();
+    quantized_to_safetensors(q, &biases, &[("inputs", &trainer.data.names.join(",")), ("positive", &trainer.data.classes[0])])
+}
+
 /// Reads [`quantized_to_safetensors`]'s file back: the dequantized weight matrices and the
 /// biases, layer by layer (a check that the file says what it should).
 pub fn quantized_from_safetensors(bytes: &[u8]) -> Result<Vec<(Vec<f32>, Vec<f32>)>, WeightsError> {

@@ -168,6 +168,19 @@ pub fn sizes(weights: &[&[f32]], biases: usize, per_channel_scales: usize) -> (u
     (dense, pruned, int8)
 }
 
+/// Bytes of the weights as they would be stored: int8 when quantized (`scales`: how many scales),
+/// else pruned with indices when any weight is zero, else dense f32 ([`sizes`]' three figures).
+pub fn stored_bytes(weights: &[&[f32]], biases: usize, scales: Option<usize>) -> usize {
+    let (dense, pruned, int8) = sizes(weights, biases, scales.unwrap_or(0));
+    if scales.is_some() {
+        int8
+    } else if sparsity(weights) > 0.0 {
+        pruned
+    } else {
+        dense
+    }
+}
+
 /// A compressed copy of an image model and its figures.
 #[derive(Clone, Debug)]
 pub struct CompressedImage {
@@ -177,8 +190,10 @@ pub struct CompressedImage {
     pub nonzero: usize,
     /// Weights in all (the matrices and filters compressed).
     pub weights: usize,
-    /// `(dense f32, pruned f32 with indices, int8 with scales)` bytes, as [`sizes`] counts them.
-    pub bytes: (usize, usize, usize),
+    /// Dense f32 bytes of the model's weights and biases.
+    pub dense_bytes: usize,
+    /// Bytes of the compressed copy as stored ([`stored_bytes`]).
+    pub stored_bytes: usize,
 }
 
 /// Prunes (to `sparsity`, over `scope`) and optionally quantizes an image model's weights —
@@ -200,15 +215,16 @@ pub fn compress_image_model(
     let masks = magnitude_masks(&refs, sparsity, scope);
     let mut out = model.clone();
     let mut compressed = Vec::new();
-    let mut scales = 0;
+    let mut scales = quantize.map(|_| 0);
     for ((&i, w), mask) in picked.iter().zip(&weights).zip(&masks) {
         let mut w = w.clone();
         apply_mask(&mut w, mask);
         let dims = shapes[i].dims();
         let shape = [dims[0], dims[1..].iter().product()];
         if let Some(g) = quantize {
-            let q = quantize_matrix(&w, shape, g);
-            scales += q.scales.len();
+            // PyTorch's layout: output channels along the rows.
+            let q = self::quantize(&w, shape, 0, g);
+            *scales.as_mut().expect("counted when quantizing") += q.scales.len();
             w = q.dequantize();
         }
         let device = out.params[i].device();
@@ -222,11 +238,7 @@ pub fn compress_image_model(
         model: out,
         nonzero: refs.iter().map(|w| w.iter().filter(|&&x| x != 0.0).count()).sum(),
         weights: refs.iter().map(|w| w.len()).sum(),
-        bytes: sizes(&refs, biases, scales),
+        dense_bytes: sizes(&refs, biases, 0).0,
+        stored_bytes: stored_bytes(&refs, biases, scales),
     }
-}
-
-/// [`quantize`] along PyTorch's output axis (rows).
-fn quantize_matrix(w: &[f32], shape: [usize; 2], g: Granularity) -> Quantized {
-    quantize(w, shape, 0, g)
 }

@@ -323,6 +323,11 @@ pub struct Trial {
     pub loss: f64,
 }
 
+/// The best of `trials`: highest validation accuracy, then AUC, then the earlier.
+pub fn best_of(trials: &[Trial]) -> Option<&Trial> {
+    trials.iter().max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.auc.total_cmp(&b.auc)).then(b.number.cmp(&a.number)))
+}
+
 /// Share of the training split carved off for validation.
 pub const VALIDATION: f64 = 0.2;
 
@@ -394,9 +399,9 @@ impl Search {
         while self.advance() {}
     }
 
-    /// The best trial so far: highest validation accuracy, then AUC, then the earlier.
+    /// The best trial so far ([`best_of`]).
     pub fn best(&self) -> Option<&Trial> {
-        self.trials.iter().max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.auc.total_cmp(&b.auc)).then(b.number.cmp(&a.number)))
+        best_of(&self.trials)
     }
 
     /// `base` with the best trial's values (its own epochs kept).

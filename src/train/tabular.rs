@@ -131,6 +131,11 @@ fn split_names(v: &str, sep: char) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// Product features as `tab.products` writes them: `a*b,c*d`, names escaped as [`join_names`].
+pub fn products_key(products: &[(String, String)]) -> String {
+    products.iter().map(|(a, b)| format!("{}*{}", join_names([a.as_str()]), join_names([b.as_str()]))).collect::<Vec<_>>().join(",")
+}
+
 fn hidden_key(h: &[usize]) -> String {
     if h.is_empty() { "none".into() } else { h.iter().map(usize::to_string).collect::<Vec<_>>().join(",") }
 }
@@ -188,7 +193,7 @@ pub static TABULAR_SETTINGS: &[TabularSetting] = &[
         key: "tab.products",
         default: "",
         expected: "product features a*b of two number columns, comma-separated (empty: none)",
-        get: |c| c.prep.products.iter().map(|(a, b)| format!("{}*{}", join_names([a.as_str()]), join_names([b.as_str()]))).collect::<Vec<_>>().join(","),
+        get: |c| products_key(&c.prep.products),
         set: |c, v| {
             let mut products = Vec::new();
             if !v.is_empty() {
@@ -688,6 +693,20 @@ impl TabularTrainer {
     /// The weight matrices quantized to int8.
     pub fn quantized(&self, granularity: compress::Granularity) -> Vec<compress::Quantized> {
         self.weights().iter().zip(self.weight_shapes()).map(|(w, shape)| compress::quantize(w, shape, 1, granularity)).collect()
+    }
+
+    /// Quantizes the weight matrices and runs on their dequantized values from now on; returns
+    /// the int8 matrices (for a file, and their scales' count).
+    pub fn quantize(&mut self, granularity: compress::Granularity) -> Vec<compress::Quantized> {
+        let q = self.quantized(granularity);
+        self.set_weights(q.iter().map(|q| q.dequantize()).collect());
+        q
+    }
+
+    /// Bytes of the weights as stored ([`compress::stored_bytes`]; `scales`: int8 scales, when
+    /// quantized).
+    pub fn stored_bytes(&self, scales: Option<usize>) -> usize {
+        compress::stored_bytes(&self.weights(), self.sizes[1..].iter().sum(), scales)
     }
 
     /// The test split's scores for the current weights (from the last evaluation when no step

@@ -156,7 +156,7 @@ fn compressing_the_mnist_mlp_keeps_its_accuracy() {
     let pruned = accuracy(&pruned_model);
     let int8_model = compress_image_model(&t.model, &params, 0.0, Scope::Global, Some(Granularity::PerChannel));
     let int8 = accuracy(&int8_model);
-    assert!(int8_model.bytes.2 * 3 < int8_model.bytes.0, "{:?}", int8_model.bytes);
+    assert!(int8_model.stored_bytes * 3 < int8_model.dense_bytes, "{} vs {}", int8_model.stored_bytes, int8_model.dense_bytes);
     eprintln!("MNIST MLP (6,000 digits, 1 epoch): dense {:.2}%, 80% pruned {:.2}%, int8 per channel {:.2}%", 100.0 * dense, 100.0 * pruned, 100.0 * int8);
     assert!((dense - int8).abs() < 0.005, "int8 {int8} vs {dense}");
     assert!(dense - pruned < 0.03, "80% pruned without fine-tuning: {pruned} vs {dense}");

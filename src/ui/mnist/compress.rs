@@ -62,8 +62,7 @@ pub(in crate::ui) fn CompressPanel(m: MnistUi) -> impl IntoView {
                 let c = with_trainer(|t| compress_image_model(&t.model, &values, s, sc, q)).ok_or("the model was reset")?;
                 let before = accuracy(None, status, "the model").await?;
                 let after = accuracy(Some(&c.model), status, "the compressed model").await?;
-                let bytes = if q.is_some() { c.bytes.2 } else if s > 0.0 { c.bytes.1 } else { c.bytes.0 };
-                Ok::<_, String>((before, after, c.nonzero, c.weights, c.bytes.0, bytes))
+                Ok::<_, String>((before, after, c.nonzero, c.weights, c.dense_bytes, c.stored_bytes))
             }
             .await;
             match outcome {

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use super::{ColumnView, TabUi, set, set_config, thousands};
 use crate::data::table::Kind;
-use crate::train::tabular::join_names;
+use crate::train::tabular::{join_names, products_key};
 
 /// A column's part in the experiment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,8 +233,7 @@ pub(super) fn Products(t: TabUi, on_change: impl Fn() + Copy + Send + Sync + 'st
     let a = RwSignal::new(String::new());
     let b = RwSignal::new(String::new());
     let write = move |products: Vec<(String, String)>| {
-        let v = products.iter().map(|(a, b)| format!("{}*{}", join_names([a.as_str()]), join_names([b.as_str()]))).collect::<Vec<_>>().join(",");
-        set(t, "tab.products", &v, on_change);
+        set(t, "tab.products", &products_key(&products), on_change);
     };
     let options = move |chosen: RwSignal<String>| {
         move || {

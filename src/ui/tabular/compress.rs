@@ -13,16 +13,16 @@ use super::super::chart::LineChart;
 use super::super::play::next_frame;
 use super::super::{download, now_ms};
 use super::MODELS;
-use crate::share::weights::quantized_to_safetensors;
-use crate::train::compress::{Granularity, Scope, sizes, sparsity};
+use crate::share::weights::tabular_int8;
+use crate::train::compress::{Granularity, Quantized, Scope};
 use crate::train::tabular::{TabularTrainer, Work};
 
 /// Sparsities of the accuracy curve.
 const CURVE: [f64; 12] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98];
 
 thread_local! {
-    /// The compressed copy (for the file).
-    static COMPRESSED: RefCell<Option<(TabularTrainer, Option<Granularity>)>> = const { RefCell::new(None) };
+    /// The compressed copy and, when quantized, its int8 matrices (for the file).
+    static COMPRESSED: RefCell<Option<(TabularTrainer, Option<Vec<Quantized>>)>> = const { RefCell::new(None) };
 }
 
 /// One column of the before/after table.
@@ -40,17 +40,14 @@ struct Figures {
 /// `scales`: int8 scales stored (`None`: not quantized).
 fn figures(t: &mut TabularTrainer, scales: Option<usize>) -> Figures {
     let r = t.report();
+    let bytes = t.stored_bytes(scales);
     let w = t.weights();
-    let biases: usize = t.sizes[1..].iter().sum();
-    let quantized = scales.is_some();
-    let (dense, pruned, int8) = sizes(&w, biases, scales.unwrap_or(0));
-    let zero_share = sparsity(&w);
     Figures {
         accuracy: r.test_accuracy,
         auc: r.auc,
         nonzero: w.iter().map(|w| w.iter().filter(|&&x| x != 0.0).count()).sum(),
         weights: w.iter().map(|w| w.len()).sum(),
-        bytes: if quantized { int8 } else if zero_share > 0.0 { pruned } else { dense },
+        bytes,
         histogram: w[0].to_vec(),
     }
 }
@@ -154,27 +151,20 @@ pub(super) fn CompressPanel(ready: Signal<bool>) -> impl IntoView {
                     return;
                 }
             }
-            let mut scales = None;
-            if let Some(g) = q {
-                let quantized = model.quantized(g);
-                scales = Some(quantized.iter().map(|q| q.scales.len()).sum());
-                model.set_weights(quantized.iter().map(|q| q.dequantize()).collect());
-            }
+            let int8 = q.map(|g| model.quantize(g));
             if generation.get_untracked() != g0 {
                 return;
             }
-            after.set(Some(figures(&mut model, scales)));
-            COMPRESSED.with(|c| *c.borrow_mut() = Some((model, q)));
+            after.set(Some(figures(&mut model, int8.as_ref().map(|q| q.iter().map(|q| q.scales.len()).sum()))));
+            COMPRESSED.with(|c| *c.borrow_mut() = Some((model, int8)));
             busy.set(None);
         });
     };
     let export = move || {
         let bytes = COMPRESSED.with(|c| {
             let c = c.borrow();
-            let (m, g) = c.as_ref()?;
-            let g = (*g)?;
-            let biases: Vec<Vec<f32>> = m.params.iter().skip(1).step_by(2).cloned().collect();
-            quantized_to_safetensors(&m.quantized(g), &biases, &[("inputs", &m.data.names.join(",")), ("positive", &m.data.classes[0])]).ok()
+            let (m, q) = c.as_ref()?;
+            tabular_int8(m, q.as_ref()?).ok()
         });
         if let Some(bytes) = bytes {
             download("gradlab-tabular-int8.safetensors", "application/octet-stream", &bytes);

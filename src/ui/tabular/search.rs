@@ -13,7 +13,7 @@ use leptos::task::spawn_local;
 use super::super::now_ms;
 use super::super::play::next_frame;
 use super::{TabUi, prepared, set_config};
-use crate::train::search::{Mode, Param, Search, SearchSpec, Trial, Values};
+use crate::train::search::{Mode, Param, Search, SearchSpec, Trial, Values, best_of};
 
 thread_local! {
     static SEARCH: RefCell<Option<Search>> = const { RefCell::new(None) };
@@ -94,6 +94,8 @@ pub(super) fn SearchPanel(t: TabUi, spec: RwSignal<SearchSpec>, on_change: impl 
     let state = RwSignal::new(State::Idle);
     let trials = RwSignal::new(Vec::<Trial>::new());
     let running_spec = RwSignal::new(None::<SearchSpec>);
+    // Trials of the search that runs (its spec's count for a random search; a grid may have fewer).
+    let total = RwSignal::new(0usize);
     let progress = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let generation = RwSignal::new(0u64);
@@ -172,6 +174,7 @@ pub(super) fn SearchPanel(t: TabUi, spec: RwSignal<SearchSpec>, on_change: impl 
             let (tr, val) = s.split_sizes();
             progress.set(format!("{} trials on {tr} training rows, scored on {val} validation rows carved from the training split", s.len()));
             running_spec.set(Some(s.spec.clone()));
+            total.set(s.len());
             ran_on.set_value(Some(t.config.with_untracked(|c| (c.prep.clone(), c.seed, t.file_name.get_untracked()))));
             trials.set(Vec::new());
             SEARCH.with(|x| *x.borrow_mut() = Some(s));
@@ -208,8 +211,7 @@ pub(super) fn SearchPanel(t: TabUi, spec: RwSignal<SearchSpec>, on_change: impl 
         });
     };
     let best = move || {
-        let tr = trials.get();
-        tr.iter().max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.auc.total_cmp(&b.auc)).then(b.number.cmp(&a.number))).map(|t| t.number)
+        trials.with(|tr| best_of(tr).map(|t| t.number))
     };
     let apply_best = move || {
         let c = SEARCH.with(|x| x.borrow().as_ref().and_then(|s| s.apply_best(&t.config.get_untracked())));
@@ -266,7 +268,7 @@ pub(super) fn SearchPanel(t: TabUi, spec: RwSignal<SearchSpec>, on_change: impl 
                 <button data-testid="tab-search-apply" disabled=move || best().is_none() || state.get() == State::Running on:click=move |_| apply_best()>"apply the best to the model"</button>
                 <span data-testid="tab-search-status">{move || {
                     let n = trials.get().len();
-                    let total = running_spec.get().map(|s| s.configs(&t.config.get_untracked(), 0).len()).unwrap_or(0);
+                    let total = total.get();
                     match state.get() {
                         State::Idle => String::new(),
                         State::Running => format!("trial {} of {total} running…", n + 1),
