@@ -733,6 +733,9 @@ mod tests {
         let moon = msg("--dataset moon");
         assert_eq!(moon.matches("moon").count(), 1, "{moon}");
         assert_eq!(moon.matches("spiral3").count(), 1, "{moon}");
+        assert_eq!(msg("--batch abc"), "--batch: 'abc' is not valid (expected a whole number from 1 to 1000)");
+        assert_eq!(msg("--noise x"), "--noise: 'x' is not valid (expected a number from 0 to 0.5)");
+        assert_eq!(three, "--loss: 'mse' is not used: 3-class data always trains with cross-entropy (expected bce or mse for two classes; ce for three classes; mse for regression)");
         assert_eq!(run(&args("fly")), 2);
         assert_eq!(run(&args("--version")), 0);
         assert_eq!(run(&args("train --help")), 0);

@@ -60,6 +60,16 @@ pub(super) fn sum_over(index: &str) -> String {
     format!("<munder><mo>∑</mo>{}</munder>", mi(index))
 }
 
+/// A node's element at symbolic indices, `W₂[i,j]`: what a sum over `index` adds up.
+fn indexed(label: &str, index: &str) -> String {
+    row(&[name(label), mo("["), mi(index), mo("]")])
+}
+
+/// `x` with the indices as a subscript (`softmax(z)ᵢⱼ`).
+fn sub_index(x: &str, index: &str) -> String {
+    format!("<msub>{x}{}</msub>", mi(index))
+}
+
 /// A node's name as read in a formula: `l2.w` → W₂, `l2.b` → b₂, `h1` → h₁, `h1′` → h₁′ (a layer
 /// number becomes a subscript), anything else as it is. `name` gives the same in MathML.
 pub fn pretty(label: &str) -> String {
@@ -232,10 +242,10 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             let terms = am.values.iter().map(|&v| num(v)).collect();
             let sum = join(terms, "+");
             let (sym, nums) = if node.op == Op::Sum {
-                (row(&[mo("∑"), name(&a.label)]), sum)
+                (row(&[sum_over("i,j"), indexed(&a.label, "i,j")]), sum)
             } else {
                 let n = mn(&am.len().to_string());
-                (row(&[frac(&mn("1"), &n), mo("∑"), name(&a.label)]), row(&[frac(&mn("1"), &n), paren(&sum)]))
+                (row(&[frac(&mn("1"), &n), sum_over("i,j"), indexed(&a.label, "i,j")]), row(&[frac(&mn("1"), &n), paren(&sum)]))
             };
             eq(&[lhs, sym, nums, out])
         }
@@ -290,7 +300,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             let nn = frac(&mn("1"), &mn(&n.to_string()));
             eq(&[
                 lhs,
-                row(&[half.clone(), nn.clone(), mo("∑"), sup(&paren(&row(&[name(&p.label), mo("−"), name(&t.label)])), &mn("2"))]),
+                row(&[half.clone(), nn.clone(), sum_over("i,j"), sup(&paren(&row(&[indexed(&p.label, "i,j"), mo("−"), indexed(&t.label, "i,j")])), &mn("2"))]),
                 row(&[half, nn, paren(&join(terms, "+"))]),
                 out,
             ])
@@ -309,7 +319,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
                 .collect();
             eq(&[
                 lhs,
-                row(&[mo("−"), frac(&mn("1"), &mn(&m.to_string())), mo("∑"), mi("y"), mi("log"), mi("softmax"), paren(&name(&z.label))]),
+                row(&[mo("−"), frac(&mn("1"), &mn(&m.to_string())), sum_over("i"), sum_over("j"), indexed("y", "i,j"), mi("log"), mi("softmax"), sub_index(&paren(&name(&z.label)), "i,j")]),
                 row(&[mo("−"), frac(&mn("1"), &mn(&m.to_string())), paren(&join(terms, "+"))]),
                 out,
             ])
@@ -325,7 +335,7 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
                 .collect();
             eq(&[
                 lhs,
-                row(&[frac(&mn("1"), &mn(&n.to_string())), mo("∑"), paren(&row(&[mi("max"), paren(&row(&[name(&z.label), mo(","), mn("0")])), mo("−"), name(&z.label), mo("·"), name(&t.label), mo("+"), mi("log"), paren(&row(&[mn("1"), mo("+"), sup(&mi("e"), &row(&[mo("−"), mo("|"), name(&z.label), mo("|")]))]))]))]),
+                row(&[frac(&mn("1"), &mn(&n.to_string())), sum_over("i"), paren(&row(&[mi("max"), paren(&row(&[indexed(&z.label, "i"), mo(","), mn("0")])), mo("−"), indexed(&z.label, "i"), mo("·"), indexed(&t.label, "i"), mo("+"), mi("log"), paren(&row(&[mn("1"), mo("+"), sup(&mi("e"), &row(&[mo("−"), mo("|"), indexed(&z.label, "i"), mo("|")]))]))]))]),
                 row(&[frac(&mn("1"), &mn(&n.to_string())), paren(&join(terms, "+"))]),
                 out,
             ])
@@ -343,10 +353,10 @@ pub fn forward(trace: &Trace, id: usize, focus: (usize, usize)) -> String {
             let (a, am) = input(0);
             let l = mn(&sig(rate as f64));
             let (sym, total) = if let Op::L1 { .. } = node.op {
-                (row(&[l.clone(), mo("∑"), mo("|"), name(&a.label), mo("|")]), row(&[l, mo("·"), res(am.values.iter().map(|v| v.abs()).sum())]))
+                (row(&[l.clone(), sum_over("i,j"), mo("|"), indexed(&a.label, "i,j"), mo("|")]), row(&[l, mo("·"), res(am.values.iter().map(|v| v.abs()).sum())]))
             } else {
                 let half = frac(&mn("1"), &mn("2"));
-                (row(&[l.clone(), mo("·"), half.clone(), mo("∑"), sup(&name(&a.label), &mn("2"))]), row(&[l, mo("·"), half, mo("·"), res(am.values.iter().map(|v| v * v).sum())]))
+                (row(&[l.clone(), mo("·"), half.clone(), sum_over("i,j"), sup(&indexed(&a.label, "i,j"), &mn("2"))]), row(&[l, mo("·"), half, mo("·"), res(am.values.iter().map(|v| v * v).sum())]))
             };
             eq(&[lhs, sym, total, out])
         }

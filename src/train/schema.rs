@@ -184,9 +184,9 @@ pub static SETTINGS: &[Setting] = &[
             Task::Binary => Ok(c.binary_loss = choice(v, &BINARY_LOSSES, binary_loss_key)?),
             // Links before this key followed the dataset wrote `bce` for every dataset.
             Task::MultiClass(_) if v == "ce" || v == "bce" => Ok(c.binary_loss = BinaryLoss::Bce),
-            Task::MultiClass(k) => Err(format!("'{}' is not used: {k}-class data always trains with cross-entropy (ce)", shown(v))),
+            Task::MultiClass(k) => Err(format!("'{}' is not used: {k}-class data always trains with cross-entropy", shown(v))),
             Task::Regression if v == "mse" || v == "bce" => Ok(c.binary_loss = BinaryLoss::Bce),
-            Task::Regression => Err(format!("'{}' is not used: regression data always trains with squared error (mse)", shown(v))),
+            Task::Regression => Err(format!("'{}' is not used: regression data always trains with squared error", shown(v))),
         },
     },
     Setting {
@@ -255,10 +255,13 @@ fn skeleton() -> Config {
     }
 }
 
+// The messages below say only what is wrong with the value: every caller adds the setting's
+// "(expected …)", which says what kind of number it takes (so "'abc' is not a number (expected a
+// number from …)" would say it twice).
 pub(crate) fn float(v: &str, min: f64, max: f64) -> Result<f64, String> {
-    let x: f64 = v.parse().map_err(|_| format!("'{v}' is not a number"))?;
+    let x: f64 = v.parse().map_err(|_| format!("'{}' is not valid", shown(v)))?;
     if !x.is_finite() {
-        return Err(format!("'{v}' is not a finite number"));
+        return Err(format!("'{}' is not finite", shown(v)));
     }
     if x < min || x > max {
         return Err(format!("{x} is out of range"));
@@ -276,7 +279,7 @@ pub(crate) fn above_zero(v: &str, max: f64, what: &str) -> Result<f64, String> {
 }
 
 pub(crate) fn int(v: &str, min: u64, max: u64) -> Result<u64, String> {
-    let x: u64 = v.parse().map_err(|_| format!("'{v}' is not a whole number"))?;
+    let x: u64 = v.parse().map_err(|_| format!("'{}' is not valid", shown(v)))?;
     if x < min || x > max {
         return Err(format!("{x} is out of range"));
     }

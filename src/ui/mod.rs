@@ -720,7 +720,10 @@ fn App() -> impl IntoView {
                         _ => "0".into(),
                     }
                 }}</span></div>
-                <div><span class="k">"backend"</span><span data-testid="backend" data-kernels=move || ui.kernels.get() title=move || format!("{}{}", ui.backend_note.get(), if ui.kernels.get() == "host" { " · training on our own CPU kernels" } else { "" })>{move || ui.backend.get().key()}</span></div>
+                <div><span class="k">"backend"</span><span data-testid="backend" data-kernels=move || ui.kernels.get() title=move || format!("{}{}", ui.backend_note.get(), if ui.kernels.get() == "host" { " · small networks train on gradlab's own fast CPU path" } else { "" })>{move || ui.backend.get().key()}</span>
+                    {move || ui.backend_note.with(|n| n.contains("measuring")).then(|| view! {
+                        <span class="measuring" data-testid="backend-measuring" title="WebGPU is being timed against the CPU in the background; training stays on the CPU meanwhile">"⏳ timing WebGPU…"</span>
+                    })}</div>
             </div>
         </header>
         {move || ui.error.get().map(|e| view! {

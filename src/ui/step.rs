@@ -259,6 +259,7 @@ pub fn StepPage() -> impl IntoView {
             <section class="panel stage-panel"><StageView/></section>
             <section class="panel params-panel"><ParamPanel/></section>
         </main>
+        <Errata/>
         {move || (ui.page.get() == Page::Step && s.trace.get().is_none() && s.error.get().is_none())
             .then(|| view! { <p class="loading">"Computing the step…"</p> })}
     }
@@ -451,22 +452,33 @@ fn About() -> impl IntoView {
             Some(p) => view! {
                 <h3>{p.title}</h3>
                 <p class="about" data-testid="preset-about">{p.about}</p>
-                {(!p.errata.is_empty()).then(|| view! {
-                    <div class="errata" data-testid="errata">
-                        <h3>"Errata: what the essay printed, and what is right"</h3>
-                        <ul class="errata-list">
-                            {p.errata.iter().map(|e| view! {
-                                <li><div class="what">{e.what}</div>
-                                    <div>"printed "<span class="printed">{e.printed}</span></div>
-                                    <div>"correct "<span class="right">{e.right}</span></div></li>
-                            }).collect_view()}
-                        </ul>
-                        <p class="note">"The correct values are the ones traced in this page (every stage shows them); the tests recompute them by hand and with burn-autodiff."</p>
-                    </div>
-                })}
+                {(!p.errata.is_empty()).then(|| view! { <p class="about">"Its errata are listed below the step, full width."</p> })}
             }
             .into_any(),
         }
+    }
+}
+
+/// An essay preset's errata, below the three columns and as wide as the page: what the essay
+/// printed beside what is right, one row each.
+#[component]
+fn Errata() -> impl IntoView {
+    let s = expect_context::<StepUi>();
+    move || {
+        let p = s.preset.get().and_then(stepper::preset).filter(|p| !p.errata.is_empty())?;
+        Some(view! {
+            <section class="panel errata" data-testid="errata">
+                <h2>"Errata: what the essay printed, and what is right"</h2>
+                <ul class="errata-list">
+                    {p.errata.iter().map(|e| view! {
+                        <li><div class="what">{e.what}</div>
+                            <div class="printed-cell"><span class="k">"printed"</span><span class="printed">{e.printed}</span></div>
+                            <div class="right-cell"><span class="k">"correct"</span><span class="right">{e.right}</span></div></li>
+                    }).collect_view()}
+                </ul>
+                <p class="note">"The correct values are the ones this page traces: every stage shows them, with the numbers that go in."</p>
+            </section>
+        })
     }
 }
 

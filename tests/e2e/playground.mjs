@@ -110,4 +110,37 @@ export async function playgroundTests({ test, browser, url, out }) {
     await noError(page);
     await page.close();
   });
+
+  await test('stepper at phone width (390 px): the page does not scroll sideways, formulas and tables scroll in their boxes, the essay preset\'s errata read in one column', async () => {
+    let page = await openPlaygroundStepper(browser, url, 'layers=8,8&steps=5&backend=cpu', { width: 390, height: 844 });
+    const fits = async (where) => {
+      const f = await page.evaluate(() => {
+        const panel = document.querySelector('.stage-panel').getBoundingClientRect();
+        const boxes = [...document.querySelectorAll('.stage-panel .mathml, .stage-panel .tensor-box, .stage-panel .drill')];
+        return { over: boxes.filter((b) => b.getBoundingClientRect().right > panel.right + 1).length, width: document.documentElement.scrollWidth };
+      });
+      assert(f.over === 0 && f.width <= 391, `${where}: ${f.over} boxes run over the stage panel; page ${f.width} px wide`);
+    };
+    await fits('first stage');
+    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
+    await fits('fourth stage');
+    await page.screenshot({ path: path.join(out, 'stepper-phone.png'), fullPage: true });
+    // An essay preset: its errata are a full-width panel below the step, each item in one column here.
+    await noError(page);
+    await page.close();
+    page = await open(browser, url, 'page=step&preset=essay-relu&backend=cpu', { width: 390, height: 844 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="stage-count"]')?.textContent) > 0, null, { timeout: 60_000 });
+    const errata = await page.evaluate(() => {
+      const e = document.querySelector('[data-testid="errata"]');
+      if (!e) return null;
+      const main = document.querySelector('main.step-main').getBoundingClientRect();
+      const box = e.getBoundingClientRect();
+      return { items: e.querySelectorAll('li').length, below: box.top >= main.bottom - 1, width: Math.round(box.width), page: document.documentElement.scrollWidth };
+    });
+    assert(errata && errata.items >= 1 && errata.below && errata.width >= 330 && errata.page <= 391, `errata: ${JSON.stringify(errata)}`);
+    await page.locator('[data-testid="errata"]').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(out, 'stepper-errata-phone.png') });
+    await noError(page);
+    await page.close();
+  });
 }

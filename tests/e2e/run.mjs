@@ -97,7 +97,7 @@ await test('with backend=auto the page answers at once on the CPU; WebGPU is mea
     assert(await webgpuOption.isEnabled(), 'WebGPU is offered');
   }
   // A regression guard, not a timing test: the old start-up blocked for 13–18 s.
-  assert(training < 20, `play answered ${training.toFixed(1)} s after opening`);
+  assert(training < 8, `play answered ${training.toFixed(1)} s after opening`);
   await noError(page);
   await page.close();
 });
@@ -260,6 +260,20 @@ await test('changing the learning rate and optimizer mid-run keeps training goin
   assert((await value(again, 'lr')) === '0.01' && (await value(again, 'optimizer')) === 'adam', 'the controls show the settings in force');
   const points = await again.locator('[data-testid="loss-chart"] polyline').first().getAttribute('points');
   assert(points && points.trim().split(' ').length >= 2, 'the chart has the replayed history');
+  // A chart people can read: two axes, numbered ticks, a legend naming both lines; the log scale
+  // re-labels the loss axis.
+  const chart = async () => again.evaluate(() => {
+    const svg = document.querySelector('[data-testid="loss-chart"]');
+    return { axes: svg.querySelectorAll('line.axis').length, ticks: [...svg.querySelectorAll('text.tick')].map((t) => t.textContent) };
+  });
+  const linear = await chart();
+  assert(linear.axes === 2, `two axes: ${linear.axes}`);
+  assert(linear.ticks.filter((t) => /\d/.test(t)).length >= 4, `numbered ticks: ${linear.ticks}`);
+  assert(linear.ticks.includes('train') && linear.ticks.includes('test'), `a legend for train and test: ${linear.ticks}`);
+  await again.click('[data-testid="loss-chart-log"]');
+  const log = await chart();
+  assert(log.ticks.join() !== linear.ticks.join(), `the log scale re-labels the axis: ${log.ticks}`);
+  await again.click('[data-testid="loss-chart-log"]');
   // An architecture change still starts afresh, and forgets the changes.
   await again.click('[data-testid="layer-add"]');
   await again.waitForFunction(() => document.querySelector('[data-testid="step-count"]').textContent === '0');

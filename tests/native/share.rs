@@ -234,15 +234,15 @@ fn a_human_written_link_reads_as_written() {
 fn bad_values_are_reported_by_key_and_replaced_by_defaults() {
     let cases: &[(&str, &str, &str)] = &[
         ("v=1&dataset=spi&seed=9", "dataset", "'spi' is not one of"),
-        ("lr=NaN&seed=9", "lr", "not a finite number"),
+        ("lr=NaN&seed=9", "lr", "'NaN' is not finite (expected a number above 0"),
         ("lr=0&seed=9", "lr", "above 0"),
-        ("lr=1e999&seed=9", "lr", "not a finite number"),
+        ("lr=1e999&seed=9", "lr", "not finite"),
         ("layers=4,99&seed=9", "layers", "99 is out of range (expected 0 to 6 comma-separated neuron counts from 1 to 16"),
         ("layers=1,1,1,1,1,1,1&seed=9", "layers", "more than 6"),
         ("layers=4,2&act=tanh,relu,relu&seed=9", "act", "3 activations for 2 hidden layers"),
         ("features=&seed=9", "features", "not one of"),
         ("features=x1,x1&seed=9", "features", "appears twice"),
-        ("steps=-1&seed=9", "steps", "not a whole number"),
+        ("steps=-1&seed=9", "steps", "'-1' is not valid (expected a whole number"),
         ("batch=0&seed=9", "batch", "0 is out of range (expected a whole number from 1 to 1000)"),
         ("noise=0.7&seed=9", "noise", "0.7 is out of range (expected a number from 0 to 0.5); using 0"),
         ("dataset=spiral3&loss=mse&seed=9", "loss", "'mse' is not used: 3-class data always trains with cross-entropy"),
@@ -656,7 +656,7 @@ fn setting_changes_in_links_are_checked() {
     for (link, what) in [
         ("steps=50&changes=5_layers_3", "cannot change while training"),
         ("steps=50&changes=10_lr_0.1+5_lr_0.2", "not in step order"),
-        ("steps=50&changes=5_lr_abc", "not a number"),
+        ("steps=50&changes=5_lr_abc", "'abc' is not valid"),
         ("steps=50&changes=5_lr", "STEP_KEY_VALUE"),
         ("steps=50&changes=5_lr_0", "above 0"),
         ("steps=10&changes=50_lr_0.1", "ignored"),
