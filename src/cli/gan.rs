@@ -16,8 +16,9 @@ use crate::train::gan::{GAN_SETTINGS, GanConfig, GanTrainer, Half, apply_gan_set
 use crate::train::quality::{NearestSearch, inception_score};
 
 /// Flags of the GAN experiment and the schema keys (`train::gan::GAN_SETTINGS`) they set;
-/// `--preset`, `--lr`, `--batch`, `--seed` and `--train-limit` are the image experiment's flags too.
-pub(super) const GAN_FLAGS: [(&str, &str); 8] = [
+/// `--preset`, `--lr`, `--batch`, `--seed` and `--train-limit` are the image experiment's flags too,
+/// `--dropout` the playground's (here: the discriminator's dropout).
+pub(super) const GAN_FLAGS: [(&str, &str); 10] = [
     ("preset", "gan.preset"),
     ("recipe", "gan.recipe"),
     ("lr", "gan.lr"),
@@ -26,20 +27,23 @@ pub(super) const GAN_FLAGS: [(&str, &str); 8] = [
     ("train-limit", "gan.limit"),
     ("seed", "gan.seed"),
     ("start", "gan.start"),
+    ("dropout", "gan.dropout"),
+    ("smooth", "gan.smooth"),
 ];
 
 /// Flags only a GAN run takes (refused elsewhere).
-pub(super) const GAN_ONLY: [&str; 4] = ["recipe", "beta1", "dtype", "start"];
+pub(super) const GAN_ONLY: [&str; 5] = ["recipe", "beta1", "dtype", "start", "smooth"];
 
 /// The GAN-only arguments of `train`.
 pub(super) fn train_args(train: Command) -> Command {
     let field = |key: &str| GAN_SETTINGS.iter().find(|s| s.key == key).expect("a GAN schema key");
     train
-        .next_help_heading("GAN (with --preset gan-small or gan-essay; --steps counts steps, each a D and a G half)")
+        .next_help_heading("GAN (with --preset gan-small or gan-essay; --steps counts steps, each a D and a G half; --dropout is the discriminator's)")
         .arg(Arg::new("recipe").long("recipe").value_name("VALUE").help(format!("{} [default: {}]", field("gan.recipe").expected, field("gan.recipe").default)))
         .arg(Arg::new("beta1").long("beta1").value_name("VALUE").help(format!("{} [default: {}]", field("gan.beta1").expected, field("gan.beta1").default)))
+        .arg(Arg::new("smooth").long("smooth").value_name("VALUE").help(format!("{} [default: {}]", field("gan.smooth").expected, field("gan.smooth").default)))
         .arg(Arg::new("start").long("start").value_name("VALUE").help(format!("{} (read from www/weights/) [default: {}]", field("gan.start").expected, field("gan.start").default)))
-        .arg(Arg::new("dtype").long("dtype").value_name("f32|f16").help("how --save stores the weights [default: f32]"))
+        .arg(Arg::new("dtype").long("dtype").value_name("f32|f16|int8").help("how --save stores the weights: f32, f16, or int8 weights with a scale per output unit [default: f32]"))
 }
 
 /// `gradlab generate`.
@@ -96,7 +100,8 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     let stored = match value(m, "dtype").unwrap_or("f32") {
         "f32" => Stored::F32,
         "f16" => Stored::F16,
-        v => return Err(super::bad("--dtype", v, "f32 or f16")),
+        "int8" => Stored::Int8,
+        v => return Err(super::bad("--dtype", v, "f32, f16 or int8")),
     };
     let json = m.get_flag("json");
     let data = mnist(&data_dir(m))?;

@@ -167,7 +167,15 @@ impl Stack {
 
     /// The layers on `x`, with parameters already on the tape (used twice, their gradients add up).
     pub fn apply(&self, tape: &mut Tape, x: NodeId, leaves: &[NodeId]) -> NodeId {
+        self.apply_dropping(tape, x, leaves, 0.0, None)
+    }
+
+    /// [`Stack::apply`] with inverted dropout at `rate` after every hidden layer's activation
+    /// (PyTorch's `nn.Dropout` in training mode), masks drawn from `masks`; `rate` 0 or no `masks`:
+    /// none.
+    pub fn apply_dropping(&self, tape: &mut Tape, x: NodeId, leaves: &[NodeId], rate: f32, mut masks: Option<&mut Rng>) -> NodeId {
         let mut h = x;
+        let hidden = self.layers.len().saturating_sub(1);
         for (k, layer) in self.layers.iter().enumerate() {
             h = tape.apply(Op::Linear, &[h, leaves[2 * k], leaves[2 * k + 1]], Tag::layer(Role::PreActivation, k + 1));
             let op = match layer.act {
@@ -179,9 +187,37 @@ impl Stack {
             if let Some(op) = op {
                 h = tape.apply(op, &[h], Tag::layer(Role::Activation, k + 1));
             }
+            if let (Some(rng), true) = (masks.as_deref_mut(), rate > 0.0 && k < hidden) {
+                let tags = (Tag::named(Role::Mask, k + 1, DROP_NAMES[k].0), Tag::named(Role::Dropped, k + 1, DROP_NAMES[k].1));
+                h = super::dropout_node(tape, h, rate as f64, rng, tags);
+            }
         }
         h
     }
+}
+
+/// The discriminator's dropout masks and outputs, by hidden layer.
+const DROP_NAMES: [(&str, &str); 7] = [
+    ("d.mask1", "d.dropout1"),
+    ("d.mask2", "d.dropout2"),
+    ("d.mask3", "d.dropout3"),
+    ("d.mask4", "d.dropout4"),
+    ("d.mask5", "d.dropout5"),
+    ("d.mask6", "d.dropout6"),
+    ("d.mask7", "d.dropout7"),
+];
+
+/// How the discriminator is held back while it trains; the essay has neither (both 0). Two usual
+/// remedies for a discriminator that wins too fast (its verdict on fakes near 0, the generator
+/// collapsing onto a few digits): dropout after each of its hidden layers in both halves (PyTorch's
+/// training mode), and one-sided label smoothing (Salimans et al. 2016: its target for a real
+/// image is `1 − smoothing`, for a fake still 0). Neither changes a parameter.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Restraint {
+    /// Dropout rate after D's hidden layers, `[0, 1)`.
+    pub dropout: f32,
+    /// D's target for real images is `1 − smoothing`.
+    pub smoothing: f32,
 }
 
 /// A generator and a discriminator.
@@ -274,13 +310,13 @@ impl Gan {
     /// stop-gradient (the essay's loop left it attached). `real` is `[batch, 784]` in [0, 1],
     /// `z` `[batch, latent]`; `mode`: trace for the stepper, train to train.
     pub fn discriminator_step(&self, real: T, z: T, mode: Mode) -> HalfStep {
-        self.discriminator_half(real, z, mode, Recipe::Corrected)
+        self.discriminator_half(real, z, mode, Recipe::Corrected, Restraint::default(), &mut Rng::new(0, Stream::Dropout))
     }
 
     /// The discriminator's half of either recipe: corrected as [`Gan::discriminator_step`]; as
     /// written, `real` is the essay's noise batch and `G(z)` is not detached (the generator's
-    /// leaves get gradients).
-    pub fn discriminator_half(&self, real: T, z: T, mode: Mode, recipe: Recipe) -> HalfStep {
+    /// leaves get gradients). `restraint` holds D back (dropout masks drawn from `masks`).
+    pub fn discriminator_half(&self, real: T, z: T, mode: Mode, recipe: Recipe, restraint: Restraint, masks: &mut Rng) -> HalfStep {
         let batch = real.dims()[2];
         let mut tape = Tape::with_mode(mode);
         let zn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "z"), z, [batch, self.preset.latent()]);
@@ -290,9 +326,14 @@ impl Gan {
         }
         let real_name = if recipe == Recipe::Corrected { "real" } else { "\"real\" = randn" };
         let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, real_name), real, [batch, 784]);
-        let (real_logit, params) = self.discriminator.forward(&mut tape, xn, true);
-        let fake_logit = self.discriminator.apply(&mut tape, fake, &params);
-        let ones = self.constant(&mut tape, 1.0, batch, "ones");
+        let params = self.discriminator.leaves(&mut tape, true);
+        let real_logit = self.discriminator.apply_dropping(&mut tape, xn, &params, restraint.dropout, Some(&mut *masks));
+        let fake_logit = self.discriminator.apply_dropping(&mut tape, fake, &params, restraint.dropout, Some(masks));
+        let ones = if restraint.smoothing > 0.0 {
+            self.constant(&mut tape, 1.0 - restraint.smoothing as f64, batch, "1 − smoothing")
+        } else {
+            self.constant(&mut tape, 1.0, batch, "ones")
+        };
         let zeros = self.constant(&mut tape, 0.0, batch, "zeros");
         let on_real = tape.apply(Op::BceWithLogits, &[real_logit, ones], Tag::named(Role::Loss, 0, "loss on real"));
         let on_fake = tape.apply(Op::BceWithLogits, &[fake_logit, zeros], Tag::named(Role::Loss, 0, "loss on fake"));
@@ -303,11 +344,19 @@ impl Gan {
     /// The generator's half, with the non-saturating loss `BCE(D(G(z)), 1) = −log D(G(z))`; the
     /// discriminator's weights are constants here.
     pub fn generator_step(&self, z: T, mode: Mode) -> HalfStep {
+        self.generator_half(z, mode, Restraint::default(), &mut Rng::new(0, Stream::Dropout))
+    }
+
+    /// [`Gan::generator_step`] with D's dropout (masks from `masks`) as in its own half: in
+    /// PyTorch's training mode D drops units in the generator's step too. Label smoothing is D's
+    /// target only: G's stays 1.
+    pub fn generator_half(&self, z: T, mode: Mode, restraint: Restraint, masks: &mut Rng) -> HalfStep {
         let batch = z.dims()[2];
         let mut tape = Tape::with_mode(mode);
         let zn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "z"), z, [batch, self.preset.latent()]);
         let (fake, params) = self.generator.forward(&mut tape, zn, true);
-        let (logit, frozen) = self.discriminator.forward(&mut tape, fake, false);
+        let frozen = self.discriminator.leaves(&mut tape, false);
+        let logit = self.discriminator.apply_dropping(&mut tape, fake, &frozen, restraint.dropout, Some(masks));
         let ones = self.constant(&mut tape, 1.0, batch, "ones");
         let loss = tape.apply(Op::BceWithLogits, &[logit, ones], Tag::of(Role::Loss));
         HalfStep { tape, loss, params, frozen, logits: vec![logit] }

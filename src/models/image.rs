@@ -255,7 +255,7 @@ impl ImageModel {
                 let h = tape.apply(Op::Linear, &[flat, params[0], params[1]], Tag::named(Role::PreActivation, 1, "fc1"));
                 let mut h = tape.apply(Op::Relu, &[h], Tag::named(Role::Activation, 1, "relu1"));
                 if let (Phase::Train(rng), true) = (&mut phase, dropout > 0.0) {
-                    h = dropout_node(tape, h, dropout, rng);
+                    h = super::dropout_node(tape, h, dropout as f64, rng, (Tag::named(Role::Mask, 1, "mask1"), Tag::named(Role::Dropped, 1, "dropout1")));
                 }
                 (h, 2)
             }
@@ -309,11 +309,3 @@ impl ImageModel {
 /// The batch norm after the convolution, in training and evaluation.
 const BN1: Tag = Tag { role: Role::Stage, layer: 1, name: Some("bn1") };
 
-/// Inverted dropout on `h` with a mask drawn from `rng`.
-fn dropout_node(tape: &mut Tape, h: NodeId, rate: f32, rng: &mut Rng) -> NodeId {
-    let shape = tape.shape(h);
-    let keep: Vec<f64> = (0..shape.numel()).map(|_| if rng.uniform() < rate as f64 { 0.0 } else { 1.0 }).collect();
-    let value = tape.value(h);
-    let mask = tape.leaf(Leaf::Constant, Tag::named(Role::Mask, 1, "mask1"), tensor_f64(&keep, shape, &value.device(), super::precision_of(value)), shape);
-    tape.apply(Op::Dropout { rate }, &[h, mask], Tag::named(Role::Dropped, 1, "dropout1"))
-}

@@ -154,13 +154,7 @@ impl Mlp {
             }
             h = tape.apply(self.activations[l].op(), &[z], Tag::layer(Role::Activation, l + 1));
             if let Some(d) = dropout.as_mut().filter(|d| d.rate > 0.0) {
-                let shape = tape.shape(h);
-                let keep: Vec<f64> =
-                    (0..shape.numel()).map(|_| if d.rng.uniform() < d.rate { 0.0 } else { 1.0 }).collect();
-                let precision = precision_of(tape.value(h));
-                let device = tape.value(h).device();
-                let mask = tape.leaf(Leaf::Constant, Tag::layer(Role::Mask, l + 1), tensor_f64(&keep, shape, &device, precision), shape);
-                h = tape.apply(Op::Dropout { rate: d.rate as f32 }, &[h, mask], Tag::layer(Role::Dropped, l + 1));
+                h = dropout_node(tape, h, d.rate, d.rng, (Tag::layer(Role::Mask, l + 1), Tag::layer(Role::Dropped, l + 1)));
             }
             hidden.push(h);
         }
@@ -181,6 +175,16 @@ pub fn param_names(sizes: &[usize]) -> Vec<String> {
 /// Shapes of those parameters: `lK.w` is `[sizes[K−1], sizes[K]]`, `lK.b` is `[1, sizes[K]]`.
 pub fn param_shapes(sizes: &[usize]) -> Vec<[usize; 2]> {
     sizes.windows(2).flat_map(|p| [[p[0], p[1]], [1, p[1]]]).collect()
+}
+
+/// Inverted dropout on `h`: a mask leaf (each unit dropped when a draw from `rng` falls below
+/// `rate`) and the dropout node, tagged `tags` (mask, output).
+pub(crate) fn dropout_node(tape: &mut Tape, h: NodeId, rate: f64, rng: &mut Rng, tags: (Tag, Tag)) -> NodeId {
+    let shape = tape.shape(h);
+    let keep: Vec<f64> = (0..shape.numel()).map(|_| if rng.uniform() < rate { 0.0 } else { 1.0 }).collect();
+    let value = tape.value(h);
+    let mask = tape.leaf(Leaf::Constant, tags.0, tensor_f64(&keep, shape, &value.device(), precision_of(value)), shape);
+    tape.apply(Op::Dropout { rate: rate as f32 }, &[h, mask], tags.1)
 }
 
 /// The precision a tensor was created with.

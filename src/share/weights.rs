@@ -11,6 +11,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
 use crate::engine::{EngineError, Precision, Shape, T, read_many, tensor};
 use crate::models::gan::Gan;
 use crate::train::gan::GanTrainer;
+use crate::train::compress::{Granularity, quantize};
 use crate::train::quality::Classifier;
 use crate::models::image::{Arch, ImageModel};
 
@@ -81,41 +82,64 @@ pub enum Stored {
     /// 2 bytes a value: half the size, within 2⁻¹¹ relative (values below 6.1e-5 lose precision,
     /// above 65504 are refused). Readers here widen them back to f32.
     F16,
+    /// 1 byte a weight: every tensor of rank ≥ 2 as int8 with one f32 scale per output unit (its
+    /// first axis, PyTorch's `out`) in a companion `NAME_scale` (`w = q · scale`, symmetric,
+    /// `|q| ≤ 127`); vectors (biases) stay f32. Readers here dequantize.
+    Int8,
+}
+
+/// The companion tensor holding an int8 tensor's scales.
+fn scale_name(name: &str) -> String {
+    format!("{name}_scale")
 }
 
 /// [`state_dict_to_safetensors`] with the float tensors stored as `stored`; f16 refuses a value
 /// it cannot hold (above 65504) instead of writing an infinity.
 pub fn state_dict_to_safetensors_as(dict: &StateDict, metadata: &[(&str, &str)], stored: Stored) -> Result<Vec<u8>, WeightsError> {
-    let encode = |name: &str, v: &[f32]| -> Result<Vec<u8>, WeightsError> {
-        match stored {
-            Stored::F32 => Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            Stored::F16 => v
-                .iter()
-                .map(|&x| {
-                    let h = f16::from_f32(x);
-                    if h.is_finite() { Ok(h.to_le_bytes()) } else { Err(WeightsError::Mismatch(format!("{name} holds {x}, beyond f16's range"))) }
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(|pairs| pairs.concat()),
+    let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    // (name, dtype, shape, bytes) of every tensor the file holds.
+    let mut entries: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, shape, v) in &dict.tensors {
+        if v.len() != shape.numel() {
+            return Err(WeightsError::Mismatch(format!("{name} has {} values, its shape {shape} needs {}", v.len(), shape.numel())));
         }
-    };
-    let mut bytes: Vec<Vec<u8>> = dict.tensors.iter().map(|(n, _, v)| encode(n, v)).collect::<Result<_, _>>()?;
-    bytes.extend(dict.counts.iter().map(|(_, c)| c.to_le_bytes().to_vec()));
-    let (dtype, width) = match stored {
-        Stored::F32 => (Dtype::F32, 4),
-        Stored::F16 => (Dtype::F16, 2),
-    };
-    let mut views = Vec::with_capacity(bytes.len());
-    for ((name, shape, _), data) in dict.tensors.iter().zip(&bytes) {
-        let view = TensorView::new(dtype, shape.dims().to_vec(), data)
-            .map_err(|_| WeightsError::Mismatch(format!("{name} has {} values, its shape {shape} needs {}", data.len() / width, shape.numel())))?;
-        views.push((name.clone(), view));
+        let dims = shape.dims().to_vec();
+        match stored {
+            Stored::F32 => entries.push((name.clone(), Dtype::F32, dims, f32_bytes(v))),
+            Stored::Int8 if dims.len() < 2 => entries.push((name.clone(), Dtype::F32, dims, f32_bytes(v))),
+            Stored::F16 => {
+                let mut bytes = Vec::with_capacity(2 * v.len());
+                for &x in v {
+                    let h = f16::from_f32(x);
+                    if !h.is_finite() {
+                        return Err(WeightsError::Mismatch(format!("{name} holds {x}, beyond f16's range")));
+                    }
+                    bytes.extend(h.to_le_bytes());
+                }
+                entries.push((name.clone(), Dtype::F16, dims, bytes));
+            }
+            Stored::Int8 => {
+                if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+                    return Err(WeightsError::Mismatch(format!("{name} holds {x}, which int8 cannot scale")));
+                }
+                let q = quantize(v, [dims[0], v.len() / dims[0].max(1)], 0, Granularity::PerChannel);
+                entries.push((name.clone(), Dtype::I8, dims, q.q.iter().map(|&x| x as u8).collect()));
+                entries.push((scale_name(name), Dtype::F32, vec![q.scales.len()], f32_bytes(&q.scales)));
+            }
+        }
     }
-    for ((name, _), data) in dict.counts.iter().zip(&bytes[dict.tensors.len()..]) {
-        views.push((name.clone(), TensorView::new(Dtype::I64, vec![], data).map_err(|e| WeightsError::Corrupt(e.to_string()))?));
+    for (name, c) in &dict.counts {
+        entries.push((name.clone(), Dtype::I64, vec![], c.to_le_bytes().to_vec()));
     }
-    let metadata = metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    serialize(views, Some(metadata)).map_err(|e| WeightsError::Corrupt(e.to_string()))
+    let views = entries
+        .iter()
+        .map(|(name, dtype, shape, data)| TensorView::new(*dtype, shape.clone(), data).map(|v| (name.clone(), v)).map_err(|e| WeightsError::Mismatch(format!("{name}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut metadata: Vec<(String, String)> = metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    if stored == Stored::Int8 {
+        metadata.push(("quantization".into(), "int8 symmetric per output unit: NAME = q * NAME_scale, one scale per index of the first axis; vectors are f32".into()));
+    }
+    serialize(views, Some(metadata.into_iter().collect())).map_err(|e| WeightsError::Corrupt(e.to_string()))
 }
 
 /// Reads a safetensors file that must hold exactly the `expected` f32 tensors (name, shape) and
@@ -124,7 +148,7 @@ pub fn state_dict_to_safetensors_as(dict: &StateDict, metadata: &[(&str, &str)],
 pub fn state_dict_from_safetensors(bytes: &[u8], expected: &[(String, Shape)], counts: &[&str]) -> Result<StateDict, WeightsError> {
     super::check_file_size(bytes.len() as f64).map_err(WeightsError::Corrupt)?;
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Corrupt(e.to_string()))?;
-    let known = |n: &str| expected.iter().any(|(p, _)| p == n) || counts.contains(&n);
+    let known = |n: &str| expected.iter().any(|(p, _)| p == n || scale_name(p) == n) || counts.contains(&n);
     let mut extra: Vec<&str> = file.names().into_iter().filter(|n| !known(n)).collect();
     extra.sort_unstable();
     if !extra.is_empty() {
@@ -140,7 +164,18 @@ pub fn state_dict_from_safetensors(bytes: &[u8], expected: &[(String, Shape)], c
         let values: Vec<f32> = match t.dtype() {
             Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
             Dtype::F16 => t.data().chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            other => return Err(WeightsError::Mismatch(format!("{name} is {other:?}, expected F32 or F16"))),
+            // Stored::Int8: one scale per index of the first axis, in `NAME_scale`.
+            Dtype::I8 if shape.dims().len() >= 2 => {
+                let s = file.tensor(&scale_name(name)).map_err(|_| missing(&scale_name(name)))?;
+                let rows = shape.dims()[0];
+                if s.dtype() != Dtype::F32 || s.shape() != [rows] {
+                    return Err(WeightsError::Mismatch(format!("{} is {:?} {:?}, expected F32 [{rows}]", scale_name(name), s.dtype(), s.shape())));
+                }
+                let scales: Vec<f32> = s.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                let per_row = shape.numel() / rows.max(1);
+                t.data().iter().enumerate().map(|(i, &q)| q as i8 as f32 * scales[i / per_row.max(1)]).collect()
+            }
+            other => return Err(WeightsError::Mismatch(format!("{name} is {other:?}, expected F32, F16 or I8 (with {})", scale_name(name)))),
         };
         if values.iter().any(|v| !v.is_finite()) {
             return Err(WeightsError::NotFinite(name.clone()));

@@ -16,7 +16,7 @@ use super::schema::{Field, choice, float, int, shown};
 use super::ConfigError;
 use crate::data::images::ImageSet;
 use crate::engine::{Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Stream, T, tensor};
-use crate::models::gan::{Gan, GanPreset, HalfStep, Recipe};
+use crate::models::gan::{Gan, GanPreset, HalfStep, Recipe, Restraint};
 
 /// A GAN experiment's settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,6 +38,12 @@ pub struct GanConfig {
     /// Where the weights start: the seed's fresh draw, or the weights gradlab ships.
     #[serde(default)]
     pub start: Start,
+    /// Dropout after the discriminator's hidden layers while training (0: none, the essay's).
+    #[serde(default)]
+    pub dropout: f64,
+    /// One-sided label smoothing: D's target for a real image is `1 − smoothing` (0: none).
+    #[serde(default)]
+    pub smoothing: f64,
 }
 
 /// Where a GAN's weights start.
@@ -95,6 +101,8 @@ impl Default for GanConfig {
             train_limit: 0,
             seed: 1,
             start: Start::Seed,
+            dropout: 0.0,
+            smoothing: 0.0,
         };
         for s in GAN_SETTINGS {
             (s.set)(&mut c, s.default).unwrap_or_else(|e| panic!("default of {}: {e}", s.key));
@@ -164,6 +172,20 @@ pub static GAN_SETTINGS: &[GanSetting] = &[
         expected: "seed (fresh weights) or shipped (continue from the weights gradlab ships)",
         get: |c| c.start.key().into(),
         set: |c, v| Ok(c.start = choice(v, &Start::ALL, Start::key)?),
+    },
+    GanSetting {
+        key: "gan.dropout",
+        default: "0",
+        expected: "dropout after the discriminator's hidden layers, 0 (none, the essay's) to 0.9",
+        get: |c| format!("{}", c.dropout),
+        set: |c, v| Ok(c.dropout = float(v, 0.0, 0.9)?),
+    },
+    GanSetting {
+        key: "gan.smooth",
+        default: "0",
+        expected: "one-sided label smoothing (D's target for real images is 1 − s), 0 (none, the essay's) to 0.5",
+        get: |c| format!("{}", c.smoothing),
+        set: |c, v| Ok(c.smoothing = float(v, 0.0, 0.5)?),
     },
 ];
 
@@ -282,6 +304,8 @@ pub struct GanTrainer {
     images: DeviceSplit,
     order: EpochOrder,
     latent: Rng,
+    /// The discriminator's dropout masks.
+    masks: Rng,
     /// The essay's `z`, drawn once (the as-written recipe only).
     fixed_z: Option<T>,
     device: Device,
@@ -301,6 +325,7 @@ impl GanTrainer {
             order: EpochOrder::new(images.len(), config.seed, LastBatch::Dropped),
             images,
             latent: Rng::new(config.seed, Stream::Latent),
+            masks: Rng::new(config.seed, Stream::Dropout),
             fixed_z: None,
             device: device.clone(),
             config,
@@ -355,13 +380,13 @@ impl GanTrainer {
             Recipe::Corrected => {
                 let real = self.next_real();
                 let z = self.noise(batch);
-                self.gan.discriminator_half(real, z, mode, Recipe::Corrected)
+                self.gan.discriminator_half(real, z, mode, Recipe::Corrected, self.restraint(), &mut self.masks)
             }
             Recipe::AsWritten => {
                 // The essay: real = torch.randn(batch, 784); fake = G(z) with its one z.
                 let real = self.normal(batch, 784).reshape([1, 1, batch, 784]);
                 let z = self.fixed_z.clone().expect("drawn at the start");
-                self.gan.discriminator_half(real, z, mode, Recipe::AsWritten)
+                self.gan.discriminator_half(real, z, mode, Recipe::AsWritten, self.restraint(), &mut self.masks)
             }
         }
     }
@@ -372,7 +397,7 @@ impl GanTrainer {
         match self.config.recipe {
             Recipe::Corrected => {
                 let z = self.noise(batch);
-                self.gan.generator_step(z, mode)
+                self.gan.generator_half(z, mode, self.restraint(), &mut self.masks)
             }
             Recipe::AsWritten => {
                 let real = self.next_real();
@@ -380,6 +405,11 @@ impl GanTrainer {
                 self.gan.essay_generator_step(z, real, mode)
             }
         }
+    }
+
+    /// How the discriminator is held back (the config's dropout and smoothing).
+    fn restraint(&self) -> Restraint {
+        Restraint { dropout: self.config.dropout as f32, smoothing: self.config.smoothing as f32 }
     }
 
     /// Forgets both optimizers' state (after new weights were put in: `share::weights::load_gan_weights`).

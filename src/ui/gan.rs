@@ -572,6 +572,8 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
                     {select("gan.start", "gan-start", "start from", &[("shipped", "the shipped weights"), ("seed", "fresh weights (seed)")])}
                     {number("gan.lr", "gan-lr", "Adam lr")}
                     {number("gan.beta1", "gan-beta1", "β₁")}
+                    <span title="dropout after the discriminator's hidden layers while training (0: none, as in the essay)">{number("gan.dropout", "gan-dropout", "D dropout")}</span>
+                    <span title="one-sided label smoothing: D's target for real digits is 1 − s (0: none, as in the essay)">{number("gan.smooth", "gan-smooth", "label smoothing")}</span>
                     {number("gan.batch", "gan-batch", "batch")}
                     {number("gan.seed", "gan-seed", "seed")}
                 </div>

@@ -68,7 +68,7 @@ export async function ganTests({ test, browser, url, out, cli }) {
     await page.close();
   });
 
-  await test('GAN page: five steps from the seed give the CLI\'s losses bit for bit; the link replays them', async () => {
+  await test('GAN page: five steps from the seed give the CLI\'s losses (to an f32 ulp or two: native gemm may fuse multiply-adds where wasm cannot); the link replays them', async () => {
     const hash = 'page=gan&gan.start=seed&gan.limit=1000&gan.steps=5';
     const page = await open(browser, url, hash);
     await ready(page);
@@ -80,8 +80,12 @@ export async function ganTests({ test, browser, url, out, cli }) {
     const pageG = await page.locator('[data-testid="gan-g-loss"]').getAttribute('data-value');
     const lines = execFileSync(cli, ['train', '--preset', 'gan-small', '--start', 'seed', '--train-limit', '1000', '--steps', '6', '--eval-every', '6', '--json'], { encoding: 'utf8', cwd: path.resolve(path.dirname(cli), '../..') }).trim().split('\n').map((l) => JSON.parse(l));
     const last = lines[lines.length - 1];
-    console.log(`     step 6: page D ${pageD}, G ${pageG}; CLI D ${last.d_loss}, G ${last.g_loss}`);
-    assert(String(last.d_loss) === pageD && String(last.g_loss) === pageG, 'page and CLI agree bit for bit');
+    const same = String(last.d_loss) === pageD && String(last.g_loss) === pageG;
+    console.log(`     step 6: page D ${pageD}, G ${pageG}; CLI D ${last.d_loss}, G ${last.g_loss} (${same ? 'bit for bit' : 'not bit for bit on this CPU'})`);
+    // The big matmuls are burn's gemm: its native kernels use FMA where the CPU has it (wasm's SIMD
+    // has none), so the last bits can differ by machine; the playground's own kernels do not.
+    const close = (a, b) => Math.abs(a - b) <= 4e-7 * Math.max(Math.abs(a), Math.abs(b));
+    assert(close(last.d_loss, Number(pageD)) && close(last.g_loss, Number(pageG)), 'page and CLI agree to an ulp or two');
     await noError(page);
     await page.close();
   });

@@ -4,7 +4,7 @@
 
 use burn::tensor::Device;
 use gradlab::engine::{Mode, Precision, Rng, Stream, T, block_on, read_f64, tensor_f64};
-use gradlab::models::gan::{Gan, GanPreset, Recipe};
+use gradlab::models::gan::{Gan, GanPreset, Recipe, Restraint};
 
 fn values(t: &T) -> Vec<f64> {
     block_on(read_f64(t)).unwrap()
@@ -36,7 +36,9 @@ fn check_halves(preset: GanPreset, batch: usize) {
     let latent = preset.latent();
     let real: Vec<f64> = (0..batch * 784).map(|_| rng.uniform()).collect();
     let z: Vec<f64> = (0..batch * latent).map(|_| rng.range(-1.0, 1.0)).collect();
-    for half in ["discriminator", "generator", "essay's discriminator", "essay's generator"] {
+    let restraint = Restraint { dropout: 0.3, smoothing: 0.1 };
+    let halves = ["discriminator", "generator", "essay's discriminator", "essay's generator", "restrained discriminator", "restrained generator"];
+    for half in halves {
         let mut gan = Gan::init(preset, 7, &ad, Precision::F64);
         for p in gan.generator.params.iter_mut().chain(gan.discriminator.params.iter_mut()) {
             *p = p.clone().require_grad();
@@ -46,10 +48,27 @@ fn check_halves(preset: GanPreset, batch: usize) {
         let mut step = match half {
             "discriminator" => gan.discriminator_step(realt, zt, Mode::Trace),
             "generator" => gan.generator_step(zt, Mode::Trace),
-            "essay's discriminator" => gan.discriminator_half(realt, zt, Mode::Trace, Recipe::AsWritten),
+            "essay's discriminator" => gan.discriminator_half(realt, zt, Mode::Trace, Recipe::AsWritten, Restraint::default(), &mut rng.clone()),
+            // D's dropout (masks in both halves) and smoothed targets: still burn-autodiff's gradients.
+            "restrained discriminator" => gan.discriminator_half(realt, zt, Mode::Trace, Recipe::Corrected, restraint, &mut rng.clone()),
+            "restrained generator" => gan.generator_half(zt, Mode::Trace, restraint, &mut rng.clone()),
             _ => gan.essay_generator_step(zt, realt, Mode::Trace),
         };
         let essay = half == "essay's discriminator";
+        // The restrained halves did drop units: a dropout after each of D's hidden layers, on the
+        // real and the fake batch in D's half, on the fake in G's; none elsewhere.
+        let dropped = step.tape.nodes().iter().filter(|n| matches!(n.op, gradlab::engine::Op::Dropout { .. })).count();
+        let hidden = preset.discriminator().len() - 1;
+        let expected = match half {
+            "restrained discriminator" => 2 * hidden,
+            "restrained generator" => hidden,
+            _ => 0,
+        };
+        assert_eq!(dropped, expected, "{half}: dropout nodes");
+        if half == "restrained discriminator" {
+            let target = step.tape.nodes().iter().find(|n| n.tag.name == Some("1 − smoothing")).expect("a smoothed target");
+            assert!(values(target.value()).iter().all(|&v| (v - 0.9).abs() < 1e-7), "D's target for real images is 0.9");
+        }
         let half = if half.ends_with("discriminator") { "discriminator" } else { "generator" };
         let oracle = step.tape.value(step.loss).clone().sum().backward();
         step.tape.backward(step.loss);
@@ -196,8 +215,9 @@ fn a_step_log_replays_the_same_gan() {
     let mut rng = Rng::new(2, Stream::Data);
     let images = gradlab::data::images::ImageSet { rows: 28, cols: 28, pixels: (0..300 * 784).map(|_| rng.below(256) as u8).collect(), labels: vec![0; 300] };
     let cpu = Device::flex();
-    for recipe in [Recipe::Corrected, Recipe::AsWritten] {
-        let config = GanConfig { recipe, batch_size: 16, ..GanConfig::default() };
+    // The corrected loop also with D's dropout and smoothing: masks come from the seed too.
+    for (recipe, dropout, smoothing) in [(Recipe::Corrected, 0.0, 0.0), (Recipe::AsWritten, 0.0, 0.0), (Recipe::Corrected, 0.3, 0.1)] {
+        let config = GanConfig { recipe, batch_size: 16, dropout, smoothing, ..GanConfig::default() };
         let mut live = GanTrainer::new(config.clone(), &images, &cpu);
         for half in [Half::Both, Half::Discriminator, Half::Discriminator, Half::Generator, Half::Both] {
             live.take(half);
@@ -231,13 +251,31 @@ fn gan_weights_round_trip_and_bad_files_are_refused() {
     let cpu = Device::flex();
     let gan = Gan::init(GanPreset::Small, 4, &cpu, Precision::F32);
     let dict = block_on(gan_state_dict(&gan)).unwrap();
-    for stored in [Stored::F32, Stored::F16] {
+    let f32_size = state_dict_to_safetensors_as(&dict, &[], Stored::F32).unwrap().len();
+    for stored in [Stored::F32, Stored::F16, Stored::Int8] {
         let bytes = state_dict_to_safetensors_as(&dict, &[], stored).unwrap();
+        if stored == Stored::Int8 {
+            // A quarter of f32, plus a scale per output unit.
+            assert!(bytes.len() < f32_size / 3, "int8: {} bytes vs f32 {f32_size}", bytes.len());
+        }
         let mut other = Gan::init(GanPreset::Small, 9, &cpu, Precision::F32);
         load_gan_safetensors(&mut other, &bytes).unwrap();
-        for (a, b) in gan.generator.params.iter().chain(&gan.discriminator.params).zip(other.generator.params.iter().chain(&other.discriminator.params)) {
-            for (x, y) in values(a).iter().zip(values(b)) {
-                let tol = if stored == Stored::F32 { 0.0 } else { x.abs() / 2048.0 + 6e-8 };
+        let pairs = gan.generator.params.iter().chain(&gan.discriminator.params).zip(other.generator.params.iter().chain(&other.discriminator.params));
+        for (k, (a, b)) in pairs.enumerate() {
+            // Parameters alternate weight, bias (a weight [out, in], also when out is 1).
+            let (xs, [_, _, _, cols], weight) = (values(a), a.dims(), k % 2 == 0);
+            for (i, (x, y)) in xs.iter().zip(values(b)).enumerate() {
+                let tol = match stored {
+                    Stored::F32 => 0.0,
+                    Stored::F16 => x.abs() / 2048.0 + 6e-8,
+                    // A weight matrix: within half a step of its row's scale (max |w| / 127);
+                    // a bias vector is kept as f32.
+                    Stored::Int8 if weight => {
+                        let row = &xs[(i / cols) * cols..(i / cols + 1) * cols];
+                        row.iter().fold(0f64, |m, v| m.max(v.abs())) / 254.0 + 1e-7
+                    }
+                    Stored::Int8 => 0.0,
+                };
                 assert!((x - y).abs() <= tol, "{stored:?}: {x} vs {y}");
             }
         }
@@ -248,6 +286,14 @@ fn gan_weights_round_trip_and_bad_files_are_refused() {
     assert!(err.to_string().contains("different network"), "{err}");
     assert_eq!(values(&essay.generator.params[0]), before, "a refused file changes nothing");
     assert!(load_gan_safetensors(&mut essay, b"not a weights file").is_err());
+    // An int8 file without a weight's scales is refused by that name.
+    let int8 = state_dict_to_safetensors_as(&dict, &[], Stored::Int8).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&int8).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> = file.tensors().into_iter().filter(|(n, _)| n != "g.fc1.weight_scale").collect();
+    let broken = safetensors::serialize(kept, None).unwrap();
+    let mut small = Gan::init(GanPreset::Small, 9, &cpu, Precision::F32);
+    let err = load_gan_safetensors(&mut small, &broken).unwrap_err();
+    assert!(err.to_string().contains("g.fc1.weight_scale"), "{err}");
 }
 
 /// The shipped weights: cnn-tuned classifies the test set as trained (≥ 98%), gan-small's samples

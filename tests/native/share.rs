@@ -142,6 +142,8 @@ fn random_gan_config(rng: &mut Rng) -> gradlab::train::gan::GanConfig {
         train_limit: rng.below(60_001),
         seed: rng.below(1 << 31) as u64,
         start: pick(rng, starts),
+        dropout: pick(rng, &[0.0, 0.3, 0.5]),
+        smoothing: pick(rng, &[0.0, 0.1]),
     }
 }
 
