@@ -327,7 +327,7 @@ fn parse_image_train(m: &ArgMatches) -> Result<ImageTrainOptions, CliError> {
 /// test loss and accuracy, samples/s and achieved GFLOP/s.
 fn train_images(o: ImageTrainOptions) -> Result<(), CliError> {
     use crate::data::images::{Verify, parse_bundle};
-    use crate::engine::{block_on, read};
+    use crate::engine::block_on;
     use crate::train::images::{ImageTrainer, Split};
     let kind = o.config.dataset;
     let path = o.data_dir.join(kind.file_name());
@@ -342,16 +342,18 @@ fn train_images(o: ImageTrainOptions) -> Result<(), CliError> {
         for _ in 0..per_epoch {
             trainer.train_step();
         }
-        let (mean, _) = trainer.take_epoch_loss().expect("an epoch has batches");
-        let train_loss = block_on(read(&mean)).map_err(|e| CliError::Gpu(e.to_string()))?[0];
+        let (mean, right, _) = trainer.take_epoch_means().expect("an epoch has batches");
+        let means = block_on(crate::engine::read_many(vec![mean, right])).map_err(|e| CliError::Gpu(e.to_string()))?;
+        let (train_loss, train_accuracy) = (means[0][0], means[1][0]);
         let seconds = start.elapsed().as_secs_f64();
         let samples_per_sec = trainer.train_len() as f64 / seconds;
         let test = block_on(trainer.evaluate(Split::Test, 1000)).map_err(|e| CliError::Gpu(e.to_string()))?;
         let gflops = samples_per_sec * flops_per_sample / 1e9;
         if o.json {
             out!(
-                "{{\"epoch\":{epoch},\"train_loss\":{},\"test_loss\":{},\"test_accuracy\":{},\"samples_per_sec\":{:.1},\"gflops\":{:.3},\"seconds\":{:.3}}}",
-                json_f32(train_loss),
+                "{{\"epoch\":{epoch},\"train_loss\":{},\"train_accuracy\":{},\"test_loss\":{},\"test_accuracy\":{},\"samples_per_sec\":{:.1},\"gflops\":{:.3},\"seconds\":{:.3}}}",
+                json_f32(train_loss as f32),
+                train_accuracy,
                 json_f32(test.loss as f32),
                 test.accuracy,
                 samples_per_sec,
@@ -360,7 +362,8 @@ fn train_images(o: ImageTrainOptions) -> Result<(), CliError> {
             );
         } else {
             out!(
-                "epoch {epoch:>3}  train loss {train_loss:.4}  test loss {:.4}  test accuracy {:.2}%  {samples_per_sec:.0} samples/s  {gflops:.2} GFLOP/s",
+                "epoch {epoch:>3}  train loss {train_loss:.4}  train accuracy {:.2}%  test loss {:.4}  test accuracy {:.2}%  {samples_per_sec:.0} samples/s  {gflops:.2} GFLOP/s",
+                100.0 * train_accuracy,
                 test.loss,
                 100.0 * test.accuracy
             );

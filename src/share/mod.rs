@@ -117,6 +117,10 @@ pub struct ShareState {
     /// that page.
     #[serde(default)]
     pub mnist: ImageConfig,
+    /// The MNIST run the link was made after (`mnist.trained`): MNIST weights are too large for
+    /// a link, so the page offers to train it again and compares.
+    #[serde(default)]
+    pub mnist_trained: Option<TrainedRun>,
     /// The GAN experiment (the GAN page): its `gan.*` keys, written when the link opens that page.
     #[serde(default)]
     pub gan: GanConfig,
@@ -147,6 +151,34 @@ pub enum TableSource {
 
 const TABLE_SOURCES: [TableSource; 2] = [TableSource::Adult, TableSource::File];
 
+/// A finished stretch of MNIST training: whole epochs trained from the seed and the test accuracy
+/// the last one reached. A link carries it as a pointer (`mnist.trained=10_97.75`), not weights.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainedRun {
+    /// Whole epochs trained.
+    pub epochs: u32,
+    /// Test accuracy after the last of them, in percent.
+    pub accuracy: f64,
+}
+
+impl TrainedRun {
+    /// As a link writes it: `EPOCHS_ACCURACY`, the accuracy to two decimals (`_`: a link keeps
+    /// it as it is).
+    pub fn encode(&self) -> String {
+        format!("{}_{:.2}", self.epochs, self.accuracy)
+    }
+
+    /// Reads [`TrainedRun::encode`]'s form.
+    pub fn decode(v: &str) -> Result<Self, String> {
+        let Some((epochs, accuracy)) = v.split_once('_') else {
+            return Err(format!("'{}' has no '_'", shown(v)));
+        };
+        let epochs = int(epochs, 1, 100)? as u32;
+        let accuracy = schema::float(accuracy, 0.0, 100.0)?;
+        Ok(Self { epochs, accuracy })
+    }
+}
+
 fn table_source_key(s: &TableSource) -> &'static str {
     match s {
         TableSource::Adult => "adult",
@@ -164,6 +196,7 @@ impl Default for ShareState {
             weights: None,
             view: View::default(),
             mnist: ImageConfig::default(),
+            mnist_trained: None,
             gan: GanConfig::default(),
             gan_steps: StepLog::default(),
             tab: TabularConfig::adult(),
@@ -269,6 +302,13 @@ pub static FIELDS: &[Field] = &[
         expected: "the GAN's steps in order: N (full steps), dN (discriminator only), gN (generator only), joined by '+', e.g. 300+d2+g1",
         get: |s| if s.gan_steps.0.is_empty() { "0".into() } else { s.gan_steps.encode() },
         set: |s, v| Ok(s.gan_steps = if v == "0" { StepLog::default() } else { StepLog::decode(v)? }),
+    },
+    Field {
+        key: "mnist.trained",
+        default: "none",
+        expected: "none, or EPOCHS_ACCURACY: the epochs the link's MNIST run trained and the test accuracy (%) it reached, e.g. 10_97.75",
+        get: |s| s.mnist_trained.map_or("none".into(), |r| r.encode()),
+        set: |s, v| Ok(s.mnist_trained = if v == "none" { None } else { Some(TrainedRun::decode(v)?) }),
     },
     Field {
         key: "tab.data",
@@ -431,6 +471,7 @@ pub fn encode(state: &ShareState) -> String {
         Key::Image(_) => state.view.page == Page::Mnist,
         Key::Gan(_) => state.view.page == Page::Gan,
         Key::Link(f) if f.key.starts_with("gan.") => state.view.page == Page::Gan,
+        Key::Link(f) if f.key.starts_with("mnist.") => state.view.page == Page::Mnist,
         Key::Tab(_) => state.view.page == Page::Table,
         Key::Link(f) if f.key.starts_with("tab.") => state.view.page == Page::Table,
         _ => true,

@@ -563,8 +563,23 @@ pub struct ImageTrainer {
     order: EpochOrder,
     dropout_rng: Rng,
     augment_rng: Rng,
-    /// Sum of this epoch's batch losses, on the device, and how many.
-    epoch_loss: Option<(T, usize)>,
+    /// Since the last [`ImageTrainer::take_epoch_means`]: the batch losses' sum and the right
+    /// answers' count (on the device), batches and images.
+    epoch_sums: Option<EpochSums>,
+}
+
+/// Running sums of the training batches (on the device: nothing is read back per step).
+struct EpochSums {
+    loss: T,
+    right: T,
+    batches: usize,
+    images: usize,
+}
+
+/// How many rows of `logits` pick their target's class (`[1]`, on the device): argmax of the
+/// logits against argmax of the one-hot targets, over the last axis.
+fn right_answers(logits: &T, targets: &T) -> T {
+    logits.clone().argmax(3).equal(targets.clone().argmax(3)).float().sum().reshape([1, 1, 1, 1])
 }
 
 impl ImageTrainer {
@@ -592,7 +607,7 @@ impl ImageTrainer {
             train,
             test,
             augment_from,
-            epoch_loss: None,
+            epoch_sums: None,
             config,
         })
     }
@@ -670,22 +685,27 @@ impl ImageTrainer {
     /// backward, the model's nodes and the loss node.
     pub fn step_on(&mut self, mode: Mode) -> (Tape, ImageNodes, usize) {
         let (mut tape, nodes, loss) = self.record_step(mode);
+        // Scored before the backward frees the logits (with dropout, as Keras' `fit` reports it).
+        let targets = tape.node(loss).inputs[1];
+        let right = right_answers(tape.value(nodes.logits), tape.value(targets));
+        let images = tape.shape(targets).dims()[0];
         tape.backward(loss);
         let grads = tape.grads_or_zeros(&nodes.params);
         self.optimizer.config.lr = self.config.lr_at(self.step, self.steps_per_epoch());
         self.optimizer.update(&mut self.model.params, &grads);
         self.step += 1;
         let value = tape.value(loss).clone();
-        self.epoch_loss = Some(match self.epoch_loss.take() {
-            Some((sum, n)) => (sum.add(value.clone()), n + 1),
-            None => (value, 1),
+        self.epoch_sums = Some(match self.epoch_sums.take() {
+            Some(s) => EpochSums { loss: s.loss.add(value), right: s.right.add(right), batches: s.batches + 1, images: s.images + images },
+            None => EpochSums { loss: value, right, batches: 1, images },
         });
         (tape, nodes, loss)
     }
 
-    /// The mean of the batch losses since the last call (on the device), and how many batches.
-    pub fn take_epoch_loss(&mut self) -> Option<(T, usize)> {
-        self.epoch_loss.take().map(|(sum, n)| (sum.div_scalar(n as f64), n))
+    /// Since the last call: the mean batch loss and the training accuracy (a fraction of the
+    /// images seen), both on the device, and how many batches.
+    pub fn take_epoch_means(&mut self) -> Option<(T, T, usize)> {
+        self.epoch_sums.take().map(|s| (s.loss.div_scalar(s.batches as f64), s.right.div_scalar(s.images as f64), s.batches))
     }
 
     /// Starts evaluating a split.

@@ -356,7 +356,15 @@ fn clear_pad(d: DigitsUi) {
 /// The page. Loading starts when it is first shown (`active`). `config` is the training panel's
 /// experiment (it rides in the link); `on_change` writes the link after a change.
 #[component]
-pub(super) fn DigitsPage(active: Signal<bool>, config: RwSignal<crate::train::images::ImageConfig>, on_change: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+pub(super) fn DigitsPage(
+    active: Signal<bool>,
+    config: RwSignal<crate::train::images::ImageConfig>,
+    /// The run the link points to (written by the training panel).
+    trained: RwSignal<Option<crate::share::TrainedRun>>,
+    /// The opened link's run (read by the training panel).
+    from_link: RwSignal<Option<crate::share::TrainedRun>>,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let d = DigitsUi {
         kind: RwSignal::new(ImageDataset::Mnist),
         load: RwSignal::new(Load::Idle),
@@ -366,10 +374,11 @@ pub(super) fn DigitsPage(active: Signal<bool>, config: RwSignal<crate::train::im
         drawing: RwSignal::new(false),
         digit: RwSignal::new(None),
     };
-    let m = MnistUi::new(config);
-    // The link follows the experiment's settings.
+    let m = MnistUi::new(config, trained, from_link);
+    // The link follows the experiment's settings and the run it points to.
     Effect::new(move |first: Option<()>| {
         config.track();
+        trained.track();
         if first.is_some() {
             on_change();
         }

@@ -30,6 +30,7 @@ use crate::backend::BackendKind;
 use crate::data::images::{ImageData, ImageDataset};
 use crate::engine::{read, read_many};
 use crate::models::image::{Arch, CLASSES, SIDE};
+use crate::share::TrainedRun;
 use crate::train::images::{ImageConfig, ImageTrainer, Metrics, Split, image_setting};
 
 /// Test images evaluated for each point between epochs (all 10,000 at an epoch's end).
@@ -69,12 +70,16 @@ enum Run {
 
 /// One chart point: `(epoch, train loss, test loss, train accuracy, test accuracy)`; NaN where a
 /// value is not measured.
-type Point = (f64, f64, f64, f64);
+type Point = (f64, f64, f64, f64, f64);
 
 /// The training panel's signals, shared with the draw pad's prediction.
 #[derive(Clone, Copy)]
 pub(super) struct MnistUi {
     config: RwSignal<ImageConfig>,
+    /// This page's finished run, as the link points to it (each epoch's end updates it).
+    trained: RwSignal<Option<TrainedRun>>,
+    /// The opened link's run: "train it again" and the comparison.
+    from_link: RwSignal<Option<TrainedRun>>,
     /// The device asked for: `None` chooses by measuring this model on both.
     backend: RwSignal<Option<BackendKind>>,
     /// The device training runs on, and why.
@@ -107,9 +112,11 @@ impl MnistUi {
     }
 
     /// The panel's state around `config`, the experiment the page's link carries.
-    pub(super) fn new(config: RwSignal<ImageConfig>) -> Self {
+    pub(super) fn new(config: RwSignal<ImageConfig>, trained: RwSignal<Option<TrainedRun>>, from_link: RwSignal<Option<TrainedRun>>) -> Self {
         Self {
             config,
+            trained,
+            from_link,
             backend: RwSignal::new(None),
             device_note: RwSignal::new(String::new()),
             run: RwSignal::new(Run::Idle),
@@ -142,6 +149,8 @@ fn reset(m: MnistUi) {
     m.test.set(None);
     m.prediction.set(None);
     m.weights_version.update(|v| *v += 1);
+    // The link no longer points to a run of this page (a link's own run stays on offer).
+    m.trained.set(None);
 }
 
 /// Train (or go on after a pause).
@@ -311,6 +320,11 @@ async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(),
                 return Ok(());
             }
             m.evaluated.set(step);
+            if epoch_end {
+                // The link now points to this run (epochs done, the accuracy they reached).
+                let accuracy = (point.4 * 100.0).round() / 100.0;
+                m.trained.set(Some(TrainedRun { epochs: (step / per_epoch as u64) as u32, accuracy }));
+            }
             m.history.update(|h| h.push(point));
             m.weights_version.update(|v| *v += 1);
             if epoch_end && step as usize / per_epoch >= epochs {
@@ -324,13 +338,17 @@ async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(),
     Ok(())
 }
 
-/// One chart point: the mean batch loss since the last point, and the test loss and accuracy on
+/// One chart point: the mean batch loss and the training accuracy on the batches since the last
+/// point (as Keras' `fit` reports them: with dropout), and the test loss and accuracy on
 /// the first 1,000 test images (all of them at an epoch's end, which also fills the confusion
 /// matrix and the misclassified digits). Chunks are evaluated one per frame.
 async fn evaluate(m: MnistUi, generation: u64, full: bool, data: &ImageData) -> Result<Point, String> {
-    let (train_loss, epoch) = match with_trainer(|t| (t.take_epoch_loss(), t.epoch())) {
-        Some((Some((mean, _)), epoch)) => (read(&mean).await.map_err(|e| e.to_string())?[0] as f64, epoch),
-        Some((None, epoch)) => (f64::NAN, epoch),
+    let (train_loss, train_accuracy, epoch) = match with_trainer(|t| (t.take_epoch_means(), t.epoch())) {
+        Some((Some((mean, right, _)), epoch)) => {
+            let means = read_many(vec![mean, right]).await.map_err(|e| e.to_string())?;
+            (means[0][0], 100.0 * means[1][0], epoch)
+        }
+        Some((None, epoch)) => (f64::NAN, f64::NAN, epoch),
         None => return Err("no trainer".into()),
     };
     let total = if full { data.test.len() } else { QUICK_EVAL.min(data.test.len()) };
@@ -364,7 +382,7 @@ async fn evaluate(m: MnistUi, generation: u64, full: bool, data: &ImageData) -> 
         }
         m.test.set(Some((metrics.accuracy, metrics.confusion, missed)));
     }
-    Ok((epoch, train_loss, metrics.loss, 100.0 * metrics.accuracy))
+    Ok((epoch, train_loss, metrics.loss, train_accuracy, 100.0 * metrics.accuracy))
 }
 
 /// Draws what the first layer learned: `fc1`'s weights into each of the first hidden units as
@@ -525,7 +543,7 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
         if secs > 90.0 { format!("about {:.0} min left", secs / 60.0) } else { format!("about {secs:.0} s left") }
     };
     let loss_points = Signal::derive(move || m.history.get().iter().map(|p| (p.0, p.1, p.2)).collect());
-    let acc_points = Signal::derive(move || m.history.get().iter().map(|p| (p.0, f64::NAN, p.3)).collect());
+    let acc_points = Signal::derive(move || m.history.get().iter().map(|p| (p.0, p.3, p.4)).collect());
     let is_cnn = move || matches!(m.config.get().preset.arch(), Arch::Cnn { .. });
     // The playground's start-up opens WebGPU once the page is idle; its signal says when.
     let ui = expect_context::<super::Ui>();
@@ -559,6 +577,28 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
             <p class="hint">{move || m.config.get().preset.title()}</p>
             {move || m.config.get().preset.erratum().map(|e| view! { <p class="erratum" data-testid="mnist-erratum">{e}</p> })}
             {move || problem.get().map(|p| view! { <p class="error" data-testid="mnist-problem">{p}</p> })}
+            {move || m.from_link.get().map(|r| {
+                let again = move || m.test.get().filter(|_| m.run.get() == Run::Done).map(|(acc, _, _)| 100.0 * acc);
+                let train_again = move |_| {
+                    let Some(d) = loaded(kind.get_untracked()) else { return };
+                    if m.config.get_untracked().epochs != r.epochs as usize {
+                        m.config.update(|c| c.epochs = r.epochs as usize);
+                    }
+                    start(m, d);
+                };
+                view! {
+                    <div class="again" data-testid="mnist-again-box">
+                        <p data-testid="mnist-again-note">{format!(
+                            "This link was made after training {} epoch{} from its seed, reaching {:.2}% on the 10,000 test digits. MNIST weights are too large for a link: train it again with the same settings and seed (on the CPU path a browser repeats the run exactly).",
+                            r.epochs, if r.epochs == 1 { "" } else { "s" }, r.accuracy)}</p>
+                        <button data-testid="mnist-again" class="primary" disabled=move || data().is_none() || m.run.get() != Run::Idle on:click=train_again>
+                            {format!("▶ train it again ({} epoch{})", r.epochs, if r.epochs == 1 { "" } else { "s" })}</button>
+                        {move || again().map(|a| view! {
+                            <span class="hint" data-testid="mnist-again-result">{format!(" trained again: {a:.2}% (the link's run: {:.2}%)", r.accuracy)}</span>
+                        })}
+                    </div>
+                }
+            })}
             <div class="buttons">
                 <button data-testid="mnist-train" disabled=move || data().is_none() || matches!(m.run.get(), Run::Training | Run::Preparing | Run::Evaluating | Run::Done)
                     on:click=move |_| if let Some(d) = loaded(kind.get_untracked()) { start(m, d) }>
@@ -608,7 +648,7 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
                     <h3>"Loss"</h3>
                     <LineChart points=loss_points testid="mnist-loss-chart" x_label="epoch " empty="train and test loss appear here" log_option=true/>
                     <h3>"Test accuracy "<span data-testid="mnist-test-acc">{move || m.test.get().map(|t| format!("{:.2}%", 100.0 * t.0)).unwrap_or_else(|| "—".into())}</span></h3>
-                    <LineChart points=acc_points testid="mnist-acc-chart" x_label="epoch " empty="test accuracy appears here" percent=true/>
+                    <LineChart points=acc_points testid="mnist-acc-chart" x_label="epoch " empty="train and test accuracy appear here" percent=true/>
                     <p class="hint">"Points within an epoch are measured on the first 1,000 test images; the figure above on all 10,000 at each epoch's end."</p>
                 </div>
                 <div>

@@ -130,6 +130,11 @@ pub struct Ui {
     stepper: step::StepUi,
     /// The MNIST page's experiment (its `mnist.*` link keys).
     mnist: RwSignal<ImageConfig>,
+    /// The MNIST run this page's link points to (`mnist.trained`): the opened link's, until a run
+    /// here finishes an epoch (or a reset drops it).
+    mnist_trained: RwSignal<Option<share::TrainedRun>>,
+    /// What the opened link said of its MNIST run (the page offers to train it again).
+    mnist_from_link: RwSignal<Option<share::TrainedRun>>,
     /// The GAN page's experiment (its `gan.*` link keys) and the halves it has taken.
     gan: RwSignal<GanConfig>,
     gan_steps: RwSignal<StepLog>,
@@ -196,6 +201,8 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     ui.include_weights.set(state.weights.is_some());
     ui.page.set(state.view.page);
     ui.mnist.set(state.mnist);
+    ui.mnist_trained.set(state.mnist_trained);
+    ui.mnist_from_link.set(state.mnist_trained);
     // A link to the GAN page says where its weights start; opened from the tabs, the page starts
     // from the shipped weights (digits at once).
     let mut gan = state.gan;
@@ -249,6 +256,7 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
             stage: ui.stepper.stage.get_untracked() as u32,
         },
         mnist: ui.mnist.get_untracked(),
+        mnist_trained: ui.mnist_trained.get_untracked(),
         gan: ui.gan.get_untracked(),
         gan_steps: ui.gan_steps.get_untracked(),
         tab: ui.tab.get_untracked(),
@@ -658,6 +666,8 @@ fn App() -> impl IntoView {
         page: RwSignal::new(Page::Play),
         stepper: step::StepUi::new(),
         mnist: RwSignal::new(ImageConfig::default()),
+        mnist_trained: RwSignal::new(None),
+        mnist_from_link: RwSignal::new(None),
         gan: RwSignal::new(GanConfig { start: Start::Shipped, ..GanConfig::default() }),
         gan_steps: RwSignal::new(StepLog::default()),
         tab: RwSignal::new(crate::train::tabular::TabularConfig::adult()),
@@ -735,7 +745,7 @@ fn App() -> impl IntoView {
                 <button class="dismiss" data-testid="dismiss-notice" title="dismiss" on:click=move |_| ui.notice.set(None)>"×"</button></div>
         })}
         <div class="step-page" class:hidden=move || ui.page.get() != Page::Step><step::StepPage/></div>
-        <div class="digits-page" class:hidden=move || !on_mnist()><digits::DigitsPage active=Signal::derive(on_mnist) config=ui.mnist on_change=move || sync_url(ui)/></div>
+        <div class="digits-page" class:hidden=move || !on_mnist()><digits::DigitsPage active=Signal::derive(on_mnist) config=ui.mnist trained=ui.mnist_trained from_link=ui.mnist_from_link on_change=move || sync_url(ui)/></div>
         <div class="table-page" class:hidden=move || !on_table()><tabular::TablePage active=Signal::derive(on_table) config=ui.tab source=ui.tab_data search=ui.tab_search on_change=move || sync_url(ui)/></div>
         <div class="gan-page" class:hidden=move || !on_gan()><gan::GanPage active=Signal::derive(on_gan) config=ui.gan log=ui.gan_steps on_change=move || sync_url(ui)/></div>
         <main class="lab" class:hidden=move || !on_play()>

@@ -135,8 +135,9 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     await page.locator(`[data-testid="mnist-${key}"]`).dispatchEvent('change');
   }
 
-  /** Trains until the status says done; returns the longest gap between animation frames (ms). */
-  async function trainToTheEnd(page, timeout) {
+  /** Trains until the status says done; returns the longest gap between animation frames (ms).
+   * With `shot`, a screenshot is taken while it trains (once the charts have two points). */
+  async function trainToTheEnd(page, timeout, shot) {
     await page.evaluate(() => {
       window.__gaps = [];
       let last = performance.now();
@@ -145,6 +146,11 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     });
     const start = Date.now();
     await page.click('[data-testid="mnist-train"]');
+    if (shot) {
+      await page.waitForFunction(() => /^done/.test(document.querySelector('[data-testid="mnist-status"]').textContent)
+        || (document.querySelector('[data-testid="mnist-loss-chart"] polyline.test-line')?.getAttribute('points') || '').trim().split(' ').length >= 2, null, { timeout });
+      if (!/^done/.test(await text(page, 'mnist-status'))) await page.screenshot({ path: path.join(out, shot), fullPage: true });
+    }
     await page.waitForFunction(() => /^(done|training stopped)/.test(document.querySelector('[data-testid="mnist-status"]').textContent), null, { timeout });
     const gaps = await page.evaluate(() => { window.__stopGaps = true; return window.__gaps.slice(5); });
     gaps.sort((a, b) => b - a);
@@ -177,6 +183,8 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     assert(missed.length === 24 && missed.every((c) => /^\d \/ \d$/.test(c) && c[0] !== c[4]), `missed digits: ${missed.slice(0, 4)}`);
     const points = await page.locator('[data-testid="mnist-loss-chart"] polyline.test-line').getAttribute('points');
     assert(points.split(' ').length >= 8, `a test-loss point every quarter epoch: ${points.split(' ').length}`);
+    const trainAcc = (await page.locator('[data-testid="mnist-acc-chart"] polyline.train-line').first().getAttribute('points')) || '';
+    assert(trainAcc.trim().split(' ').length >= 8, `a training-accuracy point every quarter epoch: ${trainAcc.split(' ').length}`);
     assert((await ink(page, 'filter-0')).length + (await pixels(page, 'filter-0')).filter((v, i) => i % 4 === 2 && v < 200).length > 50, 'fc1 weights are drawn');
     // A drawn 7, and the probabilities the trained MLP gives it.
     await drawSeven(page);
@@ -188,9 +196,28 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     assert(bars.length === 10 && Math.abs(total - 100) < 1, `ten probabilities summing to 100%: ${total}`);
     assert(/the network says 7/.test(said), `the MLP reads the drawn 7: ${said}`);
     await page.screenshot({ path: path.join(out, 'mnist-trained-mlp.png'), fullPage: true });
+    // The link points to the run (weights are too large for it): opened, it offers to train the
+    // run again, and the CPU path repeats it exactly.
+    const hash = await page.evaluate(() => location.hash);
+    const linked = hash.match(/mnist\.trained=(\d+)_([\d.]+)/);
+    assert(linked && linked[1] === '2' && Math.abs(Number(linked[2]) - parseFloat(acc)) < 0.006, `the link points to the run: ${hash}`);
+    const again = await open(browser, url, hash.slice(1), { width: 1280, height: 1000 });
+    await settled(again);
+    assert(/training 2 epochs from its seed, reaching/.test(await text(again, 'mnist-again-note')), await text(again, 'mnist-again-note'));
+    await again.waitForFunction(() => !document.querySelector('[data-testid="mnist-again"]').disabled, null, { timeout: 60_000 });
+    await again.click('[data-testid="mnist-again"]');
+    await again.waitForFunction(() => document.querySelector('[data-testid="mnist-status"]').textContent === 'done', null, { timeout: 240_000 });
+    const result = await text(again, 'mnist-again-result');
+    console.log(`     trained again from the link: ${result}`);
+    assert(await text(again, 'mnist-test-acc') === acc, `the same accuracy again: ${await text(again, 'mnist-test-acc')} vs ${acc}`);
+    assert(result.includes(`the link's run: ${linked[2]}%`), result);
+    await again.screenshot({ path: path.join(out, 'mnist-trained-again.png'), fullPage: true });
+    await noError(again);
+    await again.close();
     // Reset empties the results; the settings stay.
     await page.click('[data-testid="mnist-reset"]');
     assert(await text(page, 'mnist-test-acc') === '—', 'reset clears the accuracy');
+    await page.waitForFunction(() => location.hash.includes('mnist.trained=none'));
     assert(await page.locator('[data-testid="mnist-limit"]').inputValue() === '2000', 'settings stay');
     await noError(page);
     await page.close();
@@ -213,7 +240,7 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     await setField(page, 'limit', '2000');
     await setField(page, 'batch', '50');
     await setField(page, 'epochs', '1');
-    const run = await trainToTheEnd(page, 300_000);
+    const run = await trainToTheEnd(page, 300_000, 'mnist-training-cnn.png');
     const acc = await text(page, 'mnist-test-acc');
     console.log(`     ${await text(page, 'mnist-status')} in ${run.seconds.toFixed(1)} s; test accuracy ${acc}; ${await text(page, 'mnist-samples-per-sec')}, ${await text(page, 'mnist-gflops')}; longest frame gaps ${run.worst.join(', ')} ms`);
     assert(await text(page, 'mnist-status') === 'done', await text(page, 'mnist-status'));

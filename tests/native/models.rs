@@ -70,6 +70,37 @@ fn mlp_learns_a_subset_deterministically() {
     eprintln!("mlp-keras, 2,000 digits, 2 epochs: test accuracy {:.4}, loss {:.4}", m.accuracy, m.loss);
 }
 
+/// The training accuracy a chart point shows (counted on the device, step by step) is the share
+/// of the batches' images whose logits pick their label, counted again here on the host from the
+/// traced steps' logits.
+#[test]
+fn training_accuracy_counts_the_batches_right_answers() {
+    let Some(data) = mnist() else { return };
+    let cpu = Device::flex();
+    let c = config(&[("preset", "mlp-keras"), ("limit", "300"), ("batch", "64")]);
+    let mut t = ImageTrainer::new(c, &data, &cpu).unwrap();
+    for _ in 0..3 {
+        t.train_step();
+    }
+    t.take_epoch_means();
+    let (mut right, mut images) = (0, 0);
+    for _ in 0..5 {
+        // 300 images in batches of 64: the fifth batch is the short one (44).
+        let (tape, nodes, loss) = t.step_on(gradlab::engine::Mode::Trace);
+        let logits = block_on(read_many(vec![tape.value(nodes.logits).clone()])).unwrap().remove(0);
+        let targets = block_on(read_many(vec![tape.value(tape.node(loss).inputs[1]).clone()])).unwrap().remove(0);
+        for (l, y) in logits.chunks(10).zip(targets.chunks(10)) {
+            right += usize::from(gradlab::train::images::argmax(l) == gradlab::train::images::argmax(y));
+            images += 1;
+        }
+    }
+    let (_, accuracy, batches) = t.take_epoch_means().unwrap();
+    let accuracy = block_on(read_many(vec![accuracy])).unwrap()[0][0];
+    assert_eq!((batches, images), (5, 300));
+    assert!((accuracy - right as f64 / images as f64).abs() < 1e-6, "device {accuracy} vs host {right}/{images}");
+    assert!(right > 0 && right < images, "a partly trained net gets some right: {right}/{images}");
+}
+
 /// The CNN with batch norm learns, updates its running statistics, and gives the same loss on
 /// wgpu (lavapipe natively) as on the CPU for its first steps.
 #[test]

@@ -89,6 +89,8 @@ fn random_state(rng: &mut Rng) -> ShareState {
             stage: rng.below(100_001) as u32,
         },
         mnist,
+        mnist_trained: (page == Page::Mnist && rng.uniform() < 0.5)
+            .then(|| gradlab::share::TrainedRun { epochs: 1 + rng.below(100) as u32, accuracy: rng.below(10_001) as f64 / 100.0 }),
         gan: if page == gradlab::share::Page::Gan { random_gan_config(rng) } else { Default::default() },
         gan_steps: if page == gradlab::share::Page::Gan { random_step_log(rng) } else { Default::default() },
         tab: if page == Page::Table { random_tabular_config(rng) } else { gradlab::train::tabular::TabularConfig::adult() },
@@ -249,6 +251,9 @@ fn bad_values_are_reported_by_key_and_replaced_by_defaults() {
         ("noise=0.7&seed=9", "noise", "0.7 is out of range (expected a number from 0 to 0.5); using 0"),
         ("dataset=spiral3&loss=mse&seed=9", "loss", "'mse' is not used: 3-class data always trains with cross-entropy"),
         ("frobnicate=1&seed=9", "frobnicate", "unknown setting"),
+        ("page=mnist&mnist.trained=10&seed=9", "mnist.trained", "'10' has no '_' (expected none, or EPOCHS_ACCURACY"),
+        ("page=mnist&mnist.trained=0_97.5&seed=9", "mnist.trained", "0 is out of range"),
+        ("page=mnist&mnist.trained=3_101&seed=9", "mnist.trained", "101 is out of range"),
         ("v=7&seed=9", "v", "newer than this app"),
         ("seed=1&seed=9", "seed", "more than once"),
         ("dataset=%E2%28&seed=9", "dataset", "broken"),

@@ -58,6 +58,8 @@ async fn load_weights(m: MnistUi, name: String, bytes: Vec<u8>, data: std::rc::R
     if matches!(m.run.get_untracked(), Run::Training | Run::Evaluating | Run::Preparing) {
         m.generation.update(|g| *g += 1);
     }
+    // Weights from a file are no run from the seed: the link stops pointing to one.
+    m.trained.set(None);
     if let Err(why) = ensure_trainer(m, &data).await {
         m.run.set(Run::Failed(why));
         return;
