@@ -186,6 +186,25 @@ await test('settings rebuild the network; a 3-class spiral trains; phone width r
   await page.waitForTimeout(3000);
   await page.click('[data-testid="pause"]');
   assert((await stepCount(page)) > 0, 'trained some steps');
+  // On a phone the output map comes first, and the header with play/pause stays on screen when
+  // the page is scrolled (sticky).
+  const order = await page.evaluate(() => {
+    const out = document.querySelector('[data-testid="heatmap"], canvas#heatmap, .out-panel')?.getBoundingClientRect();
+    const net = document.querySelector('#neuron-3-0')?.getBoundingClientRect();
+    return { out: out?.top, net: net?.top };
+  });
+  assert(order.out !== undefined && order.net !== undefined && order.out < order.net, `the output comes before the network: ${JSON.stringify(order)}`);
+  await page.evaluate(() => window.scrollTo(0, 1500));
+  await page.waitForTimeout(100);
+  const header = await page.evaluate(() => {
+    const play = document.querySelector('[data-testid="play"]').getBoundingClientRect();
+    return { scrolled: window.scrollY, top: document.querySelector('header.top').getBoundingClientRect().top, play: play.top, height: play.height };
+  });
+  assert(header.scrolled > 500 && Math.abs(header.top) < 1 && header.play >= 0 && header.play + header.height <= 844, `the header stays on screen: ${JSON.stringify(header)}`);
+  await page.click('[data-testid="play"]');
+  await page.waitForTimeout(300);
+  await page.click('[data-testid="pause"]');
+  await page.evaluate(() => window.scrollTo(0, 0));
   await noError(page);
   await page.screenshot({ path: path.join(out, 'phone-spiral3.png'), fullPage: true });
   await page.close();
