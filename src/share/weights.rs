@@ -175,6 +175,7 @@ pub fn state_dict_from_safetensors(bytes: &[u8], expected: &[(String, Shape)], c
                 let per_row = shape.numel() / rows.max(1);
                 t.data().iter().enumerate().map(|(i, &q)| q as i8 as f32 * scales[i / per_row.max(1)]).collect()
             }
+            Dtype::I8 => return Err(WeightsError::Mismatch(format!("{name} is I8, but a vector must be F32 or F16"))),
             other => return Err(WeightsError::Mismatch(format!("{name} is {other:?}, expected F32, F16 or I8 (with {})", scale_name(name)))),
         };
         if values.iter().any(|v| !v.is_finite()) {

@@ -57,17 +57,34 @@ pub(super) fn mn(s: &str) -> String {
 
 /// `∑` with its index beneath it.
 pub(super) fn sum_over(index: &str) -> String {
-    format!("<munder><mo>∑</mo>{}</munder>", mi(index))
+    format!("<munder><mo>∑</mo>{}</munder>", indices(index))
+}
+
+/// Indices such as `i,j`: each an identifier, the commas operators (one `<mi>i,j</mi>` would be a
+/// single upright name).
+fn indices(index: &str) -> String {
+    let parts: Vec<String> = index.split(',').map(mi).collect();
+    if parts.len() == 1 {
+        return parts.into_iter().next().unwrap_or_default();
+    }
+    let mut out = Vec::new();
+    for (k, p) in parts.into_iter().enumerate() {
+        if k > 0 {
+            out.push(mo(","));
+        }
+        out.push(p);
+    }
+    row(&out)
 }
 
 /// A node's element at symbolic indices, `W₂[i,j]`: what a sum over `index` adds up.
 fn indexed(label: &str, index: &str) -> String {
-    row(&[name(label), mo("["), mi(index), mo("]")])
+    row(&[name(label), mo("["), indices(index), mo("]")])
 }
 
 /// `x` with the indices as a subscript (`softmax(z)ᵢⱼ`).
 fn sub_index(x: &str, index: &str) -> String {
-    format!("<msub>{x}{}</msub>", mi(index))
+    format!("<msub>{x}{}</msub>", indices(index))
 }
 
 /// A node's name as read in a formula: `l2.w` → W₂, `l2.b` → b₂, `h1` → h₁, `h1′` → h₁′ (a layer

@@ -362,7 +362,7 @@ pub(super) fn DigitsPage(
     /// The run the link points to (written by the training panel).
     trained: RwSignal<Option<crate::share::TrainedRun>>,
     /// The opened link's run (read by the training panel).
-    from_link: RwSignal<Option<crate::share::TrainedRun>>,
+    from_link: RwSignal<Option<(crate::share::TrainedRun, crate::train::images::ImageConfig)>>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let d = DigitsUi {
@@ -375,10 +375,16 @@ pub(super) fn DigitsPage(
         digit: RwSignal::new(None),
     };
     let m = MnistUi::new(config, trained, from_link);
-    // The link follows the experiment's settings and the run it points to.
+    // The link follows the experiment's settings and the run it points to. The settings change only
+    // while no run of this page is on (the controls are disabled otherwise), so a pointer still
+    // there is the opened link's: it goes when the settings stop being that run's.
     Effect::new(move |first: Option<()>| {
         config.track();
         trained.track();
+        let linked = from_link.with_untracked(|l| l.as_ref().map(|(_, c)| c.clone()));
+        if trained.get_untracked().is_some() && linked.is_some_and(|c| !super::mnist::same_run(&c, &config.get_untracked())) {
+            trained.set(None);
+        }
         if first.is_some() {
             on_change();
         }

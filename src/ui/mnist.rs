@@ -79,7 +79,9 @@ pub(super) struct MnistUi {
     /// This page's finished run, as the link points to it (each epoch's end updates it).
     trained: RwSignal<Option<TrainedRun>>,
     /// The opened link's run: "train it again" and the comparison.
-    from_link: RwSignal<Option<TrainedRun>>,
+    from_link: RwSignal<Option<(TrainedRun, ImageConfig)>>,
+    /// The model holds weights from a file: no run from the seed, so the link gets no pointer.
+    from_file: RwSignal<bool>,
     /// The device asked for: `None` chooses by measuring this model on both.
     backend: RwSignal<Option<BackendKind>>,
     /// The device training runs on, and why.
@@ -112,11 +114,12 @@ impl MnistUi {
     }
 
     /// The panel's state around `config`, the experiment the page's link carries.
-    pub(super) fn new(config: RwSignal<ImageConfig>, trained: RwSignal<Option<TrainedRun>>, from_link: RwSignal<Option<TrainedRun>>) -> Self {
+    pub(super) fn new(config: RwSignal<ImageConfig>, trained: RwSignal<Option<TrainedRun>>, from_link: RwSignal<Option<(TrainedRun, ImageConfig)>>) -> Self {
         Self {
             config,
             trained,
             from_link,
+            from_file: RwSignal::new(false),
             backend: RwSignal::new(None),
             device_note: RwSignal::new(String::new()),
             run: RwSignal::new(Run::Idle),
@@ -135,6 +138,11 @@ impl MnistUi {
     }
 }
 
+/// Whether two experiments are the same run (every setting, the epochs too: a schedule spans them).
+pub(super) fn same_run(a: &ImageConfig, b: &ImageConfig) -> bool {
+    a == b
+}
+
 /// Stops any loop and drops the trainer.
 fn reset(m: MnistUi) {
     m.generation.update(|g| *g += 1);
@@ -151,6 +159,7 @@ fn reset(m: MnistUi) {
     m.weights_version.update(|v| *v += 1);
     // The link no longer points to a run of this page (a link's own run stays on offer).
     m.trained.set(None);
+    m.from_file.set(false);
 }
 
 /// Train (or go on after a pause).
@@ -320,8 +329,10 @@ async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(),
                 return Ok(());
             }
             m.evaluated.set(step);
-            if epoch_end {
-                // The link now points to this run (epochs done, the accuracy they reached).
+            let finished = epoch_end && step as usize / per_epoch >= epochs;
+            if finished && !m.from_file.get_untracked() {
+                // The link now points to this run: all its epochs from the seed (a schedule spans
+                // them all, so a run stopped earlier could not be repeated from its link).
                 let accuracy = (point.4 * 100.0).round() / 100.0;
                 m.trained.set(Some(TrainedRun { epochs: (step / per_epoch as u64) as u32, accuracy }));
             }
@@ -577,19 +588,20 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
             <p class="hint">{move || m.config.get().preset.title()}</p>
             {move || m.config.get().preset.erratum().map(|e| view! { <p class="erratum" data-testid="mnist-erratum">{e}</p> })}
             {move || problem.get().map(|p| view! { <p class="error" data-testid="mnist-problem">{p}</p> })}
-            {move || m.from_link.get().map(|r| {
+            // Offered while the settings are the linked run's.
+            {move || m.from_link.get().filter(|(_, c)| same_run(c, &m.config.get())).map(|(r, _)| {
                 let again = move || m.test.get().filter(|_| m.run.get() == Run::Done).map(|(acc, _, _)| 100.0 * acc);
                 let train_again = move |_| {
                     let Some(d) = loaded(kind.get_untracked()) else { return };
-                    if m.config.get_untracked().epochs != r.epochs as usize {
-                        m.config.update(|c| c.epochs = r.epochs as usize);
-                    }
+                    // On the CPU: there a browser repeats a run exactly (a WebGPU run may differ in
+                    // the last bits).
+                    m.backend.set(Some(BackendKind::Cpu));
                     start(m, d);
                 };
                 view! {
                     <div class="again" data-testid="mnist-again-box">
                         <p data-testid="mnist-again-note">{format!(
-                            "This link was made after training {} epoch{} from its seed, reaching {:.2}% on the 10,000 test digits. MNIST weights are too large for a link: train it again with the same settings and seed (on the CPU path a browser repeats the run exactly).",
+                            "This link was made after training {} epoch{} from its seed, reaching {:.2}% on the 10,000 test digits. MNIST weights are too large for a link: train it again with the same settings and seed, on the CPU (where a browser repeats a CPU run exactly).",
                             r.epochs, if r.epochs == 1 { "" } else { "s" }, r.accuracy)}</p>
                         <button data-testid="mnist-again" class="primary" disabled=move || data().is_none() || m.run.get() != Run::Idle on:click=train_again>
                             {format!("▶ train it again ({} epoch{})", r.epochs, if r.epochs == 1 { "" } else { "s" })}</button>

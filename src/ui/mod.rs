@@ -134,7 +134,7 @@ pub struct Ui {
     /// here finishes an epoch (or a reset drops it).
     mnist_trained: RwSignal<Option<share::TrainedRun>>,
     /// What the opened link said of its MNIST run (the page offers to train it again).
-    mnist_from_link: RwSignal<Option<share::TrainedRun>>,
+    mnist_from_link: RwSignal<Option<(share::TrainedRun, ImageConfig)>>,
     /// The GAN page's experiment (its `gan.*` link keys) and the halves it has taken.
     gan: RwSignal<GanConfig>,
     gan_steps: RwSignal<StepLog>,
@@ -200,9 +200,9 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     ui.backend_choice.set(state.backend);
     ui.include_weights.set(state.weights.is_some());
     ui.page.set(state.view.page);
-    ui.mnist.set(state.mnist);
     ui.mnist_trained.set(state.mnist_trained);
-    ui.mnist_from_link.set(state.mnist_trained);
+    ui.mnist_from_link.set(state.mnist_trained.map(|r| (r, state.mnist.clone())));
+    ui.mnist.set(state.mnist);
     // A link to the GAN page says where its weights start; opened from the tabs, the page starts
     // from the shipped weights (digits at once).
     let mut gan = state.gan;

@@ -204,6 +204,11 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     const again = await open(browser, url, hash.slice(1), { width: 1280, height: 1000 });
     await settled(again);
     assert(/training 2 epochs from its seed, reaching/.test(await text(again, 'mnist-again-note')), await text(again, 'mnist-again-note'));
+    // Other settings are another run: the offer goes, and so does the link's pointer.
+    await setField(again, 'lr', '0.002');
+    await again.waitForFunction(() => !document.querySelector('[data-testid="mnist-again-box"]') && location.hash.includes('mnist.trained=none'));
+    await setField(again, 'lr', '0.001');
+    await again.waitForSelector('[data-testid="mnist-again-box"]');
     await again.waitForFunction(() => !document.querySelector('[data-testid="mnist-again"]').disabled, null, { timeout: 60_000 });
     await again.click('[data-testid="mnist-again"]');
     await again.waitForFunction(() => document.querySelector('[data-testid="mnist-status"]').textContent === 'done', null, { timeout: 240_000 });

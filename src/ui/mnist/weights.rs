@@ -58,8 +58,10 @@ async fn load_weights(m: MnistUi, name: String, bytes: Vec<u8>, data: std::rc::R
     if matches!(m.run.get_untracked(), Run::Training | Run::Evaluating | Run::Preparing) {
         m.generation.update(|g| *g += 1);
     }
-    // Weights from a file are no run from the seed: the link stops pointing to one.
+    // Weights from a file are no run from the seed: the link stops pointing to one, and training on
+    // from them (until a reset) will not point to one either.
     m.trained.set(None);
+    m.from_file.set(true);
     if let Err(why) = ensure_trainer(m, &data).await {
         m.run.set(Run::Failed(why));
         return;
