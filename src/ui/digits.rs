@@ -382,7 +382,7 @@ pub(super) fn DigitsPage(
         config.track();
         trained.track();
         let linked = from_link.with_untracked(|l| l.as_ref().map(|(_, c)| c.clone()));
-        if trained.get_untracked().is_some() && linked.is_some_and(|c| !super::mnist::same_run(&c, &config.get_untracked())) {
+        if trained.get_untracked().is_some() && linked.is_some_and(|c| c != config.get_untracked()) {
             trained.set(None);
         }
         if first.is_some() {

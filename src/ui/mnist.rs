@@ -76,7 +76,8 @@ type Point = (f64, f64, f64, f64, f64);
 #[derive(Clone, Copy)]
 pub(super) struct MnistUi {
     config: RwSignal<ImageConfig>,
-    /// This page's finished run, as the link points to it (each epoch's end updates it).
+    /// This page's finished run, as the link points to it (set when a run from the seed has trained
+    /// all its epochs).
     trained: RwSignal<Option<TrainedRun>>,
     /// The opened link's run: "train it again" and the comparison.
     from_link: RwSignal<Option<(TrainedRun, ImageConfig)>>,
@@ -136,11 +137,6 @@ impl MnistUi {
             file_note: RwSignal::new(None),
         }
     }
-}
-
-/// Whether two experiments are the same run (every setting, the epochs too: a schedule spans them).
-pub(super) fn same_run(a: &ImageConfig, b: &ImageConfig) -> bool {
-    a == b
 }
 
 /// Stops any loop and drops the trainer.
@@ -338,7 +334,7 @@ async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(),
             }
             m.history.update(|h| h.push(point));
             m.weights_version.update(|v| *v += 1);
-            if epoch_end && step as usize / per_epoch >= epochs {
+            if finished {
                 m.run.set(Run::Done);
                 return Ok(());
             }
@@ -588,8 +584,9 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
             <p class="hint">{move || m.config.get().preset.title()}</p>
             {move || m.config.get().preset.erratum().map(|e| view! { <p class="erratum" data-testid="mnist-erratum">{e}</p> })}
             {move || problem.get().map(|p| view! { <p class="error" data-testid="mnist-problem">{p}</p> })}
-            // Offered while the settings are the linked run's.
-            {move || m.from_link.get().filter(|(_, c)| same_run(c, &m.config.get())).map(|(r, _)| {
+            // Offered while the settings are the linked run's (all of them, epochs too: a schedule
+            // spans them).
+            {move || m.from_link.get().filter(|(_, c)| *c == m.config.get()).map(|(r, _)| {
                 let again = move || m.test.get().filter(|_| m.run.get() == Run::Done).map(|(acc, _, _)| 100.0 * acc);
                 let train_again = move |_| {
                     let Some(d) = loaded(kind.get_untracked()) else { return };
