@@ -316,6 +316,11 @@ impl GanTrainer {
     /// networks.
     pub fn new(config: GanConfig, train: &ImageSet, device: &Device) -> Self {
         let images = DeviceSplit::upload(train, config.train_limit, device);
+        Self::with_images(config, images, device)
+    }
+
+    /// The same, on images already on the device (the page uploads them a slice per frame).
+    pub(crate) fn with_images(config: GanConfig, images: DeviceSplit, device: &Device) -> Self {
         let gan = Gan::init(config.preset, config.seed, device, Precision::F32);
         let mut trainer = Self {
             gan,

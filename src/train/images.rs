@@ -11,13 +11,13 @@
 
 use burn::Tensor;
 use serde::{Deserialize, Serialize};
-use burn::tensor::{Device, Int, TensorData};
+use burn::tensor::{DType, Device, Int, TensorData};
 
 use super::ConfigError;
 use super::schema::{Field, above_zero, choice, float, int, shown};
 use crate::data::digits::Augment;
 use crate::data::images::{ImageData, ImageDataset, ImageSet};
-use crate::engine::{EngineError, Leaf, Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Role, Stream, T, Tag, Tape, read_many, tensor};
+use crate::engine::{EngineError, Leaf, Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Role, Shape, Stream, T, Tag, Tape, read_many, tensor, tensor_from_vec};
 use crate::models::image::{Arch, CLASSES, ImageModel, ImageNodes, Init, Phase, SIDE};
 
 /// The essays' models and their variants.
@@ -378,17 +378,89 @@ pub(crate) struct DeviceSplit {
     labels: Vec<u8>,
 }
 
-impl DeviceSplit {
-    /// The first `limit` images of `set` (all with 0), uploaded once.
-    pub(crate) fn upload(set: &ImageSet, limit: usize, device: &Device) -> Self {
-        let n = if limit == 0 { set.len() } else { limit.min(set.len()) };
-        let pixels = unit_pixels(&set.pixels[..n * SIDE * SIDE]);
-        let labels = set.labels[..n].to_vec();
-        Self {
-            images: tensor(&pixels, [n, 1, SIDE, SIDE], device, Precision::F32),
-            targets: tensor(&one_hot(&labels), [n, CLASSES], device, Precision::F32),
-            labels,
+/// A split on its way to the device, a slice of images at a time. The page uploads one slice per
+/// frame: all 60,000 training images at once (188 MB as f32) would block the tab for about a
+/// second. The result is the one-piece upload's, value for value.
+pub(crate) struct SplitUpload<'a> {
+    set: &'a ImageSet,
+    filling: Filling,
+    done: usize,
+    len: usize,
+}
+
+/// Where a [`SplitUpload`]'s values gather.
+enum Filling {
+    /// On the CPU: in host vectors reserved once (not zeroed), which then become the tensors
+    /// without a copy. A zeroed tensor of the whole set first cost 326 ms in one task in Chromium.
+    Host { pixels: Vec<f32>, targets: Vec<f32> },
+    /// On a GPU: zeroed tensors on the device, each slice written in place (burn's slice-assign
+    /// reuses a tensor nobody else holds); taken out while a slice is written.
+    Device(Option<(T, T)>),
+}
+
+impl<'a> SplitUpload<'a> {
+    /// Makes room for the first `limit` images of `set` (all with 0); nothing uploaded yet.
+    pub(crate) fn new(set: &'a ImageSet, limit: usize, device: &Device) -> Self {
+        let len = if limit == 0 { set.len() } else { limit.min(set.len()) };
+        let filling = if *device == Device::flex() {
+            Filling::Host { pixels: Vec::with_capacity(len * SIDE * SIDE), targets: Vec::with_capacity(len * CLASSES) }
+        } else {
+            let zeros = |shape: Shape| T::zeros(shape.storage(), (device, DType::F32));
+            Filling::Device(Some((zeros([len, 1, SIDE, SIDE].into()), zeros([len, CLASSES].into()))))
+        };
+        Self { set, filling, done: 0, len }
+    }
+
+    /// Uploads up to `images` more; true once all are there.
+    pub(crate) fn advance(&mut self, images: usize, device: &Device) -> bool {
+        let (start, end) = (self.done, self.done.saturating_add(images).min(self.len));
+        if end > start {
+            let pixels = &self.set.pixels[start * SIDE * SIDE..end * SIDE * SIDE];
+            let labels = &self.set.labels[start..end];
+            match &mut self.filling {
+                Filling::Host { pixels: p, targets: t } => {
+                    p.extend(pixels.iter().map(|&v| unit_pixel(v)));
+                    t.extend(one_hot(labels));
+                }
+                Filling::Device(tensors) => {
+                    let n = end - start;
+                    let x = tensor(&unit_pixels(pixels), [n, 1, SIDE, SIDE], device, Precision::F32);
+                    let y = tensor(&one_hot(labels), [n, CLASSES], device, Precision::F32);
+                    let (images, targets) = tensors.take().expect("tensors are put back after each slice");
+                    *tensors = Some((
+                        images.slice_assign([start..end, 0..1, 0..SIDE, 0..SIDE], x),
+                        targets.slice_assign([0..1, 0..1, start..end, 0..CLASSES], y),
+                    ));
+                }
+            }
+            self.done = end;
         }
+        self.done == self.len
+    }
+
+    /// Images uploaded and images in all.
+    pub(crate) fn progress(&self) -> (usize, usize) {
+        (self.done, self.len)
+    }
+
+    /// The split, once [`SplitUpload::advance`] has returned true.
+    pub(crate) fn finish(self, device: &Device) -> DeviceSplit {
+        assert_eq!(self.done, self.len, "finish before the upload is done");
+        let n = self.len;
+        let (images, targets) = match self.filling {
+            Filling::Host { pixels, targets } => (tensor_from_vec(pixels, [n, 1, SIDE, SIDE], device), tensor_from_vec(targets, [n, CLASSES], device)),
+            Filling::Device(tensors) => tensors.expect("tensors"),
+        };
+        DeviceSplit { images, targets, labels: self.set.labels[..n].to_vec() }
+    }
+}
+
+impl DeviceSplit {
+    /// The first `limit` images of `set` (all with 0), uploaded at once.
+    pub(crate) fn upload(set: &ImageSet, limit: usize, device: &Device) -> Self {
+        let mut upload = SplitUpload::new(set, limit, device);
+        upload.advance(usize::MAX, device);
+        upload.finish(device)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -410,7 +482,11 @@ impl DeviceSplit {
 
 /// Pixels as stored (0–255, ink high) as the networks see them: 0 to 1.
 fn unit_pixels(pixels: &[u8]) -> Vec<f32> {
-    pixels.iter().map(|&p| p as f32 / 255.0).collect()
+    pixels.iter().map(|&p| unit_pixel(p)).collect()
+}
+
+fn unit_pixel(p: u8) -> f32 {
+    p as f32 / 255.0
 }
 
 fn one_hot(labels: &[u8]) -> Vec<f32> {
@@ -582,12 +658,62 @@ fn right_answers(logits: &T, targets: &T) -> T {
     logits.clone().argmax(3).equal(targets.clone().argmax(3)).float().sum().reshape([1, 1, 1, 1])
 }
 
+/// An [`ImageTrainer`] whose images are still on their way to the device, a slice at a time (see
+/// [`SplitUpload`]): the page uploads a slice per frame and then finishes it.
+pub struct PendingTrainer<'a> {
+    config: ImageConfig,
+    data: &'a ImageData,
+    device: Device,
+    train: SplitUpload<'a>,
+    test: SplitUpload<'a>,
+}
+
+impl PendingTrainer<'_> {
+    /// Uploads up to `images` more images (the training split first); true once all are there.
+    pub fn upload(&mut self, images: usize) -> bool {
+        let (done, total) = self.train.progress();
+        let to_train = images.min(total - done);
+        let train = self.train.advance(to_train, &self.device);
+        let test = self.test.advance(images - to_train, &self.device);
+        train && test
+    }
+
+    /// Images uploaded so far and in all, both splits.
+    pub fn progress(&self) -> (usize, usize) {
+        let ((a, b), (c, d)) = (self.train.progress(), self.test.progress());
+        (a + c, b + d)
+    }
+
+    /// Builds the model and its optimizer, once [`PendingTrainer::upload`] has returned true.
+    pub fn finish(self) -> ImageTrainer {
+        let Self { config, data, device, train, test } = self;
+        let (train, test) = (train.finish(&device), test.finish(&device));
+        ImageTrainer::with_data(config, data, &device, train, test)
+    }
+}
+
 impl ImageTrainer {
     /// Uploads the data and builds the model and optimizer for a validated config.
     pub fn new(config: ImageConfig, data: &ImageData, device: &Device) -> Result<Self, ConfigError> {
+        let mut pending = Self::begin(config, data, device)?;
+        pending.upload(usize::MAX);
+        Ok(pending.finish())
+    }
+
+    /// Validates the config and allocates the data on the device; the images are uploaded by
+    /// [`PendingTrainer::upload`], a slice at a time.
+    pub fn begin<'a>(config: ImageConfig, data: &'a ImageData, device: &Device) -> Result<PendingTrainer<'a>, ConfigError> {
         validate_image(&config)?;
-        let train = DeviceSplit::upload(&data.train, config.train_limit, device);
-        let test = DeviceSplit::upload(&data.test, 0, device);
+        Ok(PendingTrainer {
+            train: SplitUpload::new(&data.train, config.train_limit, device),
+            test: SplitUpload::new(&data.test, 0, device),
+            config,
+            data,
+            device: device.clone(),
+        })
+    }
+
+    fn with_data(config: ImageConfig, data: &ImageData, device: &Device, train: DeviceSplit, test: DeviceSplit) -> Self {
         let model = ImageModel::init(config.preset.arch(), config.preset.init(), config.seed, device, Precision::F32);
         let mut opt = OptimizerConfig::new(config.optimizer, config.lr);
         opt.momentum = config.momentum;
@@ -596,7 +722,7 @@ impl ImageTrainer {
             opt.eps = 1e-7;
         }
         let augment_from = config.augment.then(|| data.train.clone());
-        Ok(Self {
+        Self {
             step: 0,
             model,
             optimizer: Optimizer::new(opt),
@@ -609,7 +735,7 @@ impl ImageTrainer {
             augment_from,
             epoch_sums: None,
             config,
-        })
+        }
     }
 
     /// Training images.

@@ -29,12 +29,13 @@ use weights::{export_weights, fetch_file, import_weights};
 use super::devices::device;
 use super::digits::{Load, fetch_bytes, load_dataset, load_fraction, load_text};
 use super::draw::{canvas, put_image};
-use super::play::next_frame;
+use super::play::{in_slices, next_frame};
 use super::{now_ms, sleep};
 use crate::backend::BackendKind;
 use crate::data::images::{ImageData, ImageDataset};
 use crate::engine::{Precision, T, read, read_many, tensor};
 use crate::models::gan::{ERRATA, GanPreset, Recipe};
+use crate::train::images::SplitUpload;
 use crate::train::gan::{GanConfig, GanTrainer, Half, Start, StepLog, StepOutcome, sample_z, shipped_weights};
 use crate::train::quality::{Classifier, NearestSearch, inception_score};
 
@@ -138,11 +139,16 @@ async fn prepare(g: GanUi) {
         if !live() {
             return Ok(());
         }
-        sleep(20).await; // let "building…" paint: the upload takes a moment
+        sleep(20).await; // let "building…" paint
         if !live() {
             return Ok(());
         }
-        let mut trainer = GanTrainer::new(config.clone(), &data.train, &cpu()?);
+        let cpu = cpu()?;
+        let mut upload = SplitUpload::new(&data.train, config.train_limit, &cpu);
+        if !in_slices(|n| upload.advance(n, &cpu), live).await {
+            return Ok(());
+        }
+        let mut trainer = GanTrainer::with_images(config.clone(), upload.finish(&cpu), &cpu);
         if let Some(bytes) = shipped {
             crate::share::weights::load_gan_weights(&mut trainer, &bytes).map_err(|e| format!("the shipped {} weights: {e}", config.preset.key()))?;
         }

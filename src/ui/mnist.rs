@@ -22,8 +22,8 @@ use leptos::task::spawn_local;
 use super::chart::LineChart;
 use super::devices::device;
 use super::draw::{diverging, put_image};
-use super::play::next_frame;
-use super::digits::loaded;
+use super::play::{in_slices, next_frame};
+use super::digits::{loaded, thousands};
 use super::{now_ms, sleep};
 use weights::{export_weights, import_weights, load_shipped};
 use crate::backend::BackendKind;
@@ -39,8 +39,9 @@ const QUICK_EVAL: usize = 1000;
 const FIRST_CHUNK: usize = 50;
 /// Points on the charts per epoch.
 const POINTS_PER_EPOCH: usize = 4;
-/// Training time per frame, in milliseconds.
-const FRAME_BUDGET: f64 = 25.0;
+/// Training time per frame, in milliseconds: a step is taken only if the last one's time still
+/// fits (one at least), so a frame's work stays near this, not this plus a step.
+const FRAME_BUDGET: f64 = 20.0;
 /// Misclassified test digits shown.
 const MISSED: usize = 24;
 /// First-layer weight images or filters shown.
@@ -91,6 +92,8 @@ pub(super) struct MnistUi {
     generation: RwSignal<u64>,
     /// Steps done and steps per epoch.
     progress: RwSignal<(u64, usize)>,
+    /// While preparing: images on the device and in all.
+    uploaded: RwSignal<(usize, usize)>,
     /// The step of the last chart point (a point is due once a quarter epoch has passed since).
     evaluated: RwSignal<u64>,
     /// Bumped by reset: whatever belongs to the old model (the stepper's step) is dropped.
@@ -126,6 +129,7 @@ impl MnistUi {
             run: RwSignal::new(Run::Idle),
             generation: RwSignal::new(0),
             progress: RwSignal::new((0, 0)),
+            uploaded: RwSignal::new((0, 0)),
             evaluated: RwSignal::new(0),
             resets: RwSignal::new(0),
             samples_per_sec: RwSignal::new(0.0),
@@ -167,7 +171,12 @@ fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
     let generation = m.generation.get_untracked();
     spawn_local(async move {
         if let Err(why) = ensure_trainer(m, &data).await {
-            m.run.set(Run::Failed(why));
+            if m.generation.get_untracked() == generation {
+                m.run.set(Run::Failed(why));
+            }
+            return;
+        }
+        if m.generation.get_untracked() != generation {
             return;
         }
         m.run.set(Run::Training);
@@ -179,13 +188,15 @@ fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
     });
 }
 
-/// Builds the trainer (uploads the data, initialises the model) unless there is one.
+/// Builds the trainer (uploads the data a slice per frame, initialises the model) unless there is
+/// one. A reset while it prepares abandons it.
 async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<(), String> {
     if TRAINER.with(|t| t.borrow().is_some()) {
         return Ok(());
     }
+    let generation = m.generation.get_untracked();
     m.run.set(Run::Preparing);
-    sleep(20).await; // let "preparing…" paint: the upload takes a moment
+    sleep(20).await; // let "preparing…" paint
     let kind = match m.backend.get_untracked() {
         Some(kind) => {
             m.device_note.set(format!("{}, as chosen", kind.key()));
@@ -194,7 +205,22 @@ async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<(), String> {
         None => choose_device(m, data).await,
     };
     let dev = device(kind).or_else(|| device(BackendKind::Cpu)).ok_or("no device is open yet")?;
-    let t = ImageTrainer::new(m.config.get_untracked(), data, &dev).map_err(|e| e.to_string())?;
+    let mut pending = ImageTrainer::begin(m.config.get_untracked(), data, &dev).map_err(|e| e.to_string())?;
+    m.uploaded.set(pending.progress());
+    let live = || m.generation.get_untracked() == generation;
+    let uploaded = in_slices(
+        |n| {
+            let done = pending.upload(n);
+            m.uploaded.set(pending.progress());
+            done
+        },
+        live,
+    )
+    .await;
+    if !uploaded {
+        return Err("reset while preparing".into());
+    }
+    let t = pending.finish();
     m.progress.set((0, t.steps_per_epoch()));
     TRAINER.with(|slot| *slot.borrow_mut() = Some(t));
     Ok(())
@@ -287,13 +313,15 @@ async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(),
         let start = now_ms();
         let mut samples = 0u64;
         let last = loop {
+            let began = now_ms();
             let (step, loss, batch) = with_trainer(|t| {
                 let loss = t.train_step();
                 (t.step, loss, t.config.batch_size.min(t.train_len()) as u64)
             })
             .ok_or("no trainer")?;
             samples += batch;
-            if due(step) || now_ms() - start > FRAME_BUDGET {
+            let now = now_ms();
+            if due(step) || now - start + (now - began) > FRAME_BUDGET {
                 break loss;
             }
         };
@@ -645,7 +673,10 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
             </div>
             <p class="data-status" data-testid="mnist-status" class:error=move || matches!(m.run.get(), Run::Failed(_))>{move || match m.run.get() {
                 Run::Idle => "ready: choose a model and press train".to_string(),
-                Run::Preparing => "putting the images on the device and building the model…".to_string(),
+                Run::Preparing => match m.uploaded.get() {
+                    (done, all) if done < all => format!("putting the images on the device: {} of {}…", thousands(done), thousands(all)),
+                    _ => "building the model…".to_string(),
+                },
                 Run::Training => format!("training (step {})", progress().3),
                 Run::Paused => "paused".to_string(),
                 Run::Evaluating => "evaluating on the test images…".to_string(),

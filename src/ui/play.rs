@@ -160,6 +160,26 @@ impl Pace {
     }
 }
 
+/// Runs `slice(n)` (do up to `n` more items, true once all are done) a slice per frame, each sized
+/// from the last one's time to take about 12 ms, until it is done. False if `live` turns false
+/// between slices (a reset came): the work is then abandoned.
+pub(super) async fn in_slices(mut slice: impl FnMut(usize) -> bool, live: impl Fn() -> bool) -> bool {
+    const SLICE_MS: f64 = 12.0;
+    let mut size = 500;
+    loop {
+        let began = now_ms();
+        if slice(size) {
+            return true;
+        }
+        let per_item = (now_ms() - began) / size as f64;
+        size = ((SLICE_MS / per_item.max(1e-5)) as usize).clamp(50, 20_000);
+        next_frame().await;
+        if !live() {
+            return false;
+        }
+    }
+}
+
 /// Waits for the browser's next animation frame (its rendering of the last one included).
 pub(super) async fn next_frame() {
     let promise = js_sys::Promise::new(&mut |resolve, _| {

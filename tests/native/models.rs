@@ -70,6 +70,49 @@ fn mlp_learns_a_subset_deterministically() {
     eprintln!("mlp-keras, 2,000 digits, 2 epochs: test accuracy {:.4}, loss {:.4}", m.accuracy, m.loss);
 }
 
+/// The page uploads the images a slice per frame: a trainer built that way (slices of 37, which
+/// divide neither split) trains and evaluates exactly as one uploaded at once.
+#[test]
+fn a_trainer_uploaded_in_slices_is_the_one_uploaded_at_once() {
+    let Some(data) = mnist() else { return };
+    let cpu = Device::flex();
+    let c = config(&[("preset", "mlp-keras"), ("limit", "300"), ("batch", "64")]);
+    let mut pending = ImageTrainer::begin(c.clone(), &data, &cpu).unwrap();
+    let all = 300 + data.test.len();
+    assert_eq!(pending.progress(), (0, all));
+    let mut slices = 0;
+    loop {
+        let before = pending.progress().0;
+        let done = pending.upload(37);
+        slices += 1;
+        assert_eq!(pending.progress(), ((before + 37).min(all), all), "slice {slices}");
+        if done {
+            break;
+        }
+    }
+    assert_eq!(slices, all.div_ceil(37));
+    let (mut sliced, mut whole) = (pending.finish(), ImageTrainer::new(c.clone(), &data, &cpu).unwrap());
+    for _ in 0..6 {
+        // Six batches of 64 over 300 images: the fifth is short and the sixth starts a new pass.
+        let (a, b) = (block_on(read(&sliced.train_step())).unwrap(), block_on(read(&whole.train_step())).unwrap());
+        assert_eq!(a, b, "the same batch losses");
+    }
+    let (a, b) = (block_on(sliced.evaluate(Split::Test, 1000)).unwrap(), block_on(whole.evaluate(Split::Test, 1000)).unwrap());
+    assert_eq!((&a.predictions, a.loss), (&b.predictions, b.loss), "the same test images, in the same order");
+    // On a GPU the slices are written into zeroed device tensors: the same images in the same
+    // places (a misplaced slice would change thousands of predictions).
+    if let Some(gpu) = crate::support::gpu() {
+        let mut pending = ImageTrainer::begin(c.clone(), &data, &gpu).unwrap();
+        while !pending.upload(1000) {}
+        let on_gpu = block_on(pending.finish().evaluate(Split::Test, 1000)).unwrap();
+        let on_cpu = block_on(ImageTrainer::new(c, &data, &cpu).unwrap().evaluate(Split::Test, 1000)).unwrap();
+        let differ = on_gpu.predictions.iter().zip(&on_cpu.predictions).filter(|(x, y)| x != y).count();
+        assert!(differ <= 20 && (on_gpu.loss - on_cpu.loss).abs() < 1e-4 * on_cpu.loss, "{differ} predictions differ; loss {} vs {}", on_gpu.loss, on_cpu.loss);
+    }
+    // A bad config is refused before anything is allocated.
+    assert!(ImageTrainer::begin(ImageConfig { lr: -1.0, ..image_defaults() }, &data, &cpu).is_err());
+}
+
 /// The training accuracy a chart point shows (counted on the device, step by step) is the share
 /// of the batches' images whose logits pick their label, counted again here on the host from the
 /// traced steps' logits.
