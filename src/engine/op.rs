@@ -250,7 +250,7 @@ impl Op {
             Op::Permute { .. } => ("y[i₀ i₁ …] = x[i_axes]", "∂L/∂x = ∂L/∂y with the inverse permutation"),
             Op::Conv2d { .. } => (
                 "y[n,o,i,j] = b[o] + Σ_c,u,v W[o,c,u,v] · x[n, c, s·i+u−p, s·j+v−p]",
-                "∂L/∂x = conv_transposed(∂L/∂y, W),  ∂L/∂W[o,c,u,v] = Σ_n,i,j ∂L/∂y[n,o,i,j] · x[n,c,s·i+u−p,s·j+v−p],  ∂L/∂b[o] = Σ_n,i,j ∂L/∂y[n,o,i,j]",
+                "∂L/∂x = conv_transpose2d(∂L/∂y, W),  ∂L/∂W[o,c,u,v] = Σ_n,i,j ∂L/∂y[n,o,i,j] · x[n,c,s·i+u−p,s·j+v−p],  ∂L/∂b[o] = Σ_n,i,j ∂L/∂y[n,o,i,j]",
             ),
             Op::MaxPool2d { .. } => (
                 "y[n,c,i,j] = max over the k×k window at (s·i, s·j)",

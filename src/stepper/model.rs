@@ -155,6 +155,21 @@ pub enum Part {
     After(usize),
 }
 
+/// One box of the stepper's network diagram (see [`ModelStep::diagram`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    /// The forward (or loss) stage that shows this op.
+    pub stage: usize,
+    /// Its node.
+    pub node: NodeId,
+    /// The op's name (`conv2d`).
+    pub op: &'static str,
+    /// The node's label (`conv1`).
+    pub label: String,
+    /// The output's true shape.
+    pub shape: Shape,
+}
+
 /// A traced training step of an image model, kept on its device.
 pub struct ModelStep {
     tape: Tape,
@@ -210,6 +225,37 @@ impl ModelStep {
                 let node = self.node(stage.index);
                 format!("{} · {} · {} {}", kind.name(), node.op.name(), node.label(), node.shape)
             }
+        }
+    }
+
+    /// The network as the stepper draws it: the step's forward and loss ops in order, each with the
+    /// stage that shows it.
+    pub fn diagram(&self) -> Vec<Block> {
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, StageKind::Forward | StageKind::Loss))
+            .map(|(stage, s)| {
+                let node = self.node(s.index);
+                Block { stage, node: s.index, op: node.op.name(), label: node.label().into_owned(), shape: node.shape }
+            })
+            .collect()
+    }
+
+    /// The node of the diagram's block that stage `i` is about: a forward, loss or backward stage's
+    /// own node; for an update, the op that reads the parameter.
+    pub fn block_of(&self, i: usize) -> Option<NodeId> {
+        let (_, stage) = self.stage(i)?;
+        match stage.kind {
+            StageKind::Update => {
+                let param = *self.params.get(stage.index)?;
+                self.stages
+                    .iter()
+                    .filter(|s| matches!(s.kind, StageKind::Forward | StageKind::Loss))
+                    .map(|s| s.index)
+                    .find(|&id| self.node(id).inputs.contains(&param))
+            }
+            _ => Some(stage.index),
         }
     }
 

@@ -1,23 +1,25 @@
 //! Generic rules as MathML: an op's or optimizer's rule is kept as one line of plain text beside
 //! its code (`Op::formula`, `OptimizerKind::formula`), readable in the source and as the page's
 //! fallback; this turns that text into MathML for the stepper. Key decision: a small converter for
-//! the notation those rules use (derivative fractions, Unicode scripts, `Σ_index`, `e^(…)`), not a
+//! the notation those rules use (derivative fractions, Unicode scripts, `Σ_index`, `e^(…)`, `√(…)`,
+//! `μ_batch`), not a
 //! second copy of every rule written in MathML by hand.
 
 use super::math::{frac, mi, mn, mo, row, sum_over};
 
 /// An op's or optimizer's generic rule (`Op::formula`, `OptimizerKind::formula`: plain text such as
 /// `∂L/∂A = ∂L/∂Y·Bᵀ`) as MathML: `∂X/∂Y` becomes a fraction, Unicode sub- and superscripts
-/// (`xᵢ`, `Bᵀ`, `β₁ᵗ`) become scripts, `Σ_rows` and `Σᵢ` put their index beneath, `e^(…)` raises
-/// its group, words are upright. The text stays the page's plain-text fallback.
+/// (`xᵢ`, `Bᵀ`, `β₁ᵗ`) become scripts, `Σ_rows`, `Σ_n,i,j`, `Σ_{i: …}` and `Σᵢ` put their
+/// index beneath, `e^(…)` raises its group, `√(…)` draws a root, `μ_batch` subscripts a word,
+/// words (and `snake_case` names) are upright. The text stays the page's plain-text fallback.
 pub fn mathml(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut pos = 0;
     format!("<math display=\"block\">{}</math>", row(&rule_seq(&chars, &mut pos, None)))
 }
 
-const SUBS: &str = "₀₁₂₃₄₅₆₇₈₉ᵢⱼ";
-const SUB_PLAIN: &str = "0123456789ij";
+const SUBS: &str = "₀₁₂₃₄₅₆₇₈₉ᵢⱼₖ";
+const SUB_PLAIN: &str = "0123456789ijk";
 const SUPS: &str = "ᵀᵗ²";
 const SUP_PLAIN: &str = "Tt2";
 
@@ -82,9 +84,15 @@ fn rule_item(chars: &[char], pos: &mut usize) -> String {
     }
     if c == 'Σ' || c == '∑' {
         *pos += 1;
-        let under = if chars.get(*pos) == Some(&'_') {
+        let under = if chars.get(*pos) == Some(&'_') && chars.get(*pos + 1) == Some(&'{') {
+            // Σ_{i: ids[i] = v}: a condition beneath.
+            *pos += 2;
+            let condition = row(&rule_seq(chars, pos, Some('}')));
+            return format!("<munder><mo>∑</mo>{condition}</munder>");
+        } else if chars.get(*pos) == Some(&'_') {
+            // Σ_rows, Σ_n,i,j: a word or indices beneath.
             *pos += 1;
-            let word: String = chars[*pos..].iter().take_while(|c| c.is_alphabetic()).collect();
+            let word: String = chars[*pos..].iter().take_while(|c| c.is_alphabetic() || **c == ',').collect();
             *pos += word.chars().count();
             Some(word)
         } else if let Some(p) = chars.get(*pos).and_then(|&s| script_plain(s, SUBS, SUB_PLAIN)) {
@@ -111,6 +119,18 @@ fn rule_item(chars: &[char], pos: &mut usize) -> String {
         let inner = rule_seq(chars, pos, Some(')'));
         return row(&[mo("("), row(&inner), mo(")")]);
     }
+    if c == '√' && *pos + 1 < chars.len() {
+        // √(…) roots its group (without the brackets), √2 the next item.
+        *pos += 1;
+        let under = if chars[*pos] == '(' {
+            *pos += 1;
+            row(&rule_seq(chars, pos, Some(')')))
+        } else {
+            let item = rule_item(chars, pos);
+            rule_scripts(chars, pos, item)
+        };
+        return format!("<msqrt>{under}</msqrt>");
+    }
     *pos += 1;
     mo(&c.to_string())
 }
@@ -127,6 +147,13 @@ fn rule_word(chars: &[char], pos: &mut usize) -> String {
         }
     }
     *pos += word.chars().count();
+    // A snake_case name (`conv_transpose2d`) is one upright name; `μ_batch` is μ subscripted.
+    while letters > 2 && chars.get(*pos) == Some(&'_') && chars.get(*pos + 1).is_some_and(|c| c.is_ascii_alphanumeric()) {
+        let tail: String = chars[*pos + 1..].iter().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        *pos += 1 + tail.chars().count();
+        word.push('_');
+        word.push_str(&tail);
+    }
     mi(&word)
 }
 
@@ -148,6 +175,11 @@ fn rule_scripts(chars: &[char], pos: &mut usize, base: String) -> String {
             Some('^') if chars.get(*pos + 1) == Some(&'(') => {
                 *pos += 2;
                 sup = Some(row(&rule_seq(chars, pos, Some(')'))));
+            }
+            Some('_') if sub.is_empty() && chars.get(*pos + 1).is_some_and(|c| c.is_alphabetic()) => {
+                let word: String = chars[*pos + 1..].iter().take_while(|c| c.is_alphabetic()).collect();
+                *pos += 1 + word.chars().count();
+                sub = word;
             }
             _ => break,
         }

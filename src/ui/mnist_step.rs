@@ -322,6 +322,32 @@ pub(super) fn StepPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<bo
         p.stages.track();
         with_step(|s| s.stage(p.stage.get()).map(|(_, st)| st.kind)).flatten()
     };
+    // The network as a strip of boxes (op, name, shape); the box the stage is about is lit, in the
+    // stage's colour; a click opens that op's forward stage.
+    let diagram = move || {
+        p.stages.track();
+        let current = p.stage.get();
+        with_step(|s| {
+            let lit = s.block_of(current);
+            let kind = s.stage(current).map(|(_, st)| st.kind.name()).unwrap_or("forward");
+            s.diagram()
+                .into_iter()
+                .enumerate()
+                .map(|(k, b)| {
+                    let class = if Some(b.node) == lit { format!("block lit {kind}") } else { "block".to_string() };
+                    let (stage, title) = (b.stage, format!("{} · {} {}", b.op, b.label, b.shape));
+                    view! {
+                        {(k > 0).then(|| view! { <span class="arrow" aria-hidden="true">"→"</span> })}
+                        <button class=class data-testid="mnist-step-block" title=title on:click=move |_| go(stage)>
+                            <span class="op">{b.op}</span>
+                            <span class="name">{b.label}</span>
+                            <span class="shape">{b.shape.to_string()}</span>
+                        </button>
+                    }
+                })
+                .collect_view()
+        })
+    };
     view! {
         <section class="panel mnist-step">
             <h2>"One training step, unrolled"</h2>
@@ -340,13 +366,15 @@ pub(super) fn StepPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<bo
                     }).collect_view()}
                 </select>
             </div>
-            <p class="stage-name" data-testid="mnist-step-stage">{move || {
+            <p class=move || format!("stage-name {}", kind_of().map(|k| k.name()).unwrap_or_default()) data-testid="mnist-step-stage">{move || {
                 p.stages.track();
                 let i = p.stage.get();
                 if p.stages.get() == 0 { String::new() } else { format!("stage {} of {} · {}", i + 1, p.stages.get(), with_step(|s| s.stage_name(i)).unwrap_or_default()) }
             }}</p>
+            <div class="model-diagram" data-testid="mnist-step-diagram">{diagram}</div>
             <p class="hint">{move || kind_of().map(|k| k.caption()).unwrap_or_default()}</p>
-            <pre class="formula-text" data-testid="mnist-step-formula">{formula}</pre>
+            <div class="formula-text" data-testid="mnist-step-formula" title=formula
+                inner_html=move || { let f = formula(); if f.is_empty() { f } else { crate::stepper::rule::mathml(&f) } }></div>
             <p class="data-status" data-testid="mnist-step-status">{move || p.status.get()}</p>
             <div class="step-parts" data-testid="mnist-step-parts">
                 {move || p.shown.with(|shown| shown.iter().enumerate().map(|(k, s)| part_view(k, s)).collect_view())}

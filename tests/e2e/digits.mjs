@@ -35,6 +35,27 @@ async function drawSeven(page) {
   await page.mouse.up();
 }
 
+/** Draws a "3" freehand: two bowls along curves, the hand wobbling a little (fixed, so the test
+ * repeats), drawn as slowly as a person would (many small moves). */
+async function drawThree(page) {
+  await page.locator('[data-testid="draw-pad"]').scrollIntoViewIfNeeded();
+  const pad = await page.locator('[data-testid="draw-pad"]').boundingBox();
+  const s = pad.width / 280;
+  // Quadratic Bézier pieces (start, control, end) in a 280 × 280 pad.
+  const pieces = [[[85, 70], [150, 20], [185, 80]], [[185, 80], [195, 130], [125, 140]], [[125, 140], [215, 150], [180, 215]], [[180, 215], [140, 260], [80, 220]]];
+  let first = true;
+  for (const [[x0, y0], [cx, cy], [x1, y1]] of pieces) {
+    for (let k = first ? 0 : 1; k <= 14; k++) {
+      const t = k / 14;
+      const x = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t * t * x1 + 3 * Math.sin(7 * t + x0);
+      const y = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t * t * y1 + 2 * Math.cos(5 * t + y0);
+      await page.mouse.move(pad.x + x * s, pad.y + y * s, { steps: 2 });
+      if (first) { await page.mouse.down(); first = false; }
+    }
+  }
+  await page.mouse.up();
+}
+
 export async function digitsTests({ test, browser, url, out, dist }) {
   await test('MNIST page: the data downloads with progress, is checked, shows labelled digits and class counts; a reload reads it from the cache', async () => {
     const page = await open(browser, url, 'page=mnist');
@@ -271,7 +292,14 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     const coloured = async (id) => (await pixels(page, id)).filter((v, i) => i % 4 !== 3 && v < 225).length;
     assert(await page.locator('[data-testid="mnist-step-part"]').nth(3).locator('canvas').count() === 32, "conv1's 32 feature maps of the first image");
     assert(await coloured('mstep-3-0') > 20 && await coloured('mstep-1-0') > 5, 'feature maps and filters are drawn');
-    assert(/cross-correlation|Σ/.test(await text(page, 'mnist-step-formula')), await text(page, 'mnist-step-formula'));
+    // The rule in MathML: conv's sum has its indices beneath; the formula fits its box.
+    assert(await page.locator('[data-testid="mnist-step-formula"] math munder').count() >= 1, await page.locator('[data-testid="mnist-step-formula"]').innerHTML());
+    const fits = await page.evaluate(() => { const f = document.querySelector('[data-testid="mnist-step-formula"]'); const m = f.querySelector('math').getBoundingClientRect(); const b = f.getBoundingClientRect(); return m.width > 100 && m.right <= b.right + 1 || f.scrollWidth > f.clientWidth; });
+    assert(fits, 'the formula is inside its box (or scrolls there)');
+    // The diagram: a box per op (conv1 … the loss), the conv's lit; a click on fc1 opens its stage.
+    const blocks = await page.locator('[data-testid="mnist-step-block"]').allTextContents();
+    assert(blocks.length === 8 && /conv2d\s*conv1/.test(blocks[0]) && /loss/.test(blocks[7]), blocks.join(' | '));
+    assert(await page.locator('[data-testid="mnist-step-block"].lit').count() === 1 && /conv1/.test(await page.locator('[data-testid="mnist-step-block"].lit').textContent()), 'conv1 lit');
     // Training paused at one real step.
     assert(await text(page, 'mnist-status') === 'paused', await text(page, 'mnist-status'));
     await page.locator('.mnist-step').screenshot({ path: path.join(out, 'mnist-stepper-conv.png') });
@@ -281,6 +309,9 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     const zeros = await page.locator('[data-testid="mnist-step-part"]').nth(1).locator('.stats').textContent();
     assert(/min 0\.0000/.test(zeros) && parseFloat(zeros.match(/zeros ([\d.]+)%/)[1]) > 10, zeros);
     // Jump to the loss, then to the first update, and check its gradient numerically.
+    await page.locator('[data-testid="mnist-step-block"]').nth(4).click();
+    await page.waitForFunction(() => /forward · linear layer · fc1 \[100, 10\]/.test(document.querySelector('[data-testid="mnist-step-stage"]').textContent));
+    assert(/fc1/.test(await page.locator('[data-testid="mnist-step-block"].lit').textContent()), 'fc1 lit');
     const options = await page.locator('[data-testid="mnist-step-list"] option').allTextContents();
     const loss = options.findIndex((o) => / loss · /.test(o));
     const update = options.findIndex((o) => /update · momentum · conv1\.weight/.test(o));
@@ -291,6 +322,7 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     await page.selectOption('[data-testid="mnist-step-list"]', String(update));
     await page.waitForFunction(() => /update · momentum · conv1\.weight/.test(document.querySelector('[data-testid="mnist-step-stage"]').textContent)
       && document.querySelectorAll('[data-testid="mnist-step-part"]').length === 4);
+    assert(/conv1/.test(await page.locator('[data-testid="mnist-step-block"].lit.update').textContent()), 'an update lights the op that reads the parameter');
     await page.click('[data-testid="mnist-step-check"]');
     await page.waitForFunction(() => /relative error/.test(document.querySelector('[data-testid="mnist-step-check-result"]').textContent), null, { timeout: 120_000 });
     const check = await text(page, 'mnist-step-check-result');
@@ -324,6 +356,16 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     console.log(`     drawn 7: ${said}`);
     assert(/the network says 7/.test(said), said);
     await page.screenshot({ path: path.join(out, 'mnist-draw-prediction.png'), fullPage: true });
+    // A freehand 3 (curves and a wobbling hand, not straight bars).
+    await page.click('[data-testid="draw-clear"]');
+    await page.waitForFunction(() => !/the network says/.test(document.querySelector('[data-testid="draw-prediction"]').textContent));
+    await drawThree(page);
+    await page.waitForFunction(() => /the network says/.test(document.querySelector('[data-testid="draw-prediction"]').textContent));
+    const three = await page.locator('[data-testid="draw-prediction"] .predicted').textContent();
+    console.log(`     drawn 3: ${three}`);
+    assert(/the network says 3/.test(three), three);
+    await page.locator('section.panel', { has: page.locator('[data-testid="draw-pad"]') }).screenshot({ path: path.join(out, 'mnist-draw-three.png') });
+    await page.screenshot({ path: path.join(out, 'mnist-draw-three-page.png'), fullPage: true });
     const saved = await download(page, 'mnist-export');
     const header = safetensorsHeader(saved);
     assert(JSON.stringify(header['fc1.weight'].shape) === '[128,784]' && header['fc2.bias'].dtype === 'F32', JSON.stringify(header).slice(0, 200));

@@ -216,6 +216,17 @@ fn the_stepper_walks_a_real_cnn_step_stage_by_stage() {
     assert_eq!(kinds.iter().filter(|&&k| k == StageKind::Update).count(), 6);
     assert_eq!(step.stage_name(0), "forward · conv2d · conv1 [20, 32, 28, 28]");
     assert_eq!(step.node(step.stages[0].index).tag.role, Role::PreActivation);
+    // The diagram: one box per forward op and the loss, each opening its forward stage; a
+    // backward stage lights its own op's box, an update the op that reads the parameter.
+    let blocks = step.diagram();
+    let boxes: Vec<String> = blocks.iter().map(|b| format!("{} {} {}", b.op, b.label, b.shape)).collect();
+    assert_eq!(boxes[..4], ["conv2d conv1 [20, 32, 28, 28]", "ReLU relu1 [20, 32, 28, 28]", "max-pool pool1 [20, 32, 14, 14]", "reshape flatten [20, 6272]"]);
+    assert_eq!(blocks.len(), 8, "{boxes:?}");
+    assert!(blocks.iter().all(|b| step.block_of(b.stage) == Some(b.node)));
+    let back = step.stages.iter().position(|s| s.kind == StageKind::Backward && step.node(s.index).label() == "fc1").unwrap();
+    assert_eq!(step.block_of(back), Some(blocks[4].node));
+    let fc2_bias = step.stages.iter().position(|s| s.kind == StageKind::Update && step.node(step.params[s.index]).label() == "fc2.bias").unwrap();
+    assert_eq!(step.block_of(fc2_bias), Some(blocks[6].node));
     // The convolution's stage: its inputs and output, read when asked, in their true shapes.
     let parts = step.parts(0);
     let titles: Vec<&str> = parts.iter().map(|(t, _)| t.as_str()).collect();

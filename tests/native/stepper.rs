@@ -521,7 +521,7 @@ fn stage_numbers_past_the_end_give_the_last_stage() {
 /// with derivatives as fractions and scripts as scripts (no `∂L/∂`, `^(` or `Σ_` left as text).
 #[test]
 fn generic_rules_are_mathml() {
-    use gradlab::engine::{Leaf, Op};
+    use gradlab::engine::{Leaf, Op, Stats};
     assert_eq!(rule::mathml("Y = A·B"), "<math display=\"block\"><mrow><mi>Y</mi><mo>=</mo><mi>A</mi><mo>·</mo><mi>B</mi></mrow></math>");
     let matmul = rule::mathml(Op::MatMul.formula().backward);
     assert_eq!(matmul.matches("<mfrac>").count(), 4, "{matmul}");
@@ -531,10 +531,23 @@ fn generic_rules_are_mathml() {
     assert!(rule::mathml(Op::Tanh.formula().backward).contains("<msup><mi>y</mi><mn>2</mn></msup>"));
     assert!(rule::mathml("1−β₁ᵗ").contains("<msubsup><mi>β</mi><mn>1</mn><mi>t</mi></msubsup>"));
     assert!(rule::mathml("y = 1 / (1 + e^(−x))").contains("<msup><mi>e</mi><mrow><mo>−</mo><mi>x</mi></mrow></msup>"));
+    // Conv's sums run over several indices, batch norm's statistics carry word subscripts under a
+    // root, PyTorch's function names stay whole, an embedding's sum runs over a condition.
+    let conv = rule::mathml(Op::Conv2d { stride: 1, padding: 2 }.formula().forward);
+    assert!(conv.contains("<munder><mo>∑</mo><mrow><mi>c</mi><mo>,</mo><mi>u</mi><mo>,</mo><mi>v</mi></mrow></munder>"), "{conv}");
+    let bn = rule::mathml(Op::BatchNorm2d { eps: 1e-5, stats: Stats::Batch }.formula().forward);
+    assert!(bn.contains("<msub><mi>μ</mi><mi>batch</mi></msub>") && bn.contains("<msqrt><mrow><msubsup><mi>σ</mi><mi>batch</mi><mn>2</mn></msubsup>"), "{bn}");
+    assert!(rule::mathml(Op::Conv2d { stride: 1, padding: 2 }.formula().backward).contains("<mi>conv_transpose2d</mi>"));
+    assert!(rule::mathml(Op::Embedding.formula().backward).contains("<munder><mo>∑</mo><mrow><mi>i</mi><mo>:</mo>"));
     let ops = [
         Op::Leaf(Leaf::Input), Op::MatMul, Op::Add, Op::Mul, Op::Sum, Op::Mean, Op::Relu, Op::LeakyRelu { slope: 0.01 }, Op::Sigmoid,
         Op::Tanh, Op::Identity, Op::Softmax, Op::LogSoftmax, Op::Mse, Op::SoftmaxCrossEntropy, Op::BceWithLogits,
         Op::Dropout { rate: 0.1 }, Op::L1 { rate: 0.1 }, Op::L2 { rate: 0.1 },
+        // The image, GAN and sequence models' ops (the MNIST stepper shows them too).
+        Op::Gelu, Op::Reshape { to: [2, 3].into() }, Op::Permute { axes: [0, 1, 3, 2] }, Op::Conv2d { stride: 1, padding: 2 },
+        Op::MaxPool2d { kernel: 2, stride: 2 }, Op::MaskedFill { value: 0.0 }, Op::StopGradient, Op::Linear,
+        Op::BatchNorm2d { eps: 1e-5, stats: Stats::Batch }, Op::BatchNorm2d { eps: 1e-5, stats: Stats::Running }, Op::Embedding,
+        Op::LayerNorm { eps: 1e-5 }, Op::Slice { from_end: 0, start: 0, len: 1 }, Op::Concat { from_end: 0, count: 2 },
     ];
     let texts = ops.iter().flat_map(|o| [o.formula().forward, o.formula().backward]).chain(OptimizerKind::ALL.iter().map(|k| k.formula()));
     for text in texts {
