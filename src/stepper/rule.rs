@@ -94,7 +94,10 @@ fn rule_item(chars: &[char], pos: &mut usize) -> String {
             *pos += 1;
             let word: String = chars[*pos..].iter().take_while(|c| c.is_alphabetic() || **c == ',').collect();
             *pos += word.chars().count();
-            Some(word)
+            // A comma after the indices belongs to the text (`Σ_rows, …`), not beneath the sum.
+            let kept = word.trim_end_matches(',').chars().count();
+            *pos -= word.chars().count() - kept;
+            Some(word.chars().take(kept).collect())
         } else if let Some(p) = chars.get(*pos).and_then(|&s| script_plain(s, SUBS, SUB_PLAIN)) {
             *pos += 1;
             Some(p.to_string())

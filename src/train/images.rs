@@ -394,7 +394,8 @@ enum Filling {
     /// without a copy. A zeroed tensor of the whole set first cost 326 ms in one task in Chromium.
     Host { pixels: Vec<f32>, targets: Vec<f32> },
     /// On a GPU: zeroed tensors on the device, each slice written in place (burn's slice-assign
-    /// reuses a tensor nobody else holds); taken out while a slice is written.
+    /// reuses a tensor nobody else holds); none until the first slice, which is the whole split
+    /// when it is uploaded at once.
     Device(Option<(T, T)>),
 }
 
@@ -405,8 +406,7 @@ impl<'a> SplitUpload<'a> {
         let filling = if *device == Device::flex() {
             Filling::Host { pixels: Vec::with_capacity(len * SIDE * SIDE), targets: Vec::with_capacity(len * CLASSES) }
         } else {
-            let zeros = |shape: Shape| T::zeros(shape.storage(), (device, DType::F32));
-            Filling::Device(Some((zeros([len, 1, SIDE, SIDE].into()), zeros([len, CLASSES].into()))))
+            Filling::Device(None)
         };
         Self { set, filling, done: 0, len }
     }
@@ -426,11 +426,16 @@ impl<'a> SplitUpload<'a> {
                     let n = end - start;
                     let x = tensor(&unit_pixels(pixels), [n, 1, SIDE, SIDE], device, Precision::F32);
                     let y = tensor(&one_hot(labels), [n, CLASSES], device, Precision::F32);
-                    let (images, targets) = tensors.take().expect("tensors are put back after each slice");
-                    *tensors = Some((
-                        images.slice_assign([start..end, 0..1, 0..SIDE, 0..SIDE], x),
-                        targets.slice_assign([0..1, 0..1, start..end, 0..CLASSES], y),
-                    ));
+                    *tensors = Some(match tensors.take() {
+                        None if start == 0 && end == self.len => (x, y),
+                        held => {
+                            let (images, targets) = held.unwrap_or_else(|| empty_split(self.len, device));
+                            (
+                                images.slice_assign([start..end, 0..1, 0..SIDE, 0..SIDE], x),
+                                targets.slice_assign([0..1, 0..1, start..end, 0..CLASSES], y),
+                            )
+                        }
+                    });
                 }
             }
             self.done = end;
@@ -449,10 +454,16 @@ impl<'a> SplitUpload<'a> {
         let n = self.len;
         let (images, targets) = match self.filling {
             Filling::Host { pixels, targets } => (tensor_from_vec(pixels, [n, 1, SIDE, SIDE], device), tensor_from_vec(targets, [n, CLASSES], device)),
-            Filling::Device(tensors) => tensors.expect("tensors"),
+            Filling::Device(tensors) => tensors.unwrap_or_else(|| empty_split(n, device)),
         };
         DeviceSplit { images, targets, labels: self.set.labels[..n].to_vec() }
     }
+}
+
+/// Zeroed images `[n, 1, 28, 28]` and targets `[n, 10]` on `device`.
+fn empty_split(n: usize, device: &Device) -> (T, T) {
+    let zeros = |shape: Shape| T::zeros(shape.storage(), (device, DType::F32));
+    (zeros([n, 1, SIDE, SIDE].into()), zeros([n, CLASSES].into()))
 }
 
 impl DeviceSplit {

@@ -149,6 +149,7 @@ fn reset(m: MnistUi) {
     TRAINER.with(|t| *t.borrow_mut() = None);
     m.run.set(Run::Idle);
     m.progress.set((0, 0));
+    m.uploaded.set((0, 0));
     m.evaluated.set(0);
     m.resets.update(|r| *r += 1);
     m.samples_per_sec.set(0.0);
@@ -170,14 +171,13 @@ fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
     m.generation.update(|g| *g += 1);
     let generation = m.generation.get_untracked();
     spawn_local(async move {
-        if let Err(why) = ensure_trainer(m, &data).await {
-            if m.generation.get_untracked() == generation {
+        match ensure_trainer(m, &data).await {
+            Ok(Prepared::Ready) if m.generation.get_untracked() == generation => {}
+            Err(why) if m.generation.get_untracked() == generation => {
                 m.run.set(Run::Failed(why));
+                return;
             }
-            return;
-        }
-        if m.generation.get_untracked() != generation {
-            return;
+            _ => return,
         }
         m.run.set(Run::Training);
         if let Err(why) = train_loop(m, generation, &data).await {
@@ -188,15 +188,28 @@ fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
     });
 }
 
+/// How [`ensure_trainer`] ended, when nothing went wrong.
+pub(super) enum Prepared {
+    /// There is a trainer.
+    Ready,
+    /// A reset (or another preparation) came meanwhile: nothing was built, and there is nothing to say.
+    Abandoned,
+}
+
 /// Builds the trainer (uploads the data a slice per frame, initialises the model) unless there is
 /// one. A reset while it prepares abandons it.
-async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<(), String> {
+pub(super) async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<Prepared, String> {
     if TRAINER.with(|t| t.borrow().is_some()) {
-        return Ok(());
+        return Ok(Prepared::Ready);
     }
     let generation = m.generation.get_untracked();
+    let live = || m.generation.get_untracked() == generation;
     m.run.set(Run::Preparing);
+    m.uploaded.set((0, 0));
     sleep(20).await; // let "preparing…" paint
+    if !live() {
+        return Ok(Prepared::Abandoned);
+    }
     let kind = match m.backend.get_untracked() {
         Some(kind) => {
             m.device_note.set(format!("{}, as chosen", kind.key()));
@@ -204,10 +217,12 @@ async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<(), String> {
         }
         None => choose_device(m, data).await,
     };
+    if !live() {
+        return Ok(Prepared::Abandoned);
+    }
     let dev = device(kind).or_else(|| device(BackendKind::Cpu)).ok_or("no device is open yet")?;
     let mut pending = ImageTrainer::begin(m.config.get_untracked(), data, &dev).map_err(|e| e.to_string())?;
     m.uploaded.set(pending.progress());
-    let live = || m.generation.get_untracked() == generation;
     let uploaded = in_slices(
         |n| {
             let done = pending.upload(n);
@@ -218,12 +233,12 @@ async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<(), String> {
     )
     .await;
     if !uploaded {
-        return Err("reset while preparing".into());
+        return Ok(Prepared::Abandoned);
     }
     let t = pending.finish();
     m.progress.set((0, t.steps_per_epoch()));
     TRAINER.with(|slot| *slot.borrow_mut() = Some(t));
-    Ok(())
+    Ok(Prepared::Ready)
 }
 
 /// Pauses training and takes the trainer's next step for real on a trace tape, for the stepper
@@ -236,7 +251,9 @@ pub(super) async fn traced_step(m: MnistUi, data: &ImageData) -> Result<crate::s
         m.generation.update(|g| *g += 1);
         m.run.set(Run::Paused);
     }
-    ensure_trainer(m, data).await?;
+    if let Prepared::Abandoned = ensure_trainer(m, data).await? {
+        return Err("the model was reset meanwhile".into());
+    }
     let (step, progress) =
         with_trainer(|t| (crate::stepper::model::ModelStep::from_trainer(t), (t.step, t.steps_per_epoch()))).ok_or("no model yet")?;
     m.progress.set(progress);
@@ -674,6 +691,7 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
             <p class="data-status" data-testid="mnist-status" class:error=move || matches!(m.run.get(), Run::Failed(_))>{move || match m.run.get() {
                 Run::Idle => "ready: choose a model and press train".to_string(),
                 Run::Preparing => match m.uploaded.get() {
+                    (0, 0) => "choosing the device…".to_string(),
                     (done, all) if done < all => format!("putting the images on the device: {} of {}…", thousands(done), thousands(all)),
                     _ => "building the model…".to_string(),
                 },

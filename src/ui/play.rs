@@ -167,6 +167,9 @@ pub(super) async fn in_slices(mut slice: impl FnMut(usize) -> bool, live: impl F
     const SLICE_MS: f64 = 12.0;
     let mut size = 500;
     loop {
+        if !live() {
+            return false;
+        }
         let began = now_ms();
         if slice(size) {
             return true;
@@ -174,9 +177,6 @@ pub(super) async fn in_slices(mut slice: impl FnMut(usize) -> bool, live: impl F
         let per_item = (now_ms() - began) / size as f64;
         size = ((SLICE_MS / per_item.max(1e-5)) as usize).clamp(50, 20_000);
         next_frame().await;
-        if !live() {
-            return false;
-        }
     }
 }
 
