@@ -581,7 +581,7 @@ fn bench_gan(json: bool) -> Result<(), CliError> {
     use crate::train::gan::{GanConfig, GanTrainer};
     let images = crate::train::gan::bench_images();
     for preset in [GanPreset::Essay, GanPreset::Small] {
-        let flops_per_sample = preset.train_flops_per_sample();
+        let flops_per_sample = preset.train_flops_per_sample(crate::models::gan::Recipe::Corrected);
         for (kind, device) in bench_devices("bench --gan", &[BackendKind::Cpu, BackendKind::Gpu]) {
             let config = GanConfig { preset, ..GanConfig::default() };
             let batch = config.batch_size;

@@ -73,15 +73,23 @@ impl GanPreset {
         }
     }
 
-    /// FLOPs of one corrected training step, per sample. Multiply-adds a sample, with g and d the
-    /// networks' multiply-adds: D's half runs G forward (g; nothing flows back through the
-    /// stop-gradient), then D forward, weight and input gradients on a real and a fake (2 · 3d); G's
-    /// half runs G and D forward (g + d), D's input gradient only (its weights are constants: d),
-    /// G's weight and input gradients (2g). Two FLOPs each.
-    pub fn train_flops_per_sample(&self) -> f64 {
-        let macs = |layers: Vec<Layer>| layers.iter().map(|l| l.inputs * l.outputs).sum::<usize>() as f64;
-        let (g, d) = (macs(self.generator()), macs(self.discriminator()));
-        2.0 * (g + 6.0 * d + 3.0 * g + 2.0 * d)
+    /// FLOPs of one training step (a D half and a G half), per sample: two per multiply-add. With
+    /// g and d the networks' multiply-adds and g₀, d₀ their first layers' (whose input gradient
+    /// nobody needs: z, the images and a detached G(z) take none):
+    /// - corrected: D's half runs G forward (g; nothing flows back through the stop-gradient), then
+    ///   D forward, weight and input gradients on a real and a fake batch (2 · (3d − d₀)); G's half
+    ///   runs G and D forward (g + d), D's input gradients only (its weights are constants: d), G's
+    ///   weight and input gradients (2g − g₀). In all 4g − g₀ + 8d − 2d₀.
+    /// - as written: D's half is the same but on noise, and G(z) is not detached, so the gradient
+    ///   also reaches G (3g − g₀ + 6d − d₀); G's half is G fitted to the batch with MSE (3g − g₀).
+    pub fn train_flops_per_sample(&self, recipe: Recipe) -> f64 {
+        let macs = |layers: &[Layer]| layers.iter().map(|l| l.inputs * l.outputs).sum::<usize>() as f64;
+        let (gl, dl) = (self.generator(), self.discriminator());
+        let (g, d, g0, d0) = (macs(&gl), macs(&dl), macs(&gl[..1]), macs(&dl[..1]));
+        2.0 * match recipe {
+            Recipe::Corrected => 4.0 * g - g0 + 8.0 * d - 2.0 * d0,
+            Recipe::AsWritten => 6.0 * g - 2.0 * g0 + 6.0 * d - d0,
+        }
     }
 
     /// The discriminator's layers (the last gives a logit).

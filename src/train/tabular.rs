@@ -459,6 +459,15 @@ impl TabularTrainer {
         }
     }
 
+    /// Floating-point operations of a training step (a full batch): 6 per weight per row (the
+    /// forward's multiply-add, and the backward's two for the weight and input gradients), less
+    /// the first layer's input gradient, which nobody needs.
+    pub fn train_flops_per_step(&self) -> f64 {
+        let weights: usize = self.sizes.windows(2).map(|w| w[0] * w[1]).sum();
+        let first = self.sizes.get(1).map_or(0, |&h| h * self.sizes[0]);
+        (6 * weights - 2 * first) as f64 * self.config.batch_size as f64
+    }
+
     /// Batches per epoch (the last one short).
     pub fn steps_per_epoch(&self) -> usize {
         self.data.train.len().div_ceil(self.config.batch_size)

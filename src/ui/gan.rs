@@ -610,6 +610,10 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
                     <div><span class="k">"mean D(x)"</span><span data-testid="gan-d-real">{move || d_means().0.map_or("—".into(), |x| format!("{x:.3}"))}</span></div>
                     <div><span class="k">"mean D(G(z))"</span><span data-testid="gan-d-fake">{move || d_means().1.map_or("—".into(), |x| format!("{x:.3}"))}</span></div>
                     <div><span class="k">"steps/s"</span><span data-testid="gan-steps-per-sec">{move || format!("{:.1}", g.steps_per_sec.get())}</span></div>
+                    <div title="floating-point operations per second of training (both halves of each step: 2 per multiply-add)"><span class="k">"GFLOP/s"</span><span data-testid="gan-gflops">{move || {
+                        let c = g.config.get();
+                        format!("{:.2}", g.steps_per_sec.get() * c.batch_size as f64 * c.preset.train_flops_per_sample(c.recipe) / 1e9)
+                    }}</span></div>
                 </div>
                 <LineChart points=loss_points testid="gan-loss-chart" x_label="step " empty="D and G losses appear here" log_option=true names=("D", "G")/>
                 <h3>"D on the last batch: D(x) " <span class="swatch real"></span> " and D(G(z)) " <span class="swatch fake"></span></h3>

@@ -96,6 +96,8 @@ pub(super) struct TabUi {
     progress: RwSignal<(u64, u64)>,
     reports: RwSignal<Option<(Report, Report)>>,
     steps_per_sec: RwSignal<f64>,
+    /// Training FLOPs per second (both models' steps).
+    gflops: RwSignal<f64>,
     dragging: RwSignal<bool>,
 }
 
@@ -242,6 +244,7 @@ fn reset(t: TabUi) {
     t.reports.set(None);
     t.progress.set((0, 0));
     t.steps_per_sec.set(0.0);
+    t.gflops.set(0.0);
     if matches!(t.run.get_untracked(), Run::Training | Run::Paused | Run::Done | Run::Failed(_)) && table().is_some() {
         t.run.set(Run::Idle);
     }
@@ -283,8 +286,8 @@ async fn train(t: TabUi, on_change: impl Fn() + Copy + 'static) {
     t.generation.update(|n| *n += 1);
     let generation = t.generation.get_untracked();
     t.run.set(Run::Training);
-    let (mut steps, mut since) = (0u64, now_ms());
-    let (started, first_step) = (now_ms(), t.progress.get_untracked().0);
+    let (mut steps, mut since, mut flops) = (0u64, now_ms(), 0.0);
+    let (started, first_step, mut all_flops) = (now_ms(), t.progress.get_untracked().0, 0.0);
     loop {
         if t.generation.get_untracked() != generation || t.run.get_untracked() != Run::Training {
             return;
@@ -294,9 +297,14 @@ async fn train(t: TabUi, on_change: impl Fn() + Copy + 'static) {
             let mut m = m.borrow_mut();
             let Some((model, baseline)) = m.as_mut() else { return true };
             while now_ms() - start < FRAME_BUDGET {
-                let work = if !model.finished() { model.advance() } else { baseline.advance() };
-                match work {
-                    Work::Step(_) => steps += 1,
+                let trainer = if !model.finished() { &mut *model } else { &mut *baseline };
+                let per_step = trainer.train_flops_per_step();
+                match trainer.advance() {
+                    Work::Step(_) => {
+                        steps += 1;
+                        flops += per_step;
+                        all_flops += per_step;
+                    }
                     Work::Evaluated(_) => {}
                     Work::Done => return true,
                 }
@@ -316,12 +324,14 @@ async fn train(t: TabUi, on_change: impl Fn() + Copy + 'static) {
         });
         if now_ms() - since > 500.0 {
             t.steps_per_sec.set(steps as f64 * 1000.0 / (now_ms() - since));
-            (steps, since) = (0, now_ms());
+            t.gflops.set(flops / 1e6 / (now_ms() - since));
+            (steps, since, flops) = (0, now_ms(), 0.0);
         }
         if done {
             // The whole run's rate (a short run never reached a half-second sample).
             let (taken, _) = t.progress.get_untracked();
             t.steps_per_sec.set((taken - first_step) as f64 * 1000.0 / (now_ms() - started).max(1.0));
+            t.gflops.set(all_flops / 1e6 / (now_ms() - started).max(1.0));
             let reports = MODELS.with(|m| m.borrow_mut().as_mut().map(|(model, baseline)| (model.report(), baseline.report())));
             t.reports.set(reports);
             t.run.set(Run::Done);
@@ -372,6 +382,7 @@ pub(super) fn TablePage(
         progress: RwSignal::new((0, 0)),
         reports: RwSignal::new(None),
         steps_per_sec: RwSignal::new(0.0),
+        gflops: RwSignal::new(0.0),
         dragging: RwSignal::new(false),
     };
     // Shown: load the Adult table once (a link made with a file of the user's waits for it).
@@ -532,7 +543,7 @@ pub(super) fn TablePage(
                     <span data-testid="tab-progress-text">{move || {
                         let (done, total) = t.progress.get();
                         let e = t.history.get().len();
-                        format!("{} of {} steps · network epoch {e} of {} · {:.0} steps/s", thousands(done as usize), thousands(total as usize), config.get().epochs, t.steps_per_sec.get())
+                        format!("{} of {} steps · network epoch {e} of {} · {:.0} steps/s · {:.2} GFLOP/s", thousands(done as usize), thousands(total as usize), config.get().epochs, t.steps_per_sec.get(), t.gflops.get())
                     }}</span>
                 </div>
                 <LineChart points=loss_points testid="tab-loss-chart" x_label="epoch " empty="the network's training and test loss, per epoch" log_option=true/>

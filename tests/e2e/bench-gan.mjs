@@ -10,9 +10,10 @@ import { serve, launch, open } from './lib.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const devices = (process.env.DEVICES || 'cpu,webgpu').split(',').filter(Boolean);
-// FLOPs a sample of one step (models::gan::GanPreset::train_flops_per_sample).
-const macs = { 'gan-small': [64 * 256 + 256 * 784, 784 * 256 + 256], 'gan-essay': [100 * 256 + 256 * 512 + 512 * 1024 + 1024 * 3000 + 3000 * 784, 784 * 1024 + 1024 * 512 + 512 * 256 + 256] };
-const flops = (p) => { const [g, d] = macs[p]; return 2 * (g + 6 * d + 3 * g + 2 * d); };
+// FLOPs a sample of one corrected step (models::gan::GanPreset::train_flops_per_sample): the
+// networks' multiply-adds and their first layers'.
+const macs = { 'gan-small': [64 * 256 + 256 * 784, 784 * 256 + 256, 64 * 256, 784 * 256], 'gan-essay': [100 * 256 + 256 * 512 + 512 * 1024 + 1024 * 3000 + 3000 * 784, 784 * 1024 + 1024 * 512 + 512 * 256 + 256, 100 * 256, 784 * 1024] };
+const flops = (p) => { const [g, d, g0, d0] = macs[p]; return 2 * (4 * g - g0 + 8 * d - 2 * d0); };
 const { url, close } = await serve(path.join(root, 'dist'));
 const browser = await launch();
 const page = await open(browser, url, 'backend=auto');

@@ -99,6 +99,9 @@ export async function ganTests({ test, browser, url, out, cli }) {
     assert(/No gradient reaches the generator/.test(corrected[0]), corrected[0]);
     await page.click('[data-testid="gan-play"]');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="gan-step"]').textContent) >= 60, null, { timeout: 120_000 });
+    // The live rate and its GFLOP/s (steps/s × batch × FLOPs per sample: both positive).
+    const [rate, gflops] = [Number(await num(page, 'gan-steps-per-sec')), Number(await num(page, 'gan-gflops'))];
+    assert(rate > 0 && gflops > 0, `steps/s ${rate}, GFLOP/s ${gflops}`);
     await page.click('[data-testid="gan-pause"]');
     await page.selectOption('[data-testid="gan-recipe"]', 'essay');
     await ready(page);

@@ -48,6 +48,8 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     await page.click('[data-testid="tab-train"]');
     await trained(page);
     const seconds = (Date.now() - t0) / 1000;
+    const rates = await text(page, 'tab-progress-text');
+    assert(/[1-9][\d,]* steps\/s · \d+\.\d\d GFLOP\/s$/.test(rates) && !/ 0\.00 GFLOP/.test(rates), rates);
     const acc = await dataValue(page, 'tab-accuracy');
     const base = await dataValue(page, 'tab-base-accuracy');
     const groups = await page.locator('[data-testid="tab-fairness"] tr[data-group]').evaluateAll((rows) => rows.map((r) => [r.dataset.group, Number(r.dataset.accuracy)]));
