@@ -86,6 +86,8 @@ pub enum Stored {
     /// first axis, PyTorch's `out`) in a companion `NAME_scale` (`w = q · scale`, symmetric,
     /// `|q| ≤ 127`); vectors (biases) stay f32. Readers here dequantize.
     Int8,
+    /// As [`Stored::Int8`] with one scale for the whole tensor (`NAME_scale` of shape `[1]`).
+    Int8PerTensor,
 }
 
 /// The companion tensor holding an int8 tensor's scales.
@@ -106,7 +108,7 @@ pub fn state_dict_to_safetensors_as(dict: &StateDict, metadata: &[(&str, &str)],
         let dims = shape.dims().to_vec();
         match stored {
             Stored::F32 => entries.push((name.clone(), Dtype::F32, dims, f32_bytes(v))),
-            Stored::Int8 if dims.len() < 2 => entries.push((name.clone(), Dtype::F32, dims, f32_bytes(v))),
+            Stored::Int8 | Stored::Int8PerTensor if dims.len() < 2 => entries.push((name.clone(), Dtype::F32, dims, f32_bytes(v))),
             Stored::F16 => {
                 let mut bytes = Vec::with_capacity(2 * v.len());
                 for &x in v {
@@ -118,11 +120,12 @@ pub fn state_dict_to_safetensors_as(dict: &StateDict, metadata: &[(&str, &str)],
                 }
                 entries.push((name.clone(), Dtype::F16, dims, bytes));
             }
-            Stored::Int8 => {
+            Stored::Int8 | Stored::Int8PerTensor => {
                 if let Some(x) = v.iter().find(|x| !x.is_finite()) {
                     return Err(WeightsError::Mismatch(format!("{name} holds {x}, which int8 cannot scale")));
                 }
-                let q = quantize(v, [dims[0], v.len() / dims[0].max(1)], 0, Granularity::PerChannel);
+                let granularity = if stored == Stored::Int8 { Granularity::PerChannel } else { Granularity::PerTensor };
+                let q = quantize(v, [dims[0], v.len() / dims[0].max(1)], 0, granularity);
                 entries.push((name.clone(), Dtype::I8, dims, q.q.iter().map(|&x| x as u8).collect()));
                 entries.push((scale_name(name), Dtype::F32, vec![q.scales.len()], f32_bytes(&q.scales)));
             }
@@ -136,8 +139,10 @@ pub fn state_dict_to_safetensors_as(dict: &StateDict, metadata: &[(&str, &str)],
         .map(|(name, dtype, shape, data)| TensorView::new(*dtype, shape.clone(), data).map(|v| (name.clone(), v)).map_err(|e| WeightsError::Mismatch(format!("{name}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let mut metadata: Vec<(String, String)> = metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    if stored == Stored::Int8 {
-        metadata.push(("quantization".into(), "int8 symmetric per output unit: NAME = q * NAME_scale, one scale per index of the first axis; vectors are f32".into()));
+    match stored {
+        Stored::Int8 => metadata.push(("quantization".into(), "int8 symmetric per output unit: NAME = q * NAME_scale, one scale per index of the first axis; vectors are f32".into())),
+        Stored::Int8PerTensor => metadata.push(("quantization".into(), "int8 symmetric per tensor: NAME = q * NAME_scale, one scale (shape [1]); vectors are f32".into())),
+        Stored::F32 | Stored::F16 => {}
     }
     serialize(views, Some(metadata.into_iter().collect())).map_err(|e| WeightsError::Corrupt(e.to_string()))
 }
@@ -164,16 +169,16 @@ pub fn state_dict_from_safetensors(bytes: &[u8], expected: &[(String, Shape)], c
         let values: Vec<f32> = match t.dtype() {
             Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
             Dtype::F16 => t.data().chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            // Stored::Int8: one scale per index of the first axis, in `NAME_scale`.
+            // Stored::Int8: one scale per index of the first axis, in `NAME_scale`; per tensor: one.
             Dtype::I8 if shape.dims().len() >= 2 => {
                 let s = file.tensor(&scale_name(name)).map_err(|_| missing(&scale_name(name)))?;
                 let rows = shape.dims()[0];
-                if s.dtype() != Dtype::F32 || s.shape() != [rows] {
-                    return Err(WeightsError::Mismatch(format!("{} is {:?} {:?}, expected F32 [{rows}]", scale_name(name), s.dtype(), s.shape())));
+                if s.dtype() != Dtype::F32 || (s.shape() != [rows] && s.shape() != [1]) {
+                    return Err(WeightsError::Mismatch(format!("{} is {:?} {:?}, expected F32 [{rows}] or [1]", scale_name(name), s.dtype(), s.shape())));
                 }
                 let scales: Vec<f32> = s.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                let per_row = shape.numel() / rows.max(1);
-                t.data().iter().enumerate().map(|(i, &q)| q as i8 as f32 * scales[i / per_row.max(1)]).collect()
+                let per_scale = shape.numel() / scales.len().max(1);
+                t.data().iter().enumerate().map(|(i, &q)| q as i8 as f32 * scales[i / per_scale.max(1)]).collect()
             }
             Dtype::I8 => return Err(WeightsError::Mismatch(format!("{name} is I8, but a vector must be F32 or F16"))),
             other => return Err(WeightsError::Mismatch(format!("{name} is {other:?}, expected F32, F16 or I8 (with {})", scale_name(name)))),

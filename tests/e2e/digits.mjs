@@ -350,6 +350,10 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     console.log(`     mlp-keras compressed in the page: ${(await text(page, 'mnist-compress-table')).replace(/\s+/g, ' ')}`);
     assert(before === 0.9775 && after > 0.95, `before ${before}, after ${after}`);
     await page.locator('.mnist-compress').screenshot({ path: path.join(out, 'mnist-compress.png') });
+    // The compressed model saves as int8 matrices with a scale per output unit, biases f32.
+    const int8 = safetensorsHeader(await download(page, 'mnist-export-compressed'));
+    assert(int8['fc1.weight'].dtype === 'I8' && JSON.stringify(int8['fc1.weight_scale'].shape) === '[128]' && int8['fc1.bias'].dtype === 'F32', JSON.stringify(int8).slice(0, 300));
+    assert(/per output unit/.test(int8.__metadata__.quantization), JSON.stringify(int8.__metadata__));
     await drawSeven(page);
     await page.waitForFunction(() => /the network says/.test(document.querySelector('[data-testid="draw-prediction"]').textContent));
     const said = await page.locator('[data-testid="draw-prediction"] .predicted').textContent();

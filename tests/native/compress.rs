@@ -160,5 +160,25 @@ fn compressing_the_mnist_mlp_keeps_its_accuracy() {
     eprintln!("MNIST MLP (6,000 digits, 1 epoch): dense {:.2}%, 80% pruned {:.2}%, int8 per channel {:.2}%", 100.0 * dense, 100.0 * pruned, 100.0 * int8);
     assert!((dense - int8).abs() < 0.005, "int8 {int8} vs {dense}");
     assert!(dense - pruned < 0.03, "80% pruned without fine-tuning: {pruned} vs {dense}");
+    // Saved as the page saves it: the quantized matrices as int8 with a scale per output unit
+    // (or one per tensor), biases f32. Loaded back, the model is the compressed one (re-deriving
+    // the scales from the dequantized matrices may move a weight by an ulp, no more).
+    use gradlab::share::weights::{Stored, image_state_dict, load_image_safetensors, state_dict_to_safetensors_as};
+    for (granularity, stored, scales) in [(Granularity::PerChannel, Stored::Int8, 128), (Granularity::PerTensor, Stored::Int8PerTensor, 1)] {
+        let compressed = compress_image_model(&t.model, &params, 0.5, Scope::Global, Some(granularity));
+        let bytes = state_dict_to_safetensors_as(&block_on(image_state_dict(&compressed.model)).unwrap(), &[], stored).unwrap();
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let (w, s, b) = (file.tensor("fc1.weight").unwrap(), file.tensor("fc1.weight_scale").unwrap(), file.tensor("fc1.bias").unwrap());
+        assert_eq!((w.dtype(), w.shape(), s.shape(), b.dtype()), (safetensors::Dtype::I8, &[128, 784][..], &[scales][..], safetensors::Dtype::F32));
+        assert!(bytes.len() * 3 < 4 * (784 * 128 + 128 * 10), "{} bytes", bytes.len());
+        let mut loaded = ImageTrainer::new(t.config.clone(), &data, &cpu).unwrap().model;
+        load_image_safetensors(&mut loaded, &bytes).unwrap();
+        let (want, got) = (block_on(read_many(compressed.model.params.clone())).unwrap(), block_on(read_many(loaded.params.clone())).unwrap());
+        for (a, b) in want.iter().flatten().zip(got.iter().flatten()) {
+            assert!((a - b).abs() <= 2.5e-7 * a.abs(), "{granularity:?}: {a} saved, {b} loaded");
+        }
+        let zeros = got[0].iter().filter(|&&v| v == 0.0).count();
+        assert!(zeros * 10 >= 784 * 128 * 4, "the pruned zeros stay zeros: {zeros}");
+    }
 }
 

@@ -275,6 +275,7 @@ fn gan_weights_round_trip_and_bad_files_are_refused() {
                         row.iter().fold(0f64, |m, v| m.max(v.abs())) / 254.0 + 1e-7
                     }
                     Stored::Int8 => 0.0,
+                    Stored::Int8PerTensor => unreachable!("not written here"),
                 };
                 assert!((x - y).abs() <= tol, "{stored:?}: {x} vs {y}");
             }

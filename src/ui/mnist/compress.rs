@@ -1,7 +1,10 @@
 //! The MNIST page's compression panel: the trained (or loaded) model pruned to a chosen sparsity
 //! and/or quantized to int8, measured on all 10,000 test images beside the model as it is — the
 //! same `train::compress` as the table page (there with fine-tuning; here post-training only).
-//! The evaluation runs in chunks, one per frame.
+//! The evaluation runs in chunks, one per frame. The compressed model saves as a state dict with
+//! its quantized matrices as int8 and their scales (`NAME_scale`), PyTorch's names otherwise.
+
+use std::cell::RefCell;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -10,11 +13,45 @@ use super::super::play::next_frame;
 use super::{MnistUi, Run, with_trainer};
 use crate::engine::read_many;
 use crate::models::image::ImageModel;
+use crate::share::weights::{Stored, image_state_dict, state_dict_to_safetensors_as};
 use crate::train::compress::{Granularity, Scope, compress_image_model};
 use crate::train::images::Split;
 
 /// Images a chunk of the evaluation takes.
 const CHUNK: usize = 500;
+
+thread_local! {
+    /// The last compressed model, its preset's key and how its matrices were quantized.
+    static COMPRESSED: RefCell<Option<(ImageModel, &'static str, Option<Granularity>)>> = const { RefCell::new(None) };
+}
+
+/// How a compressed model's matrices are stored in its file.
+fn stored_as(quantized: Option<Granularity>) -> Stored {
+    match quantized {
+        Some(Granularity::PerChannel) => Stored::Int8,
+        Some(Granularity::PerTensor) => Stored::Int8PerTensor,
+        None => Stored::F32,
+    }
+}
+
+/// Saves the last compressed model (int8 where it was quantized; the link in the metadata).
+async fn save(status: RwSignal<Option<String>>) {
+    let Some((model, preset, quantized)) = COMPRESSED.with(|c| c.borrow().clone()) else { return };
+    let link = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
+    let result = async {
+        let dict = image_state_dict(&model).await.map_err(|e| e.to_string())?;
+        state_dict_to_safetensors_as(&dict, &[("gradlab", link.trim_start_matches('#')), ("preset", preset)], stored_as(quantized)).map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(bytes) => {
+            let name = format!("mnist-{preset}-{}.safetensors", if quantized.is_some() { "int8" } else { "pruned" });
+            super::super::download(&name, "application/octet-stream", &bytes);
+            status.set(Some(format!("saved {name} ({:.1} kB)", bytes.len() as f64 / 1e3)));
+        }
+        Err(why) => status.set(Some(format!("could not save the compressed model: {why}"))),
+    }
+}
 
 /// Test accuracy of `model` (this trainer's architecture; `None`: the trainer's own).
 async fn accuracy(model: Option<&ImageModel>, status: RwSignal<Option<String>>, what: &str) -> Result<f64, String> {
@@ -49,6 +86,7 @@ pub(in crate::ui) fn CompressPanel(m: MnistUi) -> impl IntoView {
         m.weights_version.track();
         m.resets().track();
         result.set(None);
+        COMPRESSED.with(|c| *c.borrow_mut() = None);
     });
     let usable = move || matches!(m.run.get(), Run::Done | Run::Paused) && !busy.get();
     let run = move || {
@@ -59,9 +97,10 @@ pub(in crate::ui) fn CompressPanel(m: MnistUi) -> impl IntoView {
                 status.set(Some("reading the weights…".into()));
                 let params = with_trainer(|t| t.model.params.clone()).ok_or("train or load a model first")?;
                 let values = read_many(params).await.map_err(|e| e.to_string())?;
-                let c = with_trainer(|t| compress_image_model(&t.model, &values, s, sc, q)).ok_or("the model was reset")?;
+                let (c, preset) = with_trainer(|t| (compress_image_model(&t.model, &values, s, sc, q), t.config.preset.key())).ok_or("the model was reset")?;
                 let before = accuracy(None, status, "the model").await?;
                 let after = accuracy(Some(&c.model), status, "the compressed model").await?;
+                COMPRESSED.with(|slot| *slot.borrow_mut() = Some((c.model.clone(), preset, q)));
                 Ok::<_, String>((before, after, c.nonzero, c.weights, c.dense_bytes, c.stored_bytes))
             }
             .await;
@@ -87,6 +126,9 @@ pub(in crate::ui) fn CompressPanel(m: MnistUi) -> impl IntoView {
                         "tensor" => Some(Granularity::PerTensor), "channel" => Some(Granularity::PerChannel), _ => None })>
                     <option value="channel">"int8, a scale per output unit"</option><option value="tensor">"int8, one scale per layer"</option><option value="none">"no (keep f32)"</option></select></label>
                 <button data-testid="mnist-compress" disabled=move || !usable() on:click=move |_| run()>"prune and quantize"</button>
+                <button data-testid="mnist-export-compressed" disabled=move || result.get().is_none() || busy.get()
+                    title="a PyTorch state dict; quantized matrices as int8 with their scales in NAME_scale"
+                    on:click=move |_| spawn_local(save(status))>"save the compressed model"</button>
             </div>
             <p class="hint" data-testid="mnist-compress-status">{move || status.get().unwrap_or_else(|| if matches!(m.run.get(), Run::Done | Run::Paused) {
                 "Weight matrices and filters are pruned by magnitude and quantized symmetrically; biases and batch norm stay f32. On the table page the network can also be fine-tuned after pruning.".into()
