@@ -171,13 +171,8 @@ fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
     m.generation.update(|g| *g += 1);
     let generation = m.generation.get_untracked();
     spawn_local(async move {
-        match ensure_trainer(m, &data).await {
-            Ok(Prepared::Ready) if m.generation.get_untracked() == generation => {}
-            Err(why) if m.generation.get_untracked() == generation => {
-                m.run.set(Run::Failed(why));
-                return;
-            }
-            _ => return,
+        if !ready_for(m, &data, generation).await {
+            return;
         }
         m.run.set(Run::Training);
         if let Err(why) = train_loop(m, generation, &data).await {
@@ -188,8 +183,23 @@ fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
     });
 }
 
+/// [`ensure_trainer`] for work started at `generation`: true when the trainer is there and no
+/// reset came since; a failure is shown, unless a reset came (then there is nothing to say).
+pub(super) async fn ready_for(m: MnistUi, data: &ImageData, generation: u64) -> bool {
+    match ensure_trainer(m, data).await {
+        Ok(Prepared::Ready) => m.generation.get_untracked() == generation,
+        Ok(Prepared::Abandoned) => false,
+        Err(why) => {
+            if m.generation.get_untracked() == generation {
+                m.run.set(Run::Failed(why));
+            }
+            false
+        }
+    }
+}
+
 /// How [`ensure_trainer`] ended, when nothing went wrong.
-pub(super) enum Prepared {
+enum Prepared {
     /// There is a trainer.
     Ready,
     /// A reset (or another preparation) came meanwhile: nothing was built, and there is nothing to say.
@@ -198,7 +208,7 @@ pub(super) enum Prepared {
 
 /// Builds the trainer (uploads the data a slice per frame, initialises the model) unless there is
 /// one. A reset while it prepares abandons it.
-pub(super) async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<Prepared, String> {
+async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<Prepared, String> {
     if TRAINER.with(|t| t.borrow().is_some()) {
         return Ok(Prepared::Ready);
     }

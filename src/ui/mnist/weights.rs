@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::{MnistUi, Prepared, Run, ensure_trainer, evaluate, with_trainer};
+use super::{MnistUi, Run, evaluate, ready_for, with_trainer};
 use crate::data::images::ImageData;
 use crate::share::weights::{image_state_dict, load_image_safetensors, state_dict_to_safetensors};
 
@@ -62,14 +62,8 @@ async fn load_weights(m: MnistUi, name: String, bytes: Vec<u8>, data: std::rc::R
     // from them (until a reset) will not point to one either.
     m.trained.set(None);
     m.from_file.set(true);
-    let generation = m.generation.get_untracked();
-    match ensure_trainer(m, &data).await {
-        Ok(Prepared::Ready) if m.generation.get_untracked() == generation => {}
-        Err(why) if m.generation.get_untracked() == generation => {
-            m.run.set(Run::Failed(why));
-            return;
-        }
-        _ => return,
+    if !ready_for(m, &data, m.generation.get_untracked()).await {
+        return;
     }
     match with_trainer(|t| load_image_safetensors(&mut t.model, &bytes)).expect("built above") {
         Ok(()) => {
