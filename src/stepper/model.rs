@@ -231,10 +231,7 @@ impl ModelStep {
     /// The network as the stepper draws it: the step's forward and loss ops in order, each with the
     /// stage that shows it.
     pub fn diagram(&self) -> Vec<Block> {
-        self.stages
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s.kind, StageKind::Forward | StageKind::Loss))
+        self.op_stages()
             .map(|(stage, s)| {
                 let node = self.node(s.index);
                 Block { stage, node: s.index, op: node.op.name(), label: node.label().into_owned(), shape: node.shape }
@@ -249,14 +246,15 @@ impl ModelStep {
         match stage.kind {
             StageKind::Update => {
                 let param = *self.params.get(stage.index)?;
-                self.stages
-                    .iter()
-                    .filter(|s| matches!(s.kind, StageKind::Forward | StageKind::Loss))
-                    .map(|s| s.index)
-                    .find(|&id| self.node(id).inputs.contains(&param))
+                self.op_stages().map(|(_, s)| s.index).find(|&id| self.node(id).inputs.contains(&param))
             }
             _ => Some(stage.index),
         }
+    }
+
+    /// The forward and loss stages, with their positions in the walk: one per op of the network.
+    fn op_stages(&self) -> impl Iterator<Item = (usize, &Stage)> {
+        self.stages.iter().enumerate().filter(|(_, s)| matches!(s.kind, StageKind::Forward | StageKind::Loss))
     }
 
     /// The tensors stage `i` shows, each with a title.

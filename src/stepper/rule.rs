@@ -2,8 +2,7 @@
 //! its code (`Op::formula`, `OptimizerKind::formula`), readable in the source and as the page's
 //! fallback; this turns that text into MathML for the stepper. Key decision: a small converter for
 //! the notation those rules use (derivative fractions, Unicode scripts, `Σ_index`, `e^(…)`, `√(…)`,
-//! `μ_batch`), not a
-//! second copy of every rule written in MathML by hand.
+//! `μ_batch`), not a second copy of every rule written in MathML by hand.
 
 use super::math::{frac, mi, mn, mo, row, sum_over};
 
@@ -93,11 +92,10 @@ fn rule_item(chars: &[char], pos: &mut usize) -> String {
             // Σ_rows, Σ_n,i,j: a word or indices beneath.
             *pos += 1;
             let word: String = chars[*pos..].iter().take_while(|c| c.is_alphabetic() || **c == ',').collect();
-            *pos += word.chars().count();
             // A comma after the indices belongs to the text (`Σ_rows, …`), not beneath the sum.
-            let kept = word.trim_end_matches(',').chars().count();
-            *pos -= word.chars().count() - kept;
-            Some(word.chars().take(kept).collect())
+            let index = word.trim_end_matches(',');
+            *pos += index.chars().count();
+            Some(index.to_string())
         } else if let Some(p) = chars.get(*pos).and_then(|&s| script_plain(s, SUBS, SUB_PLAIN)) {
             *pos += 1;
             Some(p.to_string())

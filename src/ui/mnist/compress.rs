@@ -13,7 +13,8 @@ use super::super::play::next_frame;
 use super::{MnistUi, Run, with_trainer};
 use crate::engine::read_many;
 use crate::models::image::ImageModel;
-use crate::share::weights::{Stored, image_state_dict, state_dict_to_safetensors_as};
+use super::weights::save_model;
+use crate::share::weights::Stored;
 use crate::train::compress::{Granularity, Scope, compress_image_model};
 use crate::train::images::Split;
 
@@ -37,18 +38,9 @@ fn stored_as(quantized: Option<Granularity>) -> Stored {
 /// Saves the last compressed model (int8 where it was quantized; the link in the metadata).
 async fn save(status: RwSignal<Option<String>>) {
     let Some((model, preset, quantized)) = COMPRESSED.with(|c| c.borrow().clone()) else { return };
-    let link = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
-    let result = async {
-        let dict = image_state_dict(&model).await.map_err(|e| e.to_string())?;
-        state_dict_to_safetensors_as(&dict, &[("gradlab", link.trim_start_matches('#')), ("preset", preset)], stored_as(quantized)).map_err(|e| e.to_string())
-    }
-    .await;
-    match result {
-        Ok(bytes) => {
-            let name = format!("mnist-{preset}-{}.safetensors", if quantized.is_some() { "int8" } else { "pruned" });
-            super::super::download(&name, "application/octet-stream", &bytes);
-            status.set(Some(format!("saved {name} ({:.1} kB)", bytes.len() as f64 / 1e3)));
-        }
+    let name = format!("mnist-{preset}-{}.safetensors", if quantized.is_some() { "int8" } else { "pruned" });
+    match save_model(&model, preset, stored_as(quantized), &name).await {
+        Ok(bytes) => status.set(Some(format!("saved {name} ({:.1} kB)", bytes as f64 / 1e3))),
         Err(why) => status.set(Some(format!("could not save the compressed model: {why}"))),
     }
 }

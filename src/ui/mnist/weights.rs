@@ -6,7 +6,18 @@ use leptos::prelude::*;
 
 use super::{MnistUi, Run, evaluate, ready_for, with_trainer};
 use crate::data::images::ImageData;
-use crate::share::weights::{image_state_dict, load_image_safetensors, state_dict_to_safetensors};
+use crate::models::image::ImageModel;
+use crate::share::weights::{Stored, image_state_dict, load_image_safetensors, state_dict_to_safetensors_as};
+
+/// Downloads `model`'s state dict as `name`, its matrices stored as `stored`, the page's link and
+/// the preset in the header; the file's size in bytes.
+pub(super) async fn save_model(model: &ImageModel, preset: &str, stored: Stored, name: &str) -> Result<usize, String> {
+    let dict = image_state_dict(model).await.map_err(|e| e.to_string())?;
+    let link = super::super::location_hash();
+    let bytes = state_dict_to_safetensors_as(&dict, &[("gradlab", link.trim_start_matches('#')), ("preset", preset)], stored).map_err(|e| e.to_string())?;
+    super::super::download(name, "application/octet-stream", &bytes);
+    Ok(bytes.len())
+}
 
 /// Downloads the current weights as a PyTorch state dict (safetensors; the experiment's link in
 /// its header), e.g. `mnist-mlp-keras.safetensors`.
@@ -15,16 +26,10 @@ pub(super) async fn export_weights(m: MnistUi) {
         m.file_note.set(Some(Err("train (or load) a model first: there are no weights yet".into())));
         return;
     };
-    let link = web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default();
-    let result = async {
-        let dict = image_state_dict(&model).await.map_err(|e| e.to_string())?;
-        state_dict_to_safetensors(&dict, &[("gradlab", link.trim_start_matches('#')), ("preset", preset)]).map_err(|e| e.to_string())
-    }
-    .await;
-    match result {
+    let name = format!("mnist-{preset}.safetensors");
+    match save_model(&model, preset, Stored::F32, &name).await {
         Ok(bytes) => {
-            super::super::download(&format!("mnist-{preset}.safetensors"), "application/octet-stream", &bytes);
-            m.file_note.set(Some(Ok(format!("saved mnist-{preset}.safetensors ({:.0} kB): load it in PyTorch with load_state_dict", bytes.len() as f64 / 1e3))));
+            m.file_note.set(Some(Ok(format!("saved {name} ({:.0} kB): load it in PyTorch with load_state_dict", bytes as f64 / 1e3))));
         }
         Err(why) => m.file_note.set(Some(Err(format!("could not save the weights: {why}")))),
     }
