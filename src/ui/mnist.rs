@@ -4,13 +4,16 @@
 //! matrix, misclassified test digits, first-layer weights or conv filters and feature maps, and
 //! the class probabilities of the digit on the draw pad.
 //!
-//! Nothing blocks a frame for long: the loop trains for a slice of each frame (≈ 25 ms, at least
+//! Nothing blocks a frame for long: the loop trains for a slice of each frame (≈ 20 ms, at least
 //! one step), reads the last loss back (which on WebGPU also keeps the queue short), and yields;
 //! evaluations run in chunks between frames. A generation counter cancels a loop on reset, as the
 //! playground's player does. The trainer lives in a thread-local (it holds the device data).
 
 mod compress;
+mod prepare;
 mod weights;
+
+use prepare::{Prepared, ensure_trainer, ready_for};
 
 pub(in crate::ui) use compress::CompressPanel;
 
@@ -22,9 +25,9 @@ use leptos::task::spawn_local;
 use super::chart::LineChart;
 use super::devices::device;
 use super::draw::{diverging, put_image};
-use super::play::{in_slices, next_frame};
+use super::play::next_frame;
 use super::digits::{loaded, thousands};
-use super::{now_ms, sleep};
+use super::now_ms;
 use weights::{export_weights, import_weights, load_shipped};
 use crate::backend::BackendKind;
 use crate::data::images::{ImageData, ImageDataset};
@@ -183,74 +186,6 @@ fn start(m: MnistUi, data: std::rc::Rc<ImageData>) {
     });
 }
 
-/// [`ensure_trainer`] for work started at `generation`: true when the trainer is there and no
-/// reset came since; a failure is shown, unless a reset came (then there is nothing to say).
-pub(super) async fn ready_for(m: MnistUi, data: &ImageData, generation: u64) -> bool {
-    match ensure_trainer(m, data).await {
-        Ok(Prepared::Ready) => m.generation.get_untracked() == generation,
-        Ok(Prepared::Abandoned) => false,
-        Err(why) => {
-            if m.generation.get_untracked() == generation {
-                m.run.set(Run::Failed(why));
-            }
-            false
-        }
-    }
-}
-
-/// How [`ensure_trainer`] ended, when nothing went wrong.
-enum Prepared {
-    /// There is a trainer.
-    Ready,
-    /// A reset (or another preparation) came meanwhile: nothing was built, and there is nothing to say.
-    Abandoned,
-}
-
-/// Builds the trainer (uploads the data a slice per frame, initialises the model) unless there is
-/// one. A reset while it prepares abandons it.
-async fn ensure_trainer(m: MnistUi, data: &ImageData) -> Result<Prepared, String> {
-    if TRAINER.with(|t| t.borrow().is_some()) {
-        return Ok(Prepared::Ready);
-    }
-    let generation = m.generation.get_untracked();
-    let live = || m.generation.get_untracked() == generation;
-    m.run.set(Run::Preparing);
-    m.uploaded.set((0, 0));
-    sleep(20).await; // let "preparing…" paint
-    if !live() {
-        return Ok(Prepared::Abandoned);
-    }
-    let kind = match m.backend.get_untracked() {
-        Some(kind) => {
-            m.device_note.set(format!("{}, as chosen", kind.key()));
-            kind
-        }
-        None => choose_device(m, data).await,
-    };
-    if !live() {
-        return Ok(Prepared::Abandoned);
-    }
-    let dev = device(kind).or_else(|| device(BackendKind::Cpu)).ok_or("no device is open yet")?;
-    let mut pending = ImageTrainer::begin(m.config.get_untracked(), data, &dev).map_err(|e| e.to_string())?;
-    m.uploaded.set(pending.progress());
-    let uploaded = in_slices(
-        |n| {
-            let done = pending.upload(n);
-            m.uploaded.set(pending.progress());
-            done
-        },
-        live,
-    )
-    .await;
-    if !uploaded {
-        return Ok(Prepared::Abandoned);
-    }
-    let t = pending.finish();
-    m.progress.set((0, t.steps_per_epoch()));
-    TRAINER.with(|slot| *slot.borrow_mut() = Some(t));
-    Ok(Prepared::Ready)
-}
-
 /// Pauses training and takes the trainer's next step for real on a trace tape, for the stepper
 /// (the trainer is built first if there is none). The panel's progress and pictures follow.
 pub(super) async fn traced_step(m: MnistUi, data: &ImageData) -> Result<crate::stepper::model::ModelStep, String> {
@@ -272,54 +207,6 @@ pub(super) async fn traced_step(m: MnistUi, data: &ImageData) -> Result<crate::s
     }
     m.weights_version.update(|v| *v += 1);
     Ok(step)
-}
-
-/// Measures this model on the CPU and on a hardware WebGPU (a few steps on a small subset each,
-/// after one warm-up step that compiles the GPU's kernels) and picks the faster: a CNN batch may
-/// favour another device than the MLP. A software WebGPU (SwiftShader) is not measured.
-async fn choose_device(m: MnistUi, data: &ImageData) -> BackendKind {
-    let Some(gpu) = device(BackendKind::Gpu) else {
-        m.device_note.set("cpu (no WebGPU)".into());
-        return BackendKind::Cpu;
-    };
-    if super::devices::software_adapter().await {
-        m.device_note.set("cpu: this browser's WebGPU is a software fallback, not measured".into());
-        return BackendKind::Cpu;
-    }
-    let config = m.config.get_untracked();
-    let batch = config.batch_size;
-    let subset = |set: &crate::data::images::ImageSet, n: usize| crate::data::images::ImageSet {
-        rows: set.rows,
-        cols: set.cols,
-        pixels: set.pixels[..n * set.rows * set.cols].to_vec(),
-        labels: set.labels[..n].to_vec(),
-    };
-    let small = ImageData { train: subset(&data.train, (4 * batch).min(data.train.len())), test: subset(&data.test, 100.min(data.test.len())) };
-    let mut rates = Vec::new();
-    for (kind, dev) in [(BackendKind::Cpu, device(BackendKind::Cpu)), (BackendKind::Gpu, Some(gpu))] {
-        let Some(dev) = dev else { continue };
-        let Ok(mut t) = ImageTrainer::new(ImageConfig { train_limit: 0, augment: false, ..config.clone() }, &small, &dev) else { continue };
-        if read(&t.train_step()).await.is_err() {
-            continue;
-        }
-        next_frame().await;
-        let start = now_ms();
-        let mut last = None;
-        for _ in 0..3 {
-            last = Some(t.train_step());
-        }
-        if let Some(l) = last {
-            if read(&l).await.is_err() {
-                continue;
-            }
-        }
-        rates.push((kind, 3.0 * batch as f64 * 1000.0 / (now_ms() - start).max(1e-3)));
-        next_frame().await;
-    }
-    let best = rates.iter().copied().fold((BackendKind::Cpu, 0.0), |b, r| if r.1 > b.1 { r } else { b });
-    let text: Vec<String> = rates.iter().map(|(k, r)| format!("{} {r:.0} samples/s", k.key())).collect();
-    m.device_note.set(format!("{}: measured {}", best.0.key(), text.join(", ")));
-    best.0
 }
 
 /// The play loop: a slice of training per frame; a chart point every quarter epoch (on the first
