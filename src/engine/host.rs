@@ -62,8 +62,13 @@ pub struct Plan<F> {
     values: Vec<Vec<F>>,
     /// `∂L/∂value` per node that requires a gradient (empty otherwise).
     grads: Vec<Vec<F>>,
-    /// Per node, the gradient it passed to each input (empty where not wanted).
+    /// Per node, the gradient it passed to each input (empty where not wanted). Where the node is
+    /// its input's only consumer, the backward swaps this buffer with the input's gradient instead
+    /// of copying it (see `sole`), so the passed gradient is then read from `grads`.
     input_grads: Vec<Vec<Vec<F>>>,
+    /// Per node, whether exactly one input of one node takes a gradient from it: then that is its
+    /// whole gradient.
+    sole: Vec<bool>,
     /// Whether a node's gradient has received a contribution in this backward.
     reached: Vec<bool>,
 }
@@ -93,7 +98,14 @@ impl<F: Real> Plan<F> {
             .map(|s| s.inputs.iter().zip(&s.wanted).map(|(&i, &w)| if w { vec![F::ZERO; steps[i].shape.numel()] } else { Vec::new() }).collect())
             .collect();
         let reached = vec![false; steps.len()];
-        Ok(Self { steps, values, grads, input_grads, reached })
+        let mut consumers = vec![0usize; steps.len()];
+        for step in &steps {
+            for (&i, &w) in step.inputs.iter().zip(&step.wanted) {
+                consumers[i] += usize::from(w);
+            }
+        }
+        let sole = consumers.iter().map(|&c| c == 1).collect();
+        Ok(Self { steps, values, grads, input_grads, sole, reached })
     }
 
     /// The values of leaf `id`, to write before [`Plan::forward`]. Panics for a computed node (a bug).
@@ -135,9 +147,14 @@ impl<F: Real> Plan<F> {
                 if !step.wanted[k] {
                     continue;
                 }
-                let part = &self.input_grads[id][k];
+                let part = &mut self.input_grads[id][k];
                 let total = &mut self.grads[input];
-                if self.reached[input] {
+                if self.sole[input] {
+                    // Its only contribution: the buffers trade places (the next backward writes
+                    // the part into what was the total).
+                    std::mem::swap(part, total);
+                    self.reached[input] = true;
+                } else if self.reached[input] {
                     for j in 0..total.len() {
                         total[j] += part[j];
                     }
@@ -183,6 +200,11 @@ impl<F: Real> Plan<F> {
 
     /// The gradient node `id` passed to its input `k` in the last backward, if it computed one.
     pub fn input_grad(&self, id: NodeId, k: usize) -> Option<&[F]> {
-        (self.steps[id].wanted.get(k).copied().unwrap_or(false) && self.reached[id]).then(|| self.input_grads[id][k].as_slice())
+        let step = &self.steps[id];
+        if !(step.wanted.get(k).copied().unwrap_or(false) && self.reached[id]) {
+            return None;
+        }
+        let input = step.inputs[k];
+        Some(if self.sole[input] { &self.grads[input] } else { &self.input_grads[id][k] })
     }
 }

@@ -16,7 +16,7 @@ pub mod tape;
 pub use kernels::WeightGradient;
 pub use host::{Plan, Unsupported};
 pub use op::{Formula, HostArg, Leaf, Op, Saved, Stats, T};
-pub use real::Real;
+pub use real::{Real, exp_wide};
 pub use shape::{Shape, ShapeError};
 pub use fused::UpdatePath;
 pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};

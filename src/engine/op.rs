@@ -784,19 +784,20 @@ impl Op {
         let n = |k: usize| F::of(inputs[k].shape.numel() as f64);
         match *self {
             Op::Leaf(_) => unreachable!("a leaf has no forward computation"),
-            // out[i, j] = Σₚ x[i, p]·y[p, j], summed in order of p.
+            // out[i, j] = Σₚ x[i, p]·y[p, j], summed in order of p (in a register: these matrices
+            // are a few values wide, and a running sum in memory waited on its own store).
             Op::MatMul => {
                 let (m, k) = inputs[0].shape.matrix();
                 let cols = inputs[1].shape.last();
-                out.fill(F::ZERO);
+                let w = y();
                 for i in 0..m {
-                    let row = &mut out[i * cols..(i + 1) * cols];
-                    for p in 0..k {
-                        let a = x[i * k + p];
-                        let w = &y()[p * cols..(p + 1) * cols];
-                        for j in 0..cols {
-                            row[j] += a * w[j];
+                    let a = &x[i * k..(i + 1) * k];
+                    for j in 0..cols {
+                        let mut dot = F::ZERO;
+                        for p in 0..k {
+                            dot += a[p] * w[p * cols + j];
                         }
+                        out[i * cols + j] = dot;
                     }
                 }
             }
@@ -889,16 +890,15 @@ impl Op {
                         }
                     }
                 }
+                // dy[p, j] = Σᵢ x[i, p]·g[i, j], summed in order of i (in a register).
                 if wanted[1] {
-                    grads[1].fill(F::ZERO);
-                    for i in 0..m {
-                        let row = &g[i * cols..(i + 1) * cols];
-                        for p in 0..k {
-                            let a = x[i * k + p];
-                            let d = &mut grads[1][p * cols..(p + 1) * cols];
-                            for j in 0..cols {
-                                d[j] += a * row[j];
+                    for p in 0..k {
+                        for j in 0..cols {
+                            let mut dot = F::ZERO;
+                            for i in 0..m {
+                                dot += x[i * k + p] * g[i * cols + j];
                             }
+                            grads[1][p * cols + j] = dot;
                         }
                     }
                 }

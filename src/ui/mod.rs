@@ -154,9 +154,23 @@ fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
 }
 
-/// Lets the browser render and handle input.
+/// Lets the browser render and handle input: `scheduler.yield()` where the browser has it (Chrome
+/// 129, Firefox 142), which resumes as soon as that work is done; else a `setTimeout` of 0, which
+/// browsers clamp to ≥ 4 ms once timers nest (a replay yielding every 12 ms lost a quarter of its
+/// time to that).
 async fn yield_now() {
-    sleep(0).await;
+    let global = js_sys::global();
+    let scheduler = js_sys::Reflect::get(&global, &"scheduler".into()).ok().filter(|s| s.is_object());
+    let yielded = scheduler.and_then(|s| {
+        let f = js_sys::Reflect::get(&s, &"yield".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+        f.call0(&s).ok()?.dyn_into::<js_sys::Promise>().ok()
+    });
+    match yielded {
+        Some(promise) => {
+            let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+        }
+        None => sleep(0).await,
+    }
 }
 
 /// Waits `ms` milliseconds without blocking (a `setTimeout` promise).

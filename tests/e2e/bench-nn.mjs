@@ -3,7 +3,10 @@
 // gradlab's CPU path (the host kernels, and burn's generic path for reference), on the same nets:
 //   - compute only: batches of 10 per second, nothing drawn;
 //   - its page loop: an epoch of steps, then the train and test losses over every point (what
-//     TF Playground's `oneStep` computes each animation frame), against the same in gradlab.
+//     TF Playground's `oneStep` computes each animation frame), against the same in gradlab;
+//   - replaying a link: opening a 100,000-step link of the default net until the page says it is
+//     ready, less opening the same link with no steps (the page's load), against nn.ts computing
+//     as many steps (compute only).
 // Prints one JSON line per row and the ratios; nothing passes or fails on time.
 //
 // nn.ts is never copied into this project: give a checkout of tensorflow/playground at the pinned
@@ -120,5 +123,30 @@ for (const { net, link, shape, features } of NETS) {
     console.log(JSON.stringify({ where: 'browser', unit: 'batches of 10 per second', ...row }));
   }
 }
+
+/** Milliseconds from opening `hash` to the page's ready signal (after its replay), the best of 2. */
+async function readyMs(hash) {
+  let best = Infinity;
+  for (let run = 0; run < 2; run++) {
+    const p = await browser.newPage();
+    const start = Date.now();
+    await p.goto(`${url}#${hash}`);
+    await p.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+    best = Math.min(best, Date.now() - start);
+    const shown = await p.locator('[data-testid="step-count"]').first().textContent();
+    if (!hash.endsWith('steps=0') && Number(shown.trim()) !== REPLAYED) throw new Error(`the page shows step ${shown}, not ${REPLAYED}`);
+    await p.close();
+  }
+  return best;
+}
+const REPLAYED = 100_000;
+const load = await readyMs('backend=cpu&loss=mse&steps=0');
+const opened = await readyMs(`backend=cpu&loss=mse&steps=${REPLAYED}`);
+const replay = { net: NETS[0].net, loop: `replay a ${REPLAYED.toLocaleString('en')}-step link`, page_load_ms: load, page_with_replay_ms: opened, gradlab_ours: Math.round(REPLAYED * 1000 / Math.max(1, opened - load)) };
+if (rows[0].nn_ts) {
+  replay.nn_ts = rows[0].nn_ts;
+  replay.ours_vs_nn_ts = +(replay.gradlab_ours / replay.nn_ts).toFixed(2);
+}
+console.log(JSON.stringify({ where: 'browser', unit: 'batches of 10 per second', ...replay }));
 await browser.close();
 close();

@@ -609,11 +609,11 @@ fn batch_norm_matches_a_fourth_order_difference() {
     }
 }
 
-/// The host kernels' f32 tanh (a series and `expf`, not `libm::tanhf`) stays within 1.25·ε·|tanh x|
-/// of the true value (at most 2.5 ulp), keeps the sign of zero and passes NaN on (a diverged run must
-/// show).
+/// The host kernels' f32 tanh (ours: f64 arithmetic rounded once, not `libm::tanhf`) stays within
+/// ½·ε·|tanh x| of the true value (within an ulp), keeps the sign of zero and passes NaN on (a
+/// diverged run must show).
 #[test]
-fn the_host_f32_tanh_is_within_a_few_ulp() {
+fn the_host_f32_tanh_is_within_an_ulp() {
     use gradlab::engine::Real;
     let mut worst: f64 = 0.0;
     let mut x = -12.0f32;
@@ -627,8 +627,35 @@ fn the_host_f32_tanh_is_within_a_few_ulp() {
         x += 0.000_73;
     }
     println!("host f32 tanh: worst error {worst:.3} × ε·|tanh x|");
-    assert!(worst <= 1.25, "worst error {worst} × ε·|tanh x|");
+    assert!(worst <= 0.51, "worst error {worst} × ε·|tanh x|");
     assert!(Real::tanh(-0.0f32).is_sign_negative() && Real::tanh(0.0f32) == 0.0);
     assert!(Real::tanh(f32::NAN).is_nan());
     assert_eq!((Real::tanh(f32::INFINITY), Real::tanh(f32::NEG_INFINITY)), (1.0, -1.0));
+}
+
+/// f32's `exp` on the host (ours: [`exp_wide`] in f64, rounded once) is within ½·ε of the true
+/// value over the whole range (an ulp), overflows to ∞, underflows through the subnormals to 0 and
+/// passes NaN on; `exp_wide` itself is within 2⁻⁴¹ over [−708, 709].
+#[test]
+fn the_host_f32_exp_is_within_an_ulp() {
+    use gradlab::engine::{Real, exp_wide};
+    let mut worst: f64 = 0.0;
+    let mut x = -103.0f32;
+    while x < 88.7 {
+        let (ours, exact) = (Real::exp(x) as f64, (x as f64).exp());
+        // An ulp: ε·e^x, and 2⁻¹⁴⁹ among the subnormals (below e^−87.3).
+        worst = worst.max((ours - exact).abs() / (f32::EPSILON as f64 * exact.max(f32::MIN_POSITIVE as f64)));
+        x += 0.000_93;
+    }
+    println!("host f32 exp: worst error {worst:.3} × ε·e^x");
+    assert!(worst <= 0.51, "worst error {worst} × ε·e^x");
+    assert_eq!((Real::exp(0.0f32), Real::exp(89.0f32), Real::exp(f32::INFINITY), Real::exp(f32::NEG_INFINITY)), (1.0, f32::INFINITY, f32::INFINITY, 0.0));
+    assert_eq!(Real::exp(-104.0f32), (-104f64).exp() as f32, "a subnormal, rounded once");
+    assert!(Real::exp(f32::NAN).is_nan());
+    let mut t = -708.0;
+    while t < 709.0 {
+        let relative = (exp_wide(t) - t.exp()).abs() / t.exp();
+        assert!(relative < 2f64.powi(-41), "exp_wide({t}) off by {relative}");
+        t += 0.0137;
+    }
 }
