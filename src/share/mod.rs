@@ -131,6 +131,9 @@ pub struct ShareState {
     /// that page. Starts with the Adult table's choices ([`TabularConfig::adult`]).
     #[serde(default = "TabularConfig::adult")]
     pub tab: TabularConfig,
+    /// The playground's hyper-parameter search (`search`), written in a link to the playground.
+    #[serde(skip, default = "crate::train::search::SearchSpec::playground")]
+    pub search: crate::train::search::SearchSpec,
     /// Which table the tabular experiment used (`tab.data`).
     #[serde(default)]
     pub tab_data: TableSource,
@@ -202,6 +205,7 @@ impl Default for ShareState {
             tab: TabularConfig::adult(),
             tab_data: TableSource::Adult,
             tab_search: crate::train::search::SearchSpec::default(),
+            search: crate::train::search::SearchSpec::playground(),
         };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
@@ -316,6 +320,13 @@ pub static FIELDS: &[Field] = &[
         expected: "adult (the Adult census table) or file (a CSV file of your own, asked for when the link opens)",
         get: |s| table_source_key(&s.tab_data).into(),
         set: |s, v| Ok(s.tab_data = choice(v, &TABLE_SOURCES, table_source_key)?),
+    },
+    Field {
+        key: "search",
+        default: crate::train::search::PLAYGROUND_SPEC,
+        expected: "the playground's search: MODE,TRIALS,EPOCHS,SETTING=VALUES,… — MODE grid or random; SETTING lr, width (1 to 16), depth (0 to 6), dropout, batch or l2; VALUES lo..hi or a|b|c (e.g. random,12,100,lr=0.003..1,width=2|4|8)",
+        get: |s| s.search.encode(),
+        set: |s, v| Ok(s.search = crate::train::search::SearchSpec::decode_for::<crate::train::Config>(v)?),
     },
     Field {
         key: "tab.search",
@@ -474,6 +485,7 @@ pub fn encode(state: &ShareState) -> String {
         Key::Link(f) if f.key.starts_with("mnist.") => state.view.page == Page::Mnist,
         Key::Tab(_) => state.view.page == Page::Table,
         Key::Link(f) if f.key.starts_with("tab.") => state.view.page == Page::Table,
+        Key::Link(f) if f.key == "search" => state.view.page == Page::Play,
         _ => true,
     };
     for key in keys().filter(shown) {

@@ -73,7 +73,7 @@ pub struct HostTrace {
 
 /// Reads a tensor without waiting when its device answers at once (burn's CPU backend does; a
 /// GPU does not): polls the async readback once.
-fn read_now(t: &T) -> Option<Vec<f32>> {
+pub(super) fn read_now(t: &T) -> Option<Vec<f32>> {
     let mut future = std::pin::pin!(read(t));
     match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(Ok(values)) => Some(values),

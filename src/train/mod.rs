@@ -415,10 +415,32 @@ impl Trainer {
 
     /// As [`Trainer::new`], in a chosen precision (f64 for checks on the CPU).
     pub fn with_precision(config: Config, device: &Device, precision: Precision) -> Result<Self, ConfigError> {
+        Self::build(config, device, precision, None)
+    }
+
+    /// A trainer for a hyper-parameter search's trial (`search::PlaygroundSearch`), on the CPU:
+    /// `config`'s training points less a `share` of them (drawn with the seed's search stream),
+    /// which take the test split's place — the test points are never seen.
+    pub fn for_search(config: Config, share: f64) -> Result<Self, ConfigError> {
+        Self::build(config, &crate::backend::cpu(), Precision::F32, Some(share))
+    }
+
+    fn build(config: Config, device: &Device, precision: Precision, validation: Option<f64>) -> Result<Self, ConfigError> {
         config.validate()?;
         let head = Head::of(config.dataset.task(), config.binary_loss);
         let points = data::generate(config.dataset, config.points, config.noise, config.seed);
         let (train, test) = data::split(points, config.train_ratio, config.seed);
+        let (train, test) = match validation {
+            None => (train, test),
+            Some(share) => {
+                let mut train = train;
+                // Not the seed's own search stream, which draws the trials' settings.
+                Rng::new(config.seed ^ 0x7a11_da7e, Stream::Search).shuffle(&mut train);
+                let n = ((train.len() as f64 * share).round() as usize).clamp(1, train.len().saturating_sub(1).max(1));
+                let validation = train.split_off(train.len() - n);
+                (train, validation)
+            }
+        };
         let encode = |points: Vec<Point>| {
             let x = data::feature_matrix(points.iter().map(|p| (p.x, p.y)), &config.features);
             let mut y = Vec::new();
@@ -607,6 +629,16 @@ impl Trainer {
         let nodes = self.model.forward(&mut tape, xn, None);
         let loss = self.head.loss(&mut tape, nodes.output, yn);
         (tape, [xn, yn], nodes, loss)
+    }
+
+    /// Train and test data loss, read at once: on the host path, or read back from a device that
+    /// answers at once (the CPU); `None` on a GPU (use [`Trainer::losses`] and await the read).
+    pub fn losses_now(&mut self) -> Option<(f32, f32)> {
+        if let Some(losses) = self.host_losses() {
+            return Some(losses);
+        }
+        let (train, test) = self.losses();
+        Some((host::read_now(&train)?[0], host::read_now(&test)?[0]))
     }
 
     /// Train and test data loss, as scalar tensors (not read back): on the host kernels when the

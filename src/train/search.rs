@@ -1,8 +1,12 @@
-//! Hyper-parameter search for the tabular experiment: a grid over listed values, or seeded
-//! random draws over lists and ranges (log-uniform for the learning rate and the L2 rate), each
-//! trial a short training on a validation split carved from the training data
-//! ([`Prepared::carve_validation`](crate::data::tabular::Prepared::carve_validation)) — never the
-//! test split — scored by validation accuracy (AUC beside it).
+//! Hyper-parameter search: a grid over listed values, or seeded random draws over lists and
+//! ranges (log-uniform for the learning rate and the L2 rate), each trial a short training on a
+//! validation split carved from the training data — never the test split. Two experiments can be
+//! searched ([`Experiment`]): the table's ([`Search`], trials scored by validation accuracy, AUC
+//! beside it; the split from
+//! [`Prepared::carve_validation`](crate::data::tabular::Prepared::carve_validation)) and the
+//! playground's ([`PlaygroundSearch`], scored by validation loss, the number that page shows; the
+//! split from [`Trainer::for_search`]). Both run as small pieces of work ([`Trials::advance`]) so a
+//! page can run them in frame slices and pause them.
 //!
 //! A search is written as one link value ([`SearchSpec::encode`]):
 //! `random,6,2,lr=0.0001..0.01,width=32|64|128,dropout=0..0.5` — the mode, the number of trials,
@@ -10,9 +14,10 @@
 
 use serde::Serialize;
 
-use super::Regularization;
 use super::tabular::TabularConfig;
+use super::{Config, Regularization, Trainer};
 use crate::engine::{Rng, Stream};
+use crate::models::Activation;
 
 /// Grid or random.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -57,18 +62,6 @@ impl Param {
         }
     }
 
-    /// Valid values.
-    fn bounds(&self) -> (f64, f64) {
-        match self {
-            Param::Lr => (1e-6, 10.0),
-            Param::Width => (1.0, 512.0),
-            Param::Depth => (0.0, 4.0),
-            Param::Dropout => (0.0, 0.9),
-            Param::Batch => (1.0, 4096.0),
-            Param::L2 => (0.0, 10.0),
-        }
-    }
-
     fn integer(&self) -> bool {
         matches!(self, Param::Width | Param::Depth | Param::Batch)
     }
@@ -77,36 +70,130 @@ impl Param {
         matches!(self, Param::Lr | Param::L2)
     }
 
-    /// The value in a config.
-    pub fn get(&self, c: &TabularConfig) -> f64 {
-        match self {
-            Param::Lr => c.lr,
-            Param::Width => c.hidden.first().copied().unwrap_or(0) as f64,
-            Param::Depth => c.hidden.len() as f64,
-            Param::Dropout => c.dropout,
-            Param::Batch => c.batch_size as f64,
-            Param::L2 => if c.regularization == Regularization::L2 { c.reg_rate } else { 0.0 },
+}
+
+/// An experiment's settings a search can vary.
+pub trait Experiment: Clone {
+    /// The most epochs a trial may train.
+    const MAX_EPOCHS: usize;
+    /// The values `p` may take here (the limits of this experiment's own settings).
+    fn bounds(p: Param) -> (f64, f64);
+    /// The settings a search varies, to read and write.
+    fn knobs(&mut self) -> Knobs<'_>;
+    /// Sets the epochs a trial trains, where the settings hold them (the table's do; the
+    /// playground's trials count their steps from the spec instead).
+    fn set_epochs(&mut self, _epochs: usize) {}
+    /// The value of `p`.
+    fn value(&self, p: Param) -> f64 {
+        self.clone().knobs().value(p)
+    }
+    /// Sets `p` (see [`Knobs::set`]).
+    fn set(&mut self, p: Param, v: f64) {
+        self.knobs().set(p, v);
+    }
+}
+
+/// What a search reads and writes in an experiment's settings.
+pub struct Knobs<'a> {
+    lr: &'a mut f64,
+    hidden: &'a mut Vec<usize>,
+    /// One per hidden layer, where the experiment chooses them (the playground).
+    activations: Option<&'a mut Vec<Activation>>,
+    /// The width of a layer added to a net with none.
+    default_width: usize,
+    dropout: &'a mut f64,
+    batch: &'a mut usize,
+    regularization: &'a mut Regularization,
+    reg_rate: &'a mut f64,
+}
+
+impl Knobs<'_> {
+    fn value(&self, p: Param) -> f64 {
+        match p {
+            Param::Lr => *self.lr,
+            Param::Width => self.hidden.first().copied().unwrap_or(0) as f64,
+            Param::Depth => self.hidden.len() as f64,
+            Param::Dropout => *self.dropout,
+            Param::Batch => *self.batch as f64,
+            Param::L2 => if *self.regularization == Regularization::L2 { *self.reg_rate } else { 0.0 },
         }
     }
 
-    /// Sets the value (width and depth keep each other: `depth` layers of `width` units).
-    pub fn set(&self, c: &mut TabularConfig, v: f64) {
-        match self {
-            Param::Lr => c.lr = v,
-            Param::Width => {
-                let depth = c.hidden.len();
-                c.hidden = vec![v as usize; depth];
-            }
+    /// Sets `p`: width and depth keep each other (`depth` layers of `width` units; new layers
+    /// take the first layer's activation); an L2 rate of 0 turns L2 off.
+    fn set(&mut self, p: Param, v: f64) {
+        match p {
+            Param::Lr => *self.lr = v,
+            Param::Width => *self.hidden = vec![v as usize; self.hidden.len()],
             Param::Depth => {
-                let width = c.hidden.first().copied().unwrap_or(128);
-                c.hidden = vec![width; v as usize];
+                let depth = v as usize;
+                *self.hidden = vec![self.hidden.first().copied().unwrap_or(self.default_width); depth];
+                if let Some(a) = self.activations.as_deref_mut() {
+                    *a = vec![a.first().copied().unwrap_or(Activation::Tanh); depth];
+                }
             }
-            Param::Dropout => c.dropout = v,
-            Param::Batch => c.batch_size = v as usize,
+            Param::Dropout => *self.dropout = v,
+            Param::Batch => *self.batch = v as usize,
             Param::L2 => {
-                c.regularization = if v > 0.0 { Regularization::L2 } else { Regularization::None };
-                c.reg_rate = v;
+                *self.regularization = if v > 0.0 { Regularization::L2 } else { Regularization::None };
+                *self.reg_rate = v;
             }
+        }
+    }
+}
+
+impl Experiment for TabularConfig {
+    const MAX_EPOCHS: usize = 50;
+    fn bounds(p: Param) -> (f64, f64) {
+        match p {
+            Param::Lr => (1e-6, 10.0),
+            Param::Width => (1.0, 512.0),
+            Param::Depth => (0.0, 4.0),
+            Param::Dropout => (0.0, 0.9),
+            Param::Batch => (1.0, 4096.0),
+            Param::L2 => (0.0, 10.0),
+        }
+    }
+    fn knobs(&mut self) -> Knobs<'_> {
+        Knobs {
+            lr: &mut self.lr,
+            hidden: &mut self.hidden,
+            activations: None,
+            default_width: 128,
+            dropout: &mut self.dropout,
+            batch: &mut self.batch_size,
+            regularization: &mut self.regularization,
+            reg_rate: &mut self.reg_rate,
+        }
+    }
+    fn set_epochs(&mut self, epochs: usize) {
+        self.epochs = epochs;
+    }
+}
+
+/// The playground's limits are its schema's: 0–6 layers of 1–16 units, batch 1–1000, L2 rate 0–1.
+impl Experiment for Config {
+    const MAX_EPOCHS: usize = 2_000;
+    fn bounds(p: Param) -> (f64, f64) {
+        match p {
+            Param::Lr => (1e-6, 10.0),
+            Param::Width => (1.0, 16.0),
+            Param::Depth => (0.0, 6.0),
+            Param::Dropout => (0.0, 0.9),
+            Param::Batch => (1.0, 1000.0),
+            Param::L2 => (0.0, 1.0),
+        }
+    }
+    fn knobs(&mut self) -> Knobs<'_> {
+        Knobs {
+            lr: &mut self.lr,
+            hidden: &mut self.hidden,
+            activations: Some(&mut self.activations),
+            default_width: 4,
+            dropout: &mut self.dropout,
+            batch: &mut self.batch_size,
+            regularization: &mut self.regularization,
+            reg_rate: &mut self.reg_rate,
         }
     }
 }
@@ -133,8 +220,12 @@ pub struct SearchSpec {
     pub params: Vec<(Param, Values)>,
 }
 
-/// [`SearchSpec::default`] as a link writes it.
+/// The table's default search ([`SearchSpec::default`]) as a link writes it.
 pub const DEFAULT_SPEC: &str = "random,6,2,lr=0.0001..0.01,width=16|64|128|256,dropout=0..0.5";
+
+/// The playground's default search: twelve random trials of 100 epochs over the learning rate,
+/// the width and the depth.
+pub const PLAYGROUND_SPEC: &str = "random,12,100,lr=0.003..1,width=2|4|6|8,depth=1|2|3";
 
 /// Most trials a search runs.
 pub const MAX_TRIALS: usize = 200;
@@ -182,8 +273,19 @@ impl SearchSpec {
         out
     }
 
-    /// Reads [`SearchSpec::encode`]'s form, checking every value against its setting's range.
+    /// Reads [`SearchSpec::encode`]'s form for the table's experiment ([`SearchSpec::decode_for`]).
     pub fn decode(s: &str) -> Result<SearchSpec, String> {
+        Self::decode_for::<TabularConfig>(s)
+    }
+
+    /// The playground's default search ([`PLAYGROUND_SPEC`]).
+    pub fn playground() -> SearchSpec {
+        Self::decode_for::<Config>(PLAYGROUND_SPEC).expect("the default parses")
+    }
+
+    /// Reads [`SearchSpec::encode`]'s form, checking every value against its setting's range in
+    /// experiment `E`.
+    pub fn decode_for<E: Experiment>(s: &str) -> Result<SearchSpec, String> {
         let mut parts = s.split(',');
         let mode = match parts.next() {
             Some("grid") => Mode::Grid,
@@ -195,7 +297,7 @@ impl SearchSpec {
             v.parse::<usize>().ok().filter(|&n| (1..=max).contains(&n)).ok_or(format!("'{v}' {what}: a whole number from 1 to {max}"))
         };
         let trials = count(parts.next(), "trials", MAX_TRIALS)?;
-        let epochs = count(parts.next(), "epochs", 50)?;
+        let epochs = count(parts.next(), "epochs", E::MAX_EPOCHS)?;
         let mut params: Vec<(Param, Values)> = Vec::new();
         for part in parts {
             let (key, value) = part.split_once('=').ok_or(format!("'{part}' is not setting=values"))?;
@@ -203,7 +305,7 @@ impl SearchSpec {
             if params.iter().any(|(p, _)| *p == param) {
                 return Err(format!("'{key}' appears twice"));
             }
-            let (lo, hi) = param.bounds();
+            let (lo, hi) = E::bounds(param);
             let check = |x: &str| -> Result<f64, String> {
                 let v: f64 = x.parse().map_err(|_| format!("{key}: '{x}' is not a number"))?;
                 if !(lo..=hi).contains(&v) || !v.is_finite() {
@@ -240,7 +342,7 @@ impl SearchSpec {
 
     /// The trials' configs: `base` with each trial's values and the trial's epochs. A grid stops
     /// at the number of trials; random draws come from the search stream of `seed`.
-    pub fn configs(&self, base: &TabularConfig, seed: u64) -> Vec<TabularConfig> {
+    pub fn configs<E: Experiment>(&self, base: &E, seed: u64) -> Vec<E> {
         let mut out = Vec::new();
         match self.mode {
             Mode::Grid => {
@@ -255,7 +357,8 @@ impl SearchSpec {
                     .collect();
                 let total = lists.iter().fold(1usize, |n, l| n.saturating_mul(l.len()));
                 for k in 0..total.min(self.trials) {
-                    let mut c = TabularConfig { epochs: self.epochs, ..base.clone() };
+                    let mut c = base.clone();
+                    c.set_epochs(self.epochs);
                     let mut rest = k;
                     let mut values = vec![0.0; lists.len()];
                     for (v, l) in values.iter_mut().zip(&lists).rev() {
@@ -269,7 +372,8 @@ impl SearchSpec {
             Mode::Random => {
                 let mut rng = Rng::new(seed, Stream::Search);
                 for _ in 0..self.trials {
-                    let mut c = TabularConfig { epochs: self.epochs, ..base.clone() };
+                    let mut c = base.clone();
+                    c.set_epochs(self.epochs);
                     let mut values = Vec::new();
                     for (p, v) in &self.params {
                         let x = match v {
@@ -294,16 +398,16 @@ impl SearchSpec {
 impl SearchSpec {
     /// Sets the searched settings to `values` (in the spec's order) — depth before width, so a
     /// width applies to the layers the trial has.
-    pub fn apply(&self, c: &mut TabularConfig, values: &[f64]) {
+    pub fn apply<E: Experiment>(&self, c: &mut E, values: &[f64]) {
         let searched = |p: Param| self.params.iter().any(|(q, _)| *q == p);
         // A width searched on a net with no hidden layer (and no depth searched) gives it one.
-        if searched(Param::Width) && !searched(Param::Depth) && c.hidden.is_empty() {
-            c.hidden = vec![1];
+        if searched(Param::Width) && !searched(Param::Depth) && c.value(Param::Depth) == 0.0 {
+            c.set(Param::Depth, 1.0);
         }
         let mut order: Vec<usize> = (0..self.params.len()).collect();
         order.sort_by_key(|&i| self.params[i].0 != Param::Depth);
         for i in order {
-            self.params[i].0.set(c, values[i]);
+            c.set(self.params[i].0, values[i]);
         }
     }
 }
@@ -323,9 +427,49 @@ pub struct Trial {
     pub loss: f64,
 }
 
-/// The best of `trials`: highest validation accuracy, then AUC, then the earlier.
-pub fn best_of(trials: &[Trial]) -> Option<&Trial> {
-    trials.iter().max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.auc.total_cmp(&b.auc)).then(b.number.cmp(&a.number)))
+/// What makes a trial the best.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Rank {
+    /// The highest validation accuracy, then AUC (the table).
+    Accuracy,
+    /// The lowest validation loss (the playground, whose page shows loss; a diverged trial's NaN
+    /// ranks last).
+    Loss,
+}
+
+/// The best of `trials` by `rank`; the earlier of two equal ones.
+pub fn best_of(trials: &[Trial], rank: Rank) -> Option<&Trial> {
+    match rank {
+        Rank::Accuracy => trials.iter().max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.auc.total_cmp(&b.auc)).then(b.number.cmp(&a.number))),
+        Rank::Loss => {
+            let loss = |t: &Trial| if t.loss.is_nan() { f64::INFINITY } else { t.loss };
+            trials.iter().min_by(|a, b| loss(a).total_cmp(&loss(b)).then(a.number.cmp(&b.number)))
+        }
+    }
+}
+
+/// A search in progress, as a page runs it: one piece of work at a time.
+pub trait Trials {
+    /// The search.
+    fn spec(&self) -> &SearchSpec;
+    /// The next piece of work of the current trial (or starts the next); `false` when done.
+    fn advance(&mut self) -> bool;
+    /// The trials done, in order.
+    fn trials(&self) -> &[Trial];
+    /// Trials to run.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Examples the trials train on and are scored on.
+    fn split_sizes(&self) -> (usize, usize);
+    /// What makes a trial the best.
+    fn rank(&self) -> Rank;
+    /// The best trial so far.
+    fn best(&self) -> Option<&Trial> {
+        best_of(self.trials(), self.rank())
+    }
 }
 
 /// Share of the training split carved off for validation.
@@ -387,7 +531,7 @@ impl Search {
         let trainer = self.current.get_or_insert_with(|| super::tabular::TabularTrainer::on(self.configs[k].clone(), std::sync::Arc::clone(&self.data)));
         if trainer.advance() == super::tabular::Work::Done {
             let r = trainer.report();
-            let values = self.spec.params.iter().map(|(p, _)| p.get(&self.configs[k])).collect();
+            let values = self.spec.params.iter().map(|(p, _)| self.configs[k].value(*p)).collect();
             self.trials.push(Trial { number: k + 1, values, accuracy: r.test_accuracy, auc: r.auc, loss: r.test_loss });
             self.current = None;
         }
@@ -399,9 +543,9 @@ impl Search {
         while self.advance() {}
     }
 
-    /// The best trial so far ([`best_of`]).
+    /// The best trial so far ([`best_of`] by accuracy).
     pub fn best(&self) -> Option<&Trial> {
-        best_of(&self.trials)
+        best_of(&self.trials, Rank::Accuracy)
     }
 
     /// `base` with the best trial's values (its own epochs kept).
@@ -410,5 +554,114 @@ impl Search {
         let mut c = base.clone();
         self.spec.apply(&mut c, &best.values);
         Some(c)
+    }
+}
+
+impl Trials for Search {
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+    fn advance(&mut self) -> bool {
+        Search::advance(self)
+    }
+    fn trials(&self) -> &[Trial] {
+        &self.trials
+    }
+    fn len(&self) -> usize {
+        Search::len(self)
+    }
+    fn split_sizes(&self) -> (usize, usize) {
+        Search::split_sizes(self)
+    }
+    fn rank(&self) -> Rank {
+        Rank::Accuracy
+    }
+}
+
+/// A search over the playground's settings. Each trial is a fresh [`Trainer::for_search`] — the
+/// experiment's training points less a validation share, seeded, on the CPU (small nets: the host
+/// path) — trained `epochs` passes over its points and scored by its validation loss.
+pub struct PlaygroundSearch {
+    /// The search.
+    pub spec: SearchSpec,
+    configs: Vec<Config>,
+    /// The trial running and the steps it has left.
+    current: Option<(Trainer, u64)>,
+    /// The trials done, in order.
+    pub trials: Vec<Trial>,
+    sizes: (usize, usize),
+}
+
+/// Steps a piece of a playground trial trains (a few milliseconds of the default net).
+const PIECE: u64 = 250;
+
+impl PlaygroundSearch {
+    /// A search from `base` (the page's settings); fails when they are not valid.
+    pub fn new(spec: SearchSpec, base: &Config) -> Result<Self, super::ConfigError> {
+        let probe = Trainer::for_search(base.clone(), VALIDATION)?;
+        let sizes = (probe.train.points.len(), probe.test.points.len());
+        let configs = spec.configs(base, base.seed);
+        Ok(PlaygroundSearch { spec, configs, current: None, trials: Vec::new(), sizes })
+    }
+
+    /// The settings of trial `k` (from 0).
+    pub fn config(&self, k: usize) -> &Config {
+        &self.configs[k]
+    }
+
+    /// Runs every trial (the tests).
+    pub fn run(&mut self) {
+        while self.advance() {}
+    }
+}
+
+impl Trials for PlaygroundSearch {
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+    fn advance(&mut self) -> bool {
+        let k = self.trials.len();
+        if k >= self.configs.len() {
+            return false;
+        }
+        let values: Vec<f64> = self.spec.params.iter().map(|(p, _)| self.configs[k].value(*p)).collect();
+        if self.current.is_none() {
+            match Trainer::for_search(self.configs[k].clone(), VALIDATION) {
+                Ok(t) => {
+                    let steps = self.spec.epochs as u64 * t.train.points.len().div_ceil(t.config.batch_size) as u64;
+                    self.current = Some((t, steps));
+                }
+                // Every searched value is within the schema's limits, so this is a bug; the trial
+                // shows as diverged rather than stopping the search.
+                Err(_) => {
+                    self.trials.push(Trial { number: k + 1, values, accuracy: f64::NAN, auc: f64::NAN, loss: f64::NAN });
+                    return true;
+                }
+            }
+        }
+        let (t, left) = self.current.as_mut().expect("made above");
+        let piece = PIECE.min(*left);
+        for _ in 0..piece {
+            t.train_step();
+        }
+        *left -= piece;
+        if *left == 0 {
+            let loss = t.losses_now().map_or(f64::NAN, |(_, validation)| validation as f64);
+            self.trials.push(Trial { number: k + 1, values, accuracy: f64::NAN, auc: f64::NAN, loss });
+            self.current = None;
+        }
+        true
+    }
+    fn trials(&self) -> &[Trial] {
+        &self.trials
+    }
+    fn len(&self) -> usize {
+        self.configs.len()
+    }
+    fn split_sizes(&self) -> (usize, usize) {
+        self.sizes
+    }
+    fn rank(&self) -> Rank {
+        Rank::Loss
     }
 }

@@ -16,6 +16,8 @@ mod mnist;
 mod mnist_step;
 mod network;
 mod play;
+mod play_search;
+mod search;
 mod step;
 mod tabular;
 
@@ -142,6 +144,8 @@ pub struct Ui {
     tab: RwSignal<crate::train::tabular::TabularConfig>,
     tab_data: RwSignal<share::TableSource>,
     tab_search: RwSignal<crate::train::search::SearchSpec>,
+    /// The playground's hyper-parameter search (the link's `search`).
+    search: RwSignal<crate::train::search::SearchSpec>,
 }
 
 /// Mounts the app on the page.
@@ -228,6 +232,7 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     ui.tab.set(state.tab);
     ui.tab_data.set(state.tab_data);
     ui.tab_search.set(state.tab_search);
+    ui.search.set(state.search);
     with_lab(|l| {
         l.pending_weights = state.weights;
         l.pending_view = (state.view.page == Page::Step).then_some(state.view);
@@ -276,6 +281,7 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
         tab: ui.tab.get_untracked(),
         tab_data: ui.tab_data.get_untracked(),
         tab_search: ui.tab_search.get_untracked(),
+        search: ui.search.get_untracked(),
     }
 }
 
@@ -687,6 +693,7 @@ fn App() -> impl IntoView {
         tab: RwSignal::new(crate::train::tabular::TabularConfig::adult()),
         tab_data: RwSignal::new(share::TableSource::Adult),
         tab_search: RwSignal::new(crate::train::search::SearchSpec::default()),
+        search: RwSignal::new(crate::train::search::SearchSpec::playground()),
     };
     provide_context(ui);
     provide_context(ui.stepper);
@@ -770,6 +777,7 @@ fn App() -> impl IntoView {
             </section>
             <section class="panel out-panel"><OutputPanel/></section>
         </main>
+        <div class="play-search-row" class:hidden=move || !on_play()><play_search::PlaySearch/></div>
         <footer>"Everything trains here, in your browser. Training runs on: "
             <span data-testid="backend-note">{move || ui.backend_note.get()}</span>"."</footer>
     }

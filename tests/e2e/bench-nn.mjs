@@ -7,6 +7,9 @@
 //   - replaying a link: opening a 100,000-step link of the default net until the page says it is
 //     ready, less opening the same link with no steps (the page's load), against nn.ts computing
 //     as many steps (compute only).
+// The two race in alternating rounds (ROUNDS, default 7, of SECONDS/ROUNDS each), so a machine that
+// changes speed during the run (a shared machine does) slows both alike; the rates printed are the
+// medians of the rounds, the ratio the median of each round's ratio.
 // Prints one JSON line per row and the ratios; nothing passes or fails on time.
 //
 // nn.ts is never copied into this project: give a checkout of tensorflow/playground at the pinned
@@ -102,8 +105,11 @@ await page.waitForFunction(() => window.wasmBindings && window.wasmBindings.benc
 const script = nnScript();
 if (script) await page.addScriptTag({ content: script });
 
+const ROUNDS = Number(process.env.ROUNDS || 7);
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const rows = [];
-for (const { net, link, shape, features } of NETS) {
+// NET=default races only the nets whose name has it; KERNELS=ours leaves burn's generic path out.
+for (const { net, link, shape, features } of NETS.filter((n) => n.net.includes(process.env.NET || ''))) {
   for (const losses of [false, true]) {
     const loop = losses ? 'epoch + losses' : 'compute only';
     const row = { net, loop };
@@ -111,38 +117,51 @@ for (const { net, link, shape, features } of NETS) {
     const every = losses ? 25 : 0;
     // Long enough to fill `seconds` at the speeds measured natively.
     const steps = (kernels) => Math.max(200, Math.round(seconds * (kernels === 'ours' ? (features > 2 ? 20000 : 200000) : 10000)));
-    for (const kernels of ['ours', 'generic']) {
-      row[`gradlab_${kernels}`] = Math.round(await page.evaluate(([l, n, k, e]) => window.wasmBindings.bench_steps(l, n, k, e), [link, steps(kernels), kernels, every]));
+    const gradlab = (kernels, share) => page.evaluate(([l, n, k, e]) => window.wasmBindings.bench_steps(l, n, k, e), [link, Math.max(200, Math.round(steps(kernels) * share)), kernels, every]);
+    const kernelSets = (process.env.KERNELS || 'ours,generic').split(',');
+    if (kernelSets.includes('generic')) row.gradlab_generic = Math.round(await gradlab('generic', 1));
+    if (kernelSets.includes('ours')) {
+      const ours = [];
+      const theirs = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        ours.push(await gradlab('ours', 1 / ROUNDS));
+        if (script) theirs.push(await page.evaluate(raceNn, { shape, features, seconds: seconds / ROUNDS, losses }));
+      }
+      row.gradlab_ours = Math.round(median(ours));
+      if (script) {
+        row.nn_ts = Math.round(median(theirs));
+        row.ours_vs_nn_ts = +median(ours.map((o, r) => o / theirs[r])).toFixed(2);
+        row.ratio_range = [Math.min(...ours.map((o, r) => o / theirs[r])), Math.max(...ours.map((o, r) => o / theirs[r]))].map((x) => +x.toFixed(2));
+      }
     }
-    if (script) {
-      row.nn_ts = Math.round(await page.evaluate(raceNn, { shape, features, seconds, losses }));
-      row.ours_vs_nn_ts = +(row.gradlab_ours / row.nn_ts).toFixed(2);
-    }
-    row.ours_vs_generic = +(row.gradlab_ours / row.gradlab_generic).toFixed(2);
+    if (row.gradlab_generic) row.ours_vs_generic = +(row.gradlab_ours / row.gradlab_generic).toFixed(2);
     rows.push(row);
     console.log(JSON.stringify({ where: 'browser', unit: 'batches of 10 per second', ...row }));
   }
 }
 
-/** Milliseconds from opening `hash` to the page's ready signal (after its replay), the best of 2. */
-async function readyMs(hash) {
-  let best = Infinity;
-  for (let run = 0; run < 2; run++) {
-    const p = await browser.newPage();
-    const start = Date.now();
-    await p.goto(`${url}#${hash}`);
-    await p.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
-    best = Math.min(best, Date.now() - start);
-    const shown = await p.locator('[data-testid="step-count"]').first().textContent();
-    if (!hash.endsWith('steps=0') && Number(shown.trim()) !== REPLAYED) throw new Error(`the page shows step ${shown}, not ${REPLAYED}`);
-    await p.close();
-  }
-  return best;
+/** Milliseconds from opening `hash` to the page's ready signal (after its replay). */
+async function readyMs(hash, steps) {
+  const p = await browser.newPage();
+  const start = Date.now();
+  await p.goto(`${url}#${hash}`);
+  await p.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+  const ms = Date.now() - start;
+  const shown = await p.locator('[data-testid="step-count"]').first().textContent();
+  if (Number(shown.trim()) !== steps) throw new Error(`the page shows step ${shown}, not ${steps}`);
+  await p.close();
+  return ms;
 }
 const REPLAYED = 100_000;
-const load = await readyMs('backend=cpu&loss=mse&steps=0');
-const opened = await readyMs(`backend=cpu&loss=mse&steps=${REPLAYED}`);
-const replay = { net: NETS[0].net, loop: `replay a ${REPLAYED.toLocaleString('en')}-step link`, page_load_ms: load, page_with_replay_ms: opened, gradlab_ours: Math.round(REPLAYED * 1000 / Math.max(1, opened - load)) };
+// Three rounds of (the page without steps, the page replaying them): the medians.
+const loads = [];
+const opens = [];
+for (let r = 0; r < 3; r++) {
+  loads.push(await readyMs('backend=cpu&loss=mse&steps=0', 0));
+  opens.push(await readyMs(`backend=cpu&loss=mse&steps=${REPLAYED}`, REPLAYED));
+}
+const [load, opened] = [median(loads), median(opens)];
+const replay = { net: NETS[0].net, loop: `replay a ${REPLAYED.toLocaleString('en')}-step link`, page_load_ms: load, page_with_replay_ms: opened, gradlab_ours: Math.round(REPLAYED * 1000 / Math.max(1, median(opens.map((o, r) => o - loads[r])))) };
 if (rows[0].nn_ts) {
   replay.nn_ts = rows[0].nn_ts;
   replay.ours_vs_nn_ts = +(replay.gradlab_ours / replay.nn_ts).toFixed(2);

@@ -3,7 +3,7 @@
 // exact weight, "discretize" shows the decision only. Timings here are regression floors, far
 // below what bench-nets.mjs measures; the speed itself is measured there.
 import path from 'node:path';
-import { open, openPlaygroundStepper, text, assert, stepCount, noError } from './lib.mjs';
+import { open, openPlaygroundStepper, text, assert, stepCount, noError, value } from './lib.mjs';
 
 const ALL = 'features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2';
 export const BIGGEST = `${ALL}&layers=16,16,16,16,16,16&dataset=spiral3&opt=adam&lr=0.003&backend=cpu`;
@@ -140,6 +140,39 @@ export async function playgroundTests({ test, browser, url, out }) {
     assert(errata && errata.items >= 1 && errata.below && errata.width >= 330 && errata.page <= 391, `errata: ${JSON.stringify(errata)}`);
     await page.locator('[data-testid="errata"]').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(out, 'stepper-errata-phone.png') });
+    await noError(page);
+    await page.close();
+  });
+  await test('playground search: a grid over the learning rate on validation points, its table, plot and link; the best applied keeps training', async () => {
+    const page = await open(browser, url, 'backend=cpu&steps=20&search=grid,3,30,lr=0.00001|0.3|10');
+    await page.locator('[data-testid="play-search"]').scrollIntoViewIfNeeded();
+    // A width outside the playground's limits is refused with its range, and the link keeps the search.
+    await page.check('[data-testid="play-search-on-width"]');
+    await page.fill('[data-testid="play-search-width"]', '32');
+    await page.press('[data-testid="play-search-width"]', 'Tab');
+    assert(/outside 1 to 16/.test(await text(page, 'play-search-error')), 'a width of 32 is refused with the range');
+    await page.uncheck('[data-testid="play-search-on-width"]');
+    await page.waitForFunction(() => !document.querySelector('[data-testid="play-search-error"]'));
+    const s0 = Date.now();
+    await page.click('[data-testid="play-search-run"]');
+    await page.waitForFunction(() => /^done: 3 trials/.test(document.querySelector('[data-testid="play-search-status"]')?.textContent || ''), null, { timeout: 120_000 });
+    const trials = await page.locator('[data-testid="play-search-table"] tr[data-trial]').evaluateAll((rows) => rows.map((r) => [Number(r.dataset.trial), Number(r.dataset.loss)]));
+    console.log(`     3-trial search in ${((Date.now() - s0) / 1000).toFixed(1)} s: validation losses ${trials.map(([n, l]) => `${n}: ${l.toFixed(4)}`).join(', ')}`);
+    const loss = Object.fromEntries(trials);
+    assert(trials.length === 3 && loss[2] < 0.6 * loss[1] && loss[2] < loss[3], `lr 0.3 trains best: ${JSON.stringify(trials)}`);
+    const best = await page.locator('[data-testid="play-search-table"] tr.best').getAttribute('data-trial');
+    assert(best === '2', `the best row is trial 2, not ${best}`);
+    assert(/200 training points, scored on 50 validation points carved from the training split/.test(await page.locator('.play-search .hint').first().textContent()), 'scored on validation points');
+    assert(await page.locator('[data-testid="play-search-plot"] circle').count() === 3, 'a dot a trial');
+    const hash = () => page.evaluate(() => decodeURIComponent(location.hash));
+    assert((await hash()).includes('&search=grid,3,30,lr=0.00001|0.3|10'), `the search is in the link: ${await hash()}`);
+    await page.locator('[data-testid="play-search"]').screenshot({ path: path.join(out, 'play-search.png') });
+    const before = await stepCount(page);
+    await page.click('[data-testid="play-search-apply"]');
+    // A live change: the link keeps the settings training started with and records the change.
+    await page.waitForFunction((n) => decodeURIComponent(location.hash).includes(`changes=${n}_lr_0.3`), before, { timeout: 5000 });
+    assert(Number(await value(page, 'lr')) === 0.3, `the learning rate shown is ${await value(page, 'lr')}`);
+    assert((await stepCount(page)) === before, 'a new learning rate keeps the weights and the step count');
     await noError(page);
     await page.close();
   });

@@ -95,6 +95,12 @@ fn random_state(rng: &mut Rng) -> ShareState {
         gan_steps: if page == gradlab::share::Page::Gan { random_step_log(rng) } else { Default::default() },
         tab: if page == Page::Table { random_tabular_config(rng) } else { gradlab::train::tabular::TabularConfig::adult() },
         tab_data: if page == Page::Table { pick(rng, &[gradlab::share::TableSource::Adult, gradlab::share::TableSource::File]) } else { Default::default() },
+        search: if page == Page::Play {
+            let spec = pick(rng, &["grid,4,10,lr=0.001|0.01,depth=0|1|2", "random,200,2000,batch=1..1000,l2=0|0.0001,width=1..16", gradlab::train::search::PLAYGROUND_SPEC]);
+            gradlab::train::search::SearchSpec::decode_for::<gradlab::train::Config>(spec).unwrap()
+        } else {
+            gradlab::train::search::SearchSpec::playground()
+        },
         tab_search: if page == Page::Table {
             let spec = pick(rng, &["grid,4,1,lr=0.001|0.01,depth=0|1|2", "random,200,50,batch=8..512,l2=0|0.0001", gradlab::train::search::DEFAULT_SPEC]);
             gradlab::train::search::SearchSpec::decode(spec).unwrap()
@@ -193,17 +199,18 @@ fn defaults_come_from_the_schema_and_are_valid() {
     let parsed = decode("");
     assert_eq!(parsed.state, state);
     assert!(parsed.problems.is_empty());
-    // Every setting of the experiment is in the link; the image experiment's and the GAN's only in
-    // a link to their page.
+    // Every setting of the experiment is in the link; the image experiment's, the GAN's, the
+    // table's and the playground's search only in a link to their page.
     let link = encode(&state);
     let on = |page| encode(&ShareState { view: gradlab::share::View { page, ..Default::default() }, ..state.clone() });
     let (mnist, gan, table) = (on(gradlab::share::Page::Mnist), on(gradlab::share::Page::Gan), on(gradlab::share::Page::Table));
     for key in keys() {
         let (image, of_gan, of_tab) = (key.name().starts_with("mnist."), key.name().starts_with("gan."), key.name().starts_with("tab."));
+        let of_play = key.name() == "search";
         assert!(link.contains(&format!("&{}=", key.name())) != (image || of_gan || of_tab), "{} in {link}", key.name());
-        assert!(mnist.contains(&format!("&{}=", key.name())) != (of_gan || of_tab), "{} in {mnist}", key.name());
-        assert!(gan.contains(&format!("&{}=", key.name())) != (image || of_tab), "{} in {gan}", key.name());
-        assert!(table.contains(&format!("&{}=", key.name())) != (image || of_gan), "{} in {table}", key.name());
+        assert!(mnist.contains(&format!("&{}=", key.name())) != (of_gan || of_tab || of_play), "{} in {mnist}", key.name());
+        assert!(gan.contains(&format!("&{}=", key.name())) != (image || of_tab || of_play), "{} in {gan}", key.name());
+        assert!(table.contains(&format!("&{}=", key.name())) != (image || of_gan || of_play), "{} in {table}", key.name());
     }
     assert!(link.starts_with("v=2&"));
     // A version-1 link reads without a problem.

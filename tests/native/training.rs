@@ -317,3 +317,86 @@ fn a_diverging_run_is_caught_and_rolled_back_to_finite_weights() {
     assert!(read_scalar(&train).is_finite() && read_scalar(&test).is_finite());
     assert!(t.saved().params.iter().flatten().all(|v| v.is_finite()));
 }
+
+/// The playground's hyper-parameter search (`train::search::PlaygroundSearch`).
+mod search {
+    use super::*;
+    use gradlab::train::search::{PLAYGROUND_SPEC, Param, PlaygroundSearch, SearchSpec, Trials, best_of, Rank};
+
+    fn key(p: &gradlab::data::Point) -> (u64, u64) {
+        (p.x.to_bits(), p.y.to_bits())
+    }
+
+    #[test]
+    fn a_trial_trains_on_the_training_points_less_a_validation_share_never_the_test_points() {
+        let config = Config::default();
+        let normal = Trainer::new(config.clone(), &backend::cpu()).unwrap();
+        let trial = Trainer::for_search(config, 0.2).unwrap();
+        let mut seen: Vec<(u64, u64)> = trial.train_points().iter().chain(trial.test_points()).map(key).collect();
+        let mut train: Vec<(u64, u64)> = normal.train_points().iter().map(key).collect();
+        seen.sort_unstable();
+        train.sort_unstable();
+        assert_eq!(seen, train, "a trial's points are exactly the experiment's training points");
+        let test: std::collections::HashSet<(u64, u64)> = normal.test_points().iter().map(key).collect();
+        assert!(seen.iter().all(|p| !test.contains(p)), "no test point in a trial");
+        assert_eq!(trial.test_points().len(), (normal.train_points().len() as f64 * 0.2).round() as usize);
+    }
+
+    #[test]
+    fn playground_specs_use_the_playgrounds_limits() {
+        let s = SearchSpec::playground();
+        assert_eq!(s.encode(), PLAYGROUND_SPEC);
+        assert_eq!(SearchSpec::decode_for::<Config>(&s.encode()).unwrap(), s);
+        for (bad, says) in [("grid,4,10,width=32", "outside 1 to 16"), ("grid,4,10,depth=7", "outside 0 to 6"), ("grid,4,10,l2=2", "outside 0 to 1"), ("grid,4,5000,lr=0.1", "from 1 to 2000")] {
+            let e = SearchSpec::decode_for::<Config>(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // The table's limits are its own.
+        assert!(SearchSpec::decode("grid,4,1,width=32").is_ok());
+        // Depth keeps one activation a layer, the first layer's.
+        let base = Config { activations: vec![Activation::Relu, Activation::Tanh], ..Config::default() };
+        let configs = SearchSpec::decode_for::<Config>("grid,9,10,depth=0|3,width=5").unwrap().configs(&base, 1);
+        assert_eq!(configs.iter().map(|c| (c.hidden.clone(), c.activations.clone())).collect::<Vec<_>>(), [
+            (vec![], vec![]),
+            (vec![5, 5, 5], vec![Activation::Relu; 3]),
+        ]);
+        assert!(configs.iter().all(|c| c.validate().is_ok()));
+    }
+
+    /// A grid over the learning rate on the circle: a rate that trains beats one too small to
+    /// move in 30 epochs and one that blows up; each trial's score is its validation loss, the
+    /// same a trainer reports; the best applies to the settings.
+    #[test]
+    fn a_grid_over_the_learning_rate_finds_one_that_trains() {
+        let base = Config::default();
+        let spec = SearchSpec::decode_for::<Config>("grid,3,30,lr=0.00001|0.3|10").unwrap();
+        let mut search = PlaygroundSearch::new(spec.clone(), &base).unwrap();
+        assert_eq!(search.split_sizes(), (200, 50));
+        let started = std::time::Instant::now();
+        let mut pieces = 0;
+        while search.advance() {
+            pieces += 1;
+        }
+        let trials = search.trials().to_vec();
+        eprintln!("playground search: {} trials in {pieces} pieces, {:.2} s: {:?}", trials.len(), started.elapsed().as_secs_f64(), trials.iter().map(|t| (t.values[0], t.loss)).collect::<Vec<_>>());
+        assert_eq!(trials.len(), 3);
+        assert!(pieces > 3, "trials run in pieces");
+        let best = search.best().unwrap();
+        assert_eq!(best.values, [0.3]);
+        assert!(trials[1].loss < 0.6 * trials[0].loss, "{trials:?}");
+        // The score is the validation loss of the trial's own trainer after its steps.
+        let mut t = Trainer::for_search(Config { lr: 0.3, ..base.clone() }, 0.2).unwrap();
+        for _ in 0..30 * 200usize.div_ceil(base.batch_size) {
+            t.train_step();
+        }
+        assert_eq!(t.losses_now().unwrap().1 as f64, trials[1].loss);
+        let mut applied = base.clone();
+        spec.apply(&mut applied, &best.values);
+        assert_eq!(applied, Config { lr: 0.3, ..base });
+        // A diverged trial ranks last.
+        let nan = gradlab::train::search::Trial { number: 9, values: vec![1.0], accuracy: f64::NAN, auc: f64::NAN, loss: f64::NAN };
+        let with_nan: Vec<_> = trials.iter().cloned().chain([nan]).collect();
+        assert_eq!(best_of(&with_nan, Rank::Loss).unwrap().values, [0.3]);
+        let _ = Param::Lr;
+    }
+}
