@@ -89,6 +89,7 @@ const EXP2_32THS: [f64; 32] = [
 /// was as fast natively but half as fast in wasm.)
 #[inline(always)]
 pub fn exp_wide(t: f64) -> f64 {
+    debug_assert!(!(t > 709.7 || t < -708.3), "exp_wide({t}) is outside its range");
     const ROUND: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²
     let shifted = t * (32.0 * std::f64::consts::LOG2_E) + ROUND;
     let n = shifted.to_bits(); // low bits: 32k + j + 2⁵¹ (two's complement for k < 0)
@@ -109,7 +110,8 @@ impl Real for f32 {
     fn wide(self) -> f64 {
         self as f64
     }
-    /// Within an ulp (see [`exp_wide`]): 0 below e^−150, ∞ above e^100, NaN passed on.
+    /// Within an ulp (see [`exp_wide`]); for x below −150 it is 0 and above 100 ∞ (as f32 has them
+    /// from −103.9 and 88.8 on); NaN is passed on.
     fn exp(self) -> Self {
         if self.is_nan() {
             return self;

@@ -485,7 +485,8 @@ pub fn encode(state: &ShareState) -> String {
         Key::Link(f) if f.key.starts_with("mnist.") => state.view.page == Page::Mnist,
         Key::Tab(_) => state.view.page == Page::Table,
         Key::Link(f) if f.key.starts_with("tab.") => state.view.page == Page::Table,
-        Key::Link(f) if f.key == "search" => state.view.page == Page::Play,
+        // Long, and rarely changed: written only when it differs from the default.
+        Key::Link(f) if f.key == "search" => state.view.page == Page::Play && state.search != crate::train::search::SearchSpec::playground(),
         _ => true,
     };
     for key in keys().filter(shown) {

@@ -432,6 +432,9 @@ impl Trainer {
         let (train, test) = data::split(points, config.train_ratio, config.seed);
         let (train, test) = match validation {
             None => (train, test),
+            Some(_) if train.len() < 2 => {
+                return Err(ConfigError { setting: "points".into(), message: format!("a search carves validation points from the training points, and there is {} (more points or a larger training share)", train.len()) });
+            }
             Some(share) => {
                 let mut train = train;
                 // Not the seed's own search stream, which draws the trials' settings.
@@ -631,14 +634,17 @@ impl Trainer {
         (tape, [xn, yn], nodes, loss)
     }
 
-    /// Train and test data loss, read at once: on the host path, or read back from a device that
-    /// answers at once (the CPU); `None` on a GPU (use [`Trainer::losses`] and await the read).
-    pub fn losses_now(&mut self) -> Option<(f32, f32)> {
+    /// Train and test data loss, read at once where it can be (the host path, or a device that
+    /// answers at once: the CPU); else the loss tensors of [`Trainer::losses`], to read back.
+    pub fn losses_now(&mut self) -> Result<(f32, f32), (T, T)> {
         if let Some(losses) = self.host_losses() {
-            return Some(losses);
+            return Ok(losses);
         }
         let (train, test) = self.losses();
-        Some((host::read_now(&train)?[0], host::read_now(&test)?[0]))
+        match (host::read_now(&train), host::read_now(&test)) {
+            (Some(a), Some(b)) => Ok((a[0], b[0])),
+            _ => Err((train, test)),
+        }
     }
 
     /// Train and test data loss, as scalar tensors (not read back): on the host kernels when the

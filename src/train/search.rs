@@ -432,8 +432,8 @@ pub struct Trial {
 pub enum Rank {
     /// The highest validation accuracy, then AUC (the table).
     Accuracy,
-    /// The lowest validation loss (the playground, whose page shows loss; a diverged trial's NaN
-    /// ranks last).
+    /// The lowest validation loss (the playground, whose page shows loss; a diverged trial, whose
+    /// loss is not finite, ranks last).
     Loss,
 }
 
@@ -441,10 +441,8 @@ pub enum Rank {
 pub fn best_of(trials: &[Trial], rank: Rank) -> Option<&Trial> {
     match rank {
         Rank::Accuracy => trials.iter().max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.auc.total_cmp(&b.auc)).then(b.number.cmp(&a.number))),
-        Rank::Loss => {
-            let loss = |t: &Trial| if t.loss.is_nan() { f64::INFINITY } else { t.loss };
-            trials.iter().min_by(|a, b| loss(a).total_cmp(&loss(b)).then(a.number.cmp(&b.number)))
-        }
+        // A diverged trial (no finite loss) is never the best.
+        Rank::Loss => trials.iter().filter(|t| t.loss.is_finite()).min_by(|a, b| a.loss.total_cmp(&b.loss).then(a.number.cmp(&b.number))),
     }
 }
 
@@ -592,8 +590,10 @@ pub struct PlaygroundSearch {
     sizes: (usize, usize),
 }
 
-/// Steps a piece of a playground trial trains (a few milliseconds of the default net).
-const PIECE: u64 = 250;
+/// The work of a piece of a playground trial, in FLOPs (~1–3 ms in wasm), and the most steps in one:
+/// 250 steps of the default net; one step of 6 × 16 at batch 1000 (8 MFLOP) is a piece of its own.
+const PIECE_FLOPS: f64 = 1e6;
+const PIECE_STEPS: u64 = 250;
 
 impl PlaygroundSearch {
     /// A search from `base` (the page's settings); fails when they are not valid.
@@ -640,13 +640,15 @@ impl Trials for PlaygroundSearch {
             }
         }
         let (t, left) = self.current.as_mut().expect("made above");
-        let piece = PIECE.min(*left);
+        let steps = (PIECE_FLOPS / t.config.train_flops_per_step().max(1.0)) as u64;
+        let piece = steps.clamp(1, PIECE_STEPS).min(*left);
         for _ in 0..piece {
             t.train_step();
         }
         *left -= piece;
         if *left == 0 {
             let loss = t.losses_now().map_or(f64::NAN, |(_, validation)| validation as f64);
+            // (On the CPU the losses are always read at once; NaN would show as diverged.)
             self.trials.push(Trial { number: k + 1, values, accuracy: f64::NAN, auc: f64::NAN, loss });
             self.current = None;
         }

@@ -315,11 +315,13 @@ async fn replay(ui: Ui, steps: u64) {
     }
     let generation = with_lab(|l| l.generation);
     ui.notice.set(Some(format!("Replaying the {steps} steps of this link…")));
-    // The page breathes once per ~12 ms of work (a yield costs ≥ 4 ms of timer clamping, so one per
-    // chunk made a 100,000-step replay mostly waiting); a GPU chunk waits for its readback anyway.
+    // The page breathes once per ~40 ms of work (input and drawing wait no longer than that; each
+    // breath costs a frame's drawing, which at 12 ms slices took about half of a 100,000-step
+    // replay); a GPU chunk waits for its readback anyway.
     let mut breathed = now_ms();
-    // History points are shown when the page breathes, not one redraw of the chart per chunk.
+    // History points reach the chart every ~250 ms, not at every breath: each redraws it.
     let mut points: Vec<(u64, f32, f32)> = Vec::new();
+    let mut shown = now_ms();
     let show = |points: &mut Vec<(u64, f32, f32)>| {
         if !points.is_empty() {
             ui.history.update(|h| h.append(points));
@@ -334,36 +336,43 @@ async fn replay(ui: Ui, steps: u64) {
         let advanced = with_lab(|l| {
             let t = l.trainer.as_mut()?;
             let trained = replay.advance(t, chunk);
-            let (train, test) = t.losses();
-            Some(trained.map(|n| (n, t.step, train, test, replay.done(t))))
+            // On the CPU the losses are read at once; a GPU's are read back below.
+            let losses = t.losses_now();
+            Some(trained.map(|n| (n, t.step, losses, replay.done(t))))
         });
-        let (at, train, test, done) = match advanced {
+        let (at, losses, done) = match advanced {
             None => return,
             Some(Err(e)) => {
                 ui.error.set(Some(format!("A change in this link could not be replayed ({e}); the replay stopped there.")));
                 break;
             }
-            Some(Ok((_, at, train, test, done))) => (at, train, test, done),
+            Some(Ok((_, at, losses, done))) => (at, losses, done),
         };
-        // Waits for the device to finish this chunk before more is queued; one history point.
-        match read_many(vec![train, test]).await {
-            Ok(v) => {
-                let (train, test) = (v[0][0] as f32, v[1][0] as f32);
-                let last = points.last().map(|p| p.0).or_else(|| ui.history.with_untracked(|h| h.last().map(|p| p.0)));
-                if train.is_finite() && test.is_finite() && last.is_none_or(|l| l < at) {
-                    points.push((at, train, test));
+        // A GPU's: waits for the device to finish this chunk before more is queued.
+        let losses = match losses {
+            Ok(now) => now,
+            Err((train, test)) => match read_many(vec![train, test]).await {
+                Ok(v) => (v[0][0] as f32, v[1][0] as f32),
+                Err(e) => {
+                    lost_device(ui, &e.to_string()).await;
+                    return;
                 }
-            }
-            Err(e) => {
-                lost_device(ui, &e.to_string()).await;
-                return;
-            }
+            },
+        };
+        // One history point a chunk.
+        let (train, test) = losses;
+        let last = points.last().map(|p| p.0).or_else(|| ui.history.with_untracked(|h| h.last().map(|p| p.0)));
+        if train.is_finite() && test.is_finite() && last.is_none_or(|l| l < at) {
+            points.push((at, train, test));
         }
         if done {
             break;
         }
         if ui.backend.get_untracked() == BackendKind::Gpu || now_ms() - breathed > REPLAY_SLICE_MS {
-            show(&mut points);
+            if now_ms() - shown > REPLAY_CHART_MS {
+                show(&mut points);
+                shown = now_ms();
+            }
             yield_now().await;
             breathed = now_ms();
         }
@@ -376,7 +385,10 @@ async fn replay(ui: Ui, steps: u64) {
 }
 
 /// The most a replay works before it lets the page handle events and draw (ms).
-const REPLAY_SLICE_MS: f64 = 12.0;
+const REPLAY_SLICE_MS: f64 = 40.0;
+
+/// How often a replay hands its history points to the chart (ms).
+const REPLAY_CHART_MS: f64 = 250.0;
 
 /// Keeps the loss history within [`HISTORY`] points: the older half is thinned, so the chart
 /// keeps its whole span.

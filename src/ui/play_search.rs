@@ -35,6 +35,7 @@ pub(super) fn PlaySearch() -> impl IntoView {
         decode: SearchSpec::decode_for::<Config>,
         suggestion,
         ready: Signal::derive(|| true),
+        active: Signal::derive(move || ui.page.get() == super::Page::Play && !ui.playing.get()),
         // What trials are about beside the settings searched: the data, the features, the loss, the
         // optimizer and the seed.
         ran_on: Signal::derive(move || {

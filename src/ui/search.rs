@@ -55,6 +55,9 @@ pub struct SearchHost {
     pub suggestion: fn(Param) -> &'static str,
     /// Whether a search can start now.
     pub ready: Signal<bool>,
+    /// Whether the page is shown and not training: a running search pauses when it stops being so
+    /// (it would share each frame with the page's own work), and waits to be resumed.
+    pub active: Signal<bool>,
     /// What trials run on (data, seed): when it changes, the trials shown no longer belong to the
     /// page and go.
     pub ran_on: Signal<String>,
@@ -101,6 +104,15 @@ fn score(t: &Trial, rank: Rank) -> f64 {
     }
 }
 
+/// A score to sort by: a diverged trial's (not finite) as the worst, whatever its NaN's sign.
+fn order(t: &Trial, rank: Rank) -> f64 {
+    match (score(t, rank), rank) {
+        (v, _) if v.is_finite() => v,
+        (_, Rank::Accuracy) => f64::NEG_INFINITY,
+        (_, Rank::Loss) => f64::INFINITY,
+    }
+}
+
 fn score_text(v: f64, rank: Rank) -> String {
     match rank {
         Rank::Accuracy => format!("{v:.2}%"),
@@ -143,7 +155,7 @@ fn scatter(id: &'static str, trials: &[Trial], k: usize, param: Param, best: Opt
 /// The panel.
 #[component]
 pub fn SearchPanel(host: SearchHost) -> impl IntoView {
-    let SearchHost { id, spec, unit, decode, suggestion, ready, ran_on, start, apply, on_change } = host;
+    let SearchHost { id, spec, unit, decode, suggestion, ready, active, ran_on, start, apply, on_change } = host;
     let rank = RwSignal::new(Rank::Accuracy);
     let state = RwSignal::new(State::Idle);
     let trials = RwSignal::new(Vec::<Trial>::new());
@@ -155,6 +167,11 @@ pub fn SearchPanel(host: SearchHost) -> impl IntoView {
     let generation = RwSignal::new(0u64);
     let sort = RwSignal::new((usize::MAX, true)); // (column: value index, or MAX for accuracy; descending)
     let plot_param = RwSignal::new(0usize);
+    Effect::new(move |_| {
+        if !active.get() && state.get_untracked() == State::Running {
+            state.set(State::Paused);
+        }
+    });
     // What the search ran on: when it changes, the trials no longer belong to the page and go.
     let ran = StoredValue::new(None::<String>);
     Effect::new(move |_| {
@@ -272,7 +289,7 @@ pub fn SearchPanel(host: SearchHost) -> impl IntoView {
         let (col, desc) = sort.get();
         tr.sort_by(|a, b| {
             let r = rank.get_untracked();
-            let (x, y) = if col == usize::MAX { (score(a, r), score(b, r)) } else if col == usize::MAX - 1 { (a.number as f64, b.number as f64) } else { (a.values[col], b.values[col]) };
+            let (x, y) = if col == usize::MAX { (order(a, r), order(b, r)) } else if col == usize::MAX - 1 { (a.number as f64, b.number as f64) } else { (a.values[col], b.values[col]) };
             let o = x.total_cmp(&y);
             if desc { o.reverse() } else { o }
         });
@@ -309,7 +326,7 @@ pub fn SearchPanel(host: SearchHost) -> impl IntoView {
             </div>
             {move || error.get().map(|e| view! { <p class="error" data-testid=format!("{id}-error")>{e}</p> })}
             <div class="buttons">
-                <button data-testid=format!("{id}-run") class="primary" disabled=move || state.get() == State::Running || error.get().is_some() || !ready.get() on:click=move |_| run()>
+                <button data-testid=format!("{id}-run") class="primary" disabled=move || state.get() == State::Running || error.get().is_some() || !ready.get() || !active.get() on:click=move |_| run()>
                     {move || if state.get() == State::Paused { "▶ resume search" } else { "▶ run the search" }}</button>
                 <button data-testid=format!("{id}-pause") disabled=move || state.get() != State::Running on:click=move |_| state.set(State::Paused)>"❚❚ pause"</button>
                 <button data-testid=format!("{id}-apply") disabled=move || best().is_none() || state.get() == State::Running on:click=move |_| apply_best()>"apply the best settings"</button>
@@ -352,7 +369,8 @@ pub fn SearchPanel(host: SearchHost) -> impl IntoView {
                             </select></label>
                             {move || {
                                 let k = plot_param.get().min(params.len().saturating_sub(1));
-                                params.get(k).map(|p| scatter(id, &trials.get(), k, *p, best, rank.get()))
+                                let scored = trials.with(|tr| tr.iter().any(|t| score(t, rank.get()).is_finite()));
+                                params.get(k).filter(|_| scored).map(|p| scatter(id, &trials.get(), k, *p, best, rank.get()))
                             }}
                         </div>
                     </div>

@@ -551,7 +551,7 @@ pub(super) fn TablePage(
             </section>
             <results::ResultsPanel reports=t.reports/>
             <results::FairnessPanel reports=t.reports/>
-            <crate::ui::search::SearchPanel host=search::host(t, search, on_change)/>
+            <crate::ui::search::SearchPanel host=search::host(t, search, active, on_change)/>
             <compress::CompressPanel ready=Signal::derive(move || t.run.get() == Run::Done)/>
         </div>
     }

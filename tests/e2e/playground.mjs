@@ -175,5 +175,17 @@ export async function playgroundTests({ test, browser, url, out }) {
     assert((await stepCount(page)) === before, 'a new learning rate keeps the weights and the step count');
     await noError(page);
     await page.close();
+    // Pressing play pauses a running search (they would share each frame); it resumes only when
+    // training is paused.
+    const long = await open(browser, url, 'backend=cpu&search=random,50,2000,lr=0.003..1');
+    await long.click('[data-testid="play-search-run"]');
+    await long.waitForFunction(() => /running/.test(document.querySelector('[data-testid="play-search-status"]')?.textContent || ''));
+    await long.click('[data-testid="play"]');
+    await long.waitForFunction(() => /^paused after/.test(document.querySelector('[data-testid="play-search-status"]')?.textContent || ''), null, { timeout: 10_000 });
+    assert(await long.locator('[data-testid="play-search-run"]').isDisabled(), 'no resuming while training plays');
+    await long.click('[data-testid="pause"]');
+    await long.waitForFunction(() => !document.querySelector('[data-testid="play-search-run"]').disabled);
+    await noError(long);
+    await long.close();
   });
 }

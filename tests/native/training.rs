@@ -340,6 +340,11 @@ mod search {
         let test: std::collections::HashSet<(u64, u64)> = normal.test_points().iter().map(key).collect();
         assert!(seen.iter().all(|p| !test.contains(p)), "no test point in a trial");
         assert_eq!(trial.test_points().len(), (normal.train_points().len() as f64 * 0.2).round() as usize);
+        // Too few training points to carve from: refused with the reason (found in review).
+        let tiny = Config { points: 10, train_ratio: 0.1, ..Config::default() };
+        let e = Trainer::for_search(tiny.clone(), 0.2).err().expect("one training point cannot be split");
+        assert!(e.message.contains("a search carves validation points"), "{e}");
+        assert!(PlaygroundSearch::new(SearchSpec::playground(), &tiny).is_err());
     }
 
     #[test]
@@ -389,7 +394,7 @@ mod search {
         for _ in 0..30 * 200usize.div_ceil(base.batch_size) {
             t.train_step();
         }
-        assert_eq!(t.losses_now().unwrap().1 as f64, trials[1].loss);
+        assert_eq!(t.losses_now().ok().unwrap().1 as f64, trials[1].loss);
         let mut applied = base.clone();
         spec.apply(&mut applied, &best.values);
         assert_eq!(applied, Config { lr: 0.3, ..base });
@@ -397,6 +402,8 @@ mod search {
         let nan = gradlab::train::search::Trial { number: 9, values: vec![1.0], accuracy: f64::NAN, auc: f64::NAN, loss: f64::NAN };
         let with_nan: Vec<_> = trials.iter().cloned().chain([nan]).collect();
         assert_eq!(best_of(&with_nan, Rank::Loss).unwrap().values, [0.3]);
+        // With every trial diverged there is no best to apply.
+        assert!(best_of(&with_nan[3..], Rank::Loss).is_none());
         let _ = Param::Lr;
     }
 }

@@ -23,7 +23,7 @@ fn suggestion(p: Param) -> &'static str {
 }
 
 /// The panel's host. `spec` is the link's (`tab.search`).
-pub(super) fn host(t: TabUi, spec: RwSignal<SearchSpec>, on_change: impl Fn() + Copy + Send + Sync + 'static) -> SearchHost {
+pub(super) fn host(t: TabUi, spec: RwSignal<SearchSpec>, active: Signal<bool>, on_change: impl Fn() + Copy + Send + Sync + 'static) -> SearchHost {
     SearchHost {
         id: ID,
         spec,
@@ -31,6 +31,7 @@ pub(super) fn host(t: TabUi, spec: RwSignal<SearchSpec>, on_change: impl Fn() + 
         decode: SearchSpec::decode,
         suggestion,
         ready: Signal::derive(move || matches!(t.summary.get(), Some(Ok(_)))),
+        active,
         // The data a search ran on: the preparation, the seed and the file.
         ran_on: Signal::derive(move || t.config.with(|c| format!("{:?} {} {:?}", c.prep, c.seed, t.file_name.get()))),
         start: Callback::new(move |spec: SearchSpec| {
