@@ -5,19 +5,22 @@
 //! beside it; the split from
 //! [`Prepared::carve_validation`](crate::data::tabular::Prepared::carve_validation)) and the
 //! playground's ([`PlaygroundSearch`], scored by validation loss, the number that page shows; the
-//! split from [`Trainer::for_search`]). Both run as small pieces of work ([`Trials::advance`]) so a
+//! split from [`Trainer::for_search`](crate::train::Trainer::for_search)). Both run as small pieces of work ([`Trials::advance`]) so a
 //! page can run them in frame slices and pause them.
 //!
 //! A search is written as one link value ([`SearchSpec::encode`]):
 //! `random,6,2,lr=0.0001..0.01,width=32|64|128,dropout=0..0.5` — the mode, the number of trials,
 //! epochs per trial, then each setting searched with a range (`lo..hi`) or a list (`a|b|c`).
 
+mod runs;
+
 use serde::Serialize;
 
 use super::tabular::TabularConfig;
-use super::{Config, Regularization, Trainer};
+use super::{Config, Regularization};
 use crate::engine::{Rng, Stream};
 use crate::models::Activation;
+pub use runs::{PlaygroundSearch, Search};
 
 /// Grid or random.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -472,198 +475,3 @@ pub trait Trials {
 
 /// Share of the training split carved off for validation.
 pub const VALIDATION: f64 = 0.2;
-
-/// A search in progress: its trials run one after another, each as short pieces of work
-/// ([`Search::advance`]), so a page can run it in frame slices and pause it.
-#[derive(Clone, Debug)]
-pub struct Search {
-    /// The search.
-    pub spec: SearchSpec,
-    configs: Vec<TabularConfig>,
-    data: std::sync::Arc<crate::data::tabular::Prepared>,
-    current: Option<super::tabular::TabularTrainer>,
-    /// The trials done, in order.
-    pub trials: Vec<Trial>,
-}
-
-impl Search {
-    /// A search from `base` (the experiment's settings) on `data`'s training split, with its
-    /// validation split carved from it (seeded by the experiment's seed).
-    pub fn new(spec: SearchSpec, base: &TabularConfig, data: &crate::data::tabular::Prepared) -> Self {
-        let configs = spec.configs(base, base.seed);
-        let data = std::sync::Arc::new(data.carve_validation(VALIDATION, base.seed));
-        Search { spec, configs, data, current: None, trials: Vec::new() }
-    }
-
-    /// Trials to run.
-    pub fn len(&self) -> usize {
-        self.configs.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.configs.is_empty()
-    }
-
-    /// Whether every trial has run.
-    pub fn done(&self) -> bool {
-        self.trials.len() >= self.configs.len()
-    }
-
-    /// The settings of trial `k` (from 0).
-    pub fn config(&self, k: usize) -> &TabularConfig {
-        &self.configs[k]
-    }
-
-    /// Rows the trials train on and are scored on.
-    pub fn split_sizes(&self) -> (usize, usize) {
-        (self.data.train.len(), self.data.test.len())
-    }
-
-    /// The next piece of work of the current trial (or starts the next); `false` when done.
-    pub fn advance(&mut self) -> bool {
-        if self.done() {
-            return false;
-        }
-        let k = self.trials.len();
-        let trainer = self.current.get_or_insert_with(|| super::tabular::TabularTrainer::on(self.configs[k].clone(), std::sync::Arc::clone(&self.data)));
-        if trainer.advance() == super::tabular::Work::Done {
-            let r = trainer.report();
-            let values = self.spec.params.iter().map(|(p, _)| self.configs[k].value(*p)).collect();
-            self.trials.push(Trial { number: k + 1, values, accuracy: r.test_accuracy, auc: r.auc, loss: r.test_loss });
-            self.current = None;
-        }
-        true
-    }
-
-    /// Runs every trial (the CLI and the tests).
-    pub fn run(&mut self) {
-        while self.advance() {}
-    }
-
-    /// The best trial so far ([`best_of`] by accuracy).
-    pub fn best(&self) -> Option<&Trial> {
-        best_of(&self.trials, Rank::Accuracy)
-    }
-
-    /// `base` with the best trial's values (its own epochs kept).
-    pub fn apply_best(&self, base: &TabularConfig) -> Option<TabularConfig> {
-        let best = self.best()?;
-        let mut c = base.clone();
-        self.spec.apply(&mut c, &best.values);
-        Some(c)
-    }
-}
-
-impl Trials for Search {
-    fn spec(&self) -> &SearchSpec {
-        &self.spec
-    }
-    fn advance(&mut self) -> bool {
-        Search::advance(self)
-    }
-    fn trials(&self) -> &[Trial] {
-        &self.trials
-    }
-    fn len(&self) -> usize {
-        Search::len(self)
-    }
-    fn split_sizes(&self) -> (usize, usize) {
-        Search::split_sizes(self)
-    }
-    fn rank(&self) -> Rank {
-        Rank::Accuracy
-    }
-}
-
-/// A search over the playground's settings. Each trial is a fresh [`Trainer::for_search`] — the
-/// experiment's training points less a validation share, seeded, on the CPU (small nets: the host
-/// path) — trained `epochs` passes over its points and scored by its validation loss.
-pub struct PlaygroundSearch {
-    /// The search.
-    pub spec: SearchSpec,
-    configs: Vec<Config>,
-    /// The trial running and the steps it has left.
-    current: Option<(Trainer, u64)>,
-    /// The trials done, in order.
-    pub trials: Vec<Trial>,
-    sizes: (usize, usize),
-}
-
-/// The work of a piece of a playground trial, in FLOPs (~1–3 ms in wasm), and the most steps in one:
-/// 250 steps of the default net; one step of 6 × 16 at batch 1000 (8 MFLOP) is a piece of its own.
-const PIECE_FLOPS: f64 = 1e6;
-const PIECE_STEPS: u64 = 250;
-
-impl PlaygroundSearch {
-    /// A search from `base` (the page's settings); fails when they are not valid.
-    pub fn new(spec: SearchSpec, base: &Config) -> Result<Self, super::ConfigError> {
-        let probe = Trainer::for_search(base.clone(), VALIDATION)?;
-        let sizes = (probe.train.points.len(), probe.test.points.len());
-        let configs = spec.configs(base, base.seed);
-        Ok(PlaygroundSearch { spec, configs, current: None, trials: Vec::new(), sizes })
-    }
-
-    /// The settings of trial `k` (from 0).
-    pub fn config(&self, k: usize) -> &Config {
-        &self.configs[k]
-    }
-
-    /// Runs every trial (the tests).
-    pub fn run(&mut self) {
-        while self.advance() {}
-    }
-}
-
-impl Trials for PlaygroundSearch {
-    fn spec(&self) -> &SearchSpec {
-        &self.spec
-    }
-    fn advance(&mut self) -> bool {
-        let k = self.trials.len();
-        if k >= self.configs.len() {
-            return false;
-        }
-        let values: Vec<f64> = self.spec.params.iter().map(|(p, _)| self.configs[k].value(*p)).collect();
-        if self.current.is_none() {
-            match Trainer::for_search(self.configs[k].clone(), VALIDATION) {
-                Ok(t) => {
-                    let steps = self.spec.epochs as u64 * t.train.points.len().div_ceil(t.config.batch_size) as u64;
-                    self.current = Some((t, steps));
-                }
-                // Every searched value is within the schema's limits, so this is a bug; the trial
-                // shows as diverged rather than stopping the search.
-                Err(_) => {
-                    self.trials.push(Trial { number: k + 1, values, accuracy: f64::NAN, auc: f64::NAN, loss: f64::NAN });
-                    return true;
-                }
-            }
-        }
-        let (t, left) = self.current.as_mut().expect("made above");
-        let steps = (PIECE_FLOPS / t.config.train_flops_per_step().max(1.0)) as u64;
-        let piece = steps.clamp(1, PIECE_STEPS).min(*left);
-        for _ in 0..piece {
-            t.train_step();
-        }
-        *left -= piece;
-        if *left == 0 {
-            let loss = t.losses_now().map_or(f64::NAN, |(_, validation)| validation as f64);
-            // (On the CPU the losses are always read at once; NaN would show as diverged.)
-            self.trials.push(Trial { number: k + 1, values, accuracy: f64::NAN, auc: f64::NAN, loss });
-            self.current = None;
-        }
-        true
-    }
-    fn trials(&self) -> &[Trial] {
-        &self.trials
-    }
-    fn len(&self) -> usize {
-        self.configs.len()
-    }
-    fn split_sizes(&self) -> (usize, usize) {
-        self.sizes
-    }
-    fn rank(&self) -> Rank {
-        Rank::Loss
-    }
-}
