@@ -716,6 +716,12 @@ fn App() -> impl IntoView {
     let on_mnist = move || ui.page.get() == Page::Mnist;
     let on_gan = move || ui.page.get() == Page::Gan;
     let on_table = move || ui.page.get() == Page::Table;
+    // The MNIST, GAN and table pages are built the first time they are shown, then kept (hidden
+    // when another page is): built at once, their ~1,000 elements and their effects made the
+    // playground's start-up task longer. A memo changes once (false → true), so a page is never
+    // built twice.
+    let seen = |page: Page| Memo::new(move |before: Option<&bool>| before.copied().unwrap_or(false) || ui.page.get() == page);
+    let (mnist_seen, gan_seen, table_seen) = (seen(Page::Mnist), seen(Page::Gan), seen(Page::Table));
 
     view! {
         <header class="top">
@@ -778,9 +784,15 @@ fn App() -> impl IntoView {
                 <button class="dismiss" data-testid="dismiss-notice" title="dismiss" on:click=move |_| ui.notice.set(None)>"×"</button></div>
         })}
         <div class="step-page" class:hidden=move || ui.page.get() != Page::Step><step::StepPage/></div>
-        <div class="digits-page" class:hidden=move || !on_mnist()><digits::DigitsPage active=Signal::derive(on_mnist) config=ui.mnist trained=ui.mnist_trained from_link=ui.mnist_from_link on_change=move || sync_url(ui)/></div>
-        <div class="table-page" class:hidden=move || !on_table()><tabular::TablePage active=Signal::derive(on_table) config=ui.tab source=ui.tab_data search=ui.tab_search on_change=move || sync_url(ui)/></div>
-        <div class="gan-page" class:hidden=move || !on_gan()><gan::GanPage active=Signal::derive(on_gan) config=ui.gan log=ui.gan_steps on_change=move || sync_url(ui)/></div>
+        <div class="digits-page" class:hidden=move || !on_mnist()>{move || mnist_seen.get().then(|| view! {
+            <digits::DigitsPage active=Signal::derive(on_mnist) config=ui.mnist trained=ui.mnist_trained from_link=ui.mnist_from_link on_change=move || sync_url(ui)/>
+        })}</div>
+        <div class="table-page" class:hidden=move || !on_table()>{move || table_seen.get().then(|| view! {
+            <tabular::TablePage active=Signal::derive(on_table) config=ui.tab source=ui.tab_data search=ui.tab_search on_change=move || sync_url(ui)/>
+        })}</div>
+        <div class="gan-page" class:hidden=move || !on_gan()>{move || gan_seen.get().then(|| view! {
+            <gan::GanPage active=Signal::derive(on_gan) config=ui.gan log=ui.gan_steps on_change=move || sync_url(ui)/>
+        })}</div>
         <main class="lab" class:hidden=move || !on_play()>
             <section class="panel data-panel"><DataPanel/></section>
             <section class="panel net-panel">
