@@ -399,6 +399,11 @@ impl SearchSpec {
 }
 
 impl SearchSpec {
+    /// The values of the searched settings in `c`, in the spec's order (a trial's [`Trial::values`]).
+    pub fn values_of<E: Experiment>(&self, c: &E) -> Vec<f64> {
+        self.params.iter().map(|(p, _)| c.value(*p)).collect()
+    }
+
     /// Sets the searched settings to `values` (in the spec's order) — depth before width, so a
     /// width applies to the layers the trial has.
     pub fn apply<E: Experiment>(&self, c: &mut E, values: &[f64]) {

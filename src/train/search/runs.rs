@@ -61,7 +61,7 @@ impl Search {
         let trainer = self.current.get_or_insert_with(|| crate::train::tabular::TabularTrainer::on(self.configs[k].clone(), std::sync::Arc::clone(&self.data)));
         if trainer.advance() == crate::train::tabular::Work::Done {
             let r = trainer.report();
-            let values = self.spec.params.iter().map(|(p, _)| self.configs[k].value(*p)).collect();
+            let values = self.spec.values_of(&self.configs[k]);
             self.trials.push(Trial { number: k + 1, values, accuracy: r.test_accuracy, auc: r.auc, loss: r.test_loss });
             self.current = None;
         }
@@ -156,7 +156,6 @@ impl Trials for PlaygroundSearch {
         if k >= self.configs.len() {
             return false;
         }
-        let values: Vec<f64> = self.spec.params.iter().map(|(p, _)| self.configs[k].value(*p)).collect();
         if self.current.is_none() {
             match Trainer::for_search(self.configs[k].clone(), VALIDATION) {
                 Ok(t) => {
@@ -166,6 +165,7 @@ impl Trials for PlaygroundSearch {
                 // Every searched value is within the schema's limits, so this is a bug; the trial
                 // shows as diverged rather than stopping the search.
                 Err(_) => {
+                    let values = self.spec.values_of(&self.configs[k]);
                     self.trials.push(Trial { number: k + 1, values, accuracy: f64::NAN, auc: f64::NAN, loss: f64::NAN });
                     return true;
                 }
@@ -181,6 +181,7 @@ impl Trials for PlaygroundSearch {
         if *left == 0 {
             let loss = t.losses_now().map_or(f64::NAN, |(_, validation)| validation as f64);
             // (On the CPU the losses are always read at once; NaN would show as diverged.)
+            let values = self.spec.values_of(&self.configs[k]);
             self.trials.push(Trial { number: k + 1, values, accuracy: f64::NAN, auc: f64::NAN, loss });
             self.current = None;
         }
