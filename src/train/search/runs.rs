@@ -1,7 +1,7 @@
 //! The two searches that run: the table's ([`Search`]) and the playground's ([`PlaygroundSearch`]),
 //! each a [`Trials`] a page advances a piece at a time.
 
-use super::{Experiment, Rank, SearchSpec, Trial, Trials, VALIDATION, best_of};
+use super::{Rank, SearchSpec, Trial, Trials, VALIDATION, best_of};
 use crate::train::tabular::TabularConfig;
 use crate::train::{Config, Trainer};
 
