@@ -140,6 +140,9 @@ pub struct ShareState {
     /// The table page's hyper-parameter search (`tab.search`).
     #[serde(skip, default)]
     pub tab_search: crate::train::search::SearchSpec,
+    /// The MNIST page's hyper-parameter search (`mnist.search`), written in a link to that page.
+    #[serde(skip, default = "crate::train::search::SearchSpec::mnist")]
+    pub mnist_search: crate::train::search::SearchSpec,
 }
 
 /// Where the tabular experiment's table comes from.
@@ -206,6 +209,7 @@ impl Default for ShareState {
             tab_data: TableSource::Adult,
             tab_search: crate::train::search::SearchSpec::default(),
             search: crate::train::search::SearchSpec::playground(),
+            mnist_search: crate::train::search::SearchSpec::mnist(),
         };
         for field in FIELDS {
             // The defaults are part of the table; a default that does not parse is a bug.
@@ -327,6 +331,13 @@ pub static FIELDS: &[Field] = &[
         expected: "the playground's search: MODE,TRIALS,EPOCHS,SETTING=VALUES,… — MODE grid or random; SETTING lr, width (1 to 16), depth (0 to 6), dropout, batch or l2; VALUES lo..hi or a|b|c (e.g. random,12,100,lr=0.003..1,width=2|4|8)",
         get: |s| s.search.encode(),
         set: |s, v| Ok(s.search = crate::train::search::SearchSpec::decode_for::<crate::train::Config>(v)?),
+    },
+    Field {
+        key: "mnist.search",
+        default: crate::train::search::MNIST_SPEC,
+        expected: "the MNIST page's search: MODE,TRIALS,EPOCHS,SETTING=VALUES,… — MODE grid or random; EPOCHS 1 to 10; SETTING lr or batch (1 to 1000); VALUES lo..hi or a|b|c (e.g. random,6,1,lr=0.0001..0.03,batch=32|64|128)",
+        get: |s| s.mnist_search.encode(),
+        set: |s, v| Ok(s.mnist_search = crate::train::search::SearchSpec::decode_for::<ImageConfig>(v)?),
     },
     Field {
         key: "tab.search",
@@ -482,6 +493,8 @@ pub fn encode(state: &ShareState) -> String {
         Key::Image(_) => state.view.page == Page::Mnist,
         Key::Gan(_) => state.view.page == Page::Gan,
         Key::Link(f) if f.key.starts_with("gan.") => state.view.page == Page::Gan,
+        // Long, and rarely changed: written only when it differs from the default.
+        Key::Link(f) if f.key == "mnist.search" => state.view.page == Page::Mnist && state.mnist_search != crate::train::search::SearchSpec::mnist(),
         Key::Link(f) if f.key.starts_with("mnist.") => state.view.page == Page::Mnist,
         Key::Tab(_) => state.view.page == Page::Table,
         Key::Link(f) if f.key.starts_with("tab.") => state.view.page == Page::Table,

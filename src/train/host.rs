@@ -71,6 +71,14 @@ pub struct HostTrace {
     pub optimizer: crate::engine::Optimizer,
 }
 
+/// Runs a future to its end if it is ready when first polled (a CPU readback is); `None` if not.
+pub(crate) fn now<F: Future>(f: F) -> Option<F::Output> {
+    match std::pin::pin!(f).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    }
+}
+
 /// Reads a tensor without waiting when its device answers at once (burn's CPU backend does; a
 /// GPU does not): polls the async readback once.
 pub(super) fn read_now(t: &T) -> Option<Vec<f32>> {

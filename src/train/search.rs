@@ -16,11 +16,12 @@ mod runs;
 
 use serde::Serialize;
 
+use super::images::ImageConfig;
 use super::tabular::TabularConfig;
 use super::{Config, Regularization};
 use crate::engine::{Rng, Stream};
 use crate::models::Activation;
-pub use runs::{PlaygroundSearch, Search};
+pub use runs::{IMAGE_SEARCH_IMAGES, ImageSearch, PlaygroundSearch, Search};
 
 /// Grid or random.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -79,6 +80,8 @@ impl Param {
 pub trait Experiment: Clone {
     /// The most epochs a trial may train.
     const MAX_EPOCHS: usize;
+    /// The settings this experiment has (a search over another is refused).
+    const SEARCHED: &'static [Param] = &Param::ALL;
     /// The values `p` may take here (the limits of this experiment's own settings).
     fn bounds(p: Param) -> (f64, f64);
     /// The settings a search varies, to read and write.
@@ -97,49 +100,66 @@ pub trait Experiment: Clone {
 }
 
 /// What a search reads and writes in an experiment's settings.
+/// A setting the experiment does not have is `None` (and not in [`Experiment::SEARCHED`]).
 pub struct Knobs<'a> {
     lr: &'a mut f64,
-    hidden: &'a mut Vec<usize>,
+    hidden: Option<&'a mut Vec<usize>>,
     /// One per hidden layer, where the experiment chooses them (the playground).
     activations: Option<&'a mut Vec<Activation>>,
     /// The width of a layer added to a net with none.
     default_width: usize,
-    dropout: &'a mut f64,
+    dropout: Option<&'a mut f64>,
     batch: &'a mut usize,
-    regularization: &'a mut Regularization,
-    reg_rate: &'a mut f64,
+    /// The regularisation and its rate.
+    l2: Option<(&'a mut Regularization, &'a mut f64)>,
 }
 
 impl Knobs<'_> {
     fn value(&self, p: Param) -> f64 {
         match p {
             Param::Lr => *self.lr,
-            Param::Width => self.hidden.first().copied().unwrap_or(0) as f64,
-            Param::Depth => self.hidden.len() as f64,
-            Param::Dropout => *self.dropout,
+            Param::Width => self.hidden.as_deref().and_then(|h| h.first().copied()).unwrap_or(0) as f64,
+            Param::Depth => self.hidden.as_deref().map_or(0, |h| h.len()) as f64,
+            Param::Dropout => self.dropout.as_deref().copied().unwrap_or(0.0),
             Param::Batch => *self.batch as f64,
-            Param::L2 => if *self.regularization == Regularization::L2 { *self.reg_rate } else { 0.0 },
+            Param::L2 => match &self.l2 {
+                Some((r, rate)) if **r == Regularization::L2 => **rate,
+                _ => 0.0,
+            },
         }
     }
 
     /// Sets `p`: width and depth keep each other (`depth` layers of `width` units; new layers
-    /// take the first layer's activation); an L2 rate of 0 turns L2 off.
+    /// take the first layer's activation); an L2 rate of 0 turns L2 off. A setting the
+    /// experiment does not have is left alone.
     fn set(&mut self, p: Param, v: f64) {
         match p {
             Param::Lr => *self.lr = v,
-            Param::Width => *self.hidden = vec![v as usize; self.hidden.len()],
+            Param::Width => {
+                if let Some(h) = self.hidden.as_deref_mut() {
+                    *h = vec![v as usize; h.len()];
+                }
+            }
             Param::Depth => {
                 let depth = v as usize;
-                *self.hidden = vec![self.hidden.first().copied().unwrap_or(self.default_width); depth];
+                if let Some(h) = self.hidden.as_deref_mut() {
+                    *h = vec![h.first().copied().unwrap_or(self.default_width); depth];
+                }
                 if let Some(a) = self.activations.as_deref_mut() {
                     *a = vec![a.first().copied().unwrap_or(Activation::Tanh); depth];
                 }
             }
-            Param::Dropout => *self.dropout = v,
+            Param::Dropout => {
+                if let Some(d) = self.dropout.as_deref_mut() {
+                    *d = v;
+                }
+            }
             Param::Batch => *self.batch = v as usize,
             Param::L2 => {
-                *self.regularization = if v > 0.0 { Regularization::L2 } else { Regularization::None };
-                *self.reg_rate = v;
+                if let Some((r, rate)) = self.l2.as_mut() {
+                    **r = if v > 0.0 { Regularization::L2 } else { Regularization::None };
+                    **rate = v;
+                }
             }
         }
     }
@@ -160,13 +180,12 @@ impl Experiment for TabularConfig {
     fn knobs(&mut self) -> Knobs<'_> {
         Knobs {
             lr: &mut self.lr,
-            hidden: &mut self.hidden,
+            hidden: Some(&mut self.hidden),
             activations: None,
             default_width: 128,
-            dropout: &mut self.dropout,
+            dropout: Some(&mut self.dropout),
             batch: &mut self.batch_size,
-            regularization: &mut self.regularization,
-            reg_rate: &mut self.reg_rate,
+            l2: Some((&mut self.regularization, &mut self.reg_rate)),
         }
     }
     fn set_epochs(&mut self, epochs: usize) {
@@ -190,14 +209,32 @@ impl Experiment for Config {
     fn knobs(&mut self) -> Knobs<'_> {
         Knobs {
             lr: &mut self.lr,
-            hidden: &mut self.hidden,
+            hidden: Some(&mut self.hidden),
             activations: Some(&mut self.activations),
             default_width: 4,
-            dropout: &mut self.dropout,
+            dropout: Some(&mut self.dropout),
             batch: &mut self.batch_size,
-            regularization: &mut self.regularization,
-            reg_rate: &mut self.reg_rate,
+            l2: Some((&mut self.regularization, &mut self.reg_rate)),
         }
+    }
+}
+
+/// The MNIST page's presets fix their architecture, dropout and regularisation: a search there
+/// varies the learning rate and the batch size (the schema's limits: lr up to 10, batch 1–1000).
+impl Experiment for ImageConfig {
+    const MAX_EPOCHS: usize = 10;
+    const SEARCHED: &'static [Param] = &[Param::Lr, Param::Batch];
+    fn bounds(p: Param) -> (f64, f64) {
+        match p {
+            Param::Batch => (1.0, 1000.0),
+            _ => (1e-6, 10.0),
+        }
+    }
+    fn knobs(&mut self) -> Knobs<'_> {
+        Knobs { lr: &mut self.lr, hidden: None, activations: None, default_width: 0, dropout: None, batch: &mut self.batch_size, l2: None }
+    }
+    fn set_epochs(&mut self, epochs: usize) {
+        self.epochs = epochs;
     }
 }
 
@@ -229,6 +266,10 @@ pub const DEFAULT_SPEC: &str = "random,6,2,lr=0.0001..0.01,width=16|64|128|256,d
 /// The playground's default search: twelve random trials of 100 epochs over the learning rate,
 /// the width and the depth.
 pub const PLAYGROUND_SPEC: &str = "random,12,100,lr=0.003..1,width=2|4|6|8,depth=1|2|3";
+
+/// The MNIST page's default search: six random trials of one epoch over the learning rate and the
+/// batch size (on at most [`IMAGE_SEARCH_IMAGES`] training images).
+pub const MNIST_SPEC: &str = "random,6,1,lr=0.0001..0.03,batch=32|64|128";
 
 /// Most trials a search runs.
 pub const MAX_TRIALS: usize = 200;
@@ -286,6 +327,11 @@ impl SearchSpec {
         Self::decode_for::<Config>(PLAYGROUND_SPEC).expect("the default parses")
     }
 
+    /// The MNIST page's default search ([`MNIST_SPEC`]).
+    pub fn mnist() -> SearchSpec {
+        Self::decode_for::<ImageConfig>(MNIST_SPEC).expect("the default parses")
+    }
+
     /// Reads [`SearchSpec::encode`]'s form, checking every value against its setting's range in
     /// experiment `E`.
     pub fn decode_for<E: Experiment>(s: &str) -> Result<SearchSpec, String> {
@@ -304,7 +350,8 @@ impl SearchSpec {
         let mut params: Vec<(Param, Values)> = Vec::new();
         for part in parts {
             let (key, value) = part.split_once('=').ok_or(format!("'{part}' is not setting=values"))?;
-            let param = Param::ALL.into_iter().find(|p| p.key() == key).ok_or(format!("'{key}' is not lr, width, depth, dropout, batch or l2"))?;
+            let names = || E::SEARCHED.iter().map(|p| p.key()).collect::<Vec<_>>().join(", ");
+            let param = E::SEARCHED.iter().copied().find(|p| p.key() == key).ok_or_else(|| format!("'{key}' is not one of the settings searched here: {}", names()))?;
             if params.iter().any(|(p, _)| *p == param) {
                 return Err(format!("'{key}' appears twice"));
             }
@@ -438,7 +485,8 @@ pub struct Trial {
 /// What makes a trial the best.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Rank {
-    /// The highest validation accuracy, then AUC (the table).
+    /// The highest validation accuracy, then AUC (the table), then the lowest loss (MNIST, whose
+    /// trials have no AUC).
     Accuracy,
     /// The lowest validation loss (the playground, whose page shows loss; a diverged trial, whose
     /// loss is not finite, ranks last).
@@ -448,7 +496,7 @@ pub enum Rank {
 /// The best of `trials` by `rank`; the earlier of two equal ones.
 pub fn best_of(trials: &[Trial], rank: Rank) -> Option<&Trial> {
     match rank {
-        Rank::Accuracy => trials.iter().max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.auc.total_cmp(&b.auc)).then(b.number.cmp(&a.number))),
+        Rank::Accuracy => trials.iter().max_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then(a.auc.total_cmp(&b.auc)).then(b.loss.total_cmp(&a.loss)).then(b.number.cmp(&a.number))),
         // A diverged trial (no finite loss) is never the best.
         Rank::Loss => trials.iter().filter(|t| t.loss.is_finite()).min_by(|a, b| a.loss.total_cmp(&b.loss).then(a.number.cmp(&b.number))),
     }

@@ -20,7 +20,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::PointerEvent;
 
 use super::draw::{canvas, put_image};
-use super::mnist::{CompressPanel, MnistUi, Prediction, TrainPanel};
+use super::mnist::{CompressPanel, MnistSearch, MnistUi, Prediction, TrainPanel};
 use super::{now_ms, sleep};
 use crate::data::digits::{Augment, SIDE, digit_from_drawing};
 use crate::data::images::{DataError, ImageData, ImageDataset, MAX_GZIP_BYTES, Verify, parse_bundle};
@@ -433,6 +433,7 @@ pub(super) fn DigitsPage(
             </section>
             <TrainPanel m kind=d.kind.into() ready/>
             <CompressPanel m/>
+            <MnistSearch m kind=d.kind.into() ready active/>
             <super::mnist_step::StepPanel m kind=d.kind.into() ready/>
             <section class="panel test-images">
                 <h2>"The first 100 test images"</h2>

@@ -11,11 +11,13 @@
 
 mod compress;
 mod prepare;
+mod search;
 mod weights;
 
 use prepare::{Prepared, ensure_trainer, ready_for};
 
 pub(in crate::ui) use compress::CompressPanel;
+pub(in crate::ui) use search::MnistSearch;
 
 use std::cell::RefCell;
 

@@ -146,6 +146,8 @@ pub struct Ui {
     tab_search: RwSignal<crate::train::search::SearchSpec>,
     /// The playground's hyper-parameter search (the link's `search`).
     search: RwSignal<crate::train::search::SearchSpec>,
+    /// The MNIST page's hyper-parameter search (`mnist.search`).
+    mnist_search: RwSignal<crate::train::search::SearchSpec>,
 }
 
 /// Mounts the app on the page.
@@ -233,6 +235,7 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     ui.tab_data.set(state.tab_data);
     ui.tab_search.set(state.tab_search);
     ui.search.set(state.search);
+    ui.mnist_search.set(state.mnist_search);
     with_lab(|l| {
         l.pending_weights = state.weights;
         l.pending_view = (state.view.page == Page::Step).then_some(state.view);
@@ -282,6 +285,7 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
         tab_data: ui.tab_data.get_untracked(),
         tab_search: ui.tab_search.get_untracked(),
         search: ui.search.get_untracked(),
+        mnist_search: ui.mnist_search.get_untracked(),
     }
 }
 
@@ -706,6 +710,7 @@ fn App() -> impl IntoView {
         tab_data: RwSignal::new(share::TableSource::Adult),
         tab_search: RwSignal::new(crate::train::search::SearchSpec::default()),
         search: RwSignal::new(crate::train::search::SearchSpec::playground()),
+        mnist_search: RwSignal::new(crate::train::search::SearchSpec::mnist()),
     };
     provide_context(ui);
     provide_context(ui.stepper);

@@ -33,6 +33,7 @@ pub(super) fn PlaySearch() -> impl IntoView {
         spec: ui.search,
         unit: "points",
         decode: SearchSpec::decode_for::<Config>,
+        params: &Param::ALL,
         suggestion,
         ready: Signal::derive(|| true),
         active: Signal::derive(move || ui.page.get() == super::Page::Play && !ui.playing.get()),

@@ -51,6 +51,8 @@ pub struct SearchHost {
     pub unit: &'static str,
     /// Reads a spec for the page's experiment (its limits).
     pub decode: fn(&str) -> Result<SearchSpec, String>,
+    /// The settings the experiment has (`Experiment::SEARCHED`), in the order the panel lists them.
+    pub params: &'static [Param],
     /// A placeholder for a setting not searched yet.
     pub suggestion: fn(Param) -> &'static str,
     /// Whether a search can start now.
@@ -121,6 +123,11 @@ fn score_text(v: f64, rank: Rank) -> String {
     }
 }
 
+/// The AUC or the loss beside a trial's accuracy (a diverged trial has no loss).
+fn second_text(v: f64) -> String {
+    if v.is_finite() { format!("{v:.4}") } else { "diverged".into() }
+}
+
 /// A scatter plot of one setting against the trials' score (a diverged trial has none).
 fn scatter(id: &'static str, trials: &[Trial], k: usize, param: Param, best: Option<usize>, rank: Rank) -> impl IntoView + use<> {
     let (w, h, left, bottom) = (300.0, 150.0, 50.0, 20.0);
@@ -155,7 +162,7 @@ fn scatter(id: &'static str, trials: &[Trial], k: usize, param: Param, best: Opt
 /// The panel.
 #[component]
 pub fn SearchPanel(host: SearchHost) -> impl IntoView {
-    let SearchHost { id, spec, unit, decode, suggestion, ready, active, ran_on, start, apply, on_change } = host;
+    let SearchHost { id, spec, unit, decode, params: searchable, suggestion, ready, active, ran_on, start, apply, on_change } = host;
     let rank = RwSignal::new(Rank::Accuracy);
     let state = RwSignal::new(State::Idle);
     let trials = RwSignal::new(Vec::<Trial>::new());
@@ -187,7 +194,7 @@ pub fn SearchPanel(host: SearchHost) -> impl IntoView {
         }
     });
     // Edits: the text of each setting's values, and whether it is searched.
-    let texts: Vec<(Param, RwSignal<bool>, RwSignal<String>)> = Param::ALL
+    let texts: Vec<(Param, RwSignal<bool>, RwSignal<String>)> = searchable
         .iter()
         .map(|&p| {
             let current = spec.get_untracked().params.iter().find(|(q, _)| *q == p).map(|(_, v)| values_text(v));
@@ -345,6 +352,8 @@ pub fn SearchPanel(host: SearchHost) -> impl IntoView {
             {move || (!trials.get().is_empty()).then(|| {
                 let params = shown_params();
                 let best = best();
+                // Beside accuracy: the AUC where trials have one (the table's), else the loss (MNIST's).
+                let auc = trials.with(|tr| tr.iter().any(|t| t.auc.is_finite()));
                 view! {
                     <div class="results-row">
                         <div class="table-scroll search-table">
@@ -352,13 +361,13 @@ pub fn SearchPanel(host: SearchHost) -> impl IntoView {
                                 <tr>{header(usize::MAX - 1, "trial".into())}
                                     {params.iter().enumerate().map(|(k, p)| header(k, label(*p).into())).collect_view()}
                                     {header(usize::MAX, if rank.get() == Rank::Accuracy { "validation accuracy" } else { "validation loss" }.into())}
-                                    {(rank.get() == Rank::Accuracy).then(|| view! { <th>"AUC"</th> })}</tr>
+                                    {(rank.get() == Rank::Accuracy).then(|| view! { <th>{if auc { "AUC" } else { "validation loss" }}</th> })}</tr>
                                 {sorted().into_iter().map(|tr| view! {
                                     <tr class:best=Some(tr.number) == best data-trial=tr.number data-accuracy=tr.accuracy.to_string() data-loss=tr.loss.to_string()>
                                         <td>{tr.number}</td>
                                         {tr.values.iter().map(|v| view! { <td class="num">{format!("{v}")}</td> }).collect_view()}
                                         <td class="num">{score_text(score(&tr, rank.get()), rank.get())}</td>
-                                        {(rank.get() == Rank::Accuracy).then(|| view! { <td class="num">{format!("{:.4}", tr.auc)}</td> })}
+                                        {(rank.get() == Rank::Accuracy).then(|| view! { <td class="num">{second_text(if auc { tr.auc } else { tr.loss })}</td> })}
                                     </tr>
                                 }).collect_view()}
                             </table>

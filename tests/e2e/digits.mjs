@@ -387,4 +387,46 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     await noError(page);
     await page.close();
   });
+
+  await test('MNIST search: a grid over the learning rate and the batch on a carve of the training images, its table and link; the best applied; training pauses it', async () => {
+    const page = await open(browser, url, 'page=mnist&mnist.limit=2000&mnist.search=grid,3,2,lr=0.000001|0.001,batch=64|128', { width: 1280, height: 1000 });
+    await settled(page);
+    await page.locator('[data-testid="mnist-search"]').scrollIntoViewIfNeeded();
+    // Only the settings a preset leaves free are offered; a batch beyond the schema's is refused.
+    assert(await page.locator('[data-testid="mnist-search-on-width"]').count() === 0, 'no width to search on a preset');
+    await page.fill('[data-testid="mnist-search-batch"]', '64|2000');
+    await page.press('[data-testid="mnist-search-batch"]', 'Tab');
+    assert(/outside 1 to 1000/.test(await text(page, 'mnist-search-error')), await text(page, 'mnist-search-error'));
+    await page.fill('[data-testid="mnist-search-batch"]', '64|128');
+    await page.press('[data-testid="mnist-search-batch"]', 'Tab');
+    await page.waitForFunction(() => !document.querySelector('[data-testid="mnist-search-error"]'));
+    const s0 = Date.now();
+    await page.click('[data-testid="mnist-search-run"]');
+    await page.waitForFunction(() => /^done: 3 trials/.test(document.querySelector('[data-testid="mnist-search-status"]')?.textContent || ''), null, { timeout: 180_000 });
+    const trials = await page.locator('[data-testid="mnist-search-table"] tr[data-trial]').evaluateAll((rows) => rows.map((r) => [Number(r.dataset.trial), Number(r.dataset.accuracy), Number(r.dataset.loss)]));
+    console.log(`     3-trial search in ${((Date.now() - s0) / 1000).toFixed(1)} s: ${trials.map(([n, a, l]) => `${n}: ${(100 * a).toFixed(2)}% / ${l.toFixed(4)}`).join(', ')}`);
+    const acc = Object.fromEntries(trials.map(([n, a]) => [n, a]));
+    assert(trials.length === 3 && acc[3] > 0.8 && acc[1] < acc[3] - 0.2, `lr 0.001 trains: ${JSON.stringify(trials)}`);
+    assert(await page.locator('[data-testid="mnist-search-table"] tr.best').getAttribute('data-trial') === '3', 'the best row is trial 3');
+    assert(/1600 training images, scored on 400 validation images carved from the training split/.test(await page.locator('.mnist-search .hint').first().textContent()), 'scored on validation images');
+    assert(/validation loss/.test(await page.locator('[data-testid="mnist-search-table"] tr').first().textContent()), 'the loss beside the accuracy (no AUC here)');
+    const hash = () => page.evaluate(() => decodeURIComponent(location.hash));
+    assert((await hash()).includes('&mnist.search=grid,3,2,lr=0.000001|0.001,batch=64|128'), `the search is in the link: ${await hash()}`);
+    await page.locator('[data-testid="mnist-search"]').screenshot({ path: path.join(out, 'mnist-search.png') });
+    await page.click('[data-testid="mnist-search-apply"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="mnist-lr"]').value === '0.001' && document.querySelector('[data-testid="mnist-batch"]').value === '64');
+    // Training pauses a running search (they would share the CPU), and the search waits to be resumed.
+    await page.fill('[data-testid="mnist-search-trials"]', '50');
+    await page.press('[data-testid="mnist-search-trials"]', 'Tab');
+    await page.selectOption('[data-testid="mnist-search-mode"]', 'random');
+    await page.click('[data-testid="mnist-search-run"]');
+    await page.waitForFunction(() => /running/.test(document.querySelector('[data-testid="mnist-search-status"]')?.textContent || ''));
+    await page.click('[data-testid="mnist-train"]');
+    await page.waitForFunction(() => /^paused after/.test(document.querySelector('[data-testid="mnist-search-status"]')?.textContent || ''), null, { timeout: 20_000 });
+    assert(await page.locator('[data-testid="mnist-search-run"]').isDisabled(), 'no resuming while the model trains');
+    await page.click('[data-testid="mnist-pause"]');
+    await page.waitForFunction(() => !document.querySelector('[data-testid="mnist-search-run"]').disabled, null, { timeout: 20_000 });
+    await noError(page);
+    await page.close();
+  });
 }

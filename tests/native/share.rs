@@ -107,6 +107,12 @@ fn random_state(rng: &mut Rng) -> ShareState {
         } else {
             Default::default()
         },
+        mnist_search: if page == Page::Mnist {
+            let spec = pick(rng, &["grid,4,1,lr=0.001|0.01,batch=64", "random,200,10,batch=1..1000,lr=0.000001..10", gradlab::train::search::MNIST_SPEC]);
+            gradlab::train::search::SearchSpec::decode_for::<gradlab::train::images::ImageConfig>(spec).unwrap()
+        } else {
+            gradlab::train::search::SearchSpec::mnist()
+        },
     }
 }
 
@@ -206,10 +212,11 @@ fn defaults_come_from_the_schema_and_are_valid() {
     let (mnist, gan, table) = (on(gradlab::share::Page::Mnist), on(gradlab::share::Page::Gan), on(gradlab::share::Page::Table));
     for key in keys() {
         let (image, of_gan, of_tab) = (key.name().starts_with("mnist."), key.name().starts_with("gan."), key.name().starts_with("tab."));
-        // The playground's search only when it is not the default.
+        // The playground's and the MNIST page's searches only when they are not the default.
         let of_play = key.name() == "search";
+        let image_search = key.name() == "mnist.search";
         assert!(link.contains(&format!("&{}=", key.name())) != (image || of_gan || of_tab || of_play), "{} in {link}", key.name());
-        assert!(mnist.contains(&format!("&{}=", key.name())) != (of_gan || of_tab || of_play), "{} in {mnist}", key.name());
+        assert!(mnist.contains(&format!("&{}=", key.name())) != (of_gan || of_tab || of_play || image_search), "{} in {mnist}", key.name());
         assert!(gan.contains(&format!("&{}=", key.name())) != (image || of_tab || of_play), "{} in {gan}", key.name());
         assert!(table.contains(&format!("&{}=", key.name())) != (image || of_gan || of_play), "{} in {table}", key.name());
     }

@@ -397,7 +397,7 @@ mod search {
         for (bad, says) in [
             ("sweep,6,2,lr=0.1", "not grid or random"),
             ("grid,0,2,lr=0.1", "from 1 to 200"),
-            ("grid,6,2,speed=1", "not lr, width"),
+            ("grid,6,2,speed=1", "searched here: lr, width, depth, dropout, batch, l2"),
             ("grid,6,2,width=12.5", "not a whole number"),
             ("grid,6,2,lr=0.1..0.01", "backwards"),
             ("grid,6,2,lr=0..0.1", "outside"),

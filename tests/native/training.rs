@@ -406,4 +406,50 @@ mod search {
         assert!(best_of(&with_nan[3..], Rank::Loss).is_none());
         let _ = Param::Lr;
     }
+
+    /// The MNIST page's search: only the learning rate and the batch size (the presets fix the
+    /// rest), trials on the first training images with the last fifth of them validating — never a
+    /// test image — each scored as its own trainer evaluates those images.
+    #[test]
+    fn a_mnist_search_varies_lr_and_batch_on_a_carve_of_the_training_images() {
+        use gradlab::data::images::{ImageData, ImageSet};
+        use gradlab::train::images::{ImageConfig, ImageTrainer, Split, image_defaults};
+        use gradlab::train::search::{IMAGE_SEARCH_IMAGES, ImageSearch};
+        for (bad, says) in [("grid,2,1,width=64", "searched here: lr, batch"), ("grid,2,1,dropout=0.1", "searched here: lr, batch"), ("grid,2,1,batch=2000", "outside 1 to 1000"), ("grid,2,11,lr=0.1", "from 1 to 10")] {
+            let e = SearchSpec::decode_for::<ImageConfig>(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let Some(data) = crate::support::mnist() else { return };
+        let all = ImageSearch::new(SearchSpec::decode_for::<ImageConfig>("grid,1,1,lr=0.001").unwrap(), &image_defaults(), &data).unwrap();
+        assert_eq!(all.split_sizes(), (4_000, 1_000), "at most {IMAGE_SEARCH_IMAGES} images");
+        let base = ImageConfig { train_limit: 2_000, ..image_defaults() };
+        let spec = SearchSpec::decode_for::<ImageConfig>("grid,3,2,lr=0.000001|0.001,batch=64|128").unwrap();
+        let mut search = ImageSearch::new(spec.clone(), &base, &data).unwrap();
+        assert_eq!(search.split_sizes(), (1_600, 400));
+        let started = std::time::Instant::now();
+        let mut pieces = 0;
+        while search.advance() {
+            pieces += 1;
+        }
+        let trials = search.trials().to_vec();
+        eprintln!("mnist search: {pieces} pieces, {:.2} s: {:?}", started.elapsed().as_secs_f64(), trials.iter().map(|t| (t.values.clone(), t.accuracy, t.loss)).collect::<Vec<_>>());
+        assert_eq!(trials.len(), 3, "a grid stops at its trials");
+        assert_eq!(trials.iter().map(|t| t.values.clone()).collect::<Vec<_>>(), [vec![0.000001, 64.0], vec![0.000001, 128.0], vec![0.001, 64.0]]);
+        assert!(trials[2].accuracy > 0.8 && trials[0].accuracy < trials[2].accuracy - 0.2, "{trials:?}");
+        assert_eq!(search.best().unwrap().values, [0.001, 64.0]);
+        // The score is that of the trial's own trainer on training images 1,600..2,000.
+        let part = |r: std::ops::Range<usize>| ImageSet { rows: 28, cols: 28, pixels: data.train.pixels[r.start * 784..r.end * 784].to_vec(), labels: data.train.labels[r].to_vec() };
+        let carve = ImageData { train: part(0..1_600), test: part(1_600..2_000) };
+        let mut t = ImageTrainer::new(ImageConfig { lr: 0.001, batch_size: 64, epochs: 2, train_limit: 0, ..base.clone() }, &carve, &backend::cpu()).unwrap();
+        for _ in 0..2 * t.steps_per_epoch() {
+            t.train_step();
+        }
+        let m = block_on(t.evaluate(Split::Test, 250)).unwrap();
+        assert_eq!((m.accuracy, m.loss), (trials[2].accuracy, trials[2].loss));
+        let mut applied = base.clone();
+        spec.apply(&mut applied, &trials[2].values);
+        assert_eq!(applied, ImageConfig { lr: 0.001, batch_size: 64, ..base });
+        // Too few images to carve from.
+        assert!(ImageSearch::new(spec, &ImageConfig { train_limit: 2, ..image_defaults() }, &data).is_err());
+    }
 }

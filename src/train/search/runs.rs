@@ -1,7 +1,9 @@
-//! The two searches that run: the table's ([`Search`]) and the playground's ([`PlaygroundSearch`]),
-//! each a [`Trials`] a page advances a piece at a time.
+//! The three searches that run: the table's ([`Search`]), the playground's ([`PlaygroundSearch`])
+//! and the MNIST page's ([`ImageSearch`]), each a [`Trials`] a page advances a piece at a time.
 
 use super::{Rank, SearchSpec, Trial, Trials, VALIDATION, best_of};
+use crate::data::images::{ImageData, ImageSet};
+use crate::train::images::{Evaluation, ImageConfig, ImageTrainer, Split};
 use crate::train::tabular::TabularConfig;
 use crate::train::{Config, Trainer};
 
@@ -198,5 +200,140 @@ impl Trials for PlaygroundSearch {
     }
     fn rank(&self) -> Rank {
         Rank::Loss
+    }
+}
+
+/// Most training images a MNIST search uses: a trial is a short training beside the page's run,
+/// not a second one (the first images of the page's limit, or of the whole set).
+pub const IMAGE_SEARCH_IMAGES: usize = 5_000;
+
+/// Images a MNIST trial evaluates in one piece of work.
+const IMAGE_EVAL_CHUNK: usize = 250;
+
+/// A MNIST trial: training, then scoring on the validation images a chunk at a time.
+enum ImageTrial {
+    Training { trainer: ImageTrainer, left: u64 },
+    Scoring { trainer: ImageTrainer, eval: Evaluation },
+}
+
+/// A search over a MNIST preset's learning rate and batch size. The trials share one carve of the
+/// page's training images ([`IMAGE_SEARCH_IMAGES`] at most): the last fifth validates, the rest
+/// trains (MNIST's files are not ordered by class, so a contiguous cut is a fair one, and one a
+/// reader can check). Each trial is a fresh [`ImageTrainer`] on the CPU, trained one batch per
+/// piece of work, scored by validation accuracy (then loss).
+pub struct ImageSearch {
+    /// The search.
+    pub spec: SearchSpec,
+    configs: Vec<ImageConfig>,
+    data: ImageData,
+    current: Option<ImageTrial>,
+    /// The trials done, in order.
+    pub trials: Vec<Trial>,
+}
+
+/// Images `range` of a set.
+fn part(set: &ImageSet, range: std::ops::Range<usize>) -> ImageSet {
+    let size = set.rows * set.cols;
+    ImageSet { rows: set.rows, cols: set.cols, pixels: set.pixels[range.start * size..range.end * size].to_vec(), labels: set.labels[range].to_vec() }
+}
+
+impl ImageSearch {
+    /// A search from `base` (the page's settings) on `data`'s training images.
+    pub fn new(spec: SearchSpec, base: &ImageConfig, data: &ImageData) -> Result<Self, String> {
+        super::super::images::validate_image(base).map_err(|e| e.to_string())?;
+        let limit = if base.train_limit == 0 { data.train.len() } else { base.train_limit.min(data.train.len()) };
+        let n = limit.min(IMAGE_SEARCH_IMAGES);
+        let validation = (n as f64 * VALIDATION).round() as usize;
+        if validation == 0 || validation >= n {
+            return Err(format!("{n} training images are too few to carve a validation share from"));
+        }
+        let data = ImageData { train: part(&data.train, 0..n - validation), test: part(&data.train, n - validation..n) };
+        let mut base = base.clone();
+        // The carve is the trials' whole training set.
+        base.train_limit = 0;
+        let configs = spec.configs(&base, base.seed);
+        Ok(ImageSearch { spec, configs, data, current: None, trials: Vec::new() })
+    }
+
+    /// The settings of trial `k` (from 0).
+    pub fn config(&self, k: usize) -> &ImageConfig {
+        &self.configs[k]
+    }
+
+    /// Runs every trial (the tests).
+    pub fn run(&mut self) {
+        while Trials::advance(self) {}
+    }
+
+    fn record(&mut self, k: usize, accuracy: f64, loss: f64) {
+        let values = self.spec.values_of(&self.configs[k]);
+        self.trials.push(Trial { number: k + 1, values, accuracy, auc: f64::NAN, loss });
+        self.current = None;
+    }
+}
+
+impl Trials for ImageSearch {
+    fn spec(&self) -> &SearchSpec {
+        &self.spec
+    }
+    fn advance(&mut self) -> bool {
+        let k = self.trials.len();
+        if k >= self.configs.len() {
+            return false;
+        }
+        let current = match self.current.take() {
+            Some(c) => c,
+            None => match ImageTrainer::new(self.configs[k].clone(), &self.data, &crate::backend::cpu()) {
+                Ok(trainer) => {
+                    let left = self.spec.epochs as u64 * trainer.steps_per_epoch() as u64;
+                    ImageTrial::Training { trainer, left }
+                }
+                // Every searched value is within the schema's limits, so this is a bug; the trial
+                // shows as diverged rather than stopping the search.
+                Err(_) => {
+                    self.record(k, 0.0, f64::NAN);
+                    return true;
+                }
+            },
+        };
+        self.current = Some(match current {
+            ImageTrial::Training { mut trainer, left } if left > 0 => {
+                trainer.train_step();
+                ImageTrial::Training { trainer, left: left - 1 }
+            }
+            ImageTrial::Training { trainer, .. } => {
+                let eval = trainer.evaluation(Split::Test);
+                ImageTrial::Scoring { trainer, eval }
+            }
+            ImageTrial::Scoring { trainer, mut eval } => {
+                let chunk = trainer.eval_chunk(Split::Test, eval.done(), IMAGE_EVAL_CHUNK);
+                // A CPU readback is ready at once; a diverged trial's loss is not finite.
+                match crate::train::host::now(eval.add(chunk)) {
+                    Some(Ok(())) if eval.done() < trainer.test_len() => ImageTrial::Scoring { trainer, eval },
+                    Some(Ok(())) => {
+                        let m = eval.metrics();
+                        self.record(k, m.accuracy, m.loss);
+                        return true;
+                    }
+                    _ => {
+                        self.record(k, 0.0, f64::NAN);
+                        return true;
+                    }
+                }
+            }
+        });
+        true
+    }
+    fn trials(&self) -> &[Trial] {
+        &self.trials
+    }
+    fn len(&self) -> usize {
+        self.configs.len()
+    }
+    fn split_sizes(&self) -> (usize, usize) {
+        (self.data.train.len(), self.data.test.len())
+    }
+    fn rank(&self) -> Rank {
+        Rank::Accuracy
     }
 }

@@ -29,6 +29,7 @@ pub(super) fn host(t: TabUi, spec: RwSignal<SearchSpec>, active: Signal<bool>, o
         spec,
         unit: "rows",
         decode: SearchSpec::decode,
+        params: &Param::ALL,
         suggestion,
         ready: Signal::derive(move || matches!(t.summary.get(), Some(Ok(_)))),
         active,
