@@ -91,6 +91,12 @@ impl ImageSet {
         self.labels.is_empty()
     }
 
+    /// A copy of images `range`.
+    pub fn part(&self, range: std::ops::Range<usize>) -> ImageSet {
+        let n = self.rows * self.cols;
+        ImageSet { rows: self.rows, cols: self.cols, pixels: self.pixels[range.start * n..range.end * n].to_vec(), labels: self.labels[range].to_vec() }
+    }
+
     /// Pixels of image `i`.
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.rows * self.cols;

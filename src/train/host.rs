@@ -82,11 +82,7 @@ pub(crate) fn now<F: Future>(f: F) -> Option<F::Output> {
 /// Reads a tensor without waiting when its device answers at once (burn's CPU backend does; a
 /// GPU does not): polls the async readback once.
 pub(super) fn read_now(t: &T) -> Option<Vec<f32>> {
-    let mut future = std::pin::pin!(read(t));
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(Ok(values)) => Some(values),
-        _ => None,
-    }
+    now(read(t)).and_then(Result::ok)
 }
 
 impl Trainer {

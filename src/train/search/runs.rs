@@ -2,7 +2,7 @@
 //! and the MNIST page's ([`ImageSearch`]), each a [`Trials`] a page advances a piece at a time.
 
 use super::{Rank, SearchSpec, Trial, Trials, VALIDATION, best_of};
-use crate::data::images::{ImageData, ImageSet};
+use crate::data::images::ImageData;
 use crate::train::images::{Evaluation, ImageConfig, ImageTrainer, Split};
 use crate::train::tabular::TabularConfig;
 use crate::train::{Config, Trainer};
@@ -231,12 +231,6 @@ pub struct ImageSearch {
     pub trials: Vec<Trial>,
 }
 
-/// Images `range` of a set.
-fn part(set: &ImageSet, range: std::ops::Range<usize>) -> ImageSet {
-    let size = set.rows * set.cols;
-    ImageSet { rows: set.rows, cols: set.cols, pixels: set.pixels[range.start * size..range.end * size].to_vec(), labels: set.labels[range].to_vec() }
-}
-
 impl ImageSearch {
     /// A search from `base` (the page's settings) on `data`'s training images.
     pub fn new(spec: SearchSpec, base: &ImageConfig, data: &ImageData) -> Result<Self, String> {
@@ -247,22 +241,12 @@ impl ImageSearch {
         if validation == 0 || validation >= n {
             return Err(format!("{n} training images are too few to carve a validation share from"));
         }
-        let data = ImageData { train: part(&data.train, 0..n - validation), test: part(&data.train, n - validation..n) };
+        let data = ImageData { train: data.train.part(0..n - validation), test: data.train.part(n - validation..n) };
         let mut base = base.clone();
         // The carve is the trials' whole training set.
         base.train_limit = 0;
         let configs = spec.configs(&base, base.seed);
         Ok(ImageSearch { spec, configs, data, current: None, trials: Vec::new() })
-    }
-
-    /// The settings of trial `k` (from 0).
-    pub fn config(&self, k: usize) -> &ImageConfig {
-        &self.configs[k]
-    }
-
-    /// Runs every trial (the tests).
-    pub fn run(&mut self) {
-        while Trials::advance(self) {}
     }
 
     fn record(&mut self, k: usize, accuracy: f64, loss: f64) {

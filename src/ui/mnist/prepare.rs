@@ -95,13 +95,7 @@ async fn choose_device(m: MnistUi, data: &ImageData) -> BackendKind {
     }
     let config = m.config.get_untracked();
     let batch = config.batch_size;
-    let subset = |set: &crate::data::images::ImageSet, n: usize| crate::data::images::ImageSet {
-        rows: set.rows,
-        cols: set.cols,
-        pixels: set.pixels[..n * set.rows * set.cols].to_vec(),
-        labels: set.labels[..n].to_vec(),
-    };
-    let small = ImageData { train: subset(&data.train, (4 * batch).min(data.train.len())), test: subset(&data.test, 100.min(data.test.len())) };
+    let small = ImageData { train: data.train.part(0..(4 * batch).min(data.train.len())), test: data.test.part(0..100.min(data.test.len())) };
     let mut rates = Vec::new();
     for (kind, dev) in [(BackendKind::Cpu, device(BackendKind::Cpu)), (BackendKind::Gpu, Some(gpu))] {
         let Some(dev) = dev else { continue };
