@@ -13,6 +13,7 @@
 //! Links are versioned (`v=1`) and write every key, so a link replays the same experiment even
 //! after defaults change in a later version.
 
+pub mod table;
 pub mod weights;
 
 use serde::{Deserialize, Serialize};
@@ -27,8 +28,9 @@ use crate::train::schema::{self, Change, LIVE_KEYS, MAX_CHANGES, Setting, apply_
 /// The link format's version; bump it when the meaning of an existing key changes.
 pub const VERSION: u32 = 2;
 
-/// Longest link (the part after `#`) we read; longer ones are refused with a message.
-pub const MAX_LINK: usize = 8 * 1024;
+/// Longest link (the part after `#`) we read; longer ones are refused with a message. Room for
+/// the settings and weights (8 KiB) and a table of the user's ([`table::MAX_PACKED`]).
+pub const MAX_LINK: usize = 8 * 1024 + table::MAX_PACKED;
 
 /// Largest experiment or weights file we open (32 MiB); a larger one is refused by its size,
 /// before it is read into memory.
@@ -137,6 +139,10 @@ pub struct ShareState {
     /// Which table the tabular experiment used (`tab.data`).
     #[serde(default)]
     pub tab_data: TableSource,
+    /// The user's table, packed ([`table::pack`]), when the link carries it (`tab.csv`; with
+    /// `tab.data=link`).
+    #[serde(default)]
+    pub tab_csv: Option<String>,
     /// The table page's hyper-parameter search (`tab.search`).
     #[serde(skip, default)]
     pub tab_search: crate::train::search::SearchSpec,
@@ -151,11 +157,13 @@ pub enum TableSource {
     /// The Adult census table gradlab serves.
     #[default]
     Adult,
-    /// A file of the user's (a link cannot carry it: opening the link asks for it).
+    /// A file of the user's too large for a link: opening the link asks for it.
     File,
+    /// A file of the user's that the link carries (`tab.csv`).
+    Link,
 }
 
-const TABLE_SOURCES: [TableSource; 2] = [TableSource::Adult, TableSource::File];
+const TABLE_SOURCES: [TableSource; 3] = [TableSource::Adult, TableSource::File, TableSource::Link];
 
 /// A finished stretch of MNIST training: whole epochs trained from the seed and the test accuracy
 /// the last one reached. A link carries it as a pointer (`mnist.trained=10_97.75`), not weights.
@@ -189,6 +197,7 @@ fn table_source_key(s: &TableSource) -> &'static str {
     match s {
         TableSource::Adult => "adult",
         TableSource::File => "file",
+        TableSource::Link => "link",
     }
 }
 
@@ -207,6 +216,7 @@ impl Default for ShareState {
             gan_steps: StepLog::default(),
             tab: TabularConfig::adult(),
             tab_data: TableSource::Adult,
+            tab_csv: None,
             tab_search: crate::train::search::SearchSpec::default(),
             search: crate::train::search::SearchSpec::playground(),
             mnist_search: crate::train::search::SearchSpec::mnist(),
@@ -321,9 +331,24 @@ pub static FIELDS: &[Field] = &[
     Field {
         key: "tab.data",
         default: "adult",
-        expected: "adult (the Adult census table) or file (a CSV file of your own, asked for when the link opens)",
+        expected: "adult (the Adult census table), file (a CSV file of your own, asked for when the link opens) or link (a CSV file of your own, carried in tab.csv)",
         get: |s| table_source_key(&s.tab_data).into(),
         set: |s, v| Ok(s.tab_data = choice(v, &TABLE_SOURCES, table_source_key)?),
+    },
+    Field {
+        key: "tab.csv",
+        default: "none",
+        expected: "none, or the table itself: its CSV zlib-compressed, in base64url (the page writes it for a table small enough)",
+        get: |s| s.tab_csv.clone().unwrap_or_else(|| "none".into()),
+        set: |s, v| {
+            if v == "none" {
+                s.tab_csv = None;
+            } else {
+                table::unpack(v)?;
+                s.tab_csv = Some(v.to_string());
+            }
+            Ok(())
+        },
     },
     Field {
         key: "search",
@@ -335,7 +360,7 @@ pub static FIELDS: &[Field] = &[
     Field {
         key: "mnist.search",
         default: crate::train::search::MNIST_SPEC,
-        expected: "the MNIST page's search: MODE,TRIALS,EPOCHS,SETTING=VALUES,… — MODE grid or random; EPOCHS 1 to 10; SETTING lr or batch (1 to 1000); VALUES lo..hi or a|b|c (e.g. random,6,1,lr=0.0001..0.03,batch=32|64|128)",
+        expected: "the MNIST page's search: MODE,TRIALS,EPOCHS,SETTING=VALUES,… — MODE grid or random; EPOCHS 1 to 10; SETTING lr, width (1 to 1024), dropout, batch (1 to 1000) or l2; VALUES lo..hi or a|b|c (e.g. random,6,1,lr=0.0001..0.03,batch=32|64|128)",
         get: |s| s.mnist_search.encode(),
         set: |s, v| Ok(s.mnist_search = crate::train::search::SearchSpec::decode_for::<ImageConfig>(v)?),
     },
@@ -497,6 +522,7 @@ pub fn encode(state: &ShareState) -> String {
         Key::Link(f) if f.key == "mnist.search" => state.view.page == Page::Mnist && state.mnist_search != crate::train::search::SearchSpec::mnist(),
         Key::Link(f) if f.key.starts_with("mnist.") => state.view.page == Page::Mnist,
         Key::Tab(_) => state.view.page == Page::Table,
+        Key::Link(f) if f.key == "tab.csv" => state.view.page == Page::Table && state.tab_csv.is_some(),
         Key::Link(f) if f.key.starts_with("tab.") => state.view.page == Page::Table,
         // Long, and rarely changed: written only when it differs from the default.
         Key::Link(f) if f.key == "search" => state.view.page == Page::Play && state.search != crate::train::search::SearchSpec::playground(),
@@ -616,6 +642,19 @@ pub fn decode(fragment: &str) -> Parsed {
     if state.changes.iter().any(|c| c.step > state.steps) {
         problems.push(Problem { key: "changes".into(), message: format!("changes after step {} were ignored", state.steps) });
         state.changes.retain(|c| c.step <= state.steps);
+    }
+    // The table goes with `tab.data=link`, and only with it.
+    match (state.tab_data, state.tab_csv.is_some()) {
+        (TableSource::Link, false) => {
+            let why = if raw.iter().any(|(k, _)| k == "tab.csv") { "its tab.csv could not be read" } else { "it has no tab.csv" };
+            problems.push(Problem { key: "tab.data".into(), message: format!("the link says it carries its table, but {why}; the page asks for the file") });
+            state.tab_data = TableSource::File;
+        }
+        (TableSource::Adult | TableSource::File, true) => {
+            problems.push(Problem { key: "tab.csv".into(), message: format!("a table is given, but tab.data is {}; ignored", table_source_key(&state.tab_data)) });
+            state.tab_csv = None;
+        }
+        _ => {}
     }
     // A short link names just a preset (`#preset=essay-relu`): that opens the stepper.
     if state.view.preset.is_some() && !raw.iter().any(|(k, _)| k == "page") {

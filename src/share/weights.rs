@@ -234,7 +234,8 @@ pub fn to_link(values: &[Vec<f32>]) -> String {
     segments.join(".")
 }
 
-fn base64(bytes: &[u8]) -> String {
+/// Base64url without padding (RFC 4648 §5).
+pub fn base64(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
     for chunk in bytes.chunks(3) {
         let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
@@ -245,7 +246,8 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn unbase64(text: &str) -> Result<Vec<u8>, WeightsError> {
+/// Reads [`base64`]'s text.
+pub fn unbase64(text: &str) -> Result<Vec<u8>, WeightsError> {
     let digits: Vec<u32> = text
         .bytes()
         .map(|c| BASE64URL.iter().position(|&d| d == c).map(|p| p as u32))

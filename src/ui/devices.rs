@@ -102,7 +102,7 @@ pub(super) async fn software_adapter() -> bool {
     let info = get(&adapter, "info");
     get(&info, "isFallbackAdapter").as_bool() == Some(true)
         || get(&adapter, "isFallbackAdapter").as_bool() == Some(true)
-        || get(&info, "architecture").as_string().is_some_and(|a| a.to_lowercase().contains("swiftshader"))
+        || get(&info, "architecture").as_string().is_some_and(|a| a.to_ascii_lowercase().contains("swiftshader"))
 }
 
 /// Opens WebGPU if the browser has it; says so if it cannot. Returns whether it is available.
@@ -193,7 +193,7 @@ fn gpu_lost(why: String) {
 /// Why WebGPU could not be opened, in words for a newcomer: wgpu's adapter report lists every
 /// backend it did not try, which says nothing to them.
 fn plain_reason(why: &str) -> String {
-    let lower = why.to_lowercase();
+    let lower = why.to_ascii_lowercase();
     if lower.contains("no adapter") || lower.contains("no suitable graphics adapter") || lower.contains("found no adapters") {
         "this browser offers no graphics adapter for it".into()
     } else {

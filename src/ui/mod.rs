@@ -143,6 +143,8 @@ pub struct Ui {
     /// The tabular experiment (the table page's settings, `tab.*`) and its table's source.
     tab: RwSignal<crate::train::tabular::TabularConfig>,
     tab_data: RwSignal<share::TableSource>,
+    /// The user's table, packed for the link (`tab.csv`), when it is small enough.
+    tab_csv: RwSignal<Option<String>>,
     tab_search: RwSignal<crate::train::search::SearchSpec>,
     /// The playground's hyper-parameter search (the link's `search`).
     search: RwSignal<crate::train::search::SearchSpec>,
@@ -233,6 +235,7 @@ fn apply_state(ui: Ui, state: ShareState) -> u64 {
     ui.gan_steps.set(state.gan_steps);
     ui.tab.set(state.tab);
     ui.tab_data.set(state.tab_data);
+    ui.tab_csv.set(state.tab_csv);
     ui.tab_search.set(state.tab_search);
     ui.search.set(state.search);
     ui.mnist_search.set(state.mnist_search);
@@ -283,6 +286,7 @@ fn current_state(ui: Ui, weights: bool) -> ShareState {
         gan_steps: ui.gan_steps.get_untracked(),
         tab: ui.tab.get_untracked(),
         tab_data: ui.tab_data.get_untracked(),
+        tab_csv: ui.tab_csv.get_untracked(),
         tab_search: ui.tab_search.get_untracked(),
         search: ui.search.get_untracked(),
         mnist_search: ui.mnist_search.get_untracked(),
@@ -708,6 +712,7 @@ fn App() -> impl IntoView {
         gan_steps: RwSignal::new(StepLog::default()),
         tab: RwSignal::new(crate::train::tabular::TabularConfig::adult()),
         tab_data: RwSignal::new(share::TableSource::Adult),
+        tab_csv: RwSignal::new(None),
         tab_search: RwSignal::new(crate::train::search::SearchSpec::default()),
         search: RwSignal::new(crate::train::search::SearchSpec::playground()),
         mnist_search: RwSignal::new(crate::train::search::SearchSpec::mnist()),
@@ -793,7 +798,7 @@ fn App() -> impl IntoView {
             <digits::DigitsPage active=Signal::derive(on_mnist) config=ui.mnist trained=ui.mnist_trained from_link=ui.mnist_from_link on_change=move || sync_url(ui)/>
         })}</div>
         <div class="table-page" class:hidden=move || !on_table()>{move || table_seen.get().then(|| view! {
-            <tabular::TablePage active=Signal::derive(on_table) config=ui.tab source=ui.tab_data search=ui.tab_search on_change=move || sync_url(ui)/>
+            <tabular::TablePage active=Signal::derive(on_table) config=ui.tab source=ui.tab_data packed=ui.tab_csv search=ui.tab_search on_change=move || sync_url(ui)/>
         })}</div>
         <div class="gan-page" class:hidden=move || !on_gan()>{move || gan_seen.get().then(|| view! {
             <gan::GanPage active=Signal::derive(on_gan) config=ui.gan log=ui.gan_steps on_change=move || sync_url(ui)/>

@@ -83,6 +83,8 @@ enum Run {
 pub(super) struct TabUi {
     config: RwSignal<TabularConfig>,
     source: RwSignal<TableSource>,
+    /// The table packed for the link (`tab.csv`), when the link carries it.
+    packed: RwSignal<Option<String>>,
     file_name: RwSignal<Option<String>>,
     columns: RwSignal<Vec<ColumnView>>,
     summary: RwSignal<Option<Result<PrepSummary, String>>>,
@@ -165,7 +167,50 @@ async fn open_file(t: TabUi, holder: wasm_bindgen::JsValue, on_change: impl Fn()
     };
     t.note.set(Some(format!("reading {name} ({:.1} MB)…", bytes.len() as f64 / 1e6)));
     next_frame().await;
-    let table = match Table::parse(&bytes) {
+    let packed = pack(&bytes).await;
+    adopt(t, &name, &bytes, packed, on_change);
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "export async function zlib(bytes) {
+    const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream('deflate'));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+}")]
+extern "C" {
+    /// The browser's zlib (RFC 1950) compression of `bytes`: `CompressionStream('deflate')`.
+    #[wasm_bindgen::prelude::wasm_bindgen(catch)]
+    async fn zlib(bytes: &[u8]) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue>;
+}
+
+/// A CSV packed for the link ([`crate::share::table`]), compressed by the browser (the wasm holds
+/// no compressor); `Err` says why it cannot ride in a link.
+async fn pack(csv: &[u8]) -> Result<String, String> {
+    use crate::share::table::{fits, pack_zlib};
+    fits(csv.len())?;
+    let z = zlib(csv).await.map_err(|e| format!("the browser could not compress it ({e:?})"))?;
+    pack_zlib(&js_sys::Uint8Array::new(&z).to_vec())
+}
+
+/// Opens the table a link carries (`tab.csv`) with the link's settings; one that cannot be read
+/// is said so, and the page asks for the file instead.
+async fn open_packed(t: TabUi, packed: String, on_change: impl Fn() + Copy + 'static) {
+    t.run.set(Run::Loading("reading the table this link carries…".into()));
+    next_frame().await;
+    match crate::share::table::unpack(&packed) {
+        Ok(csv) => adopt(t, "the link's table", &csv, Ok(packed), on_change),
+        Err(why) => t.note.set(Some(format!("this link carries a table, but {why}: choose the file or drop it here"))),
+    }
+    if table().is_none() {
+        t.source.set(TableSource::File);
+        t.packed.set(None);
+        t.run.set(Run::Loading("this link was made with a CSV file of your own: choose it or drop it here, and its settings apply".into()));
+    }
+}
+
+/// Makes a CSV's bytes the page's table, keeping the settings that fit it; `packed` is the table
+/// in the link's form, or why it cannot ride in a link. A table that cannot be read or prepared
+/// leaves the table and the experiment as they were, and the note says why.
+fn adopt(t: TabUi, name: &str, bytes: &[u8], packed: Result<String, String>, on_change: impl Fn()) {
+    let table = match Table::parse(bytes) {
         Err(e) => {
             t.note.set(Some(format!("{name}: {e}. The table and the experiment are unchanged.")));
             return;
@@ -192,10 +237,15 @@ async fn open_file(t: TabUi, holder: wasm_bindgen::JsValue, on_change: impl Fn()
         Ok(d) => {
             let why = |n: &String| table.column(n).and_then(|col| col.usable_as_feature().err()).unwrap_or_default();
             let left_out = left_out.iter().map(|n| format!("; left out of the features: {}", why(n))).collect::<String>();
-            t.note.set(Some(format!("read {name}: {} rows, {} columns{left_out}", table.rows(), table.columns.len())));
-            t.source.set(TableSource::File);
+            let link = match &packed {
+                Ok(p) => format!("; the link carries this table ({:.1} kB)", p.len() as f64 / 1e3),
+                Err(why) => format!("; too large to ride in a link ({why}): a link to it asks for the file"),
+            };
+            t.note.set(Some(format!("read {name}: {} rows, {} columns{left_out}{link}", table.rows(), table.columns.len())));
+            t.source.set(if packed.is_ok() { TableSource::Link } else { TableSource::File });
+            t.packed.set(packed.ok());
             t.config.set(c);
-            show_table(t, Rc::new(table), Some(name), Some(Arc::new(d)));
+            show_table(t, Rc::new(table), Some(name.to_string()), Some(Arc::new(d)));
             on_change();
         }
     }
@@ -365,12 +415,14 @@ pub(super) fn TablePage(
     active: Signal<bool>,
     config: RwSignal<TabularConfig>,
     source: RwSignal<TableSource>,
+    packed: RwSignal<Option<String>>,
     search: RwSignal<crate::train::search::SearchSpec>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let t = TabUi {
         config,
         source,
+        packed,
         file_name: RwSignal::new(None),
         columns: RwSignal::new(Vec::new()),
         summary: RwSignal::new(None),
@@ -390,6 +442,8 @@ pub(super) fn TablePage(
         if active.get() && table().is_none() && matches!(t.run.get_untracked(), Run::Loading(ref s) if s == "not loaded yet") {
             if source.get_untracked() == TableSource::Adult {
                 spawn_local(load_adult(t));
+            } else if let (TableSource::Link, Some(p)) = (source.get_untracked(), packed.get_untracked()) {
+                spawn_local(open_packed(t, p, on_change));
             } else {
                 t.run.set(Run::Loading("this link was made with a CSV file of your own: choose it or drop it here, and its settings apply".into()));
             }
@@ -411,6 +465,7 @@ pub(super) fn TablePage(
             return;
         }
         t.source.set(TableSource::Adult);
+        t.packed.set(None);
         t.config.set(TabularConfig::adult());
         TABLE.with(|s| *s.borrow_mut() = None);
         t.note.set(None);

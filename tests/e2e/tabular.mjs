@@ -156,6 +156,8 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     await choose('ten-mb.csv', big);
     await page.waitForFunction(() => /ten-mb\.csv/.test(document.querySelector('[data-testid="tab-source"]')?.textContent || ''), null, { timeout: 60_000 });
     console.log(`     a ${(big.length / 1e6).toFixed(1)} MB CSV read, profiled and prepared in the page in ${((Date.now() - p0) / 1000).toFixed(2)} s (${await text(page, 'tab-note')})`);
+    assert(/too large to ride in a link/.test(await text(page, 'tab-note')), await text(page, 'tab-note'));
+    await page.waitForFunction(() => /&tab\.data=file&/.test(location.hash) && !/tab\.csv/.test(location.hash));
     // Dropped on the zone: read the same way.
     await page.evaluate((csv) => {
       const dt = new DataTransfer();
@@ -178,6 +180,46 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     assert((await role('outcome')) === 'target' && (await role('group')) === 'sensitive', 'the link\'s parts, on the file');
     assert((await page.locator('[data-testid="tab-epochs"]').inputValue()) === '2', 'the link\'s epochs');
     await noError(page);
+    await page.close();
+  });
+
+  await test('table page: a small CSV rides in its link; the link opens the same table and trains to the same accuracy without the file', async () => {
+    const page = await openTable(browser, url);
+    await readyToTrain(page);
+    await page.setInputFiles('[data-testid="tab-file"]', { name: 'mine.csv', mimeType: 'text/csv', buffer: Buffer.from(syntheticCsv(400)) });
+    await page.waitForFunction(() => /mine\.csv/.test(document.querySelector('[data-testid="tab-source"]')?.textContent || ''));
+    await readyToTrain(page);
+    assert(/the link carries this table \(\d+\.\d kB\)/.test(await text(page, 'tab-note')), await text(page, 'tab-note'));
+    await page.locator('tr[data-column="group"] [data-testid="tab-role"]').selectOption('sensitive');
+    await page.fill('[data-testid="tab-epochs"]', '2');
+    await page.press('[data-testid="tab-epochs"]', 'Enter');
+    await page.waitForFunction(() => /tab\.epochs=2/.test(location.hash));
+    const hash = await page.evaluate(() => location.hash);
+    assert(/&tab\.data=link&/.test(hash) && /&tab\.csv=[A-Za-z0-9_-]{100,}/.test(hash), hash.slice(0, 300));
+    console.log(`     a 400-row CSV (${syntheticCsv(400).length} bytes) makes a ${hash.length}-character link`);
+    const summary = await text(page, 'tab-summary');
+    await page.click('[data-testid="tab-train"]');
+    await trained(page, 120_000);
+    const acc = await dataValue(page, 'tab-accuracy');
+    // Another tab opens the link: no file asked for; the same table, split and accuracy.
+    const other = await open(browser, url, hash.slice(1));
+    await readyToTrain(other);
+    assert(/the link's table/.test(await text(other, 'tab-source')), await text(other, 'tab-source'));
+    assert((await text(other, 'tab-summary')) === summary, `${await text(other, 'tab-summary')} vs ${summary}`);
+    assert((await other.locator('tr[data-column="group"] [data-testid="tab-role"]').inputValue()) === 'sensitive', 'the link\'s roles');
+    await other.click('[data-testid="tab-train"]');
+    await trained(other, 120_000);
+    const again = await dataValue(other, 'tab-accuracy');
+    assert(again === acc, `the link trains to ${again}, the page that made it to ${acc}`);
+    await other.screenshot({ path: path.join(out, 'table-from-link.png'), fullPage: true });
+    await noError(other);
+    await other.close();
+    // A link cut short (as some chat apps do) says so and asks for the file.
+    const cut = await open(browser, url, hash.slice(1).replace(/tab\.csv=([A-Za-z0-9_-]+)/, (_, v) => `tab.csv=${v.slice(0, -40)}`));
+    await cut.waitForFunction(() => /made with a CSV file of your own/.test(document.querySelector('[data-testid="tab-status"]')?.textContent || ''));
+    const banner = await text(cut, 'app-error');
+    assert(/tab\.csv: the table is damaged: the link may have been cut short/.test(banner), banner);
+    await cut.close();
     await page.close();
   });
 

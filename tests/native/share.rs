@@ -77,6 +77,12 @@ fn random_state(rng: &mut Rng) -> ShareState {
     let page = pick(rng, &[Page::Play, Page::Step, Page::Mnist, Page::Gan, Page::Table]);
     // The image experiment's keys are written only in a link to its page.
     let mnist = if page == gradlab::share::Page::Mnist { random_image_config(rng) } else { Default::default() };
+    use gradlab::share::TableSource;
+    let tab_data = if page == Page::Table { pick(rng, &[TableSource::Adult, TableSource::File, TableSource::Link]) } else { Default::default() };
+    let tab_csv = (tab_data == TableSource::Link).then(|| {
+        let rows: String = (0..1 + rng.below(40)).map(|i| format!("{},\"{}, x\",{}\n", rng.below(1000), i % 7, pick(rng, &["yes", "no"]))).collect();
+        gradlab::share::table::pack(format!("n,quoted note,label\n{rows}").as_bytes()).unwrap()
+    });
     ShareState {
         config,
         backend: pick(rng, &[BackendChoice::Auto, BackendChoice::Cpu, BackendChoice::Webgpu]),
@@ -94,7 +100,8 @@ fn random_state(rng: &mut Rng) -> ShareState {
         gan: if page == gradlab::share::Page::Gan { random_gan_config(rng) } else { Default::default() },
         gan_steps: if page == gradlab::share::Page::Gan { random_step_log(rng) } else { Default::default() },
         tab: if page == Page::Table { random_tabular_config(rng) } else { gradlab::train::tabular::TabularConfig::adult() },
-        tab_data: if page == Page::Table { pick(rng, &[gradlab::share::TableSource::Adult, gradlab::share::TableSource::File]) } else { Default::default() },
+        tab_data,
+        tab_csv,
         search: if page == Page::Play {
             let spec = pick(rng, &["grid,4,10,lr=0.001|0.01,depth=0|1|2", "random,200,2000,batch=1..1000,l2=0|0.0001,width=1..16", gradlab::train::search::PLAYGROUND_SPEC]);
             gradlab::train::search::SearchSpec::decode_for::<gradlab::train::Config>(spec).unwrap()
@@ -215,10 +222,12 @@ fn defaults_come_from_the_schema_and_are_valid() {
         // The playground's and the MNIST page's searches only when they are not the default.
         let of_play = key.name() == "search";
         let image_search = key.name() == "mnist.search";
+        // The table itself only when the link carries it.
+        let table_itself = key.name() == "tab.csv";
         assert!(link.contains(&format!("&{}=", key.name())) != (image || of_gan || of_tab || of_play), "{} in {link}", key.name());
         assert!(mnist.contains(&format!("&{}=", key.name())) != (of_gan || of_tab || of_play || image_search), "{} in {mnist}", key.name());
         assert!(gan.contains(&format!("&{}=", key.name())) != (image || of_tab || of_play), "{} in {gan}", key.name());
-        assert!(table.contains(&format!("&{}=", key.name())) != (image || of_gan || of_play), "{} in {table}", key.name());
+        assert!(table.contains(&format!("&{}=", key.name())) != (image || of_gan || of_play || table_itself), "{} in {table}", key.name());
     }
     assert!(link.starts_with("v=2&"));
     // A version-1 link reads without a problem.
@@ -732,4 +741,74 @@ fn a_mid_run_change_replays_exactly_from_its_link() {
     other.hidden = vec![3];
     other.activations = vec![gradlab::models::Activation::Tanh];
     assert!(live.change_settings(other).is_err());
+}
+
+/// A small table of the user's rides in the link (`tab.csv`: zlib, base64url) and comes back byte
+/// for byte; a cut, altered or oversized one is refused by name and the page asks for the file;
+/// a table too large for a link stays out of it.
+#[test]
+fn a_small_table_rides_in_its_link() {
+    use gradlab::share::table::{MAX_PACKED, MAX_UNPACKED, pack, unpack};
+    use gradlab::share::{Page, TableSource};
+    let mut csv = "\u{feff}name,\"a \"\"quoted\"\", note\",score,label\n".to_string();
+    for i in 0..2_000 {
+        csv.push_str(&format!("p{i},\"{},\n≠ {}\",{:.3},{}\n", i % 11, i % 5, (i as f64 * 0.37).sin(), if i % 3 == 0 { "yes" } else { "no" }));
+    }
+    let packed = pack(csv.as_bytes()).expect("a 60 kB CSV of repeats fits a link");
+    assert!(packed.len() < csv.len() / 3, "{} characters for {} bytes", packed.len(), csv.len());
+    assert_eq!(unpack(&packed).unwrap(), csv.as_bytes());
+    let mut state = ShareState { tab_data: TableSource::Link, tab_csv: Some(packed.clone()), ..ShareState::default() };
+    state.view.page = Page::Table;
+    let link = encode(&state);
+    assert!(link.contains("&tab.data=link&") && link.contains(&format!("&tab.csv={packed}")), "{}", &link[..200]);
+    let parsed = decode(&link);
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    assert_eq!(parsed.state, state);
+    // Not on another page, nor with another source.
+    assert!(!encode(&ShareState { view: gradlab::share::View { page: Page::Play, ..state.view.clone() }, ..state.clone() }).contains("tab.csv"));
+    let problem = |link: &str, key: &str| {
+        let parsed = decode(link);
+        let p = parsed.problems.iter().find(|p| p.key == key).unwrap_or_else(|| panic!("no problem for {key}: {:?}", parsed.problems));
+        (p.message.clone(), parsed.state)
+    };
+    // Cut short (a chat app that truncates long links): the checksum catches what deflate would not.
+    for cut in [1, 7, packed.len() / 2] {
+        let (message, s) = problem(&link.replace(&packed, &packed[..packed.len() - cut]), "tab.csv");
+        assert!(message.contains("damaged") || message.contains("not readable"), "cut {cut}: {message}");
+        assert_eq!((s.tab_data, s.tab_csv), (TableSource::File, None), "cut {cut}: the page asks for the file");
+    }
+    let (message, _) = problem(&link.replace(&packed, &packed[..packed.len() - 7]), "tab.data");
+    assert!(message.contains("could not be read; the page asks for the file"), "{message}");
+    // One character altered.
+    let mut altered = packed.clone().into_bytes();
+    let i = altered.len() / 2;
+    altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+    let (message, _) = problem(&link.replace(&packed, std::str::from_utf8(&altered).unwrap()), "tab.csv");
+    assert!(message.contains("damaged"), "{message}");
+    assert!(problem(&link.replace(&packed, "abc*def"), "tab.csv").0.contains("a character outside base64url"));
+    // A small link that would unfold into a huge table.
+    let bomb = pack(&vec![b'1'; MAX_UNPACKED]).unwrap();
+    let mut bytes = vec![b'1'; MAX_UNPACKED + 1];
+    bytes[0] = b'2';
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut z, &bytes).unwrap();
+    let over: String = gradlab::share::weights::base64(&z.finish().unwrap());
+    assert!(unpack(&bomb).is_ok());
+    assert!(unpack(&over).unwrap_err().contains("more than 4 MB"));
+    // The source and the table go together.
+    assert!(problem("page=table&tab.data=link", "tab.data").0.contains("it has no tab.csv"));
+    let (message, s) = problem(&format!("page=table&tab.data=adult&tab.csv={packed}"), "tab.csv");
+    assert!(message.contains("tab.data is adult; ignored") && s.tab_csv.is_none(), "{message}");
+    // Too large for a link: incompressible bytes say how long they would be.
+    let mut rng = Rng::new(3, Stream::Data);
+    let noise: Vec<u8> = (0..20_000).map(|_| rng.below(256) as u8).collect();
+    let why = pack(&noise).unwrap_err();
+    let n: usize = why.strip_prefix("it packs to ").and_then(|w| w.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{why}"));
+    assert!(n > MAX_PACKED && n < 28_000, "{why}");
+    assert!(pack(&vec![b'a'; MAX_UNPACKED + 1]).unwrap_err().contains("a table in a link may unpack to 4 MB at most"));
+    // The page compresses with the browser's zlib: any zlib stream of the table reads the same.
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, csv.as_bytes()).unwrap();
+    assert_eq!(unpack(&gradlab::share::table::pack_zlib(&z.finish().unwrap()).unwrap()).unwrap(), csv.as_bytes());
+    assert!(problem(&format!("page=table&tab.data=link&tab.csv={}", "A".repeat(MAX_PACKED + 1)), "tab.csv").0.contains("more than the 24576 a link may carry"));
 }
