@@ -84,10 +84,11 @@ const SETTING_FLAGS: [(&str, &str); 15] = [
 ];
 
 /// Flags of the image experiment and the schema keys (`train::images::IMAGE_SETTINGS`) they set.
-/// `--optimizer`, `--lr`, `--batch` and `--seed` are shared with the playground: with `--preset`
-/// they go to the image schema.
-const IMAGE_FLAGS: [(&str, &str, &str); 10] = [
+/// `--optimizer`, `--lr`, `--batch`, `--seed`, `--dropout`, `--reg` and `--reg-rate` are shared
+/// with the playground: with `--preset` they go to the image schema.
+const IMAGE_FLAGS: [(&str, &str, &str); 11] = [
     ("--preset", "mnist.preset", "train an image model (or a GAN: gan-small, gan-essay): "),
+    ("--width", "mnist.width", ""),
     ("--images", "mnist.data", ""),
     ("--epochs", "mnist.epochs", ""),
     ("--train-limit", "mnist.limit", ""),
@@ -302,7 +303,15 @@ struct ImageTrainOptions {
 /// override it (shared ones included). Playground-only flags are refused by name.
 fn parse_image_train(m: &ArgMatches) -> Result<ImageTrainOptions, CliError> {
     use crate::train::images::{ImageConfig, apply_image_settings};
-    const SHARED: [(&str, &str); 4] = [("opt", "mnist.opt"), ("lr", "mnist.lr"), ("batch", "mnist.batch"), ("seed", "mnist.seed")];
+    const SHARED: [(&str, &str); 7] = [
+        ("opt", "mnist.opt"),
+        ("lr", "mnist.lr"),
+        ("batch", "mnist.batch"),
+        ("seed", "mnist.seed"),
+        ("dropout", "mnist.dropout"),
+        ("reg", "mnist.reg"),
+        ("regrate", "mnist.regrate"),
+    ];
     if let Some((flag, _)) = SETTING_FLAGS.iter().find(|(_, key)| value(m, key).is_some() && !SHARED.iter().any(|(k, _)| k == key)) {
         return Err(CliError::Setting { flag: flag.to_string(), message: "is a playground setting; it does not apply with --preset".into() });
     }
@@ -314,7 +323,10 @@ fn parse_image_train(m: &ArgMatches) -> Result<ImageTrainOptions, CliError> {
     let mut config = ImageConfig::default();
     apply_image_settings(&mut config, &pairs).map_err(|e| {
         let flag = IMAGE_FLAGS.iter().find(|(_, k, _)| *k == e.setting).map(|(f, _, _)| f.to_string())
-            .or_else(|| SETTING_FLAGS.iter().find(|(_, k)| *k == e.setting).map(|(f, _)| f.to_string()))
+            .or_else(|| {
+                let shared = SHARED.iter().find(|(_, k)| *k == e.setting).map(|(k, _)| *k)?;
+                SETTING_FLAGS.iter().find(|(_, k)| *k == shared).map(|(f, _)| f.to_string())
+            })
             .unwrap_or(e.setting.clone());
         CliError::Setting { flag, message: e.message }
     })?;
@@ -335,7 +347,7 @@ fn train_images(o: ImageTrainOptions) -> Result<(), CliError> {
     let data = parse_bundle(&gz, Verify::Sums(&kind.sums())).map_err(|e| CliError::Data(format!("{}: {e}", path.display())))?;
     let device = device_for(o.backend)?;
     let mut trainer = ImageTrainer::new(o.config, &data, &device)?;
-    let flops_per_sample = trainer.config.preset.arch().train_flops_per_sample();
+    let flops_per_sample = trainer.config.arch().train_flops_per_sample();
     let per_epoch = trainer.steps_per_epoch();
     for epoch in 1..=trainer.config.epochs {
         let start = Instant::now();

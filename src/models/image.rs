@@ -4,7 +4,7 @@
 //!
 //! Two architectures cover the essays' models and their variants:
 //! - [`Arch::Mlp`]: flatten → `fc1` (ReLU) → dropout → `fc2` (essay 000's Keras MLP);
-//! - [`Arch::Cnn`]: `conv1` [→ `bn1`] → ReLU → max-pool 2 → flatten → `fc1` → ReLU → `fc2`
+//! - [`Arch::Cnn`]: `conv1` [→ `bn1`] → ReLU → max-pool 2 → flatten → `fc1` → ReLU [→ dropout] → `fc2`
 //!   (essay 002's `SimpleFCN`, with the padding its erratum needs).
 //!
 //! # Shapes
@@ -38,7 +38,7 @@ pub enum Arch {
         dropout: f32,
     },
     /// `conv1` (`channels` filters of `kernel × kernel`, stride 1, `padding`) [→ `bn1`] → ReLU →
-    /// max-pool 2×2 → flatten → `fc1` (`hidden` units) → ReLU → `fc2`.
+    /// max-pool 2×2 → flatten → `fc1` (`hidden` units) → ReLU [→ dropout] → `fc2`.
     Cnn {
         /// Filters of `conv1`.
         channels: usize,
@@ -50,6 +50,8 @@ pub enum Arch {
         hidden: usize,
         /// Batch norm after the convolution.
         batch_norm: bool,
+        /// Dropout rate after `fc1` while training (the essay's net has none: 0).
+        dropout: f32,
     },
 }
 
@@ -259,7 +261,7 @@ impl ImageModel {
                 }
                 (h, 2)
             }
-            Arch::Cnn { padding, batch_norm: with_bn, .. } => {
+            Arch::Cnn { padding, batch_norm: with_bn, dropout, .. } => {
                 let c = tape.apply(Op::Conv2d { stride: 1, padding: padding as u8 }, &[x, params[0], params[1]], Tag::named(Role::PreActivation, 1, "conv1"));
                 conv = Some(c);
                 let mut h = c;
@@ -283,7 +285,10 @@ impl ImageModel {
                 let flat = tape.apply(Op::Reshape { to: Shape::from([batch, self.arch.flat_features()]) }, &[h], Tag::named(Role::Stage, 1, "flatten"));
                 let first_fc = if with_bn { 4 } else { 2 };
                 let h = tape.apply(Op::Linear, &[flat, params[first_fc], params[first_fc + 1]], Tag::named(Role::PreActivation, 2, "fc1"));
-                let h = tape.apply(Op::Relu, &[h], Tag::named(Role::Activation, 2, "relu2"));
+                let mut h = tape.apply(Op::Relu, &[h], Tag::named(Role::Activation, 2, "relu2"));
+                if let (Phase::Train(rng), true) = (&mut phase, dropout > 0.0) {
+                    h = super::dropout_node(tape, h, dropout as f64, rng, (Tag::named(Role::Mask, 2, "mask2"), Tag::named(Role::Dropped, 2, "dropout2")));
+                }
                 (h, first_fc + 2)
             }
         };

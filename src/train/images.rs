@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use burn::tensor::{DType, Device, Int, TensorData};
 
 use super::ConfigError;
-use super::schema::{Field, above_zero, choice, float, int, shown};
+use super::Regularization;
+use super::schema::{Field, REGULARIZATIONS, above_zero, choice, float, int, regularization_key, shown};
 use crate::data::digits::Augment;
 use crate::data::images::{ImageData, ImageDataset, ImageSet};
 use crate::engine::{EngineError, Leaf, Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Role, Shape, Stream, T, Tag, Tape, read_many, tensor, tensor_from_vec};
@@ -70,12 +71,13 @@ impl Preset {
         }
     }
 
-    /// The network.
+    /// The network as the essay has it (an experiment may change its width and dropout:
+    /// [`ImageConfig::arch`]).
     pub fn arch(&self) -> Arch {
         match self {
             Preset::MlpKeras => Arch::Mlp { hidden: 128, dropout: 0.2 },
-            Preset::CnnTorch | Preset::CnnTuned => Arch::Cnn { channels: 32, kernel: 5, padding: 2, hidden: 10, batch_norm: false },
-            Preset::CnnBn => Arch::Cnn { channels: 32, kernel: 5, padding: 2, hidden: 10, batch_norm: true },
+            Preset::CnnTorch | Preset::CnnTuned => Arch::Cnn { channels: 32, kernel: 5, padding: 2, hidden: 10, batch_norm: false, dropout: 0.0 },
+            Preset::CnnBn => Arch::Cnn { channels: 32, kernel: 5, padding: 2, hidden: 10, batch_norm: true, dropout: 0.0 },
         }
     }
 
@@ -90,9 +92,18 @@ impl Preset {
     /// The settings it starts from, as `(key, value)` pairs of [`IMAGE_SETTINGS`].
     fn defaults(&self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Preset::MlpKeras => &[("opt", "adam"), ("lr", "0.001"), ("momentum", "0.9"), ("batch", "128"), ("epochs", "10")],
-            Preset::CnnTorch | Preset::CnnBn => &[("opt", "momentum"), ("lr", "0.001"), ("momentum", "0.9"), ("batch", "100"), ("epochs", "10")],
-            Preset::CnnTuned => &[("opt", "momentum"), ("lr", "0.01"), ("momentum", "0.9"), ("batch", "100"), ("epochs", "10")],
+            Preset::MlpKeras => &[
+                ("width", "128"), ("dropout", "0.2"), ("reg", "none"), ("regrate", "0"),
+                ("opt", "adam"), ("lr", "0.001"), ("momentum", "0.9"), ("batch", "128"), ("epochs", "10"),
+            ],
+            Preset::CnnTorch | Preset::CnnBn => &[
+                ("width", "10"), ("dropout", "0"), ("reg", "none"), ("regrate", "0"),
+                ("opt", "momentum"), ("lr", "0.001"), ("momentum", "0.9"), ("batch", "100"), ("epochs", "10"),
+            ],
+            Preset::CnnTuned => &[
+                ("width", "10"), ("dropout", "0"), ("reg", "none"), ("regrate", "0"),
+                ("opt", "momentum"), ("lr", "0.01"), ("momentum", "0.9"), ("batch", "100"), ("epochs", "10"),
+            ],
         }
     }
 }
@@ -130,6 +141,14 @@ pub struct ImageConfig {
     pub preset: Preset,
     /// Which dataset.
     pub dataset: ImageDataset,
+    /// Units of the hidden dense layer `fc1` (the preset's: 128 in the MLP, 10 in the CNN).
+    pub width: usize,
+    /// Dropout rate after `fc1` while training (the preset's: 0.2 in the MLP, none in the CNN).
+    pub dropout: f64,
+    /// Weight penalty on the weight matrices and filters (not biases or batch norm).
+    pub regularization: Regularization,
+    /// Its rate λ.
+    pub reg_rate: f64,
     /// The update rule.
     pub optimizer: OptimizerKind,
     /// Peak learning rate.
@@ -182,6 +201,34 @@ pub static IMAGE_SETTINGS: &[ImageSetting] = &[
             }
             Ok(())
         },
+    },
+    ImageSetting {
+        key: "mnist.width",
+        default: "128",
+        expected: "units of the hidden layer fc1, a whole number from 1 to 1024",
+        get: |c| c.width.to_string(),
+        set: |c, v| Ok(c.width = int(v, 1, 1024)? as usize),
+    },
+    ImageSetting {
+        key: "mnist.dropout",
+        default: "0.2",
+        expected: "the dropout rate after fc1, a number from 0 to 0.9",
+        get: |c| format!("{}", c.dropout),
+        set: |c, v| Ok(c.dropout = float(v, 0.0, 0.9)?),
+    },
+    ImageSetting {
+        key: "mnist.reg",
+        default: "none",
+        expected: "none, l1 or l2 (a penalty on the weights and filters)",
+        get: |c| regularization_key(&c.regularization).into(),
+        set: |c, v| Ok(c.regularization = choice(v, &REGULARIZATIONS, regularization_key)?),
+    },
+    ImageSetting {
+        key: "mnist.regrate",
+        default: "0",
+        expected: "the penalty's rate λ, a number from 0 to 1",
+        get: |c| format!("{}", c.reg_rate),
+        set: |c, v| Ok(c.reg_rate = float(v, 0.0, 1.0)?),
     },
     ImageSetting {
         key: "mnist.data",
@@ -296,6 +343,10 @@ pub fn image_defaults() -> ImageConfig {
     let mut c = ImageConfig {
         preset: Preset::MlpKeras,
         dataset: ImageDataset::Mnist,
+        width: 128,
+        dropout: 0.2,
+        regularization: Regularization::None,
+        reg_rate: 0.0,
         optimizer: OptimizerKind::Adam,
         lr: 0.001,
         momentum: 0.9,
@@ -341,6 +392,37 @@ pub fn validate_image(config: &ImageConfig) -> Result<(), ConfigError> {
 }
 
 impl ImageConfig {
+    /// The network: the preset's, with this experiment's width and dropout.
+    pub fn arch(&self) -> Arch {
+        match self.preset.arch() {
+            Arch::Mlp { .. } => Arch::Mlp { hidden: self.width, dropout: self.dropout as f32 },
+            Arch::Cnn { channels, kernel, padding, batch_norm, .. } => {
+                Arch::Cnn { channels, kernel, padding, hidden: self.width, batch_norm, dropout: self.dropout as f32 }
+            }
+        }
+    }
+
+    /// The network and its penalty in a line: `784 → 64 ReLU → dropout 0.3 → 10, L2 λ = 0.001`.
+    pub fn describe(&self) -> String {
+        let drop = |d: f32| if d > 0.0 { format!(" → dropout {d}") } else { String::new() };
+        let net = match self.arch() {
+            Arch::Mlp { hidden, dropout } => format!("{} → {hidden} ReLU{} → {CLASSES}", SIDE * SIDE, drop(dropout)),
+            Arch::Cnn { channels, kernel, hidden, batch_norm, dropout, .. } => format!(
+                "conv {kernel}×{kernel} ×{channels}{} → ReLU → pool 2 → {hidden} → ReLU{} → {CLASSES}",
+                if batch_norm { " → batch norm" } else { "" },
+                drop(dropout)
+            ),
+        };
+        // (Not `to_uppercase`: its Unicode table costs the wasm 14 kB.)
+        let penalty = match self.regularization {
+            _ if self.reg_rate == 0.0 => return net,
+            Regularization::None => return net,
+            Regularization::L1 => "L1",
+            Regularization::L2 => "L2",
+        };
+        format!("{net}, {penalty} λ = {}", self.reg_rate)
+    }
+
     /// The learning rate for step `step` (0-based) of a run of `steps_per_epoch` steps an epoch.
     pub fn lr_at(&self, step: u64, steps_per_epoch: usize) -> f64 {
         let per_epoch = steps_per_epoch.max(1) as f64;
@@ -725,7 +807,7 @@ impl ImageTrainer {
     }
 
     fn with_data(config: ImageConfig, data: &ImageData, device: &Device, train: DeviceSplit, test: DeviceSplit) -> Self {
-        let model = ImageModel::init(config.preset.arch(), config.preset.init(), config.seed, device, Precision::F32);
+        let model = ImageModel::init(config.arch(), config.preset.init(), config.seed, device, Precision::F32);
         let mut opt = OptimizerConfig::new(config.optimizer, config.lr);
         opt.momentum = config.momentum;
         if config.preset == Preset::MlpKeras {
@@ -798,16 +880,26 @@ impl ImageTrainer {
     }
 
     /// Records one training step's forward pass on a tape of the given mode (the stepper uses a
-    /// trace; training a train-mode tape). Returns the tape, the model's nodes and the loss.
+    /// trace; training a train-mode tape). Returns the tape, the model's nodes and the loss (with
+    /// the weight penalty, if any).
     pub fn record_step(&mut self, mode: Mode) -> (Tape, ImageNodes, usize) {
+        let (tape, nodes, _, loss) = self.record(mode);
+        (tape, nodes, loss)
+    }
+
+    /// [`ImageTrainer::record_step`], with the data loss's node (the cross-entropy, before the
+    /// penalty is added).
+    fn record(&mut self, mode: Mode) -> (Tape, ImageNodes, usize, usize) {
         let (x, y, n) = self.next_batch();
         let mut tape = Tape::with_mode(mode);
         let xn = tape.leaf(Leaf::Input, Tag::of(Role::Input), x, [n, 1, SIDE, SIDE]);
         let yn = tape.leaf(Leaf::Constant, Tag::of(Role::Target), y, [n, CLASSES]);
         let nodes = self.model.forward(&mut tape, xn, Phase::Train(&mut self.dropout_rng));
-        let loss = tape.apply(Op::SoftmaxCrossEntropy, &[nodes.logits, yn], Tag::of(Role::Loss));
+        let data = tape.apply(Op::SoftmaxCrossEntropy, &[nodes.logits, yn], Tag::of(Role::Loss));
+        let weights: Vec<usize> = self.model.arch.tags().iter().zip(&nodes.params).filter(|(t, _)| t.role == Role::Weight).map(|(_, &p)| p).collect();
+        let loss = super::penalised(&mut tape, data, &weights, self.config.regularization, self.config.reg_rate);
         self.model.update_running_stats(&tape, &nodes);
-        (tape, nodes, loss)
+        (tape, nodes, data, loss)
     }
 
     /// One optimisation step on the next batch. Returns the batch's loss (not read back).
@@ -821,17 +913,18 @@ impl ImageTrainer {
     /// and epoch loss advance exactly as [`ImageTrainer::train_step`]'s. Returns the tape after
     /// backward, the model's nodes and the loss node.
     pub fn step_on(&mut self, mode: Mode) -> (Tape, ImageNodes, usize) {
-        let (mut tape, nodes, loss) = self.record_step(mode);
+        let (mut tape, nodes, data, loss) = self.record(mode);
         // Scored before the backward frees the logits (with dropout, as Keras' `fit` reports it).
-        let targets = tape.node(loss).inputs[1];
+        // The epoch's training loss is the data loss (comparable with the test loss).
+        let targets = tape.node(data).inputs[1];
         let right = right_answers(tape.value(nodes.logits), tape.value(targets));
         let images = tape.shape(targets).dims()[0];
+        let value = tape.value(data).clone();
         tape.backward(loss);
         let grads = tape.grads_or_zeros(&nodes.params);
         self.optimizer.config.lr = self.config.lr_at(self.step, self.steps_per_epoch());
         self.optimizer.update(&mut self.model.params, &grads);
         self.step += 1;
-        let value = tape.value(loss).clone();
         self.epoch_sums = Some(match self.epoch_sums.take() {
             Some(s) => EpochSums { loss: s.loss.add(value), right: s.right.add(right), batches: s.batches + 1, images: s.images + images },
             None => EpochSums { loss: value, right, batches: 1, images },

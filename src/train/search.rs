@@ -106,6 +106,8 @@ pub struct Knobs<'a> {
     hidden: Option<&'a mut Vec<usize>>,
     /// One per hidden layer, where the experiment chooses them (the playground).
     activations: Option<&'a mut Vec<Activation>>,
+    /// The one hidden layer's width, where the depth is fixed (the MNIST models).
+    width: Option<&'a mut usize>,
     /// The width of a layer added to a net with none.
     default_width: usize,
     dropout: Option<&'a mut f64>,
@@ -118,7 +120,7 @@ impl Knobs<'_> {
     fn value(&self, p: Param) -> f64 {
         match p {
             Param::Lr => *self.lr,
-            Param::Width => self.hidden.as_deref().and_then(|h| h.first().copied()).unwrap_or(0) as f64,
+            Param::Width => self.hidden.as_deref().and_then(|h| h.first().copied()).or(self.width.as_deref().copied()).unwrap_or(0) as f64,
             Param::Depth => self.hidden.as_deref().map_or(0, |h| h.len()) as f64,
             Param::Dropout => self.dropout.as_deref().copied().unwrap_or(0.0),
             Param::Batch => *self.batch as f64,
@@ -138,6 +140,9 @@ impl Knobs<'_> {
             Param::Width => {
                 if let Some(h) = self.hidden.as_deref_mut() {
                     *h = vec![v as usize; h.len()];
+                }
+                if let Some(w) = self.width.as_deref_mut() {
+                    *w = v as usize;
                 }
             }
             Param::Depth => {
@@ -182,6 +187,7 @@ impl Experiment for TabularConfig {
             lr: &mut self.lr,
             hidden: Some(&mut self.hidden),
             activations: None,
+            width: None,
             default_width: 128,
             dropout: Some(&mut self.dropout),
             batch: &mut self.batch_size,
@@ -211,6 +217,7 @@ impl Experiment for Config {
             lr: &mut self.lr,
             hidden: Some(&mut self.hidden),
             activations: Some(&mut self.activations),
+            width: None,
             default_width: 4,
             dropout: Some(&mut self.dropout),
             batch: &mut self.batch_size,
@@ -219,19 +226,33 @@ impl Experiment for Config {
     }
 }
 
-/// The MNIST page's presets fix their architecture, dropout and regularisation: a search there
-/// varies the learning rate and the batch size (the schema's limits: lr up to 10, batch 1–1000).
+/// The MNIST models keep their shape (one hidden dense layer, and the CNN's convolution): a
+/// search there varies everything else — the learning rate, the hidden layer's width, the
+/// dropout, the batch size and the L2 rate — within the schema's limits.
 impl Experiment for ImageConfig {
     const MAX_EPOCHS: usize = 10;
-    const SEARCHED: &'static [Param] = &[Param::Lr, Param::Batch];
+    const SEARCHED: &'static [Param] = &[Param::Lr, Param::Width, Param::Dropout, Param::Batch, Param::L2];
     fn bounds(p: Param) -> (f64, f64) {
         match p {
+            Param::Lr => (1e-6, 10.0),
+            Param::Width => (1.0, 1024.0),
+            Param::Depth => (1.0, 1.0),
+            Param::Dropout => (0.0, 0.9),
             Param::Batch => (1.0, 1000.0),
-            _ => (1e-6, 10.0),
+            Param::L2 => (0.0, 1.0),
         }
     }
     fn knobs(&mut self) -> Knobs<'_> {
-        Knobs { lr: &mut self.lr, hidden: None, activations: None, default_width: 0, dropout: None, batch: &mut self.batch_size, l2: None }
+        Knobs {
+            lr: &mut self.lr,
+            hidden: None,
+            activations: None,
+            width: Some(&mut self.width),
+            default_width: 0,
+            dropout: Some(&mut self.dropout),
+            batch: &mut self.batch_size,
+            l2: Some((&mut self.regularization, &mut self.reg_rate)),
+        }
     }
     fn set_epochs(&mut self, epochs: usize) {
         self.epochs = epochs;

@@ -215,7 +215,7 @@ pub(super) async fn traced_step(m: MnistUi, data: &ImageData) -> Result<crate::s
 /// 1,000 test images) and a full test evaluation at each epoch's end.
 async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(), String> {
     let live = || m.generation.get_untracked() == generation;
-    let (per_epoch, epochs, flops) = with_trainer(|t| (t.steps_per_epoch(), t.config.epochs, t.config.preset.arch().train_flops_per_sample())).ok_or("no trainer")?;
+    let (per_epoch, epochs, flops) = with_trainer(|t| (t.steps_per_epoch(), t.config.epochs, t.config.arch().train_flops_per_sample())).ok_or("no trainer")?;
     let point_every = per_epoch.div_ceil(POINTS_PER_EPOCH).max(1) as u64;
     // A point is due once a point's or an epoch's boundary has been passed since the last one
     // (also by a step the stepper took while training was paused).
@@ -341,8 +341,8 @@ async fn evaluate(m: MnistUi, generation: u64, full: bool, data: &ImageData) -> 
 /// (CNN). Reads back once.
 async fn draw_weights(data: &ImageData) {
     let Some((arch, params, maps)) = with_trainer(|t| {
-        let maps = matches!(t.config.preset.arch(), Arch::Cnn { .. }).then(|| t.conv_maps(data.test.image(0)));
-        (t.config.preset.arch(), t.model.params[0].clone(), maps)
+        let maps = matches!(t.config.arch(), Arch::Cnn { .. }).then(|| t.conv_maps(data.test.image(0)));
+        (t.config.arch(), t.model.params[0].clone(), maps)
     }) else {
         return;
     };
@@ -495,7 +495,7 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
     };
     let loss_points = Signal::derive(move || m.history.get().iter().map(|p| (p.0, p.1, p.2)).collect());
     let acc_points = Signal::derive(move || m.history.get().iter().map(|p| (p.0, p.3, p.4)).collect());
-    let is_cnn = move || matches!(m.config.get().preset.arch(), Arch::Cnn { .. });
+    let is_cnn = move || matches!(m.config.get().arch(), Arch::Cnn { .. });
     // The playground's start-up opens WebGPU once the page is idle; its signal says when.
     let ui = expect_context::<super::Ui>();
     let gpu_open = move || ui.gpu_available.get() && device(BackendKind::Gpu).is_some();
@@ -504,6 +504,10 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
             <h2>"Train"</h2>
             <div class="controls-row">
                 {choice_control(m, "preset", "model", presets)}
+                {number_control(m, "width", "hidden units", problem)}
+                {number_control(m, "dropout", "dropout", problem)}
+                {choice_control(m, "reg", "penalty", &[("none", "none"), ("l1", "L1"), ("l2", "L2")])}
+                {number_control(m, "regrate", "penalty rate λ", problem)}
                 {choice_control(m, "opt", "optimizer", &[("sgd", "SGD"), ("momentum", "SGD + momentum"), ("adam", "Adam")])}
                 {number_control(m, "lr", "learning rate", problem)}
                 {number_control(m, "batch", "batch", problem)}
@@ -526,6 +530,10 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
                 </label>
             </div>
             <p class="hint">{move || m.config.get().preset.title()}</p>
+            {move || {
+                let c = m.config.get();
+                (c.arch() != c.preset.arch() || c.reg_rate > 0.0).then(|| view! { <p class="hint" data-testid="mnist-network">{format!("This run: {}", c.describe())}</p> })
+            }}
             {move || m.config.get().preset.erratum().map(|e| view! { <p class="erratum" data-testid="mnist-erratum">{e}</p> })}
             {move || problem.get().map(|p| view! { <p class="error" data-testid="mnist-problem">{p}</p> })}
             // Offered while the settings are the linked run's (all of them, epochs too: a schedule
@@ -564,7 +572,7 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
                     disabled=move || matches!(m.run.get(), Run::Idle | Run::Preparing)
                     on:click=move |_| spawn_local(export_weights(m))>"save weights"</button>
                 <button data-testid="mnist-shipped" title="weights trained natively by gradlab's CLI on all 60,000 digits (97.75%)"
-                    class:hidden=move || m.config.get().preset != crate::train::images::Preset::MlpKeras
+                    class:hidden=move || m.config.with(|c| c.preset != crate::train::images::Preset::MlpKeras || c.width != 128)
                     disabled=move || data().is_none() || matches!(m.run.get(), Run::Training | Run::Preparing | Run::Evaluating)
                     on:click=move |_| if let Some(d) = loaded(kind.get_untracked()) { spawn_local(load_shipped(m, d)) }>"use trained weights"</button>
                 <label class="file-button" title="a safetensors state dict of this model (PyTorch names)">"load weights"

@@ -388,12 +388,50 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     await page.close();
   });
 
+  await test('MNIST network settings: the hidden layer\'s width, dropout and penalty come from the link, are checked, shape the model that trains, and a search varies them', async () => {
+    const page = await open(browser, url, 'page=mnist&mnist.preset=cnn-tuned&mnist.width=24&mnist.dropout=0.25&mnist.limit=2000&mnist.batch=50&mnist.epochs=1', { width: 1280, height: 1000 });
+    await settled(page);
+    assert(await page.locator('[data-testid="mnist-width"]').inputValue() === '24' && await page.locator('[data-testid="mnist-dropout"]').inputValue() === '0.25', 'the link\'s width and dropout');
+    assert(await text(page, 'mnist-network') === 'This run: conv 5×5 ×32 → ReLU → pool 2 → 24 → ReLU → dropout 0.25 → 10', await text(page, 'mnist-network'));
+    await setField(page, 'width', '0');
+    assert(/hidden units: 0 is out of range/.test(await text(page, 'mnist-problem')), await text(page, 'mnist-problem'));
+    await setField(page, 'width', '16');
+    await page.selectOption('[data-testid="mnist-reg"]', 'l2');
+    await setField(page, 'regrate', '0.001');
+    await page.waitForFunction(() => /mnist\.width=16&/.test(location.hash) && /mnist\.reg=l2&/.test(location.hash) && /mnist\.regrate=0\.001&/.test(location.hash));
+    assert(/→ 16 → ReLU → dropout 0\.25 → 10, L2 λ = 0\.001$/.test(await text(page, 'mnist-network')), await text(page, 'mnist-network'));
+    await trainToTheEnd(page, 240_000);
+    const acc = await text(page, 'mnist-test-acc');
+    console.log(`     cnn-tuned, 16 hidden units, dropout 0.25, L2 0.001, 2,000 digits, 1 epoch of 40 batches: ${acc}`);
+    assert(await text(page, 'mnist-status') === 'done' && parseFloat(acc) > 30, acc);
+    const dict = safetensorsHeader(await download(page, 'mnist-export'));
+    assert(JSON.stringify(dict['fc1.weight'].shape) === '[16,6272]' && JSON.stringify(dict['fc2.weight'].shape) === '[10,16]', JSON.stringify(dict).slice(0, 300));
+    await page.locator('.mnist-train').screenshot({ path: path.join(out, 'mnist-network-settings.png') });
+    await noError(page);
+    await page.close();
+    // A search over the width and the dropout of the MLP: two trials, each a network of its own width.
+    const search = await open(browser, url, 'page=mnist&mnist.limit=2000&mnist.batch=32&mnist.search=grid,2,1,width=8|64,dropout=0.1', { width: 1280, height: 1000 });
+    await settled(search);
+    await search.locator('[data-testid="mnist-search"]').scrollIntoViewIfNeeded();
+    await search.click('[data-testid="mnist-search-run"]');
+    await search.waitForFunction(() => /^done: 2 trials/.test(document.querySelector('[data-testid="mnist-search-status"]')?.textContent || ''), null, { timeout: 180_000 });
+    const trials = await search.locator('[data-testid="mnist-search-table"] tr[data-trial]').evaluateAll((rows) => rows.map((r) => [Number(r.dataset.trial), Number(r.dataset.accuracy)]));
+    console.log(`     width 8 vs 64 (dropout 0.1), 1,600 images, 1 epoch of 50 batches: ${trials.map(([n, a]) => `${n}: ${(100 * a).toFixed(2)}%`).join(', ')}`);
+    const byTrial = Object.fromEntries(trials);
+    assert(trials.length === 2 && byTrial[1] > 0.2 && byTrial[2] > 0.6, JSON.stringify(trials));
+    await search.click('[data-testid="mnist-search-apply"]');
+    await search.waitForFunction(() => ['8', '64'].includes(document.querySelector('[data-testid="mnist-width"]').value) && document.querySelector('[data-testid="mnist-dropout"]').value === '0.1');
+    await search.locator('[data-testid="mnist-search"]').screenshot({ path: path.join(out, 'mnist-search-width.png') });
+    await noError(search);
+    await search.close();
+  });
+
   await test('MNIST search: a grid over the learning rate and the batch on a carve of the training images, its table and link; the best applied; training pauses it', async () => {
     const page = await open(browser, url, 'page=mnist&mnist.limit=2000&mnist.search=grid,3,2,lr=0.000001|0.001,batch=64|128', { width: 1280, height: 1000 });
     await settled(page);
     await page.locator('[data-testid="mnist-search"]').scrollIntoViewIfNeeded();
-    // Only the settings a preset leaves free are offered; a batch beyond the schema's is refused.
-    assert(await page.locator('[data-testid="mnist-search-on-width"]').count() === 0, 'no width to search on a preset');
+    // The settings a model may vary are offered (not its depth); a batch beyond the schema's is refused.
+    assert(await page.locator('[data-testid="mnist-search-on-width"]').count() === 1 && await page.locator('[data-testid="mnist-search-on-depth"]').count() === 0, 'width, not depth');
     await page.fill('[data-testid="mnist-search-batch"]', '64|2000');
     await page.press('[data-testid="mnist-search-batch"]', 'Tab');
     assert(/outside 1 to 1000/.test(await text(page, 'mnist-search-error')), await text(page, 'mnist-search-error'));

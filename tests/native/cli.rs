@@ -70,6 +70,10 @@ fn train_an_image_preset() {
     assert!(code == Some(2) && stderr.contains("--dataset") && stderr.contains("playground"), "{stderr}");
     let (code, _, stderr) = run(&["train", "--preset", "mlp-keras", "--train-limit", "5"]);
     assert!(code == Some(2) && stderr.contains("--train-limit") && stderr.contains("fewer than 100"), "{stderr}");
+    let (code, _, stderr) = run(&["train", "--preset", "mlp-keras", "--dropout", "2"]);
+    assert!(code == Some(2) && stderr.contains("--dropout") && stderr.contains("out of range"), "{stderr}");
+    let (code, _, stderr) = run(&["train", "--preset", "cnn-torch", "--width", "0"]);
+    assert!(code == Some(2) && stderr.contains("--width") && stderr.contains("out of range"), "{stderr}");
     let (code, _, stderr) = run(&["train", "--preset", "mlp-keras", "--data-dir", "/nonexistent"]);
     assert!(code == Some(2) && stderr.contains("./x data"), "{stderr}");
     let Ok(dir) = std::env::var("GRADLAB_DATA") else {
@@ -88,6 +92,11 @@ fn train_an_image_preset() {
     let bytes = std::fs::read(&save).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     assert_eq!(file.tensor("fc1.weight").unwrap().shape(), &[128, 784]);
+    // The hidden layer's width and the penalty from flags.
+    let (code, _, stderr) = run(&["train", "--preset", "mlp-keras", "--width", "32", "--reg", "l2", "--reg-rate", "0.001", "--train-limit", "500", "--epochs", "1", "--json", "--data-dir", &dir, "--save", save.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let bytes = std::fs::read(&save).unwrap();
+    assert_eq!(safetensors::SafeTensors::deserialize(&bytes).unwrap().tensor("fc1.weight").unwrap().shape(), &[32, 784]);
     std::fs::remove_file(&save).ok();
 }
 

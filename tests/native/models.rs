@@ -33,6 +33,24 @@ fn presets_set_their_hyper_parameters_and_settings_are_checked() {
     assert!(bad(&mut c, "layers", "4").contains("not a setting"));
     assert_eq!(c, image_defaults(), "a refused value changes nothing before it");
     assert!(Preset::CnnTorch.erratum().unwrap().contains("32×12×12"));
+    // The hidden layer's width, the dropout and the penalty: each preset's own, then the link's.
+    let d = image_defaults();
+    assert_eq!((d.width, d.dropout, d.reg_rate, d.arch()), (128, 0.2, 0.0, Preset::MlpKeras.arch()));
+    let c = config(&[("width", "64"), ("preset", "cnn-bn")]);
+    assert_eq!((c.width, c.dropout), (64, 0.0), "the link's width, the preset's dropout");
+    assert_eq!(c.describe(), "conv 5×5 ×32 → batch norm → ReLU → pool 2 → 64 → ReLU → 10");
+    let c = config(&[("preset", "cnn-torch"), ("dropout", "0.25"), ("reg", "l2"), ("regrate", "0.001")]);
+    assert_eq!(c.describe(), "conv 5×5 ×32 → ReLU → pool 2 → 10 → ReLU → dropout 0.25 → 10, L2 λ = 0.001");
+    assert_eq!(config(&[("width", "300")]).describe(), "784 → 300 ReLU → dropout 0.2 → 10");
+    let mut c = image_defaults();
+    assert!(bad(&mut c, "width", "0").contains("out of range"));
+    assert!(bad(&mut c, "dropout", "1").contains("out of range"));
+    assert!(bad(&mut c, "reg", "l3").contains("not one of"));
+    // A preset chosen later puts back its own.
+    let c = config(&[("preset", "mlp-keras"), ("width", "32")]);
+    let mut again = c.clone();
+    apply_image_settings(&mut again, &[("mnist.preset".into(), "cnn-tuned".into())]).unwrap();
+    assert_eq!((again.width, again.dropout), (10, 0.0));
 }
 
 #[test]

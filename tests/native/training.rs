@@ -407,15 +407,22 @@ mod search {
         let _ = Param::Lr;
     }
 
-    /// The MNIST page's search: only the learning rate and the batch size (the presets fix the
-    /// rest), trials on the first training images with the last fifth of them validating — never a
-    /// test image — each scored as its own trainer evaluates those images.
+    /// The MNIST page's search: the learning rate, the hidden layer's width, the dropout, the
+    /// batch size and the L2 rate (the models keep their depth), trials on the first training
+    /// images with the last fifth of them validating — never a test image — each scored as its
+    /// own trainer evaluates those images.
     #[test]
-    fn a_mnist_search_varies_lr_and_batch_on_a_carve_of_the_training_images() {
+    fn a_mnist_search_varies_its_settings_on_a_carve_of_the_training_images() {
         use gradlab::data::images::{ImageData, ImageSet};
         use gradlab::train::images::{ImageConfig, ImageTrainer, Split, image_defaults};
         use gradlab::train::search::{IMAGE_SEARCH_IMAGES, ImageSearch};
-        for (bad, says) in [("grid,2,1,width=64", "searched here: lr, batch"), ("grid,2,1,dropout=0.1", "searched here: lr, batch"), ("grid,2,1,batch=2000", "outside 1 to 1000"), ("grid,2,11,lr=0.1", "from 1 to 10")] {
+        for (bad, says) in [
+            ("grid,2,1,depth=2", "'depth' is not one of the settings searched here: lr, width, dropout, batch, l2"),
+            ("grid,2,1,width=2000", "outside 1 to 1024"),
+            ("grid,2,1,dropout=0.95", "outside 0 to 0.9"),
+            ("grid,2,1,batch=2000", "outside 1 to 1000"),
+            ("grid,2,11,lr=0.1", "from 1 to 10"),
+        ] {
             let e = SearchSpec::decode_for::<ImageConfig>(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
@@ -451,5 +458,33 @@ mod search {
         assert_eq!(applied, ImageConfig { lr: 0.001, batch_size: 64, ..base });
         // Too few images to carve from.
         assert!(ImageSearch::new(spec, &ImageConfig { train_limit: 2, ..image_defaults() }, &data).is_err());
+        // The width, the dropout and the L2 rate reach the trials' networks: on the CNN too (whose
+        // preset has neither dropout nor a penalty), a trial equals a trainer built by hand.
+        let cnn = ImageConfig { train_limit: 500, ..image_defaults() };
+        let mut cnn = cnn;
+        (gradlab::train::images::image_setting("mnist.preset").unwrap().set)(&mut cnn, "cnn-tuned").unwrap();
+        let spec = SearchSpec::decode_for::<ImageConfig>("grid,2,1,width=4|24,dropout=0.3,l2=0.01").unwrap();
+        let mut search = ImageSearch::new(spec.clone(), &cnn, &data).unwrap();
+        while search.advance() {}
+        let trials = search.trials().to_vec();
+        assert_eq!(trials.iter().map(|t| t.values.clone()).collect::<Vec<_>>(), [vec![4.0, 0.3, 0.01], vec![24.0, 0.3, 0.01]]);
+        let mut applied = cnn.clone();
+        spec.apply(&mut applied, &trials[1].values);
+        use gradlab::train::Regularization;
+        assert_eq!(applied, ImageConfig { width: 24, dropout: 0.3, regularization: Regularization::L2, reg_rate: 0.01, ..cnn.clone() });
+        let carve = ImageData { train: part(0..400), test: part(400..500) };
+        let mut t = ImageTrainer::new(ImageConfig { train_limit: 0, epochs: 1, ..applied.clone() }, &carve, &backend::cpu()).unwrap();
+        assert_eq!(t.model.arch.shapes()[2].dims(), [24, 32 * 14 * 14], "fc1 has the trial's width");
+        for _ in 0..t.steps_per_epoch() {
+            t.train_step();
+        }
+        let m = block_on(t.evaluate(Split::Test, 250)).unwrap();
+        assert_eq!((m.accuracy, m.loss), (trials[1].accuracy, trials[1].loss));
+        // Without the dropout and the penalty the same trial trains differently.
+        let mut plain = ImageTrainer::new(ImageConfig { train_limit: 0, epochs: 1, dropout: 0.0, reg_rate: 0.0, regularization: Regularization::None, ..applied }, &carve, &backend::cpu()).unwrap();
+        for _ in 0..plain.steps_per_epoch() {
+            plain.train_step();
+        }
+        assert_ne!(block_on(plain.evaluate(Split::Test, 250)).unwrap().loss, m.loss);
     }
 }

@@ -1,5 +1,6 @@
-//! The MNIST page's side of the hyper-parameter search ([`crate::ui::search`]): the preset's
-//! learning rate and batch size (the presets fix the rest), trials on the CPU over at most
+//! The MNIST page's side of the hyper-parameter search ([`crate::ui::search`]): the learning
+//! rate, the hidden layer's width, the dropout, the batch size and the L2 rate (the models keep
+//! their depth), trials on the CPU over at most
 //! [`IMAGE_SEARCH_IMAGES`](crate::train::search::IMAGE_SEARCH_IMAGES) of the page's training images, the last fifth of them validating —
 //! never a test image — scored by validation accuracy. The best applies to the settings and resets
 //! the model, as editing them by hand does.
@@ -19,6 +20,9 @@ const ID: &str = "mnist-search";
 fn suggestion(p: Param) -> &'static str {
     match p {
         Param::Batch => "32|64|128",
+        Param::Width => "16|64|128|256",
+        Param::Dropout => "0..0.5",
+        Param::L2 => "0|0.0001|0.001",
         _ => "0.0001..0.03",
     }
 }
