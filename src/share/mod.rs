@@ -28,9 +28,14 @@ use crate::train::schema::{self, Change, LIVE_KEYS, MAX_CHANGES, Setting, apply_
 /// The link format's version; bump it when the meaning of an existing key changes.
 pub const VERSION: u32 = 2;
 
-/// Longest link (the part after `#`) we read; longer ones are refused with a message. Room for
-/// the settings and weights (8 KiB) and a table of the user's ([`table::MAX_PACKED`]).
-pub const MAX_LINK: usize = 8 * 1024 + table::MAX_PACKED;
+/// Longest link (the part after `#`) the page writes with weights in it; longer, it leaves the
+/// weights out and says so.
+pub const MAX_LINK: usize = 8 * 1024;
+
+/// Longest link we read; longer ones are refused with a message. Room for the settings (and
+/// weights) and a table of the user's ([`table::MAX_PACKED`]): a page writes a table into its link
+/// only while the whole link stays within this.
+pub const MAX_READ: usize = MAX_LINK + table::MAX_PACKED;
 
 /// Largest experiment or weights file we open (32 MiB); a larger one is refused by its size,
 /// before it is read into memory.
@@ -592,10 +597,10 @@ pub fn decode(fragment: &str) -> Parsed {
     if fragment.is_empty() {
         return Parsed { state, problems };
     }
-    if fragment.len() > MAX_LINK {
+    if fragment.len() > MAX_READ {
         problems.push(Problem {
             key: "link".into(),
-            message: format!("the link is {} bytes, more than the {MAX_LINK} we read; opened the defaults instead", fragment.len()),
+            message: format!("the link is {} bytes, more than the {MAX_READ} we read; opened the defaults instead", fragment.len()),
         });
         return Parsed { state, problems };
     }

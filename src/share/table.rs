@@ -51,22 +51,28 @@ pub fn unpack(text: &str) -> Result<Vec<u8>, String> {
     if text.len() > MAX_PACKED {
         return Err(format!("the table is {} characters, more than the {MAX_PACKED} a link may carry", text.len()));
     }
-    let bytes = super::weights::unbase64(text).map_err(|e| format!("the table is not readable: {e}"))?;
+    let bytes = super::weights::unbase64(text).map_err(|e| match e {
+        super::weights::WeightsError::Corrupt(why) => format!("the table is not readable: {why}"),
+        other => format!("the table is not readable: {other}"),
+    })?;
     let damaged = || "the table is damaged: the link may have been cut short or altered".to_string();
-    // The stream must end where the text ends (a cut link reads as a shorter table otherwise).
+    // The stream must end where the text ends (a cut link reads as a shorter table otherwise);
+    // it unpacks a piece at a time, so the limit holds to the byte.
     let mut z = flate2::Decompress::new(true);
     let mut csv = Vec::new();
+    let mut piece = vec![0u8; 64 << 10];
     loop {
         let (used, made) = (z.total_in(), z.total_out());
-        csv.reserve((64 << 10).min(MAX_UNPACKED + 1 - csv.len()));
-        let status = z.decompress_vec(&bytes[used as usize..], &mut csv, flate2::FlushDecompress::None).map_err(|_| damaged())?;
-        if csv.len() > MAX_UNPACKED {
+        let status = z.decompress(&bytes[used as usize..], &mut piece, flate2::FlushDecompress::None).map_err(|_| damaged())?;
+        let n = (z.total_out() - made) as usize;
+        if csv.len() + n > MAX_UNPACKED {
             return Err(format!("the table unpacks to more than {} MB", MAX_UNPACKED >> 20));
         }
+        csv.extend_from_slice(&piece[..n]);
         match status {
             flate2::Status::StreamEnd if z.total_in() as usize == bytes.len() => return Ok(csv),
             flate2::Status::StreamEnd => return Err(damaged()),
-            _ if z.total_in() == used && z.total_out() == made => return Err(damaged()),
+            _ if z.total_in() == used && n == 0 => return Err(damaged()),
             _ => {}
         }
     }

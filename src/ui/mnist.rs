@@ -646,9 +646,21 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
                     </div>
                 </div>
             </div>
-            <h3>{move || if is_cnn() { "conv1's 32 filters (5 × 5) and their feature maps on the first test digit" } else { "What the first 32 hidden units look for: fc1's weights from each pixel" }}</h3>
+            <h3>{move || if is_cnn() {
+                "conv1's 32 filters (5 × 5) and their feature maps on the first test digit".to_string()
+            } else {
+                let units = m.config.with(|c| c.width);
+                match units {
+                    1 => "What the hidden unit looks for: fc1's weights from each pixel".to_string(),
+                    n if n <= FILTERS => format!("What the {n} hidden units look for: fc1's weights from each pixel"),
+                    _ => format!("What the first {FILTERS} hidden units look for: fc1's weights from each pixel"),
+                }
+            }}</h3>
+            // As many pictures as the model has filters or units (up to FILTERS).
             <div class="filters" data-testid="mnist-filters">
-                {(0..FILTERS).map(|k| view! { <canvas id=format!("filter-{k}") width="28" height="28"></canvas> }).collect_view()}
+                {(0..FILTERS).map(|k| view! {
+                    <canvas id=format!("filter-{k}") width="28" height="28" class:hidden=move || { !is_cnn() && k >= m.config.with(|c| c.width) }></canvas>
+                }).collect_view()}
             </div>
             <div class="filters" class:hidden=move || !is_cnn() data-testid="mnist-maps">
                 {(0..FILTERS).map(|k| view! { <canvas id=format!("map-{k}") width="28" height="28"></canvas> }).collect_view()}

@@ -85,6 +85,11 @@ pub(super) struct TabUi {
     source: RwSignal<TableSource>,
     /// The table packed for the link (`tab.csv`), when the link carries it.
     packed: RwSignal<Option<String>>,
+    /// Where the table shown (or being loaded) came from: `source` and `packed` as they were then.
+    /// Another link naming another table shows as a difference, and that table is opened.
+    loaded: StoredValue<Option<(TableSource, Option<String>)>>,
+    /// The app (for the length of the link a table would make).
+    ui: super::Ui,
     file_name: RwSignal<Option<String>>,
     columns: RwSignal<Vec<ColumnView>>,
     summary: RwSignal<Option<Result<PrepSummary, String>>>,
@@ -200,9 +205,11 @@ async fn open_packed(t: TabUi, packed: String, on_change: impl Fn() + Copy + 'st
         Err(why) => t.note.set(Some(format!("this link carries a table, but {why}: choose the file or drop it here"))),
     }
     if table().is_none() {
+        t.loaded.set_value(Some((TableSource::File, None)));
         t.source.set(TableSource::File);
         t.packed.set(None);
         t.run.set(Run::Loading("this link was made with a CSV file of your own: choose it or drop it here, and its settings apply".into()));
+        on_change();
     }
 }
 
@@ -237,12 +244,22 @@ fn adopt(t: TabUi, name: &str, bytes: &[u8], packed: Result<String, String>, on_
         Ok(d) => {
             let why = |n: &String| table.column(n).and_then(|col| col.usable_as_feature().err()).unwrap_or_default();
             let left_out = left_out.iter().map(|n| format!("; left out of the features: {}", why(n))).collect::<String>();
+            // The whole link must stay readable (wide tables have long settings too).
+            let packed = packed.and_then(|p| {
+                let state = crate::share::ShareState { tab: c.clone(), tab_data: TableSource::Link, tab_csv: Some(p), ..super::current_state(t.ui, false) };
+                match crate::share::encode(&state).len() {
+                    n if n <= crate::share::MAX_READ => Ok(state.tab_csv.unwrap_or_default()),
+                    n => Err(format!("with it the link would be {n} characters; links are read up to {}", crate::share::MAX_READ)),
+                }
+            });
             let link = match &packed {
                 Ok(p) => format!("; the link carries this table ({:.1} kB)", p.len() as f64 / 1e3),
-                Err(why) => format!("; too large to ride in a link ({why}): a link to it asks for the file"),
+                Err(why) => format!("; not in the link ({why}): a link to it asks for the file"),
             };
             t.note.set(Some(format!("read {name}: {} rows, {} columns{left_out}{link}", table.rows(), table.columns.len())));
-            t.source.set(if packed.is_ok() { TableSource::Link } else { TableSource::File });
+            let source = if packed.is_ok() { TableSource::Link } else { TableSource::File };
+            t.loaded.set_value(Some((source, packed.clone().ok())));
+            t.source.set(source);
             t.packed.set(packed.ok());
             t.config.set(c);
             show_table(t, Rc::new(table), Some(name.to_string()), Some(Arc::new(d)));
@@ -423,6 +440,8 @@ pub(super) fn TablePage(
         config,
         source,
         packed,
+        loaded: StoredValue::new(None),
+        ui: expect_context::<super::Ui>(),
         file_name: RwSignal::new(None),
         columns: RwSignal::new(Vec::new()),
         summary: RwSignal::new(None),
@@ -440,6 +459,7 @@ pub(super) fn TablePage(
     // Shown: load the Adult table once (a link made with a file of the user's waits for it).
     Effect::new(move |_| {
         if active.get() && table().is_none() && matches!(t.run.get_untracked(), Run::Loading(ref s) if s == "not loaded yet") {
+            t.loaded.set_value(Some((source.get_untracked(), packed.get_untracked())));
             if source.get_untracked() == TableSource::Adult {
                 spawn_local(load_adult(t));
             } else if let (TableSource::Link, Some(p)) = (source.get_untracked(), packed.get_untracked()) {
@@ -460,10 +480,42 @@ pub(super) fn TablePage(
             refresh_summary(t);
         }
     });
+    // Another link (or experiment file) opened on this page names another table: open that one. A
+    // link made with a file of one's own applies to the file shown, if it is one.
+    Effect::new(move |_| {
+        let now = (source.get(), packed.get());
+        let Some(was) = t.loaded.get_value() else { return };
+        if was == now {
+            return;
+        }
+        t.loaded.set_value(Some(now.clone()));
+        match now {
+            (TableSource::Adult, _) => {
+                TABLE.with(|s| *s.borrow_mut() = None);
+                reset(t);
+                spawn_local(load_adult(t));
+            }
+            (TableSource::Link, Some(p)) => {
+                TABLE.with(|s| *s.borrow_mut() = None);
+                reset(t);
+                spawn_local(open_packed(t, p, on_change));
+            }
+            (TableSource::File, _) if was.0 == TableSource::File => {}
+            _ => {
+                TABLE.with(|s| *s.borrow_mut() = None);
+                reset(t);
+                t.file_name.set(None);
+                t.columns.set(Vec::new());
+                t.summary.set(None);
+                t.run.set(Run::Loading("this link was made with a CSV file of your own: choose it or drop it here, and its settings apply".into()));
+            }
+        }
+    });
     let use_adult = move |_| {
         if t.source.get_untracked() == TableSource::Adult && t.file_name.get_untracked().is_none() && table().is_some() {
             return;
         }
+        t.loaded.set_value(Some((TableSource::Adult, None)));
         t.source.set(TableSource::Adult);
         t.packed.set(None);
         t.config.set(TabularConfig::adult());

@@ -7,7 +7,7 @@ use gradlab::engine::{OptimizerKind, Rng, Stream};
 use crate::support::{fuzz_cases, mutate, pick};
 use gradlab::models::Activation;
 use gradlab::share::weights::{self, F16_RELATIVE_ERROR, Params, WeightsError};
-use gradlab::share::{BackendChoice, MAX_LINK, ShareState, decode, encode, keys, param_shapes};
+use gradlab::share::{BackendChoice, MAX_LINK, MAX_READ, ShareState, decode, encode, keys, param_shapes};
 use gradlab::train::schema::{Change, LIVE_KEYS, apply_change, live_changes, validate};
 
 /// A float as links write it.
@@ -290,7 +290,7 @@ fn bad_values_are_reported_by_key_and_replaced_by_defaults() {
         assert_eq!(parsed.state.config.seed, 9, "{link}: the rest of the link must still apply");
         assert!(validate(&parsed.state.config).is_ok());
     }
-    let long = format!("seed=9&x={}", "a".repeat(MAX_LINK));
+    let long = format!("seed=9&x={}", "a".repeat(MAX_READ));
     assert_eq!(decode(&long).problems[0].key, "link");
 }
 
