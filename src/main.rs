@@ -1,19 +1,9 @@
-//! Entry point: in the browser it mounts the app; natively it is the `gradlab` command line.
+//! The `gradlab` command line (the browser's entry point is `src/web/main.rs`).
 
+/// The browser's entry point is its own package, `src/web` (it sets the whole-program LTO's
+/// optimisation level); this binary is the command line.
 #[cfg(target_arch = "wasm32")]
-fn main() {
-    // Static constructors (the `inventory` registrations of burn's GPU compiler) run here, once.
-    // Without an explicit call, wasm-ld treats this binary as a "command" and wraps *every* export
-    // — each closure the browser calls, each JS value handed to Rust, each malloc — in a call that
-    // runs all constructors again. Measured in a profile of the page opening with `backend=auto`:
-    // 6.9 of 11.9 s of busy main-thread time, and WebGPU trained ~9× slower. An explicit call
-    // tells the linker not to wrap (the convention wasi-libc and wit-bindgen rely on).
-    unsafe extern "C" {
-        fn __wasm_call_ctors();
-    }
-    unsafe { __wasm_call_ctors() };
-    gradlab::ui::mount();
-}
+fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
