@@ -208,12 +208,21 @@ async fn open_packed(t: TabUi, packed: String, on_change: impl Fn() + Copy + 'st
         Err(why) => t.note.set(Some(format!("this link carries a table, but {why}: choose the file or drop it here"))),
     }
     if table().is_none() {
-        t.loaded.set_value(Some((TableSource::File, None)));
-        t.source.set(TableSource::File);
-        t.packed.set(None);
-        t.run.set(Run::Loading("this link was made with a CSV file of your own: choose it or drop it here, and its settings apply".into()));
+        set_source(t, TableSource::File, None);
+        t.run.set(Run::Loading(ASK_FOR_FILE.into()));
         on_change();
     }
+}
+
+/// What the page says while it waits for the file a link was made with.
+const ASK_FOR_FILE: &str = "this link was made with a CSV file of your own: choose it or drop it here, and its settings apply";
+
+/// Sets where the table comes from (the link's `tab.data` and `tab.csv`), recording it first as
+/// the table's own, so the effect that opens a link's other table sees no difference.
+fn set_source(t: TabUi, source: TableSource, packed: Option<String>) {
+    t.loaded.set_value(Some((source, packed.clone())));
+    t.source.set(source);
+    t.packed.set(packed);
 }
 
 /// Makes a CSV's bytes the page's table, keeping the settings that fit it; `packed` is the table
@@ -262,9 +271,7 @@ fn adopt(t: TabUi, name: &str, bytes: &[u8], packed: Result<String, String>, on_
             t.note.set(Some(format!("read {name}: {} rows, {} columns{left_out}{link}", table.rows(), table.columns.len())));
             let source = if packed.is_ok() { TableSource::Link } else { TableSource::File };
             t.linkable.set(packed.clone().ok());
-            t.loaded.set_value(Some((source, packed.clone().ok())));
-            t.source.set(source);
-            t.packed.set(packed.ok());
+            set_source(t, source, packed.ok());
             t.config.set(c);
             show_table(t, Rc::new(table), Some(name.to_string()), Some(Arc::new(d)));
             on_change();
@@ -470,7 +477,7 @@ pub(super) fn TablePage(
             } else if let (TableSource::Link, Some(p)) = (source.get_untracked(), packed.get_untracked()) {
                 spawn_local(open_packed(t, p, on_change));
             } else {
-                t.run.set(Run::Loading("this link was made with a CSV file of your own: choose it or drop it here, and its settings apply".into()));
+                t.run.set(Run::Loading(ASK_FOR_FILE.into()));
             }
         }
     });
@@ -494,27 +501,20 @@ pub(super) fn TablePage(
             return;
         }
         t.loaded.set_value(Some(now.clone()));
+        if now.0 == TableSource::File && was.0 == TableSource::File {
+            return;
+        }
+        TABLE.with(|s| *s.borrow_mut() = None);
+        t.linkable.set(None);
+        reset(t);
         match now {
-            (TableSource::Adult, _) => {
-                TABLE.with(|s| *s.borrow_mut() = None);
-                t.linkable.set(None);
-                reset(t);
-                spawn_local(load_adult(t));
-            }
-            (TableSource::Link, Some(p)) => {
-                TABLE.with(|s| *s.borrow_mut() = None);
-                reset(t);
-                spawn_local(open_packed(t, p, on_change));
-            }
-            (TableSource::File, _) if was.0 == TableSource::File => {}
+            (TableSource::Adult, _) => spawn_local(load_adult(t)),
+            (TableSource::Link, Some(p)) => spawn_local(open_packed(t, p, on_change)),
             _ => {
-                TABLE.with(|s| *s.borrow_mut() = None);
-                t.linkable.set(None);
-                reset(t);
                 t.file_name.set(None);
                 t.columns.set(Vec::new());
                 t.summary.set(None);
-                t.run.set(Run::Loading("this link was made with a CSV file of your own: choose it or drop it here, and its settings apply".into()));
+                t.run.set(Run::Loading(ASK_FOR_FILE.into()));
             }
         }
     });
@@ -522,10 +522,8 @@ pub(super) fn TablePage(
         if t.source.get_untracked() == TableSource::Adult && t.file_name.get_untracked().is_none() && table().is_some() {
             return;
         }
-        t.loaded.set_value(Some((TableSource::Adult, None)));
         t.linkable.set(None);
-        t.source.set(TableSource::Adult);
-        t.packed.set(None);
+        set_source(t, TableSource::Adult, None);
         t.config.set(TabularConfig::adult());
         TABLE.with(|s| *s.borrow_mut() = None);
         t.note.set(None);
@@ -603,9 +601,7 @@ pub(super) fn TablePage(
                         <input type="checkbox" data-testid="tab-in-link" prop:checked=move || t.source.get() == TableSource::Link
                             on:change=move |ev| {
                                 let (source, packed) = if event_target_checked(&ev) { (TableSource::Link, Some(p.clone())) } else { (TableSource::File, None) };
-                                t.loaded.set_value(Some((source, packed.clone())));
-                                t.source.set(source);
-                                t.packed.set(packed);
+                                set_source(t, source, packed);
                                 on_change();
                             }/>
                         "put this table in the link (whoever opens it gets the data)"
