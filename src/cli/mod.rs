@@ -638,6 +638,7 @@ fn bench(json: bool) -> Result<(), CliError> {
         ("sgd", BackendKind::Cpu, &sgd, Kernels::Generic),
         ("sgd", BackendKind::Cpu, &sgd, Kernels::Fused),
         ("sgd", BackendKind::Gpu, &sgd, Kernels::Generic),
+        ("sgd", BackendKind::Gpu, &sgd, Kernels::Fused),
         ("adam", BackendKind::Cpu, &adam, Kernels::Generic),
         ("adam", BackendKind::Cpu, &adam, Kernels::Fused),
         ("adam", BackendKind::Gpu, &adam, Kernels::Generic),
@@ -650,6 +651,9 @@ fn bench(json: bool) -> Result<(), CliError> {
         let Some((_, device)) = bench_devices("bench", &[kind]).pop() else { continue };
         let mut trainer = Trainer::new(config.clone(), &device)?;
         trainer.set_kernels(kernels);
+        // "generic" is burn's ops throughout: the ops' own GPU kernels (activation backward, BCE)
+        // are off too, and back on after.
+        crate::engine::fused::set_op_kernels(kernels == Kernels::Fused);
         // Warm up (pipeline compilation, allocations), then time whole steps, reading the loss
         // back every 10 steps as the page does.
         for _ in 0..20 {
@@ -675,6 +679,7 @@ fn bench(json: bool) -> Result<(), CliError> {
             StepPath::None => "none".to_string(),
         };
         results.push((name, kind, kernels, per_sec, format!("{path}; update: {}", ran(trainer.optimizer.paths()))));
+        crate::engine::fused::set_op_kernels(true);
     }
     for (name, kind, kernels, per_sec, ran) in &results {
         let (name, kind, kernels, per_sec) = (*name, *kind, *kernels, *per_sec);

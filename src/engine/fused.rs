@@ -6,33 +6,223 @@
 
 use burn::backend::Wgpu;
 use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous};
-use burn::tensor::DType;
+use burn::tensor::{DType, Shape};
+use cubecl::server::Handle;
 use cubecl::server::KernelArguments;
 use cubecl::prelude::KernelId;
 use cubecl::{CubeCount, CubeDim};
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::op::T;
 
-/// Threads per workgroup of the element-wise kernels (must match `@workgroup_size`).
+/// Threads per workgroup of the element-wise kernels (must match their `@workgroup_size`).
 const WORKGROUP: u32 = 64;
 
-/// `shaders/adam.wgsl`.
-struct AdamKernel;
+/// One of our WGSL kernels: its name (which keys burn's compilation cache) and its source.
+#[derive(Clone, Copy)]
+struct Wgsl {
+    name: &'static str,
+    source: &'static str,
+}
 
-impl KernelSource for AdamKernel {
+impl KernelSource for Wgsl {
     fn source(&self) -> SourceTemplate {
-        SourceTemplate::new(include_str!("../../shaders/adam.wgsl"))
+        SourceTemplate::new(self.source)
     }
 
     fn id(&self) -> KernelId {
-        KernelId::new::<Self>()
+        KernelId::new::<Self>().info(self.name)
     }
 
     fn lang(&self) -> &'static str {
         "wgsl"
     }
+}
+
+const ADAM: Wgsl = Wgsl { name: "adam", source: include_str!("../../shaders/adam.wgsl") };
+const SGD: Wgsl = Wgsl { name: "sgd", source: include_str!("../../shaders/sgd.wgsl") };
+const ACTIVATION_BACKWARD: Wgsl = Wgsl { name: "activation_backward", source: include_str!("../../shaders/activation_backward.wgsl") };
+const BCE_FORWARD: Wgsl = Wgsl { name: "bce_logits_forward", source: include_str!("../../shaders/bce_logits_forward.wgsl") };
+const SOFTMAX_CE_FORWARD: Wgsl = Wgsl { name: "softmax_ce_forward", source: include_str!("../../shaders/softmax_ce_forward.wgsl") };
+const SOFTMAX_CE_BACKWARD: Wgsl = Wgsl { name: "softmax_ce_backward", source: include_str!("../../shaders/softmax_ce_backward.wgsl") };
+const BCE_BACKWARD: Wgsl = Wgsl { name: "bce_logits_backward", source: include_str!("../../shaders/bce_logits_backward.wgsl") };
+
+/// Whether the ops' own kernels (activation backward, BCE) are used where they apply: on by
+/// default; tests and `gradlab bench` turn them off to run the generic reference path.
+static OP_KERNELS: AtomicBool = AtomicBool::new(true);
+
+/// Turns the ops' fused kernels on or off for this process (the optimizers choose theirs with
+/// `Kernels`); returns what it was.
+pub fn set_op_kernels(on: bool) -> bool {
+    OP_KERNELS.swap(on, Ordering::Relaxed)
+}
+
+/// The tensors' buffers on burn's wgpu runtime, contiguous, or why not (a flex tensor, not f32,
+/// empty, too many elements for one 1-D dispatch of `WORKGROUP`).
+fn cubes(tensors: &[&T]) -> Result<Vec<CubeTensor>, &'static str> {
+    if tensors.iter().any(|t| t.dtype() != DType::F32) {
+        return Err("not f32");
+    }
+    let n = tensors[0].dims().iter().product::<usize>();
+    if n == 0 {
+        return Err("empty tensor");
+    }
+    if (n as u32).div_ceil(WORKGROUP) > 65_535 {
+        return Err("too large for one dispatch");
+    }
+    tensors.iter().map(|t| (*t).clone().try_into_primitive::<Wgpu>().map(into_contiguous).map_err(|_| "not on the wgpu backend")).collect()
+}
+
+/// Launches `kernel` over `inputs`, into fresh f32 buffers of `outputs` elements each, with the
+/// small parameter buffer `hyper` last (when given); `groups` workgroups of `threads`. Every
+/// binding is read_write, so no buffer may be bound twice (WebGPU refuses aliasing writable
+/// bindings): callers pass distinct tensors.
+fn launch(kernel: Wgsl, inputs: &[CubeTensor], outputs: &[usize], hyper: Option<&[f32]>, threads: u32, groups: u32) -> Vec<Handle> {
+    let client = inputs[0].client.clone();
+    let fresh: Vec<Handle> = outputs.iter().map(|&n| client.empty(n.max(1) * 4)).collect();
+    let hyper = hyper.map(|h| client.create_from_slice(&h.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()));
+    let buffers = inputs.iter().map(|t| &t.handle).chain(&fresh).chain(hyper.as_ref()).map(|h| h.clone().binding()).collect();
+    client.launch(Box::new(SourceKernel::new(kernel, CubeDim::new_1d(threads))), CubeCount::Static(groups, 1, 1), KernelArguments::new().with_buffers(buffers));
+    LAUNCHES.fetch_add(1, Ordering::Relaxed);
+    fresh
+}
+
+/// A fresh buffer as a tensor on `like`'s device, of `shape`.
+fn wrap(like: &CubeTensor, handle: &Handle, shape: Shape) -> T {
+    T::from_primitive::<Wgpu>(CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), shape, handle.clone(), DType::F32))
+}
+
+/// The activations [`activation_backward`] knows, with what its rule reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// `1 − y²`: reads the output y.
+    Tanh,
+    /// `y(1 − y)`: reads the output y.
+    Sigmoid,
+    /// `x > 0`: reads the input x.
+    Relu,
+    /// `x > 0 ? 1 : α`: reads the input x.
+    LeakyRelu(f32),
+}
+
+/// `∂L/∂x` of an element-wise activation from `a` (its output y or input x: see [`Activation`])
+/// and the upstream `g`, in one dispatch; or why not (the caller takes the generic path).
+pub fn activation_backward(kind: Activation, a: &T, g: &T) -> Result<T, &'static str> {
+    if !OP_KERNELS.load(Ordering::Relaxed) {
+        return Err("op kernels off");
+    }
+    if a.dims() != g.dims() {
+        return Err("shapes differ");
+    }
+    let cubes = cubes(&[a, g])?;
+    let n = a.dims().iter().product::<usize>();
+    let (code, slope) = match kind {
+        Activation::Tanh => (0.0, 0.0),
+        Activation::Sigmoid => (1.0, 0.0),
+        Activation::Relu => (2.0, 0.0),
+        Activation::LeakyRelu(slope) => (3.0, slope),
+    };
+    let out = launch(ACTIVATION_BACKWARD, &cubes, &[n], Some(&[code, slope]), WORKGROUP, (n as u32).div_ceil(WORKGROUP));
+    Ok(wrap(&cubes[0], &out[0], a.shape()))
+}
+
+/// Most logits the one-workgroup BCE forward takes.
+const BCE_MAX: usize = 1 << 16;
+
+/// `mean(max(z,0) − z·t + log1p(e^(−|z|)))` as a `[1, 1, 1, 1]` tensor, in one dispatch; or why not.
+pub fn bce_logits(z: &T, t: &T) -> Result<T, &'static str> {
+    if !OP_KERNELS.load(Ordering::Relaxed) {
+        return Err("op kernels off");
+    }
+    if z.dims() != t.dims() {
+        return Err("shapes differ");
+    }
+    if z.dims().iter().product::<usize>() > BCE_MAX {
+        return Err("too many logits for one workgroup");
+    }
+    let cubes = cubes(&[z, t])?;
+    let out = launch(BCE_FORWARD, &cubes, &[1], None, 256, 1);
+    Ok(wrap(&cubes[0], &out[0], Shape::new([1, 1, 1, 1])))
+}
+
+/// `∂L/∂z = (σ(z) − t) / n · upstream` (`upstream` one element) in one dispatch; or why not.
+pub fn bce_logits_backward(z: &T, t: &T, upstream: &T) -> Result<T, &'static str> {
+    if !OP_KERNELS.load(Ordering::Relaxed) {
+        return Err("op kernels off");
+    }
+    if z.dims() != t.dims() || upstream.dims().iter().product::<usize>() != 1 {
+        return Err("shapes differ");
+    }
+    let mut inputs = cubes(&[z, t])?;
+    inputs.extend(cubes(&[upstream])?);
+    let n = z.dims().iter().product::<usize>();
+    let out = launch(BCE_BACKWARD, &inputs, &[n], None, WORKGROUP, (n as u32).div_ceil(WORKGROUP));
+    Ok(wrap(&inputs[0], &out[0], z.shape()))
+}
+
+/// Classes per row (the last axis) and rows of a softmax cross-entropy's logits, if our kernels
+/// take them: targets of the same shape, at most [`BCE_MAX`] logits.
+fn softmax_ce_fits(z: &T, t: &T) -> Result<(usize, usize), &'static str> {
+    if !OP_KERNELS.load(Ordering::Relaxed) {
+        return Err("op kernels off");
+    }
+    if z.dims() != t.dims() {
+        return Err("shapes differ");
+    }
+    let n = z.dims().iter().product::<usize>();
+    if n > BCE_MAX {
+        return Err("too many logits for one workgroup");
+    }
+    let classes = z.dims()[3];
+    Ok((classes, n / classes.max(1)))
+}
+
+/// `−(1/R) Σ t · log_softmax(z)` over the last axis, as a `[1, 1, 1, 1]` tensor, in one dispatch;
+/// or why not.
+pub fn softmax_ce(z: &T, t: &T) -> Result<T, &'static str> {
+    let (classes, _) = softmax_ce_fits(z, t)?;
+    let cubes = cubes(&[z, t])?;
+    let out = launch(SOFTMAX_CE_FORWARD, &cubes, &[1], Some(&[classes as f32]), 256, 1);
+    Ok(wrap(&cubes[0], &out[0], Shape::new([1, 1, 1, 1])))
+}
+
+/// `∂L/∂z = (softmax(z)·Σt − t) / R · upstream` in one dispatch (a thread per row); or why not.
+pub fn softmax_ce_backward(z: &T, t: &T, upstream: &T) -> Result<T, &'static str> {
+    let (classes, rows) = softmax_ce_fits(z, t)?;
+    if upstream.dims().iter().product::<usize>() != 1 {
+        return Err("shapes differ");
+    }
+    let mut inputs = cubes(&[z, t])?;
+    inputs.extend(cubes(&[upstream])?);
+    let n = classes * rows;
+    let out = launch(SOFTMAX_CE_BACKWARD, &inputs, &[n], Some(&[classes as f32]), WORKGROUP, (rows as u32).div_ceil(WORKGROUP).max(1));
+    Ok(wrap(&inputs[0], &out[0], z.shape()))
+}
+
+/// One fused SGD update (with `velocity`: SGD with momentum μ, PyTorch's convention) in a single
+/// dispatch, `(w, g[, v]) → (w'[, v'])`; or why not.
+pub fn sgd(w: &T, g: &T, velocity: Option<(&T, f32)>, lr: f32, weight_decay: f32) -> Result<(T, Option<T>), &'static str> {
+    let mut tensors = vec![w, g];
+    if let Some((v, _)) = velocity {
+        tensors.push(v);
+    }
+    if tensors.iter().any(|t| t.dims() != w.dims()) {
+        return Err("shapes differ");
+    }
+    let mut inputs = cubes(&tensors)?;
+    let n = w.dims().iter().product::<usize>();
+    let (momentum, with_velocity) = velocity.map_or((0.0, 0.0), |(_, mu)| (mu, 1.0));
+    if velocity.is_none() {
+        // The kernel's v binding: a placeholder it does not read, a buffer of its own (WebGPU
+        // refuses one buffer bound twice where either binding may be written).
+        let like = &inputs[0];
+        let placeholder = like.client.empty(4);
+        inputs.push(CubeTensor::new_contiguous(like.client.clone(), like.device.clone(), Shape::new([1]), placeholder, DType::F32));
+    }
+    let outputs = if velocity.is_some() { [n, n] } else { [n, 1] };
+    let out = launch(SGD, &inputs, &outputs, Some(&[lr, weight_decay, momentum, with_velocity]), WORKGROUP, (n as u32).div_ceil(WORKGROUP));
+    Ok((wrap(&inputs[0], &out[0], w.shape()), velocity.map(|_| wrap(&inputs[0], &out[1], w.shape()))))
 }
 
 /// Adam's hyper-parameters for one step, as the kernel reads them.
@@ -64,6 +254,16 @@ pub enum UpdatePath {
     Generic(&'static str),
     /// Our host kernels, on the CPU (`Optimizer::update_host`).
     Host,
+}
+
+impl UpdatePath {
+    /// What a fused kernel's result says of the path taken.
+    pub fn of<R>(fused: &Result<R, &'static str>) -> Self {
+        match fused {
+            Ok(_) => UpdatePath::Fused,
+            Err(why) => UpdatePath::Generic(why),
+        }
+    }
 }
 
 static LAUNCHES: AtomicU64 = AtomicU64::new(0);
@@ -104,7 +304,7 @@ pub fn adam(w: &T, g: &T, m: &T, v: &T, step: AdamStep) -> Result<(T, T, T), &'s
         .map(|h| h.clone().binding())
         .collect();
     client.launch(
-        Box::new(SourceKernel::new(AdamKernel, CubeDim::new_1d(WORKGROUP))),
+        Box::new(SourceKernel::new(ADAM, CubeDim::new_1d(WORKGROUP))),
         CubeCount::Static(groups, 1, 1),
         KernelArguments::new().with_buffers(buffers),
     );

@@ -19,6 +19,7 @@ use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d_with_indices, ma
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{IndexingUpdateOp, Int};
 
+use super::fused::{self, Activation};
 use super::kernels::{WeightGradient, linear};
 use super::shape::{MAX_RANK, Shape, ShapeError, broadcast};
 use super::real::Real;
@@ -481,16 +482,18 @@ impl Op {
             Op::Softmax => activation::softmax(x(), 3),
             Op::LogSoftmax => activation::log_softmax(x(), 3),
             Op::Mse => scalar(x().sub(y()).powi_scalar(2).mean()).mul_scalar(0.5),
-            Op::SoftmaxCrossEntropy => {
+            // On the GPU, our kernel: the whole loss in one dispatch (`shaders/softmax_ce_forward.wgsl`).
+            Op::SoftmaxCrossEntropy => fused::softmax_ce(inputs[0], inputs[1]).unwrap_or_else(|_| {
                 let picked = activation::log_softmax(x(), 3).mul(y());
                 scalar(picked.sum()).mul_scalar(-1.0 / rows(inputs[0]))
-            }
-            Op::BceWithLogits => {
+            }),
+            // On the GPU, our kernel: the whole loss in one dispatch (`shaders/bce_logits_forward.wgsl`).
+            Op::BceWithLogits => fused::bce_logits(inputs[0], inputs[1]).unwrap_or_else(|_| {
                 let z = x();
                 let softplus_neg_abs = z.clone().abs().neg().exp().log1p();
                 let per = z.clone().clamp_min(0.0).sub(z.mul(y())).add(softplus_neg_abs);
                 scalar(per.mean())
-            }
+            }),
             Op::Dropout { rate } => x().mul(y()).mul_scalar(1.0 / (1.0 - rate as f64)),
             Op::L1 { rate } => scalar(x().abs().sum()).mul_scalar(rate as f64),
             Op::L2 { rate } => scalar(x().powi_scalar(2).sum()).mul_scalar(0.5 * rate as f64),
@@ -570,19 +573,21 @@ impl Op {
             // The upstream is a scalar: broadcasting it over the input's shape.
             Op::Sum => vec![Some(x().zeros_like().add(g()))],
             Op::Mean => vec![Some(x().zeros_like().add(g()).div_scalar(numel(inputs[0])))],
-            Op::Relu => vec![Some(g().mask_fill(x().lower_equal_elem(0.0), 0.0))],
-            Op::LeakyRelu { slope } => {
+            // Each activation's rule on the GPU is one dispatch of ours
+            // (`shaders/activation_backward.wgsl`); else burn's element-wise ops.
+            Op::Relu => vec![Some(fused::activation_backward(Activation::Relu, inputs[0], upstream).unwrap_or_else(|_| g().mask_fill(x().lower_equal_elem(0.0), 0.0)))],
+            Op::LeakyRelu { slope } => vec![Some(fused::activation_backward(Activation::LeakyRelu(slope), inputs[0], upstream).unwrap_or_else(|_| {
                 let scaled = g().mul_scalar(slope as f64);
-                vec![Some(g().mask_where(x().lower_equal_elem(0.0), scaled))]
-            }
-            Op::Sigmoid => {
+                g().mask_where(x().lower_equal_elem(0.0), scaled)
+            }))],
+            Op::Sigmoid => vec![Some(fused::activation_backward(Activation::Sigmoid, output, upstream).unwrap_or_else(|_| {
                 let s = output.clone();
-                vec![Some(g().mul(s.clone().mul(s.neg().add_scalar(1.0))))]
-            }
-            Op::Tanh => {
+                g().mul(s.clone().mul(s.neg().add_scalar(1.0)))
+            }))],
+            Op::Tanh => vec![Some(fused::activation_backward(Activation::Tanh, output, upstream).unwrap_or_else(|_| {
                 let t = output.clone();
-                vec![Some(g().mul(t.clone().mul(t).neg().add_scalar(1.0)))]
-            }
+                g().mul(t.clone().mul(t).neg().add_scalar(1.0))
+            }))],
             Op::Identity => vec![Some(g())],
             Op::StopGradient => vec![None],
             Op::Gelu => {
@@ -605,12 +610,15 @@ impl Op {
             Op::SoftmaxCrossEntropy => {
                 // −Σᵢ tᵢ log softmax(z)ᵢ = −Σᵢ tᵢ zᵢ + (Σᵢ tᵢ)·log Σⱼ e^{zⱼ}: the second term gives
                 // softmax·Σt, which is just softmax only when each row of targets sums to 1.
-                let row_mass = y().sum_dim(3);
-                let d = activation::softmax(x(), 3).mul(row_mass).sub(y()).div_scalar(rows(inputs[0])).mul(g());
+                let d = fused::softmax_ce_backward(inputs[0], inputs[1], upstream).unwrap_or_else(|_| {
+                    let row_mass = y().sum_dim(3);
+                    activation::softmax(x(), 3).mul(row_mass).sub(y()).div_scalar(rows(inputs[0])).mul(g())
+                });
                 vec![Some(d), None]
             }
             Op::BceWithLogits => {
-                let d = activation::sigmoid(x()).sub(y()).div_scalar(numel(inputs[0])).mul(g());
+                let d = fused::bce_logits_backward(inputs[0], inputs[1], upstream)
+                    .unwrap_or_else(|_| activation::sigmoid(x()).sub(y()).div_scalar(numel(inputs[0])).mul(g()));
                 vec![Some(d), None]
             }
             Op::Dropout { rate } => {

@@ -125,18 +125,42 @@ impl Optimizer {
         for ((w, g), state) in params.iter_mut().zip(grads).zip(self.state.iter_mut()) {
             let decay = |w: &T| w.clone().mul_scalar(c.weight_decay);
             *w = match c.kind {
+                // On the GPU, one dispatch of ours per parameter (`shaders/sgd.wgsl`).
                 OptimizerKind::Sgd => {
-                    let step = if c.weight_decay != 0.0 { g.clone().add(decay(w)) } else { g.clone() };
-                    w.clone().sub(step.mul_scalar(c.lr))
+                    let fused = match self.kernels {
+                        Kernels::Fused => super::fused::sgd(w, g, None, c.lr as f32, c.weight_decay as f32).map(|(w, _)| w),
+                        Kernels::Generic => Err("generic kernels chosen"),
+                    };
+                    self.paths.push(UpdatePath::of(&fused));
+                    fused.unwrap_or_else(|_| {
+                        let step = if c.weight_decay != 0.0 { g.clone().add(decay(w)) } else { g.clone() };
+                        w.clone().sub(step.mul_scalar(c.lr))
+                    })
                 }
                 OptimizerKind::Momentum => {
-                    let g = if c.weight_decay != 0.0 { g.clone().add(decay(w)) } else { g.clone() };
-                    let v = match state {
-                        State::Velocity(v) => v.clone().mul_scalar(c.momentum).add(g),
-                        _ => g,
+                    // The first update starts from v = 0, which the kernel reads as such.
+                    let v0 = match state {
+                        State::Velocity(v) => v.clone(),
+                        _ => g.zeros_like(),
                     };
-                    *state = State::Velocity(v.clone());
-                    w.clone().sub(v.mul_scalar(c.lr))
+                    let fused = match self.kernels {
+                        Kernels::Fused => super::fused::sgd(w, g, Some((&v0, c.momentum as f32)), c.lr as f32, c.weight_decay as f32),
+                        Kernels::Generic => Err("generic kernels chosen"),
+                    };
+                    self.paths.push(UpdatePath::of(&fused));
+                    let (w_new, v) = match fused {
+                        Ok((w_new, Some(v))) => (w_new, v),
+                        _ => {
+                            let g = if c.weight_decay != 0.0 { g.clone().add(decay(w)) } else { g.clone() };
+                            let v = match state {
+                                State::Velocity(v) => v.clone().mul_scalar(c.momentum).add(g),
+                                _ => g,
+                            };
+                            (w.clone().sub(v.clone().mul_scalar(c.lr)), v)
+                        }
+                    };
+                    *state = State::Velocity(v);
+                    w_new
                 }
                 OptimizerKind::Adam => {
                     let (m0, v0) = match state {
@@ -157,10 +181,7 @@ impl Optimizer {
                         }),
                         Kernels::Generic => Err("generic kernels chosen"),
                     };
-                    self.paths.push(match &fused {
-                        Ok(_) => UpdatePath::Fused,
-                        Err(why) => UpdatePath::Generic(why),
-                    });
+                    self.paths.push(UpdatePath::of(&fused));
                     let (w_new, m, v) = fused.unwrap_or_else(|_| {
                         let m = m0.mul_scalar(c.beta1).add(g.clone().mul_scalar(1.0 - c.beta1));
                         let v = v0.mul_scalar(c.beta2).add(g.clone().powi_scalar(2).mul_scalar(1.0 - c.beta2));

@@ -399,6 +399,53 @@ fn a_long_linear_layer_splits_its_inner_dimension_on_a_gpu() {
     }
 }
 
+/// Our op kernels on the GPU (`shaders/activation_backward.wgsl`, `bce_logits_*.wgsl`,
+/// `softmax_ce_*.wgsl`) against the generic burn ops they replace, on shapes that are not
+/// multiples of a workgroup and logits far out on both sides; that the kernels ran is asserted,
+/// and a batch too large for the one-workgroup loss falls back and says so.
+#[test]
+fn fused_op_kernels_match_the_generic_path() {
+    use gradlab::engine::fused::{bce_logits, launches, set_op_kernels};
+    let Some(gpu) = crate::support::gpu() else { return };
+    let mut rng = Rng::new(17, Stream::Data);
+    let ops = [Op::Tanh, Op::Sigmoid, Op::Relu, Op::LeakyRelu { slope: 0.2 }, Op::BceWithLogits, Op::SoftmaxCrossEntropy];
+    for dims in [[3usize, 67], [65, 1], [1, 1], [13, 7], [250, 10]] {
+        let n = dims[0] * dims[1];
+        let t = |v: Vec<f64>| gradlab::engine::tensor(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), dims, &gpu, Precision::F32);
+        let x: Vec<f64> = (0..n).map(|i| if i % 5 == 0 { rng.range(-30.0, 30.0) } else { rng.range(-3.0, 3.0) }).collect();
+        let targets: Vec<f64> = (0..n).map(|_| if rng.uniform() < 0.3 { rng.uniform() } else { rng.below(2) as f64 }).collect();
+        let g: Vec<f64> = (0..n).map(|_| rng.range(-1.0, 1.0)).collect();
+        for op in ops {
+            let bce = matches!(op, Op::BceWithLogits | Op::SoftmaxCrossEntropy);
+            let (xt, tt) = (t(x.clone()), t(targets.clone()));
+            let inputs: Vec<&T> = if bce { vec![&xt, &tt] } else { vec![&xt] };
+            let upstream = if bce { gradlab::engine::tensor(&[0.7], [1, 1, 1, 1], &gpu, Precision::F32) } else { t(g.clone()) };
+            let run = |on: bool| {
+                let was = set_op_kernels(on);
+                let before = launches();
+                let (out, saved) = op.forward(&inputs);
+                let grad = op.backward(&inputs, &out, &saved, &upstream, &[true, false]).remove(0).expect("a gradient");
+                let (out, grad) = (values(&out), values(&grad));
+                let launched = launches() - before;
+                set_op_kernels(was);
+                (out, grad, launched)
+            };
+            let (generic_out, generic_grad, _) = run(false);
+            let (out, grad, launched) = run(true);
+            // The backward always, the loss's forward too: at least that many of our dispatches.
+            assert!(launched >= if bce { 2 } else { 1 }, "{} {dims:?}: our kernels ran {launched} times", op.name());
+            for (what, a, b) in [("value", &generic_out, &out), ("gradient", &generic_grad, &grad)] {
+                for (j, (a, b)) in a.iter().zip(b).enumerate() {
+                    assert!((a - b).abs() <= 2e-6 * a.abs().max(1e-3) + 1e-9, "{} {dims:?}: {what}[{j}] generic {a} vs ours {b}", op.name());
+                }
+            }
+        }
+    }
+    let big = gradlab::engine::tensor(&vec![0.5; 70_000], [70_000, 1], &gpu, Precision::F32);
+    assert_eq!(bce_logits(&big, &big).err(), Some("too many logits for one workgroup"));
+    assert_eq!(gradlab::engine::fused::softmax_ce(&big, &big).err(), Some("too many logits for one workgroup"));
+}
+
 /// Bad shapes are errors that name the op and the true shapes, never a panic in a kernel.
 #[test]
 fn shape_errors_name_the_true_shapes() {
