@@ -18,7 +18,7 @@ use crate::train::quality::{NearestSearch, inception_score};
 /// Flags of the GAN experiment and the schema keys (`train::gan::GAN_SETTINGS`) they set;
 /// `--preset`, `--lr`, `--batch`, `--seed` and `--train-limit` are the image experiment's flags too,
 /// `--dropout` the playground's (here: the discriminator's dropout).
-pub(super) const GAN_FLAGS: [(&str, &str); 10] = [
+pub(super) const GAN_FLAGS: [(&str, &str); 14] = [
     ("preset", "gan.preset"),
     ("recipe", "gan.recipe"),
     ("lr", "gan.lr"),
@@ -29,10 +29,14 @@ pub(super) const GAN_FLAGS: [(&str, &str); 10] = [
     ("start", "gan.start"),
     ("dropout", "gan.dropout"),
     ("smooth", "gan.smooth"),
+    ("instance-noise", "gan.noise"),
+    ("init", "gan.init"),
+    ("match", "gan.match"),
+    ("g-lr", "gan.glr"),
 ];
 
 /// Flags only a GAN run takes (refused elsewhere).
-pub(super) const GAN_ONLY: [&str; 5] = ["recipe", "beta1", "dtype", "start", "smooth"];
+pub(super) const GAN_ONLY: [&str; 10] = ["recipe", "beta1", "dtype", "start", "smooth", "instance-noise", "init", "match", "g-lr", "save-every"];
 
 /// The GAN-only arguments of `train`.
 pub(super) fn train_args(train: Command) -> Command {
@@ -42,7 +46,12 @@ pub(super) fn train_args(train: Command) -> Command {
         .arg(Arg::new("recipe").long("recipe").value_name("VALUE").help(format!("{} [default: {}]", field("gan.recipe").expected, field("gan.recipe").default)))
         .arg(Arg::new("beta1").long("beta1").value_name("VALUE").help(format!("{} [default: {}]", field("gan.beta1").expected, field("gan.beta1").default)))
         .arg(Arg::new("smooth").long("smooth").value_name("VALUE").help(format!("{} [default: {}]", field("gan.smooth").expected, field("gan.smooth").default)))
+        .arg(Arg::new("instance-noise").long("instance-noise").value_name("SIGMA").help(format!("{} [default: {}]", field("gan.noise").expected, field("gan.noise").default)))
+        .arg(Arg::new("match").long("match").value_name("LAMBDA").help(format!("{} [default: {}]", field("gan.match").expected, field("gan.match").default)))
+        .arg(Arg::new("g-lr").long("g-lr").value_name("VALUE").help(format!("{} [default: {}]", field("gan.glr").expected, field("gan.glr").default)))
+        .arg(Arg::new("init").long("init").value_name("VALUE").help(format!("{} [default: {}]", field("gan.init").expected, field("gan.init").default)))
         .arg(Arg::new("start").long("start").value_name("VALUE").help(format!("{} (read from www/weights/) [default: {}]", field("gan.start").expected, field("gan.start").default)))
+        .arg(Arg::new("save-every").long("save-every").value_name("N").help("with --save FILE: also write the weights every N steps, as FILE-N (FILE's extension kept)"))
         .arg(Arg::new("dtype").long("dtype").value_name("f32|f16|int8").help("how --save stores the weights: f32, f16, or int8 weights with a scale per output unit [default: f32]"))
 }
 
@@ -93,7 +102,12 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     let mut config = GanConfig::default();
     apply_gan_settings(&mut config, &pairs).map_err(|e| {
         let flag = GAN_FLAGS.iter().find(|(_, k)| *k == e.setting).map_or(e.setting.clone(), |(f, _)| format!("--{f}"));
-        CliError::Setting { flag, message: e.message }
+        // A bad value says what the setting takes (a problem between settings already says why).
+        let value = pairs.iter().find(|(k, _)| *k == e.setting).map(|(_, v)| v.as_str());
+        let bad_value = |s: &&crate::train::gan::GanSetting| value.is_some_and(|v| (s.set)(&mut GanConfig::default(), v).is_err());
+        let expected = GAN_SETTINGS.iter().filter(|s| s.key == e.setting).find(bad_value).map(|s| s.expected);
+        let message = expected.map_or_else(|| e.message.clone(), |x| format!("{}; expected {x}", e.message));
+        CliError::Setting { flag, message }
     })?;
     let steps: u64 = super::number("--steps", value(m, "steps").unwrap_or("500"), "a whole number of steps")?;
     let every: u64 = super::number::<u64>("--eval-every", value(m, "eval-every").unwrap_or("50"), "a whole number above 0")?.max(1);
@@ -104,6 +118,12 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
         v => return Err(super::bad("--dtype", v, "f32, f16 or int8")),
     };
     let json = m.get_flag("json");
+    let checkpoints: Option<u64> = value(m, "save-every").map(|v| super::number::<u64>("--save-every", v, "a whole number of steps above 0")).transpose()?;
+    let save_to = value(m, "save");
+    if checkpoints.is_some() && save_to.is_none() {
+        return Err(CliError::Setting { flag: "--save-every".into(), message: "needs --save FILE (checkpoints are written as FILE-STEP)".into() });
+    }
+    let checkpoints = checkpoints.filter(|&n| n > 0);
     let data = mnist(&data_dir(m))?;
     let device = device_for(backend_of(m)?)?;
     let mut trainer = GanTrainer::new(config, &data.train, &device);
@@ -133,21 +153,40 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
                 out!("step {step:>7}  D loss {:.4}  G loss {:.4}  D(x) {:.3}  D(G(z)) {:.3}  {rate:.1} steps/s", d[0], g[0], mean(&real), mean(&fake));
             }
         }
+        if let (Some(every), Some(path)) = (checkpoints, save_to) {
+            if step % every == 0 && step != steps {
+                save(&trainer, &checkpoint_path(path, step), stored)?;
+            }
+        }
     }
     if let Some(path) = value(m, "save") {
-        let dict = block_on(gan_state_dict(&trainer.gan)).map_err(|e| CliError::Gpu(e.to_string()))?;
-        let state = crate::share::ShareState {
-            view: crate::share::View { page: crate::share::Page::Gan, ..Default::default() },
-            gan: trainer.config.clone(),
-            gan_steps: trainer.log.clone(),
-            ..Default::default()
-        };
-        let bytes = state_dict_to_safetensors_as(&dict, &[("gradlab", &crate::share::encode(&state)), ("preset", trainer.config.preset.key())], stored)
-            .map_err(|e| CliError::Data(e.to_string()))?;
-        std::fs::write(path, &bytes).map_err(|e| CliError::Data(format!("{path}: {e}")))?;
-        eprintln!("gradlab: wrote {path} ({} bytes)", bytes.len());
+        save(&trainer, path, stored)?;
     }
     Ok(())
+}
+
+/// Writes the trainer's weights (both networks) as safetensors, with the link that replays them.
+fn save(trainer: &GanTrainer, path: &str, stored: Stored) -> Result<(), CliError> {
+    let dict = block_on(gan_state_dict(&trainer.gan)).map_err(|e| CliError::Gpu(e.to_string()))?;
+    let state = crate::share::ShareState {
+        view: crate::share::View { page: crate::share::Page::Gan, ..Default::default() },
+        gan: trainer.config.clone(),
+        gan_steps: trainer.log.clone(),
+        ..Default::default()
+    };
+    let bytes = state_dict_to_safetensors_as(&dict, &[("gradlab", &crate::share::encode(&state)), ("preset", trainer.config.preset.key())], stored)
+        .map_err(|e| CliError::Data(e.to_string()))?;
+    std::fs::write(path, &bytes).map_err(|e| CliError::Data(format!("{path}: {e}")))?;
+    eprintln!("gradlab: wrote {path} ({} bytes)", bytes.len());
+    Ok(())
+}
+
+/// `FILE` with `-STEP` before its extension: `gan.safetensors` → `gan-2000.safetensors`.
+fn checkpoint_path(path: &str, step: u64) -> String {
+    match path.rfind('.').filter(|&dot| !path[dot..].contains('/')) {
+        Some(dot) => format!("{}-{step}{}", &path[..dot], &path[dot..]),
+        None => format!("{path}-{step}"),
+    }
 }
 
 /// `gradlab generate`.

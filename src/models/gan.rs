@@ -26,6 +26,45 @@ pub enum Act {
 }
 
 /// One layer: inputs, outputs and the activation after it.
+impl Act {
+    /// The factor that keeps a signal's variance through a layer of this activation (PyTorch's
+    /// `calculate_gain`): √(2 / (1 + slope²)) for leaky ReLU, 5/3 for tanh, 1 otherwise.
+    pub fn gain(&self) -> f64 {
+        match *self {
+            Act::LeakyRelu(slope) => (2.0 / (1.0 + slope as f64 * slope as f64)).sqrt(),
+            Act::Tanh => 5.0 / 3.0,
+            Act::Sigmoid | Act::None => 1.0,
+        }
+    }
+}
+
+/// How a GAN's weights are first drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Init {
+    /// PyTorch's `Linear` default, the essay's: weight and bias uniform in ±1/√in. Each layer
+    /// shrinks the signal's deviation about 2.5-fold, so the essay's five-layer generator starts
+    /// as a near-constant function of z: its pixels vary by ≈ 0.004 from one z to another, and
+    /// every z gets the same gradient (the seed of its mode collapse).
+    #[default]
+    PyTorch,
+    /// Kaiming-style (He et al. 2015): weights uniform in ±gain·√(3/in) with the activation's
+    /// gain, biases 0: each layer keeps its input's deviation, so G(z) depends on z from the start.
+    Scaled,
+}
+
+impl Init {
+    /// Both.
+    pub const ALL: [Init; 2] = [Init::PyTorch, Init::Scaled];
+
+    /// Its key in links and on the command line.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Init::PyTorch => "pytorch",
+            Init::Scaled => "scaled",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Layer {
     /// Input features.
@@ -126,23 +165,29 @@ const NAMES: [[&str; 16]; 2] = [
 ];
 
 impl Stack {
-    /// Fresh parameters as PyTorch's `Linear` draws them: weight and bias uniform in ±1/√in, from
-    /// the seed's init stream (the generator first, then the discriminator: give each its own `rng`
-    /// position by drawing them in that order).
-    pub fn init(prefix: &'static str, layers: Vec<Layer>, rng: &mut Rng, device: &Device, precision: Precision) -> Self {
+    /// Fresh parameters from the seed's init stream (the generator first, then the discriminator:
+    /// give each its own `rng` position by drawing them in that order), as `init` says.
+    pub fn init(prefix: &'static str, layers: Vec<Layer>, rng: &mut Rng, init: Init, device: &Device, precision: Precision) -> Self {
         assert!(layers.len() <= 8 && (prefix == "g" || prefix == "d"), "at most 8 layers, prefix g or d");
         let mut params = Vec::new();
         for l in &layers {
-            let bound = 1.0 / (l.inputs as f64).sqrt();
-            let w: Vec<f64> = (0..l.inputs * l.outputs).map(|_| rng.range(-bound, bound)).collect();
-            let b: Vec<f64> = (0..l.outputs).map(|_| rng.range(-bound, bound)).collect();
+            let (w, b): (Vec<f64>, Vec<f64>) = match init {
+                Init::PyTorch => {
+                    let bound = 1.0 / (l.inputs as f64).sqrt();
+                    let w = (0..l.inputs * l.outputs).map(|_| rng.range(-bound, bound)).collect();
+                    (w, (0..l.outputs).map(|_| rng.range(-bound, bound)).collect())
+                }
+                Init::Scaled => {
+                    let bound = l.act.gain() * (3.0 / l.inputs as f64).sqrt();
+                    ((0..l.inputs * l.outputs).map(|_| rng.range(-bound, bound)).collect(), vec![0.0; l.outputs])
+                }
+            };
             params.push(tensor_f64(&w, [l.outputs, l.inputs], device, precision));
             params.push(tensor_f64(&b, [l.outputs], device, precision));
         }
         Self { prefix, layers, params }
     }
 
-    /// Parameter names, in `params` order.
     pub fn names(&self) -> &'static [&'static str] {
         let table = if self.prefix == "g" { &NAMES[0] } else { &NAMES[1] };
         &table[..2 * self.layers.len()]
@@ -181,10 +226,20 @@ impl Stack {
     /// [`Stack::apply`] with inverted dropout at `rate` after every hidden layer's activation
     /// (PyTorch's `nn.Dropout` in training mode), masks drawn from `masks`; `rate` 0 or no `masks`:
     /// none.
-    pub fn apply_dropping(&self, tape: &mut Tape, x: NodeId, leaves: &[NodeId], rate: f32, mut masks: Option<&mut Rng>) -> NodeId {
+    pub fn apply_dropping(&self, tape: &mut Tape, x: NodeId, leaves: &[NodeId], rate: f32, masks: Option<&mut Rng>) -> NodeId {
+        self.apply_with_features(tape, x, leaves, rate, masks).1
+    }
+
+    /// [`Stack::apply_dropping`], also returning what enters the last layer: the stack's features
+    /// (the input itself for a one-layer stack).
+    pub fn apply_with_features(&self, tape: &mut Tape, x: NodeId, leaves: &[NodeId], rate: f32, mut masks: Option<&mut Rng>) -> (NodeId, NodeId) {
         let mut h = x;
+        let mut features = x;
         let hidden = self.layers.len().saturating_sub(1);
         for (k, layer) in self.layers.iter().enumerate() {
+            if k == hidden {
+                features = h;
+            }
             h = tape.apply(Op::Linear, &[h, leaves[2 * k], leaves[2 * k + 1]], Tag::layer(Role::PreActivation, k + 1));
             let op = match layer.act {
                 Act::LeakyRelu(slope) => Some(Op::LeakyRelu { slope }),
@@ -200,11 +255,10 @@ impl Stack {
                 h = super::dropout_node(tape, h, rate as f64, rng, tags);
             }
         }
-        h
+        (features, h)
     }
 }
 
-/// The discriminator's dropout masks and outputs, by hidden layer.
 const DROP_NAMES: [(&str, &str); 7] = [
     ("d.mask1", "d.dropout1"),
     ("d.mask2", "d.dropout2"),
@@ -219,13 +273,25 @@ const DROP_NAMES: [(&str, &str); 7] = [
 /// remedies for a discriminator that wins too fast (its verdict on fakes near 0, the generator
 /// collapsing onto a few digits): dropout after each of its hidden layers in both halves (PyTorch's
 /// training mode), and one-sided label smoothing (Salimans et al. 2016: its target for a real
-/// image is `1 − smoothing`, for a fake still 0). Neither changes a parameter.
+/// image is `1 − smoothing`, for a fake still 0). A third blurs what D sees: instance noise
+/// (Sønderby et al. 2016; Arjovsky & Bottou 2017), Gaussian noise of deviation σ added to every
+/// image D judges, real and generated, in both halves. A generator's sigmoid never reaches MNIST's
+/// exact-zero background, so without noise D can tell every fake by its background alone; with
+/// noise the two distributions overlap and D's verdict keeps telling G something about digits.
+/// None of the three changes a parameter.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Restraint {
     /// Dropout rate after D's hidden layers, `[0, 1)`.
     pub dropout: f32,
     /// D's target for real images is `1 − smoothing`.
     pub smoothing: f32,
+    /// σ of the instance noise added to every image D sees (0: none).
+    pub noise: f32,
+    /// Feature matching (Salimans et al. 2016), the generator's side: λ of the term
+    /// `λ·½·mean_j (mean_batch f_j(x) − mean_batch f_j(G(z)))²` added to G's loss, where f is
+    /// what enters D's last layer. It asks G's batch to look like a real batch on average, so a
+    /// generator that gives every z the same digit pays for it (0: none).
+    pub matching: f32,
 }
 
 /// A generator and a discriminator.
@@ -306,11 +372,17 @@ pub struct HalfStep {
 }
 
 impl Gan {
-    /// Both networks of a preset, drawn from the seed's init stream (generator first).
+    /// Both networks of a preset, drawn from the seed's init stream (generator first) as PyTorch's
+    /// `Linear` draws them.
     pub fn init(preset: GanPreset, seed: u64, device: &Device, precision: Precision) -> Self {
+        Self::init_with(preset, seed, Init::PyTorch, device, precision)
+    }
+
+    /// The same, drawn as `init` says.
+    pub fn init_with(preset: GanPreset, seed: u64, init: Init, device: &Device, precision: Precision) -> Self {
         let mut rng = Rng::new(seed, Stream::Init);
-        let generator = Stack::init("g", preset.generator(), &mut rng, device, precision);
-        let discriminator = Stack::init("d", preset.discriminator(), &mut rng, device, precision);
+        let generator = Stack::init("g", preset.generator(), &mut rng, init, device, precision);
+        let discriminator = Stack::init("d", preset.discriminator(), &mut rng, init, device, precision);
         Self { preset, generator, discriminator }
     }
 
@@ -333,7 +405,11 @@ impl Gan {
             fake = tape.apply(Op::StopGradient, &[fake], Tag::named(Role::Stage, 0, "G(z), detached"));
         }
         let real_name = if recipe == Recipe::Corrected { "real" } else { "\"real\" = randn" };
-        let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, real_name), real, [batch, 784]);
+        let mut xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, real_name), real, [batch, 784]);
+        if restraint.noise > 0.0 {
+            xn = self.blurred(&mut tape, xn, restraint.noise, masks, ["noise on real", "real + noise"]);
+            fake = self.blurred(&mut tape, fake, restraint.noise, masks, ["noise on G(z)", "G(z) + noise"]);
+        }
         let params = self.discriminator.leaves(&mut tape, true);
         let real_logit = self.discriminator.apply_dropping(&mut tape, xn, &params, restraint.dropout, Some(&mut *masks));
         let fake_logit = self.discriminator.apply_dropping(&mut tape, fake, &params, restraint.dropout, Some(masks));
@@ -352,22 +428,55 @@ impl Gan {
     /// The generator's half, with the non-saturating loss `BCE(D(G(z)), 1) = −log D(G(z))`; the
     /// discriminator's weights are constants here.
     pub fn generator_step(&self, z: T, mode: Mode) -> HalfStep {
-        self.generator_half(z, mode, Restraint::default(), &mut Rng::new(0, Stream::Dropout))
+        self.generator_half(z, None, mode, Restraint::default(), &mut Rng::new(0, Stream::Dropout))
     }
 
     /// [`Gan::generator_step`] with D's dropout (masks from `masks`) as in its own half: in
     /// PyTorch's training mode D drops units in the generator's step too. Label smoothing is D's
     /// target only: G's stays 1.
-    pub fn generator_half(&self, z: T, mode: Mode, restraint: Restraint, masks: &mut Rng) -> HalfStep {
+    ///
+    /// With feature matching (`restraint.matching > 0`) `real` is a batch of real images
+    /// (`[rows, 784]`): D's features of it, averaged over the batch, are the target of G's.
+    pub fn generator_half(&self, z: T, real: Option<T>, mode: Mode, restraint: Restraint, masks: &mut Rng) -> HalfStep {
         let batch = z.dims()[2];
         let mut tape = Tape::with_mode(mode);
         let zn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "z"), z, [batch, self.preset.latent()]);
-        let (fake, params) = self.generator.forward(&mut tape, zn, true);
+        let (mut fake, params) = self.generator.forward(&mut tape, zn, true);
+        if restraint.noise > 0.0 {
+            fake = self.blurred(&mut tape, fake, restraint.noise, masks, ["noise on G(z)", "G(z) + noise"]);
+        }
         let frozen = self.discriminator.leaves(&mut tape, false);
-        let logit = self.discriminator.apply_dropping(&mut tape, fake, &frozen, restraint.dropout, Some(masks));
+        let (features, logit) = self.discriminator.apply_with_features(&mut tape, fake, &frozen, restraint.dropout, Some(&mut *masks));
         let ones = self.constant(&mut tape, 1.0, batch, "ones");
-        let loss = tape.apply(Op::BceWithLogits, &[logit, ones], Tag::of(Role::Loss));
+        let real = real.filter(|_| restraint.matching > 0.0);
+        let Some(real) = real else {
+            let loss = tape.apply(Op::BceWithLogits, &[logit, ones], Tag::of(Role::Loss));
+            return HalfStep { tape, loss, params, frozen, logits: vec![logit] };
+        };
+        let adversarial = tape.apply(Op::BceWithLogits, &[logit, ones], Tag::named(Role::Loss, 0, "−log D(G(z))"));
+        let rows = real.dims()[2];
+        let mut xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "real"), real, [rows, 784]);
+        if restraint.noise > 0.0 {
+            xn = self.blurred(&mut tape, xn, restraint.noise, masks, ["noise on real", "real + noise"]);
+        }
+        let (real_features, _) = self.discriminator.apply_with_features(&mut tape, xn, &frozen, restraint.dropout, Some(masks));
+        let fake_mean = self.batch_mean(&mut tape, features, batch, "mean f(G(z))");
+        let real_mean = self.batch_mean(&mut tape, real_features, rows, "mean f(x)");
+        let gap = tape.apply(Op::Mse, &[fake_mean, real_mean], Tag::named(Role::Loss, 0, "feature gap"));
+        let like = &self.discriminator.params[0];
+        let lambda = tensor_f64(&[restraint.matching as f64], Shape::scalar(), &like.device(), super::precision_of(like));
+        let lambda = tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, "λ"), lambda, Shape::scalar());
+        let matched = tape.apply(Op::Mul, &[gap, lambda], Tag::named(Role::Loss, 0, "λ·feature gap"));
+        let loss = tape.apply(Op::Add, &[adversarial, matched], Tag::of(Role::Loss));
         HalfStep { tape, loss, params, frozen, logits: vec![logit] }
+    }
+
+    /// The mean of `x` (`[rows, k]`) over its rows, `[1, k]`: a row of `1/rows` times `x`.
+    fn batch_mean(&self, tape: &mut Tape, x: NodeId, rows: usize, name: &'static str) -> NodeId {
+        let like = &self.discriminator.params[0];
+        let row = tensor_f64(&vec![1.0 / rows as f64; rows], [1, rows], &like.device(), super::precision_of(like));
+        let row = tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, "1/batch"), row, [1, rows]);
+        tape.apply(Op::MatMul, &[row, x], Tag::named(Role::Stage, 0, name))
     }
 
     /// The essay's generator half as written: `G(z)` fitted to the real batch with PyTorch's
@@ -394,6 +503,18 @@ impl Gan {
         let zn = tape.leaf(Leaf::Input, "z", z, [rows, self.preset.latent()]);
         let (out, _) = self.generator.forward(&mut tape, zn, false);
         tape.value(out).clone()
+    }
+
+    /// `x + σ·ε`, ε ~ N(0, I) drawn from `rng` (the dropout stream: drawn only when σ > 0, so a run
+    /// without noise draws what it always drew): the noise is a leaf of its own, so the stepper
+    /// shows it and the gradient passes through the sum to `x` unchanged.
+    fn blurred(&self, tape: &mut Tape, x: NodeId, sigma: f32, rng: &mut Rng, names: [&'static str; 2]) -> NodeId {
+        let shape = tape.shape(x);
+        let values: Vec<f64> = (0..shape.numel()).map(|_| sigma as f64 * rng.normal()).collect();
+        let like = &self.discriminator.params[0];
+        let noise = tensor_f64(&values, shape, &like.device(), super::precision_of(like));
+        let noise = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, names[0]), noise, shape);
+        tape.apply(Op::Add, &[x, noise], Tag::named(Role::Stage, 0, names[1]))
     }
 
     fn constant(&self, tape: &mut Tape, value: f64, batch: usize, name: &'static str) -> NodeId {

@@ -577,9 +577,13 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
                     {select("gan.recipe", "gan-recipe", "training loop", &[("corrected", "corrected"), ("essay", "the essay's, as printed")])}
                     {select("gan.start", "gan-start", "start from", &[("shipped", "the shipped weights"), ("seed", "fresh weights (seed)")])}
                     {number("gan.lr", "gan-lr", "Adam lr")}
+                    <span title="the generator's own learning rate (0: Adam lr, for both networks, as in the essay)">{number("gan.glr", "gan-glr", "G lr (0: same)")}</span>
                     {number("gan.beta1", "gan-beta1", "β₁")}
                     <span title="dropout after the discriminator's hidden layers while training (0: none, as in the essay)">{number("gan.dropout", "gan-dropout", "D dropout")}</span>
                     <span title="one-sided label smoothing: D's target for real digits is 1 − s (0: none, as in the essay)">{number("gan.smooth", "gan-smooth", "label smoothing")}</span>
+                    <span title="instance noise: Gaussian noise of this deviation added to every image D sees, real and generated, so D cannot tell fakes by their background alone (0: none, as in the essay)">{number("gan.noise", "gan-noise", "noise σ")}</span>
+                    <span title="feature matching: G's loss also pays λ × the gap between the average D features of its batch and of a real batch, so giving every z the same digit costs it (0: none, as in the essay)">{number("gan.match", "gan-match", "feature matching λ")}</span>
+                    <span title="how the weights are first drawn: PyTorch's nn.Linear default (as in the essay: the deep generator starts out nearly the same for every z) or scaled so that each layer keeps its input's spread">{select("gan.init", "gan-init", "initial weights", &[("pytorch", "PyTorch's default"), ("scaled", "scaled (He)")])}</span>
                     {number("gan.batch", "gan-batch", "batch")}
                     {number("gan.seed", "gan-seed", "seed")}
                 </div>

@@ -124,8 +124,16 @@ fn train_and_generate_a_gan() {
     let Ok(dir) = std::env::var("GRADLAB_DATA") else { return };
     let tmp = std::env::temp_dir();
     let (save, png) = (tmp.join(format!("gradlab-gan-{}.safetensors", std::process::id())), tmp.join(format!("gradlab-gan-{}.png", std::process::id())));
-    let (code, stdout, stderr) = run(&["train", "--preset", "gan-small", "--recipe", "essay", "--steps", "20", "--eval-every", "10", "--train-limit", "500", "--json", "--data-dir", &dir, "--save", save.to_str().unwrap(), "--dtype", "f16"]);
+    let (code, _, stderr) = run(&["train", "--preset", "gan-small", "--save-every", "10", "--data-dir", &dir]);
+    assert!(code == Some(2) && stderr.contains("--save-every") && stderr.contains("needs --save"), "{stderr}");
+    let (code, _, stderr) = run(&["train", "--preset", "gan-small", "--init", "xavier", "--data-dir", &dir]);
+    assert!(code == Some(2) && stderr.contains("--init") && stderr.contains("scaled"), "{stderr}");
+    let (code, stdout, stderr) = run(&["train", "--preset", "gan-small", "--recipe", "essay", "--steps", "20", "--eval-every", "10", "--train-limit", "500", "--json", "--data-dir", &dir, "--save", save.to_str().unwrap(), "--save-every", "10", "--dtype", "f16"]);
     assert_eq!(code, Some(0), "{stderr}");
+    // A checkpoint at step 10 beside the final file (FILE-10, the extension kept).
+    let checkpoint = tmp.join(format!("gradlab-gan-{}-10.safetensors", std::process::id()));
+    assert!(std::fs::metadata(&checkpoint).is_ok_and(|m| m.len() > 0), "{stderr}");
+    std::fs::remove_file(&checkpoint).ok();
     let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     for key in ["step", "d_loss", "g_loss", "d_real", "d_fake", "steps_per_sec"] {

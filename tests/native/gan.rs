@@ -4,7 +4,7 @@
 
 use burn::tensor::Device;
 use gradlab::engine::{Mode, Precision, Rng, Stream, T, block_on, read_f64, tensor_f64};
-use gradlab::models::gan::{Gan, GanPreset, Recipe, Restraint};
+use gradlab::models::gan::{Gan, GanPreset, Init, Recipe, Restraint};
 
 fn values(t: &T) -> Vec<f64> {
     block_on(read_f64(t)).unwrap()
@@ -36,7 +36,7 @@ fn check_halves(preset: GanPreset, batch: usize) {
     let latent = preset.latent();
     let real: Vec<f64> = (0..batch * 784).map(|_| rng.uniform()).collect();
     let z: Vec<f64> = (0..batch * latent).map(|_| rng.range(-1.0, 1.0)).collect();
-    let restraint = Restraint { dropout: 0.3, smoothing: 0.1 };
+    let restraint = Restraint { dropout: 0.3, smoothing: 0.1, noise: 0.1, matching: 2.0 };
     let halves = ["discriminator", "generator", "essay's discriminator", "essay's generator", "restrained discriminator", "restrained generator"];
     for half in halves {
         let mut gan = Gan::init(preset, 7, &ad, Precision::F64);
@@ -49,22 +49,36 @@ fn check_halves(preset: GanPreset, batch: usize) {
             "discriminator" => gan.discriminator_step(realt, zt, Mode::Trace),
             "generator" => gan.generator_step(zt, Mode::Trace),
             "essay's discriminator" => gan.discriminator_half(realt, zt, Mode::Trace, Recipe::AsWritten, Restraint::default(), &mut rng.clone()),
-            // D's dropout (masks in both halves) and smoothed targets: still burn-autodiff's gradients.
+            // D's dropout (masks in both halves), smoothed targets and instance noise on every
+            // image D sees: still burn-autodiff's gradients.
             "restrained discriminator" => gan.discriminator_half(realt, zt, Mode::Trace, Recipe::Corrected, restraint, &mut rng.clone()),
-            "restrained generator" => gan.generator_half(zt, Mode::Trace, restraint, &mut rng.clone()),
+            "restrained generator" => gan.generator_half(zt, Some(realt), Mode::Trace, restraint, &mut rng.clone()),
             _ => gan.essay_generator_step(zt, realt, Mode::Trace),
         };
         let essay = half == "essay's discriminator";
         // The restrained halves did drop units: a dropout after each of D's hidden layers, on the
-        // real and the fake batch in D's half, on the fake in G's; none elsewhere.
+        // real and the fake batch in both halves (G's half passes the real batch through D for
+        // feature matching); none elsewhere.
         let dropped = step.tape.nodes().iter().filter(|n| matches!(n.op, gradlab::engine::Op::Dropout { .. })).count();
         let hidden = preset.discriminator().len() - 1;
         let expected = match half {
             "restrained discriminator" => 2 * hidden,
-            "restrained generator" => hidden,
+            "restrained generator" => 2 * hidden,
             _ => 0,
         };
         assert_eq!(dropped, expected, "{half}: dropout nodes");
+        // Instance noise: one noise leaf per batch D judges (real and fake), each of deviation ≈ σ;
+        // feature matching: G's loss has its λ-weighted feature gap.
+        if half == "restrained generator" {
+            assert!(step.tape.nodes().iter().any(|n| n.tag.name == Some("λ·feature gap")), "feature matching is on G's tape");
+        }
+        let noise: Vec<_> = step.tape.nodes().iter().filter(|n| n.tag.name.is_some_and(|s| s.starts_with("noise on"))).collect();
+        assert_eq!(noise.len(), expected / hidden.max(1), "{half}: instance-noise leaves");
+        for n in &noise {
+            let v = values(n.value());
+            let sd = (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt();
+            assert!((sd - 0.1).abs() < 0.03, "{half}: the noise's deviation is {sd}, not σ = 0.1");
+        }
         if half == "restrained discriminator" {
             let target = step.tape.nodes().iter().find(|n| n.tag.name == Some("1 − smoothing")).expect("a smoothed target");
             assert!(values(target.value()).iter().all(|&v| (v - 0.9).abs() < 1e-7), "D's target for real images is 0.9");
@@ -215,9 +229,11 @@ fn a_step_log_replays_the_same_gan() {
     let mut rng = Rng::new(2, Stream::Data);
     let images = gradlab::data::images::ImageSet { rows: 28, cols: 28, pixels: (0..300 * 784).map(|_| rng.below(256) as u8).collect(), labels: vec![0; 300] };
     let cpu = Device::flex();
-    // The corrected loop also with D's dropout and smoothing: masks come from the seed too.
-    for (recipe, dropout, smoothing) in [(Recipe::Corrected, 0.0, 0.0), (Recipe::AsWritten, 0.0, 0.0), (Recipe::Corrected, 0.3, 0.1)] {
-        let config = GanConfig { recipe, batch_size: 16, dropout, smoothing, ..GanConfig::default() };
+    // The corrected loop also with D's dropout, smoothing, instance noise and the scaled
+    // initialisation: masks and noise come from the seed too.
+    let restrained = [(Recipe::Corrected, 0.0, 0.0, 0.0, Init::PyTorch), (Recipe::AsWritten, 0.0, 0.0, 0.0, Init::PyTorch), (Recipe::Corrected, 0.3, 0.1, 0.2, Init::Scaled)];
+    for (recipe, dropout, smoothing, noise, init) in restrained {
+        let config = GanConfig { recipe, batch_size: 16, dropout, smoothing, noise, init, ..GanConfig::default() };
         let mut live = GanTrainer::new(config.clone(), &images, &cpu);
         for half in [Half::Both, Half::Discriminator, Half::Discriminator, Half::Generator, Half::Both] {
             live.take(half);

@@ -165,6 +165,10 @@ fn random_gan_config(rng: &mut Rng) -> gradlab::train::gan::GanConfig {
         start: pick(rng, starts),
         dropout: pick(rng, &[0.0, 0.3, 0.5]),
         smoothing: pick(rng, &[0.0, 0.1]),
+        noise: pick(rng, &[0.0, 0.1, 0.35]),
+        matching: pick(rng, &[0.0, 1.0, 20.0]),
+        g_lr: pick(rng, &[0.0, 2e-5]),
+        init: pick(rng, &gradlab::models::gan::Init::ALL),
     }
 }
 
