@@ -7,10 +7,12 @@
 // [∂L/∂L]: the upstream gradient, a scalar
 @group(0) @binding(2) var<storage, read_write> upstream: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dz: array<f32>;
+// [n: the logits' count, from the tensor's shape]
+@group(0) @binding(4) var<storage, read_write> hyper: array<f32>;
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-    let n = min(arrayLength(&z), arrayLength(&t));
+    let n = min(u32(hyper[0]), min(arrayLength(&z), arrayLength(&t)));
     let i = id.x;
     if (i >= n || i >= arrayLength(&dz) || arrayLength(&upstream) == 0u) {
         return;

@@ -8,6 +8,8 @@
 @group(0) @binding(0) var<storage, read_write> z: array<f32>;
 @group(0) @binding(1) var<storage, read_write> t: array<f32>;
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>;
+// [n: the logits' count, from the tensor's shape]
+@group(0) @binding(3) var<storage, read_write> hyper: array<f32>;
 
 var<workgroup> partial: array<f32, 256>;
 
@@ -22,7 +24,7 @@ fn log1p(x: f32) -> f32 {
 
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_index) lane: u32) {
-    let n = min(arrayLength(&z), arrayLength(&t));
+    let n = min(u32(hyper[0]), min(arrayLength(&z), arrayLength(&t)));
     var sum = 0.0;
     for (var i = lane; i < n; i += 256u) {
         let zi = z[i];

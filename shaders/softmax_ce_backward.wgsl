@@ -8,13 +8,13 @@
 // [∂L/∂L]: the upstream gradient, a scalar
 @group(0) @binding(2) var<storage, read_write> upstream: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dz: array<f32>;
-// [C: classes per row]
+// [C: classes per row, R: rows], from the tensor's shape
 @group(0) @binding(4) var<storage, read_write> hyper: array<f32>;
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     let classes = max(u32(hyper[0]), 1u);
-    let rows = min(min(arrayLength(&z), arrayLength(&t)), arrayLength(&dz)) / classes;
+    let rows = min(u32(hyper[1]), min(min(arrayLength(&z), arrayLength(&t)), arrayLength(&dz)) / classes);
     let r = id.x;
     if (r >= rows || arrayLength(&upstream) == 0u) {
         return;

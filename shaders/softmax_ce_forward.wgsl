@@ -10,7 +10,7 @@
 @group(0) @binding(0) var<storage, read_write> z: array<f32>;
 @group(0) @binding(1) var<storage, read_write> t: array<f32>;
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>;
-// [C: classes per row]
+// [C: classes per row, R: rows], from the tensor's shape
 @group(0) @binding(3) var<storage, read_write> hyper: array<f32>;
 
 var<workgroup> partial: array<f32, 256>;
@@ -18,7 +18,7 @@ var<workgroup> partial: array<f32, 256>;
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_index) lane: u32) {
     let classes = max(u32(hyper[0]), 1u);
-    let rows = min(arrayLength(&z), arrayLength(&t)) / classes;
+    let rows = min(u32(hyper[1]), min(arrayLength(&z), arrayLength(&t)) / classes);
     var sum = 0.0;
     for (var r = lane; r < rows; r += 256u) {
         let base = r * classes;

@@ -499,7 +499,7 @@ fn ran(paths: &[crate::engine::UpdatePath]) -> String {
         return format!("host kernels ({} tensors)", paths.len());
     }
     match (fused, why.first()) {
-        (_, None) if paths.is_empty() => "generic (no fused kernel for this optimizer)".to_string(),
+        (_, None) if paths.is_empty() => "none (no parameters)".to_string(),
         (n, None) => format!("fused ({n}/{n} tensors)"),
         (0, Some(w)) => format!("generic ({w})"),
         (n, Some(w)) => format!("fused {n}/{} tensors, generic for the rest ({w})", paths.len()),

@@ -12,7 +12,7 @@ use cubecl::server::KernelArguments;
 use cubecl::prelude::KernelId;
 use cubecl::{CubeCount, CubeDim};
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cell::Cell;
 
 use super::op::T;
 
@@ -48,14 +48,23 @@ const SOFTMAX_CE_FORWARD: Wgsl = Wgsl { name: "softmax_ce_forward", source: incl
 const SOFTMAX_CE_BACKWARD: Wgsl = Wgsl { name: "softmax_ce_backward", source: include_str!("../../shaders/softmax_ce_backward.wgsl") };
 const BCE_BACKWARD: Wgsl = Wgsl { name: "bce_logits_backward", source: include_str!("../../shaders/bce_logits_backward.wgsl") };
 
-/// Whether the ops' own kernels (activation backward, BCE) are used where they apply: on by
-/// default; tests and `gradlab bench` turn them off to run the generic reference path.
-static OP_KERNELS: AtomicBool = AtomicBool::new(true);
+thread_local! {
+    /// Whether the ops' own kernels (activation backward, the losses) are used where they apply
+    /// on this thread: on by default; tests and `gradlab bench` turn them off to run the generic
+    /// reference path (per thread, so a test that does cannot change what a test beside it runs).
+    static OP_KERNELS: Cell<bool> = const { Cell::new(true) };
+    /// Our kernels launched from this thread.
+    static LAUNCHES: Cell<u64> = const { Cell::new(0) };
+}
 
-/// Turns the ops' fused kernels on or off for this process (the optimizers choose theirs with
+/// Turns the ops' fused kernels on or off for this thread (the optimizers choose theirs with
 /// `Kernels`); returns what it was.
 pub fn set_op_kernels(on: bool) -> bool {
-    OP_KERNELS.swap(on, Ordering::Relaxed)
+    OP_KERNELS.with(|k| k.replace(on))
+}
+
+fn op_kernels() -> Result<(), &'static str> {
+    if OP_KERNELS.with(Cell::get) { Ok(()) } else { Err("op kernels off") }
 }
 
 /// The tensors' buffers on burn's wgpu runtime, contiguous, or why not (a flex tensor, not f32,
@@ -71,7 +80,15 @@ fn cubes(tensors: &[&T]) -> Result<Vec<CubeTensor>, &'static str> {
     if (n as u32).div_ceil(WORKGROUP) > 65_535 {
         return Err("too large for one dispatch");
     }
-    tensors.iter().map(|t| (*t).clone().try_into_primitive::<Wgpu>().map(into_contiguous).map_err(|_| "not on the wgpu backend")).collect()
+    let cubes: Vec<CubeTensor> = tensors.iter().map(|t| (*t).clone().try_into_primitive::<Wgpu>().map(into_contiguous).map_err(|_| "not on the wgpu backend")).collect::<Result<_, _>>()?;
+    // WebGPU refuses one buffer bound twice where either binding may be written (and every
+    // binding of a source kernel is read_write): two inputs that are one tensor (a loss of z
+    // against stop_gradient(z)) take the generic path.
+    let id = |c: &CubeTensor| c.handle.memory.descriptor().id;
+    if cubes.iter().enumerate().any(|(i, a)| cubes[..i].iter().any(|b| id(a) == id(b))) {
+        return Err("inputs share a buffer");
+    }
+    Ok(cubes)
 }
 
 /// Launches `kernel` over `inputs`, into fresh f32 buffers of `outputs` elements each, with the
@@ -84,7 +101,7 @@ fn launch(kernel: Wgsl, inputs: &[CubeTensor], outputs: &[usize], hyper: Option<
     let hyper = hyper.map(|h| client.create_from_slice(&h.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()));
     let buffers = inputs.iter().map(|t| &t.handle).chain(&fresh).chain(hyper.as_ref()).map(|h| h.clone().binding()).collect();
     client.launch(Box::new(SourceKernel::new(kernel, CubeDim::new_1d(threads))), CubeCount::Static(groups, 1, 1), KernelArguments::new().with_buffers(buffers));
-    LAUNCHES.fetch_add(1, Ordering::Relaxed);
+    LAUNCHES.with(|n| n.set(n.get() + 1));
     fresh
 }
 
@@ -109,9 +126,7 @@ pub enum Activation {
 /// `∂L/∂x` of an element-wise activation from `a` (its output y or input x: see [`Activation`])
 /// and the upstream `g`, in one dispatch; or why not (the caller takes the generic path).
 pub fn activation_backward(kind: Activation, a: &T, g: &T) -> Result<T, &'static str> {
-    if !OP_KERNELS.load(Ordering::Relaxed) {
-        return Err("op kernels off");
-    }
+    op_kernels()?;
     if a.dims() != g.dims() {
         return Err("shapes differ");
     }
@@ -132,9 +147,7 @@ const BCE_MAX: usize = 1 << 16;
 
 /// `mean(max(z,0) − z·t + log1p(e^(−|z|)))` as a `[1, 1, 1, 1]` tensor, in one dispatch; or why not.
 pub fn bce_logits(z: &T, t: &T) -> Result<T, &'static str> {
-    if !OP_KERNELS.load(Ordering::Relaxed) {
-        return Err("op kernels off");
-    }
+    op_kernels()?;
     if z.dims() != t.dims() {
         return Err("shapes differ");
     }
@@ -142,31 +155,31 @@ pub fn bce_logits(z: &T, t: &T) -> Result<T, &'static str> {
         return Err("too many logits for one workgroup");
     }
     let cubes = cubes(&[z, t])?;
-    let out = launch(BCE_FORWARD, &cubes, &[1], None, 256, 1);
+    let n = z.dims().iter().product::<usize>();
+    let out = launch(BCE_FORWARD, &cubes, &[1], Some(&[n as f32]), 256, 1);
     Ok(wrap(&cubes[0], &out[0], Shape::new([1, 1, 1, 1])))
 }
 
 /// `∂L/∂z = (σ(z) − t) / n · upstream` (`upstream` one element) in one dispatch; or why not.
 pub fn bce_logits_backward(z: &T, t: &T, upstream: &T) -> Result<T, &'static str> {
-    if !OP_KERNELS.load(Ordering::Relaxed) {
-        return Err("op kernels off");
-    }
+    op_kernels()?;
     if z.dims() != t.dims() || upstream.dims().iter().product::<usize>() != 1 {
         return Err("shapes differ");
     }
     let mut inputs = cubes(&[z, t])?;
     inputs.extend(cubes(&[upstream])?);
     let n = z.dims().iter().product::<usize>();
-    let out = launch(BCE_BACKWARD, &inputs, &[n], None, WORKGROUP, (n as u32).div_ceil(WORKGROUP));
+    let out = launch(BCE_BACKWARD, &inputs, &[n], Some(&[n as f32]), WORKGROUP, (n as u32).div_ceil(WORKGROUP));
     Ok(wrap(&inputs[0], &out[0], z.shape()))
 }
+
+/// Most classes a row of the softmax cross-entropy kernels may have.
+const MAX_CLASSES: usize = 1024;
 
 /// Classes per row (the last axis) and rows of a softmax cross-entropy's logits, if our kernels
 /// take them: targets of the same shape, at most [`BCE_MAX`] logits.
 fn softmax_ce_fits(z: &T, t: &T) -> Result<(usize, usize), &'static str> {
-    if !OP_KERNELS.load(Ordering::Relaxed) {
-        return Err("op kernels off");
-    }
+    op_kernels()?;
     if z.dims() != t.dims() {
         return Err("shapes differ");
     }
@@ -175,15 +188,19 @@ fn softmax_ce_fits(z: &T, t: &T) -> Result<(usize, usize), &'static str> {
         return Err("too many logits for one workgroup");
     }
     let classes = z.dims()[3];
+    // A thread walks a row's classes alone: long rows are burn's.
+    if classes > MAX_CLASSES {
+        return Err("too many classes for one thread a row");
+    }
     Ok((classes, n / classes.max(1)))
 }
 
 /// `−(1/R) Σ t · log_softmax(z)` over the last axis, as a `[1, 1, 1, 1]` tensor, in one dispatch;
 /// or why not.
 pub fn softmax_ce(z: &T, t: &T) -> Result<T, &'static str> {
-    let (classes, _) = softmax_ce_fits(z, t)?;
+    let (classes, rows) = softmax_ce_fits(z, t)?;
     let cubes = cubes(&[z, t])?;
-    let out = launch(SOFTMAX_CE_FORWARD, &cubes, &[1], Some(&[classes as f32]), 256, 1);
+    let out = launch(SOFTMAX_CE_FORWARD, &cubes, &[1], Some(&[classes as f32, rows as f32]), 256, 1);
     Ok(wrap(&cubes[0], &out[0], Shape::new([1, 1, 1, 1])))
 }
 
@@ -196,7 +213,7 @@ pub fn softmax_ce_backward(z: &T, t: &T, upstream: &T) -> Result<T, &'static str
     let mut inputs = cubes(&[z, t])?;
     inputs.extend(cubes(&[upstream])?);
     let n = classes * rows;
-    let out = launch(SOFTMAX_CE_BACKWARD, &inputs, &[n], Some(&[classes as f32]), WORKGROUP, (rows as u32).div_ceil(WORKGROUP).max(1));
+    let out = launch(SOFTMAX_CE_BACKWARD, &inputs, &[n], Some(&[classes as f32, rows as f32]), WORKGROUP, (rows as u32).div_ceil(WORKGROUP).max(1));
     Ok(wrap(&inputs[0], &out[0], z.shape()))
 }
 
@@ -266,11 +283,9 @@ impl UpdatePath {
     }
 }
 
-static LAUNCHES: AtomicU64 = AtomicU64::new(0);
-
-/// How many times a fused kernel was launched in this process (tests read the difference).
+/// How many times one of our kernels was launched from this thread (tests read the difference).
 pub fn launches() -> u64 {
-    LAUNCHES.load(Ordering::Relaxed)
+    LAUNCHES.with(Cell::get)
 }
 
 /// One fused Adam update `(w, g, m, v) → (w', m', v')` in a single dispatch, or why the kernel
@@ -308,7 +323,7 @@ pub fn adam(w: &T, g: &T, m: &T, v: &T, step: AdamStep) -> Result<(T, T, T), &'s
         CubeCount::Static(groups, 1, 1),
         KernelArguments::new().with_buffers(buffers),
     );
-    LAUNCHES.fetch_add(1, Ordering::Relaxed);
+    LAUNCHES.with(|n| n.set(n.get() + 1));
     let wrap = |t: CubeTensor| T::from_primitive::<Wgpu>(t);
     Ok((wrap(w_out), wrap(m_out), wrap(v_out)))
 }

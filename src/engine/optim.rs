@@ -77,9 +77,9 @@ impl OptimizerConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kernels {
-    /// Our kernels where they apply: the fused WGSL Adam (f32, wgpu backend), and the host
-    /// kernels for a playground trainer's whole step on the CPU (`engine::host`); else the
-    /// generic path.
+    /// Our kernels where they apply: the fused WGSL updates (Adam, SGD, SGD with momentum; f32 on
+    /// the wgpu backend), and the host kernels for a playground trainer's whole step on the CPU
+    /// (`engine::host`); else the generic path.
     #[default]
     Fused,
     /// burn's generic ops only (the reference).
