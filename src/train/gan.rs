@@ -161,7 +161,7 @@ pub static GAN_SETTINGS: &[GanSetting] = &[
     GanSetting {
         key: "gan.glr",
         default: "0",
-        expected: "the generator's own learning rate, 0 (gan.lr, as in the essay) to 1",
+        expected: "the generator's own learning rate, 0 (the same as the discriminator's, as in the essay) to 1",
         get: |c| format!("{}", c.g_lr),
         set: |c, v| Ok(c.g_lr = float(v, 0.0, 1.0)?),
     },
