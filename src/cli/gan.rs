@@ -40,17 +40,22 @@ pub(super) const GAN_ONLY: [&str; 10] = ["recipe", "beta1", "dtype", "start", "s
 
 /// The GAN-only arguments of `train`.
 pub(super) fn train_args(train: Command) -> Command {
-    let field = |key: &str| GAN_SETTINGS.iter().find(|s| s.key == key).expect("a GAN schema key");
+    // A flag of the schema: its help is the setting's `expected` text and default.
+    let schema = |flag: &'static str, value_name: &'static str, note: &str| {
+        let key = GAN_FLAGS.iter().find(|(f, _)| *f == flag).expect("a GAN flag").1;
+        let field = GAN_SETTINGS.iter().find(|s| s.key == key).expect("a GAN schema key");
+        Arg::new(flag).long(flag).value_name(value_name).help(format!("{}{note} [default: {}]", field.expected, field.default))
+    };
     train
         .next_help_heading("GAN (with --preset gan-small or gan-essay; --steps counts steps, each a D and a G half; --dropout is the discriminator's)")
-        .arg(Arg::new("recipe").long("recipe").value_name("VALUE").help(format!("{} [default: {}]", field("gan.recipe").expected, field("gan.recipe").default)))
-        .arg(Arg::new("beta1").long("beta1").value_name("VALUE").help(format!("{} [default: {}]", field("gan.beta1").expected, field("gan.beta1").default)))
-        .arg(Arg::new("smooth").long("smooth").value_name("VALUE").help(format!("{} [default: {}]", field("gan.smooth").expected, field("gan.smooth").default)))
-        .arg(Arg::new("instance-noise").long("instance-noise").value_name("SIGMA").help(format!("{} [default: {}]", field("gan.noise").expected, field("gan.noise").default)))
-        .arg(Arg::new("match").long("match").value_name("LAMBDA").help(format!("{} [default: {}]", field("gan.match").expected, field("gan.match").default)))
-        .arg(Arg::new("g-lr").long("g-lr").value_name("VALUE").help(format!("{} [default: {}]", field("gan.glr").expected, field("gan.glr").default)))
-        .arg(Arg::new("init").long("init").value_name("VALUE").help(format!("{} [default: {}]", field("gan.init").expected, field("gan.init").default)))
-        .arg(Arg::new("start").long("start").value_name("VALUE").help(format!("{} (read from www/weights/) [default: {}]", field("gan.start").expected, field("gan.start").default)))
+        .arg(schema("recipe", "VALUE", ""))
+        .arg(schema("beta1", "VALUE", ""))
+        .arg(schema("smooth", "VALUE", ""))
+        .arg(schema("instance-noise", "SIGMA", ""))
+        .arg(schema("match", "LAMBDA", ""))
+        .arg(schema("g-lr", "VALUE", ""))
+        .arg(schema("init", "VALUE", ""))
+        .arg(schema("start", "VALUE", " (read from www/weights/)"))
         .arg(Arg::new("save-every").long("save-every").value_name("N").help("with --save FILE: also write the weights every N steps, as FILE-N (FILE's extension kept)"))
         .arg(Arg::new("dtype").long("dtype").value_name("f32|f16|int8").help("how --save stores the weights: f32, f16, or int8 weights with a scale per output unit [default: f32]"))
 }

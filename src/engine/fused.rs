@@ -67,13 +67,18 @@ fn op_kernels() -> Result<(), &'static str> {
     if OP_KERNELS.with(Cell::get) { Ok(()) } else { Err("op kernels off") }
 }
 
+/// Elements of `t`.
+fn numel(t: &T) -> usize {
+    t.dims().iter().product()
+}
+
 /// The tensors' buffers on burn's wgpu runtime, contiguous, or why not (a flex tensor, not f32,
 /// empty, too many elements for one 1-D dispatch of `WORKGROUP`).
 fn cubes(tensors: &[&T]) -> Result<Vec<CubeTensor>, &'static str> {
     if tensors.iter().any(|t| t.dtype() != DType::F32) {
         return Err("not f32");
     }
-    let n = tensors[0].dims().iter().product::<usize>();
+    let n = numel(tensors[0]);
     if n == 0 {
         return Err("empty tensor");
     }
@@ -131,7 +136,7 @@ pub fn activation_backward(kind: Activation, a: &T, g: &T) -> Result<T, &'static
         return Err("shapes differ");
     }
     let cubes = cubes(&[a, g])?;
-    let n = a.dims().iter().product::<usize>();
+    let n = numel(a);
     let (code, slope) = match kind {
         Activation::Tanh => (0.0, 0.0),
         Activation::Sigmoid => (1.0, 0.0),
@@ -142,78 +147,64 @@ pub fn activation_backward(kind: Activation, a: &T, g: &T) -> Result<T, &'static
     Ok(wrap(&cubes[0], &out[0], a.shape()))
 }
 
-/// Most logits the one-workgroup BCE forward takes.
-const BCE_MAX: usize = 1 << 16;
+/// Most logits the one-workgroup loss kernels take.
+const MAX_LOGITS: usize = 1 << 16;
+
+/// Most classes a row of the softmax cross-entropy kernels may have (a thread walks a row).
+const MAX_CLASSES: usize = 1024;
+
+/// A loss's logits `z`, targets `t` and, for its backward, the scalar `upstream` on the GPU, if
+/// our loss kernels take them (the op kernels on, targets of the logits' shape, at most
+/// [`MAX_LOGITS`] logits, no buffer given twice); and the logits' count.
+fn loss_inputs(z: &T, t: &T, upstream: Option<&T>) -> Result<(Vec<CubeTensor>, usize), &'static str> {
+    op_kernels()?;
+    if z.dims() != t.dims() || upstream.is_some_and(|u| numel(u) != 1) {
+        return Err("shapes differ");
+    }
+    if numel(z) > MAX_LOGITS {
+        return Err("too many logits for one workgroup");
+    }
+    let tensors: Vec<&T> = [z, t].into_iter().chain(upstream).collect();
+    Ok((cubes(&tensors)?, numel(z)))
+}
 
 /// `mean(max(z,0) − z·t + log1p(e^(−|z|)))` as a `[1, 1, 1, 1]` tensor, in one dispatch; or why not.
 pub fn bce_logits(z: &T, t: &T) -> Result<T, &'static str> {
-    op_kernels()?;
-    if z.dims() != t.dims() {
-        return Err("shapes differ");
-    }
-    if z.dims().iter().product::<usize>() > BCE_MAX {
-        return Err("too many logits for one workgroup");
-    }
-    let cubes = cubes(&[z, t])?;
-    let n = z.dims().iter().product::<usize>();
-    let out = launch(BCE_FORWARD, &cubes, &[1], Some(&[n as f32]), 256, 1);
-    Ok(wrap(&cubes[0], &out[0], Shape::new([1, 1, 1, 1])))
+    let (inputs, n) = loss_inputs(z, t, None)?;
+    let out = launch(BCE_FORWARD, &inputs, &[1], Some(&[n as f32]), 256, 1);
+    Ok(wrap(&inputs[0], &out[0], Shape::new([1, 1, 1, 1])))
 }
 
 /// `∂L/∂z = (σ(z) − t) / n · upstream` (`upstream` one element) in one dispatch; or why not.
 pub fn bce_logits_backward(z: &T, t: &T, upstream: &T) -> Result<T, &'static str> {
-    op_kernels()?;
-    if z.dims() != t.dims() || upstream.dims().iter().product::<usize>() != 1 {
-        return Err("shapes differ");
-    }
-    let mut inputs = cubes(&[z, t])?;
-    inputs.extend(cubes(&[upstream])?);
-    let n = z.dims().iter().product::<usize>();
+    let (inputs, n) = loss_inputs(z, t, Some(upstream))?;
     let out = launch(BCE_BACKWARD, &inputs, &[n], Some(&[n as f32]), WORKGROUP, (n as u32).div_ceil(WORKGROUP));
     Ok(wrap(&inputs[0], &out[0], z.shape()))
 }
 
-/// Most classes a row of the softmax cross-entropy kernels may have.
-const MAX_CLASSES: usize = 1024;
-
-/// Classes per row (the last axis) and rows of a softmax cross-entropy's logits, if our kernels
-/// take them: targets of the same shape, at most [`BCE_MAX`] logits.
-fn softmax_ce_fits(z: &T, t: &T) -> Result<(usize, usize), &'static str> {
-    op_kernels()?;
-    if z.dims() != t.dims() {
-        return Err("shapes differ");
-    }
-    let n = z.dims().iter().product::<usize>();
-    if n > BCE_MAX {
-        return Err("too many logits for one workgroup");
-    }
+/// [`loss_inputs`] for a softmax cross-entropy over the last axis, with its classes per row and
+/// rows; rows longer than [`MAX_CLASSES`] are burn's.
+fn softmax_ce_inputs(z: &T, t: &T, upstream: Option<&T>) -> Result<(Vec<CubeTensor>, [usize; 2]), &'static str> {
     let classes = z.dims()[3];
-    // A thread walks a row's classes alone: long rows are burn's.
     if classes > MAX_CLASSES {
         return Err("too many classes for one thread a row");
     }
-    Ok((classes, n / classes.max(1)))
+    let (inputs, n) = loss_inputs(z, t, upstream)?;
+    Ok((inputs, [classes, n / classes.max(1)]))
 }
 
 /// `−(1/R) Σ t · log_softmax(z)` over the last axis, as a `[1, 1, 1, 1]` tensor, in one dispatch;
 /// or why not.
 pub fn softmax_ce(z: &T, t: &T) -> Result<T, &'static str> {
-    let (classes, rows) = softmax_ce_fits(z, t)?;
-    let cubes = cubes(&[z, t])?;
-    let out = launch(SOFTMAX_CE_FORWARD, &cubes, &[1], Some(&[classes as f32, rows as f32]), 256, 1);
-    Ok(wrap(&cubes[0], &out[0], Shape::new([1, 1, 1, 1])))
+    let (inputs, [classes, rows]) = softmax_ce_inputs(z, t, None)?;
+    let out = launch(SOFTMAX_CE_FORWARD, &inputs, &[1], Some(&[classes as f32, rows as f32]), 256, 1);
+    Ok(wrap(&inputs[0], &out[0], Shape::new([1, 1, 1, 1])))
 }
 
 /// `∂L/∂z = (softmax(z)·Σt − t) / R · upstream` in one dispatch (a thread per row); or why not.
 pub fn softmax_ce_backward(z: &T, t: &T, upstream: &T) -> Result<T, &'static str> {
-    let (classes, rows) = softmax_ce_fits(z, t)?;
-    if upstream.dims().iter().product::<usize>() != 1 {
-        return Err("shapes differ");
-    }
-    let mut inputs = cubes(&[z, t])?;
-    inputs.extend(cubes(&[upstream])?);
-    let n = classes * rows;
-    let out = launch(SOFTMAX_CE_BACKWARD, &inputs, &[n], Some(&[classes as f32, rows as f32]), WORKGROUP, (rows as u32).div_ceil(WORKGROUP).max(1));
+    let (inputs, [classes, rows]) = softmax_ce_inputs(z, t, Some(upstream))?;
+    let out = launch(SOFTMAX_CE_BACKWARD, &inputs, &[classes * rows], Some(&[classes as f32, rows as f32]), WORKGROUP, (rows as u32).div_ceil(WORKGROUP).max(1));
     Ok(wrap(&inputs[0], &out[0], z.shape()))
 }
 
@@ -228,7 +219,7 @@ pub fn sgd(w: &T, g: &T, velocity: Option<(&T, f32)>, lr: f32, weight_decay: f32
         return Err("shapes differ");
     }
     let mut inputs = cubes(&tensors)?;
-    let n = w.dims().iter().product::<usize>();
+    let n = numel(w);
     let (momentum, with_velocity) = velocity.map_or((0.0, 0.0), |(_, mu)| (mu, 1.0));
     if velocity.is_none() {
         // The kernel's v binding: a placeholder it does not read, a buffer of its own (WebGPU
@@ -292,38 +283,10 @@ pub fn launches() -> u64 {
 /// does not apply (not f32, not on the wgpu backend, empty or too large for one 1-D dispatch):
 /// the caller then takes the generic path.
 pub fn adam(w: &T, g: &T, m: &T, v: &T, step: AdamStep) -> Result<(T, T, T), &'static str> {
-    if [w, g, m, v].iter().any(|t| t.dtype() != DType::F32) {
-        return Err("not f32");
-    }
-    let n = w.dims().iter().product::<usize>();
-    let groups = (n as u32).div_ceil(WORKGROUP);
-    if n == 0 {
-        return Err("empty tensor");
-    }
-    if groups > 65_535 {
-        return Err("too large for one dispatch");
-    }
-    let shape = w.shape();
-    let cube = |t: &T| t.clone().try_into_primitive::<Wgpu>().map(into_contiguous).map_err(|_| "not on the wgpu backend");
-    let (w, g, m, v) = (cube(w)?, cube(g)?, cube(m)?, cube(v)?);
-    let client = w.client.clone();
-    let fresh = || {
-        CubeTensor::new_contiguous(client.clone(), w.device.clone(), shape.clone(), client.empty(n * 4), DType::F32)
-    };
-    let (w_out, m_out, v_out) = (fresh(), fresh(), fresh());
+    let inputs = cubes(&[w, g, m, v])?;
+    let n = numel(w);
     let hyper = [step.lr, step.beta1, step.beta2, step.eps, step.weight_decay, step.bc1, step.bc2];
-    let hyper_bytes: Vec<u8> = hyper.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let hyper = client.create_from_slice(&hyper_bytes);
-    let buffers = [&w.handle, &g.handle, &m.handle, &v.handle, &w_out.handle, &m_out.handle, &v_out.handle, &hyper]
-        .into_iter()
-        .map(|h| h.clone().binding())
-        .collect();
-    client.launch(
-        Box::new(SourceKernel::new(ADAM, CubeDim::new_1d(WORKGROUP))),
-        CubeCount::Static(groups, 1, 1),
-        KernelArguments::new().with_buffers(buffers),
-    );
-    LAUNCHES.with(|n| n.set(n.get() + 1));
-    let wrap = |t: CubeTensor| T::from_primitive::<Wgpu>(t);
-    Ok((wrap(w_out), wrap(m_out), wrap(v_out)))
+    let out = launch(ADAM, &inputs, &[n, n, n], Some(&hyper), WORKGROUP, (n as u32).div_ceil(WORKGROUP));
+    let fresh = |k: usize| wrap(&inputs[0], &out[k], w.shape());
+    Ok((fresh(0), fresh(1), fresh(2)))
 }

@@ -86,6 +86,16 @@ pub enum Kernels {
     Generic,
 }
 
+impl Kernels {
+    /// `fused()` where our kernels are chosen; else why not (the caller takes the generic path).
+    fn attempt<R>(self, fused: impl FnOnce() -> Result<R, &'static str>) -> Result<R, &'static str> {
+        match self {
+            Kernels::Fused => fused(),
+            Kernels::Generic => Err("generic kernels chosen"),
+        }
+    }
+}
+
 /// Per-parameter optimizer state.
 #[derive(Clone, Debug)]
 enum State {
@@ -127,10 +137,7 @@ impl Optimizer {
             *w = match c.kind {
                 // On the GPU, one dispatch of ours per parameter (`shaders/sgd.wgsl`).
                 OptimizerKind::Sgd => {
-                    let fused = match self.kernels {
-                        Kernels::Fused => super::fused::sgd(w, g, None, c.lr as f32, c.weight_decay as f32).map(|(w, _)| w),
-                        Kernels::Generic => Err("generic kernels chosen"),
-                    };
+                    let fused = self.kernels.attempt(|| super::fused::sgd(w, g, None, c.lr as f32, c.weight_decay as f32).map(|(w, _)| w));
                     self.paths.push(UpdatePath::of(&fused));
                     fused.unwrap_or_else(|_| {
                         let step = if c.weight_decay != 0.0 { g.clone().add(decay(w)) } else { g.clone() };
@@ -138,15 +145,14 @@ impl Optimizer {
                     })
                 }
                 OptimizerKind::Momentum => {
-                    // The first update starts from v = 0, which the kernel reads as such.
-                    let v0 = match state {
-                        State::Velocity(v) => v.clone(),
-                        _ => g.zeros_like(),
-                    };
-                    let fused = match self.kernels {
-                        Kernels::Fused => super::fused::sgd(w, g, Some((&v0, c.momentum as f32)), c.lr as f32, c.weight_decay as f32),
-                        Kernels::Generic => Err("generic kernels chosen"),
-                    };
+                    let fused = self.kernels.attempt(|| {
+                        // The first update starts from v = 0, which the kernel reads as such.
+                        let v0 = match state {
+                            State::Velocity(v) => v.clone(),
+                            _ => g.zeros_like(),
+                        };
+                        super::fused::sgd(w, g, Some((&v0, c.momentum as f32)), c.lr as f32, c.weight_decay as f32)
+                    });
                     self.paths.push(UpdatePath::of(&fused));
                     let (w_new, v) = match fused {
                         Ok((w_new, Some(v))) => (w_new, v),
@@ -169,18 +175,16 @@ impl Optimizer {
                     };
                     let bc1 = 1.0 - c.beta1.powi(self.t as i32);
                     let bc2 = 1.0 - c.beta2.powi(self.t as i32);
-                    let fused = match self.kernels {
-                        Kernels::Fused => super::fused::adam(w, g, &m0, &v0, AdamStep {
-                            lr: c.lr as f32,
-                            beta1: c.beta1 as f32,
-                            beta2: c.beta2 as f32,
-                            eps: c.eps as f32,
-                            weight_decay: c.weight_decay as f32,
-                            bc1: bc1 as f32,
-                            bc2: bc2 as f32,
-                        }),
-                        Kernels::Generic => Err("generic kernels chosen"),
+                    let step = AdamStep {
+                        lr: c.lr as f32,
+                        beta1: c.beta1 as f32,
+                        beta2: c.beta2 as f32,
+                        eps: c.eps as f32,
+                        weight_decay: c.weight_decay as f32,
+                        bc1: bc1 as f32,
+                        bc2: bc2 as f32,
                     };
+                    let fused = self.kernels.attempt(|| super::fused::adam(w, g, &m0, &v0, step));
                     self.paths.push(UpdatePath::of(&fused));
                     let (w_new, m, v) = fused.unwrap_or_else(|_| {
                         let m = m0.mul_scalar(c.beta1).add(g.clone().mul_scalar(1.0 - c.beta1));

@@ -25,7 +25,6 @@ pub enum Act {
     None,
 }
 
-/// One layer: inputs, outputs and the activation after it.
 impl Act {
     /// The factor that keeps a signal's variance through a layer of this activation (PyTorch's
     /// `calculate_gain`): √(2 / (1 + slope²)) for leaky ReLU, 5/3 for tanh, 1 otherwise.
@@ -65,6 +64,7 @@ impl Init {
     }
 }
 
+/// One layer: inputs, outputs and the activation after it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Layer {
     /// Input features.
@@ -188,6 +188,7 @@ impl Stack {
         Self { prefix, layers, params }
     }
 
+    /// Parameter names, in `params` order.
     pub fn names(&self) -> &'static [&'static str] {
         let table = if self.prefix == "g" { &NAMES[0] } else { &NAMES[1] };
         &table[..2 * self.layers.len()]
@@ -259,6 +260,7 @@ impl Stack {
     }
 }
 
+/// The discriminator's dropout masks and outputs, by hidden layer.
 const DROP_NAMES: [(&str, &str); 7] = [
     ("d.mask1", "d.dropout1"),
     ("d.mask2", "d.dropout2"),
@@ -463,9 +465,7 @@ impl Gan {
         let fake_mean = self.batch_mean(&mut tape, features, batch, "mean f(G(z))");
         let real_mean = self.batch_mean(&mut tape, real_features, rows, "mean f(x)");
         let gap = tape.apply(Op::Mse, &[fake_mean, real_mean], Tag::named(Role::Loss, 0, "feature gap"));
-        let like = &self.discriminator.params[0];
-        let lambda = tensor_f64(&[restraint.matching as f64], Shape::scalar(), &like.device(), super::precision_of(like));
-        let lambda = tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, "λ"), lambda, Shape::scalar());
+        let lambda = self.scalar(&mut tape, restraint.matching as f64, "λ");
         let matched = tape.apply(Op::Mul, &[gap, lambda], Tag::named(Role::Loss, 0, "λ·feature gap"));
         let loss = tape.apply(Op::Add, &[adversarial, matched], Tag::of(Role::Loss));
         HalfStep { tape, loss, params, frozen, logits: vec![logit] }
@@ -473,8 +473,7 @@ impl Gan {
 
     /// The mean of `x` (`[rows, k]`) over its rows, `[1, k]`: a row of `1/rows` times `x`.
     fn batch_mean(&self, tape: &mut Tape, x: NodeId, rows: usize, name: &'static str) -> NodeId {
-        let like = &self.discriminator.params[0];
-        let row = tensor_f64(&vec![1.0 / rows as f64; rows], [1, rows], &like.device(), super::precision_of(like));
+        let row = self.tensor(&vec![1.0 / rows as f64; rows], [1, rows]);
         let row = tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, "1/batch"), row, [1, rows]);
         tape.apply(Op::MatMul, &[row, x], Tag::named(Role::Stage, 0, name))
     }
@@ -489,9 +488,7 @@ impl Gan {
         let (fake, params) = self.generator.forward(&mut tape, zn, true);
         let xn = tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, "real"), real, [batch, 784]);
         let half = tape.apply(Op::Mse, &[fake, xn], Tag::named(Role::Loss, 0, "½·mean((G(z) − x)²)"));
-        let like = &self.generator.params[0];
-        let two = tensor_f64(&[2.0], Shape::scalar(), &like.device(), super::precision_of(like));
-        let two = tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, "2"), two, Shape::scalar());
+        let two = self.scalar(&mut tape, 2.0, "2");
         let loss = tape.apply(Op::Mul, &[half, two], Tag::of(Role::Loss));
         HalfStep { tape, loss, params, frozen: Vec::new(), logits: Vec::new() }
     }
@@ -511,15 +508,25 @@ impl Gan {
     fn blurred(&self, tape: &mut Tape, x: NodeId, sigma: f32, rng: &mut Rng, names: [&'static str; 2]) -> NodeId {
         let shape = tape.shape(x);
         let values: Vec<f64> = (0..shape.numel()).map(|_| sigma as f64 * rng.normal()).collect();
-        let like = &self.discriminator.params[0];
-        let noise = tensor_f64(&values, shape, &like.device(), super::precision_of(like));
+        let noise = self.tensor(&values, shape);
         let noise = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, names[0]), noise, shape);
         tape.apply(Op::Add, &[x, noise], Tag::named(Role::Stage, 0, names[1]))
     }
 
     fn constant(&self, tape: &mut Tape, value: f64, batch: usize, name: &'static str) -> NodeId {
-        let like = &self.discriminator.params[0];
-        let t = tensor_f64(&vec![value; batch], [batch, 1], &like.device(), super::precision_of(like));
+        let t = self.tensor(&vec![value; batch], [batch, 1]);
         tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, name), t, [batch, 1])
+    }
+
+    /// A constant scalar leaf.
+    fn scalar(&self, tape: &mut Tape, value: f64, name: &'static str) -> NodeId {
+        let t = self.tensor(&[value], Shape::scalar());
+        tape.leaf(Leaf::Constant, Tag::named(Role::Target, 0, name), t, Shape::scalar())
+    }
+
+    /// `values` as a tensor of `shape` on the networks' device, in their precision.
+    fn tensor(&self, values: &[f64], shape: impl Into<Shape>) -> T {
+        let like = &self.discriminator.params[0];
+        tensor_f64(values, shape, &like.device(), super::precision_of(like))
     }
 }
