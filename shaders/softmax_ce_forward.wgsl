@@ -3,17 +3,15 @@
 // product with the targets and its sum). engine::op's SoftmaxCrossEntropy:
 //   L = −(1/R) Σ_r Σ_c t_rc · (z_rc − log Σ_k e^(z_rk))       R rows of C classes
 // computed per row with the row's maximum taken out first (stable). One workgroup: each of its
-// 256 threads takes every 256th row, then a tree in workgroup memory; meant for a batch of
-// logits (at most a few thousand rows). Every buffer read_write (cubecl's convention for source
-// kernels).
+// 256 threads takes every 256th row, then workgroup_sum.wgsl's tree (appended to this source by
+// engine::fused); meant for a batch of logits (at most a few thousand rows). Every buffer
+// read_write (cubecl's convention for source kernels).
 
 @group(0) @binding(0) var<storage, read_write> z: array<f32>;
 @group(0) @binding(1) var<storage, read_write> t: array<f32>;
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>;
 // [C: classes per row, R: rows], from the tensor's shape
 @group(0) @binding(3) var<storage, read_write> hyper: array<f32>;
-
-var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_index) lane: u32) {
@@ -35,15 +33,8 @@ fn main(@builtin(local_invocation_index) lane: u32) {
             sum += t[base + c] * (z[base + c] - lse);
         }
     }
-    partial[lane] = sum;
-    workgroupBarrier();
-    for (var width = 128u; width > 0u; width >>= 1u) {
-        if (lane < width) {
-            partial[lane] += partial[lane + width];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lane, sum);
     if (lane == 0u && arrayLength(&loss) > 0u) {
-        loss[0] = -partial[0] / f32(max(rows, 1u));
+        loss[0] = -total / f32(max(rows, 1u));
     }
 }

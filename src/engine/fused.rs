@@ -43,10 +43,22 @@ impl KernelSource for Wgsl {
 const ADAM: Wgsl = Wgsl { name: "adam", source: include_str!("../../shaders/adam.wgsl") };
 const SGD: Wgsl = Wgsl { name: "sgd", source: include_str!("../../shaders/sgd.wgsl") };
 const ACTIVATION_BACKWARD: Wgsl = Wgsl { name: "activation_backward", source: include_str!("../../shaders/activation_backward.wgsl") };
-const BCE_FORWARD: Wgsl = Wgsl { name: "bce_logits_forward", source: include_str!("../../shaders/bce_logits_forward.wgsl") };
-const SOFTMAX_CE_FORWARD: Wgsl = Wgsl { name: "softmax_ce_forward", source: include_str!("../../shaders/softmax_ce_forward.wgsl") };
+// The losses' forwards reduce in one workgroup: workgroup_sum.wgsl's tree is appended to each.
+const BCE_FORWARD: Wgsl = Wgsl {
+    name: "bce_logits_forward",
+    source: concat!(include_str!("../../shaders/bce_logits_forward.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl")),
+};
+const SOFTMAX_CE_FORWARD: Wgsl = Wgsl {
+    name: "softmax_ce_forward",
+    source: concat!(include_str!("../../shaders/softmax_ce_forward.wgsl"), include_str!("../../shaders/workgroup_sum.wgsl")),
+};
 const SOFTMAX_CE_BACKWARD: Wgsl = Wgsl { name: "softmax_ce_backward", source: include_str!("../../shaders/softmax_ce_backward.wgsl") };
 const BCE_BACKWARD: Wgsl = Wgsl { name: "bce_logits_backward", source: include_str!("../../shaders/bce_logits_backward.wgsl") };
+
+/// Every kernel's name and whole source, as it is compiled (the naga test validates these).
+pub fn kernel_sources() -> Vec<(&'static str, &'static str)> {
+    [ADAM, SGD, ACTIVATION_BACKWARD, BCE_FORWARD, SOFTMAX_CE_FORWARD, SOFTMAX_CE_BACKWARD, BCE_BACKWARD].iter().map(|k| (k.name, k.source)).collect()
+}
 
 thread_local! {
     /// Whether the ops' own kernels (activation backward, the losses) are used where they apply
