@@ -28,8 +28,8 @@ fn main(@builtin(local_invocation_index) lane: u32) {
         let zi = z[i];
         sum += max(zi, 0.0) - zi * t[i] + log1p(exp(-abs(zi)));
     }
-    let total = workgroup_sum(lane, sum);
+    let whole = workgroup_sum(lane, sum);
     if (lane == 0u && arrayLength(&loss) > 0u) {
-        loss[0] = total / f32(n);
+        loss[0] = whole / f32(n);
     }
 }

@@ -33,8 +33,8 @@ fn main(@builtin(local_invocation_index) lane: u32) {
             sum += t[base + c] * (z[base + c] - lse);
         }
     }
-    let total = workgroup_sum(lane, sum);
+    let whole = workgroup_sum(lane, sum);
     if (lane == 0u && arrayLength(&loss) > 0u) {
-        loss[0] = -total / f32(max(rows, 1u));
+        loss[0] = -whole / f32(max(rows, 1u));
     }
 }

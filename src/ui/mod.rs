@@ -197,7 +197,6 @@ async fn sleep(ms: u32) {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
-
 /// Stops the play loop and builds a fresh trainer from the settings (same seed → same start).
 fn rebuild(ui: Ui) {
     rebuild_then(ui, 0);

@@ -21,6 +21,7 @@ fn every_shader_validates_with_naga() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.trim().is_empty(), "{} is empty", path.display());
         assert!(kernels.iter().any(|(_, source)| source.contains(text.as_str())), "{} is in no kernel's source", path.display());
         files += 1;
     }

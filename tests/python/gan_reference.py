@@ -8,9 +8,10 @@ with G(z) detached; G's half on fresh z: BCE(D(G(z)), 1) = −log D(G(z)). `net=
 3000-wide tanh layer (the common four-layer MLP GAN), for contrast.
 
 Every `every` steps it prints one JSON line (losses, mean D(x) and D(G(z)), and "spread": the
-per-pixel standard deviation of G's output over a fixed batch of 64 z, averaged over pixels) and,
-for the essay's net, writes OUT-STEP.safetensors in gradlab's names, so gradlab scores it the same
-way as its own runs: `gradlab generate --preset gan-essay --weights OUT-STEP.safetensors --json`.
+per-pixel standard deviation of G's output over a fixed batch of 64 z, averaged over pixels), saves
+those 64 samples as OUT-STEP.npy and, for the essay's net, writes OUT-STEP.safetensors in gradlab's
+names, so gradlab scores it the same way as its own runs:
+`gradlab generate --preset gan-essay --weights OUT-STEP.safetensors --json`.
 
 Never run by CI (JAX is not installed by ./x). To run it:
   python3 -m venv /tmp/jax && /tmp/jax/bin/pip install 'jax[cpu]' safetensors
@@ -104,6 +105,8 @@ def main():
         samples = np.array(forward(g, generator, fixed_z))
         line = {"step": t, "d_loss": float(ld), "g_loss": float(lg), "d_real": float(dx), "d_fake": float(dgz)}
         line |= {"spread": round(float(samples.std(axis=0).mean()), 4), "seconds": round(time.time() - started, 1)}
+        if t % every == 0:
+            np.save(f"{out}-{t}.npy", samples)
         if t % every == 0 and net == "essay":
             named = {}
             for prefix, params in (("g", g), ("d", d)):
