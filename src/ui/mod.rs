@@ -311,15 +311,6 @@ fn step_once(ui: Ui) {
     });
 }
 
-/// Number text: 6 significant digits.
-fn sig(x: f32) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let digits = (5 - x.abs().log10().floor() as i32).clamp(0, 12) as usize;
-    format!("{x:.digits$}")
-}
-
 #[component]
 fn App() -> impl IntoView {
     let ui = Ui {

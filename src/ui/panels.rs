@@ -6,7 +6,7 @@ use wasm_bindgen::JsCast;
 use super::devices::switch_backend;
 use super::files::{copy_link, open_file, page_url, set_href, weights_file};
 use super::link::{current_state, sync_url};
-use super::{Ui, chart, draw_output, draw_points, edit, network, sig};
+use super::{Ui, chart, draw_output, draw_points, edit, network};
 use crate::backend::BackendKind;
 use crate::data::{DatasetKind, Task};
 use crate::engine::OptimizerKind;
@@ -177,7 +177,7 @@ pub(super) fn HyperParams() -> impl IntoView {
 #[component]
 pub(super) fn OutputPanel() -> impl IntoView {
     let ui = expect_context::<Ui>();
-    let loss = |v: RwSignal<Option<f32>>| move || v.get().map(sig).unwrap_or_else(|| "–".into());
+    let loss = |v: RwSignal<Option<f32>>| move || v.get().map(|x| crate::stepper::math::sig(f64::from(x))).unwrap_or_else(|| "–".into());
     let value = |v: RwSignal<Option<f32>>| move || v.get().map(|x| x.to_string()).unwrap_or_default();
     view! {
         <h2>"Output"</h2>
