@@ -20,7 +20,7 @@ pub use real::{Real, exp_wide};
 pub use shape::{Shape, ShapeError};
 pub use fused::UpdatePath;
 pub use optim::{Kernels, Optimizer, OptimizerConfig, OptimizerKind};
-pub use rng::{Rng, Stream};
+pub use rng::{Rng, RngPosition, Stream};
 pub use tag::{Role, Tag};
 pub use tape::{Memory, Mode, Node, NodeId, Tape};
 

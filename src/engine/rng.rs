@@ -31,11 +31,36 @@ pub enum Stream {
     Search = 7,
 }
 
+/// A [`Rng`]'s place in its stream (see [`Rng::position`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RngPosition {
+    /// ChaCha's key.
+    pub seed: [u8; 32],
+    /// The stream number.
+    pub stream: u64,
+    /// 32-bit words drawn so far.
+    pub word: u128,
+}
+
 impl Rng {
     /// The stream `stream` of experiment seed `seed`.
     pub fn new(seed: u64, stream: Stream) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stream as u64);
+        Rng(rng)
+    }
+
+    /// Where this stream stands: its key, stream number and position (ChaCha's word count),
+    /// enough to go on drawing the same numbers elsewhere (the page's Web Worker).
+    pub fn position(&self) -> RngPosition {
+        RngPosition { seed: self.0.get_seed(), stream: self.0.get_stream(), word: self.0.get_word_pos() }
+    }
+
+    /// The stream at a [`Rng::position`] taken earlier.
+    pub fn at(position: &RngPosition) -> Self {
+        let mut rng = ChaCha8Rng::from_seed(position.seed);
+        rng.set_stream(position.stream);
+        rng.set_word_pos(position.word);
         Rng(rng)
     }
 
@@ -92,6 +117,19 @@ mod tests {
         let c: Vec<u64> = (0..4).map({ let mut r = Rng::new(7, Stream::Data); move |_| r.next_u64() }).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn a_position_goes_on_with_the_same_numbers() {
+        let mut r = Rng::new(11, Stream::Dropout);
+        for _ in 0..5 {
+            r.next_u64();
+        }
+        r.uniform();
+        let mut copy = Rng::at(&r.position());
+        let ahead: Vec<u64> = (0..40).map(|_| r.next_u64()).collect();
+        let again: Vec<u64> = (0..40).map(|_| copy.next_u64()).collect();
+        assert_eq!(ahead, again);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! train-mode tape; evaluation runs in chunks ([`ImageTrainer::eval_chunk`]) so a page can yield
 //! between them.
 
+mod state;
+
+pub use state::{HostTensor, PendingState, StateError, TrainerState};
+
 use burn::Tensor;
 use serde::{Deserialize, Serialize};
 use burn::tensor::{DType, Device, Int, TensorData};
@@ -378,6 +382,14 @@ pub fn apply_image_settings(config: &mut ImageConfig, pairs: &[(String, String)]
         }
     }
     Ok(())
+}
+
+/// Every setting of `config` as a `(key, value)` pair, in schema order:
+/// [`apply_image_settings`] over the defaults gives the same config back, value for value (a
+/// number is written in the shortest form that reads back as itself). The page's worker gets its
+/// config this way.
+pub fn image_settings_of(config: &ImageConfig) -> Vec<(String, String)> {
+    IMAGE_SETTINGS.iter().map(|s| (s.key.to_string(), (s.get)(config))).collect()
 }
 
 /// Checks a config against the schema: every value must read back through its setting.

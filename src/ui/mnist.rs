@@ -6,15 +6,19 @@
 //!
 //! Nothing blocks a frame for long: the loop trains for a slice of each frame (≈ 20 ms, at least
 //! one step), reads the last loss back (which on WebGPU also keeps the queue short), and yields;
-//! evaluations run in chunks between frames. A generation counter cancels a loop on reset, as the
+//! where a step on the CPU is itself too long for a frame (the CNN's), the steps move to a Web
+//! Worker (`ui::worker`), a slice of time per request, and the page takes the state back.
+//! Evaluations run in chunks between frames. A generation counter cancels a loop on reset, as the
 //! playground's player does. The trainer lives in a thread-local (it holds the device data).
 
 mod compress;
 mod prepare;
 mod search;
+mod training;
 mod weights;
 
 use prepare::{Prepared, ensure_trainer, ready_for};
+use training::{evaluate, train_loop};
 
 pub(in crate::ui) use compress::CompressPanel;
 pub(in crate::ui) use search::MnistSearch;
@@ -27,31 +31,19 @@ use leptos::task::spawn_local;
 use super::chart::LineChart;
 use super::devices::device;
 use super::draw::{diverging, put_image};
-use super::play::next_frame;
 use super::digits::{loaded, thousands};
-use super::now_ms;
 use weights::{export_weights, import_weights, load_shipped};
 use crate::backend::BackendKind;
 use crate::data::images::{ImageData, ImageDataset};
 use crate::engine::{read, read_many};
 use crate::models::image::{Arch, CLASSES, SIDE};
 use crate::share::TrainedRun;
-use crate::train::images::{ImageConfig, ImageTrainer, Metrics, Split, image_setting};
+use crate::train::images::{ImageConfig, ImageTrainer, image_setting};
 
-/// Test images evaluated for each point between epochs (all 10,000 at an epoch's end).
-const QUICK_EVAL: usize = 1000;
-/// Images of the first evaluation chunk; later chunks are sized to take about [`FRAME_BUDGET`].
-const FIRST_CHUNK: usize = 50;
-/// Points on the charts per epoch.
-const POINTS_PER_EPOCH: usize = 4;
-/// Training time per frame, in milliseconds: a step is taken only if the last one's time still
-/// fits (one at least), so a frame's work stays near this, not this plus a step.
-const FRAME_BUDGET: f64 = 20.0;
 /// Misclassified test digits shown.
 const MISSED: usize = 24;
 /// First-layer weight images or filters shown.
 const FILTERS: usize = 32;
-
 thread_local! {
     static TRAINER: RefCell<Option<ImageTrainer>> = const { RefCell::new(None) };
 }
@@ -74,6 +66,17 @@ enum Run {
     Failed(String),
 }
 
+/// Where the training steps run (`mnist-where`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Place {
+    /// Not training yet.
+    Nowhere,
+    /// On the page's own thread, a slice per frame (WebGPU, or no worker).
+    Page,
+    /// In the page's Web Worker.
+    Worker,
+}
+
 /// One chart point: `(epoch, train loss, test loss, train accuracy, test accuracy)`; NaN where a
 /// value is not measured.
 type Point = (f64, f64, f64, f64, f64);
@@ -93,6 +96,8 @@ pub(super) struct MnistUi {
     backend: RwSignal<Option<BackendKind>>,
     /// The device training runs on, and why.
     device_note: RwSignal<String>,
+    /// Where the steps run.
+    place: RwSignal<Place>,
     run: RwSignal<Run>,
     generation: RwSignal<u64>,
     /// Steps done and steps per epoch.
@@ -131,6 +136,7 @@ impl MnistUi {
             from_file: RwSignal::new(false),
             backend: RwSignal::new(None),
             device_note: RwSignal::new(String::new()),
+            place: RwSignal::new(Place::Nowhere),
             run: RwSignal::new(Run::Idle),
             generation: RwSignal::new(0),
             progress: RwSignal::new((0, 0)),
@@ -159,6 +165,7 @@ fn reset(m: MnistUi) {
     m.resets.update(|r| *r += 1);
     m.samples_per_sec.set(0.0);
     m.gflops.set(0.0);
+    m.place.set(Place::Nowhere);
     m.history.set(Vec::new());
     m.test.set(None);
     m.prediction.set(None);
@@ -209,131 +216,6 @@ pub(super) async fn traced_step(m: MnistUi, data: &ImageData) -> Result<crate::s
     }
     m.weights_version.update(|v| *v += 1);
     Ok(step)
-}
-
-/// The play loop: a slice of training per frame; a chart point every quarter epoch (on the first
-/// 1,000 test images) and a full test evaluation at each epoch's end.
-async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(), String> {
-    let live = || m.generation.get_untracked() == generation;
-    let (per_epoch, epochs, flops) = with_trainer(|t| (t.steps_per_epoch(), t.config.epochs, t.config.arch().train_flops_per_sample())).ok_or("no trainer")?;
-    let point_every = per_epoch.div_ceil(POINTS_PER_EPOCH).max(1) as u64;
-    // A point is due once a point's or an epoch's boundary has been passed since the last one
-    // (also by a step the stepper took while training was paused).
-    let due = |step: u64| {
-        let last = m.evaluated.get_untracked();
-        step / point_every > last / point_every || step / per_epoch as u64 > last / per_epoch as u64
-    };
-    // Samples/s over the last few seconds of training (evaluation time excluded).
-    let mut window: Vec<(f64, u64)> = Vec::new();
-    while live() && m.run.get_untracked() == Run::Training {
-        let start = now_ms();
-        let mut samples = 0u64;
-        let last = loop {
-            let began = now_ms();
-            let (step, loss, batch) = with_trainer(|t| {
-                let loss = t.train_step();
-                (t.step, loss, t.config.batch_size.min(t.train_len()) as u64)
-            })
-            .ok_or("no trainer")?;
-            samples += batch;
-            let now = now_ms();
-            if due(step) || now - start + (now - began) > FRAME_BUDGET {
-                break loss;
-            }
-        };
-        // Wait for the device (WebGPU runs ahead of the host otherwise) and check the loss.
-        if !read(&last).await.map_err(|e| e.to_string())?[0].is_finite() {
-            return Err("the loss is not a finite number: lower the learning rate and reset".into());
-        }
-        // A pause, a reset or the stepper may have come during the read: then this loop is over
-        // (it must not set the status again).
-        if !live() {
-            return Ok(());
-        }
-        let now = now_ms();
-        window.push((now - start, samples));
-        if window.len() > 120 {
-            window.remove(0);
-        }
-        let (ms, n): (f64, u64) = window.iter().fold((0.0, 0), |(a, b), (c, d)| (a + c, b + d));
-        let rate = n as f64 * 1000.0 / ms.max(1e-3);
-        m.samples_per_sec.set(rate);
-        m.gflops.set(rate * flops / 1e9);
-        let step = with_trainer(|t| t.step).unwrap_or(0);
-        m.progress.set((step, per_epoch));
-        if due(step) {
-            let epoch_end = step / per_epoch as u64 > m.evaluated.get_untracked() / per_epoch as u64;
-            m.run.set(Run::Evaluating);
-            let point = evaluate(m, generation, epoch_end, data).await?;
-            if !live() {
-                return Ok(());
-            }
-            m.evaluated.set(step);
-            let finished = epoch_end && step as usize / per_epoch >= epochs;
-            if finished && !m.from_file.get_untracked() {
-                // The link now points to this run: all its epochs from the seed (a schedule spans
-                // them all, so a run stopped earlier could not be repeated from its link).
-                let accuracy = (point.4 * 100.0).round() / 100.0;
-                m.trained.set(Some(TrainedRun { epochs: (step / per_epoch as u64) as u32, accuracy }));
-            }
-            m.history.update(|h| h.push(point));
-            m.weights_version.update(|v| *v += 1);
-            if finished {
-                m.run.set(Run::Done);
-                return Ok(());
-            }
-            m.run.set(Run::Training);
-        }
-        next_frame().await;
-    }
-    Ok(())
-}
-
-/// One chart point: the mean batch loss and the training accuracy on the batches since the last
-/// point (as Keras' `fit` reports them: with dropout), and the test loss and accuracy on
-/// the first 1,000 test images (all of them at an epoch's end, which also fills the confusion
-/// matrix and the misclassified digits). Chunks are evaluated one per frame.
-async fn evaluate(m: MnistUi, generation: u64, full: bool, data: &ImageData) -> Result<Point, String> {
-    let (train_loss, train_accuracy, epoch) = match with_trainer(|t| (t.take_epoch_means(), t.epoch())) {
-        Some((Some((mean, right, _)), epoch)) => {
-            let means = read_many(vec![mean, right]).await.map_err(|e| e.to_string())?;
-            (means[0][0], 100.0 * means[1][0], epoch)
-        }
-        Some((None, epoch)) => (f64::NAN, f64::NAN, epoch),
-        None => return Err("no trainer".into()),
-    };
-    let total = if full { data.test.len() } else { QUICK_EVAL.min(data.test.len()) };
-    let mut eval = with_trainer(|t| t.evaluation(Split::Test)).ok_or("no trainer")?;
-    let (mut start, mut size) = (0, FIRST_CHUNK);
-    while start < total {
-        if m.generation.get_untracked() != generation {
-            return Err("cancelled".into());
-        }
-        let began = now_ms();
-        let len = size.min(total - start);
-        let chunk = with_trainer(|t| t.eval_chunk(Split::Test, start, len)).ok_or("no trainer")?;
-        eval.add(chunk).await.map_err(|e| e.to_string())?;
-        let per_image = (now_ms() - began) / len as f64;
-        size = ((FRAME_BUDGET / per_image.max(1e-3)) as usize).clamp(10, 2000);
-        start += len;
-        next_frame().await;
-    }
-    let metrics: Metrics = eval.metrics();
-    if full {
-        let missed: Vec<(usize, u8)> = metrics
-            .predictions
-            .iter()
-            .enumerate()
-            .filter(|(i, p)| **p != data.test.labels[*i])
-            .take(MISSED)
-            .map(|(i, &p)| (i, p))
-            .collect();
-        for (k, &(i, _)) in missed.iter().enumerate() {
-            put_image(&format!("missed-{k}"), SIDE, SIDE, |j| [255 - data.test.image(i)[j]; 3]);
-        }
-        m.test.set(Some((metrics.accuracy, metrics.confusion, missed)));
-    }
-    Ok((epoch, train_loss, metrics.loss, train_accuracy, 100.0 * metrics.accuracy))
 }
 
 /// Draws what the first layer learned: `fc1`'s weights into each of the first hidden units as
@@ -594,6 +476,11 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
                 <span data-testid="mnist-gflops">{move || format!("{:.2} GFLOP/s", m.gflops.get())}</span>
                 <span data-testid="mnist-eta">{eta}</span>
                 <span data-testid="mnist-device-note" class="hint">{move || m.device_note.get()}</span>
+                <span data-testid="mnist-where" class="hint" data-value=move || format!("{:?}", m.place.get()).to_lowercase()>{move || match m.place.get() {
+                    Place::Nowhere => "",
+                    Place::Page => "steps on the page's thread",
+                    Place::Worker => "steps in a background worker",
+                }}</span>
             </div>
             <p class="data-status" data-testid="mnist-status" class:error=move || matches!(m.run.get(), Run::Failed(_))>{move || match m.run.get() {
                 Run::Idle => "ready: choose a model and press train".to_string(),

@@ -24,6 +24,7 @@ mod refresh;
 mod search;
 mod step;
 mod tabular;
+mod worker;
 
 use std::cell::RefCell;
 
@@ -163,6 +164,11 @@ pub struct Ui {
 /// Mounts the app on the page.
 pub fn mount() {
     console_error_panic_hook::set_once();
+    // The same program in the page's training worker (ui::worker) serves steps instead.
+    if worker::in_worker() {
+        worker::serve();
+        return;
+    }
     leptos::mount::mount_to_body(App);
 }
 

@@ -3,7 +3,9 @@
 // beside TensorFlow.js 4.22 (npm @tensorflow/tfjs, -backend-wasm, -backend-webgpu; webgl and cpu
 // come with tfjs) on the same nets, batch sizes and browser. Prints numbers and ratios; nothing
 // here passes or fails on time. Env: DIST (the app's build, default dist/), BATCHES (per run, 40),
-// DEVICES (gradlab's, default cpu,webgpu), TFJS (TF.js backends, default wasm,webgl,cpu,webgpu; empty: none).
+// WEBGPU=0 (no GPU flags), DEVICES (gradlab's, default cpu,cpu-worker,cpu-page,webgpu: cpu as the page
+// chooses — on its own thread, or in its Web Worker once a step is longer than a frame allows —
+// cpu-worker and cpu-page forced there), TFJS (TF.js backends, default wasm,webgl,cpu,webgpu; empty: none).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,13 +15,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = process.env.DIST || path.resolve(here, '../../dist');
 const batches = Number(process.env.BATCHES || 40);
 const list = (v, all) => (v === undefined ? all : v.split(',').filter(Boolean));
-const devices = list(process.env.DEVICES, ['cpu', 'webgpu']);
+const devices = list(process.env.DEVICES, ['cpu', 'cpu-worker', 'cpu-page', 'webgpu']);
 const backends = list(process.env.TFJS, ['wasm', 'webgl', 'cpu', 'webgpu']);
 const tfjs = path.join(here, 'node_modules/@tensorflow');
 const MODELS = { mlp: { preset: 'mlp-keras', batch: 128 }, cnn: { preset: 'cnn-torch', batch: 100 } };
 
 const { url, close } = await serve(dist);
-const browser = await launch();
+// WEBGPU=0: Chromium without a GPU (CPU raster; no WebGPU): frame gaps without SwiftShader's raster.
+const browser = await launch({ webgpu: process.env.WEBGPU !== '0' });
 const rows = [];
 const say = (row) => { rows.push(row); console.log(JSON.stringify(row)); };
 
@@ -27,7 +30,9 @@ const say = (row) => { rows.push(row); console.log(JSON.stringify(row)); };
 // samples/s over its training time.
 for (const device of devices) {
   for (const [model, { preset, batch }] of Object.entries(MODELS)) {
-    const page = await open(browser, url, `page=mnist&mnist.preset=${preset}&mnist.epochs=1&mnist.limit=${Math.max(100, batch * batches)}`, { width: 1280, height: 1000 });
+    const place = { 'cpu-page': 'page', 'cpu-worker': 'worker' }[device];
+    const init = place ? `window.gradlabTrainIn = '${place}';` : null;
+    const page = await open(browser, url, `page=mnist&mnist.preset=${preset}&mnist.epochs=1&mnist.limit=${Math.max(100, batch * batches)}`, { width: 1280, height: 1000 }, init);
     await page.waitForFunction(() => /checked against/.test(document.querySelector('[data-testid="data-status"]')?.textContent || ''), null, { timeout: 180_000 });
     if (device === 'webgpu') {
       // The page opens WebGPU once it is idle; the device menu offers it then.
@@ -35,13 +40,23 @@ for (const device of devices) {
       if (!ok) { say({ who: 'gradlab', device, model, skipped: 'no WebGPU in this browser' }); await page.close(); continue; }
       await page.selectOption('[data-testid="mnist-device"]', 'webgpu');
     } else {
-      await page.selectOption('[data-testid="mnist-device"]', 'cpu');
+      await page.selectOption('[data-testid="mnist-device"]', 'cpu'); // cpu, cpu-worker, cpu-page
     }
+    // Frame gaps while it trains: the page's frames, whatever thread the steps take.
+    await page.evaluate(() => {
+      window.__gaps = [];
+      let last = performance.now();
+      const tick = (t) => { window.__gaps.push(t - last); last = t; if (!window.__stopGaps) requestAnimationFrame(tick); };
+      requestAnimationFrame(tick);
+    });
     const t0 = Date.now();
     await page.click('[data-testid="mnist-train"]');
     await page.waitForFunction(() => /^(done|training stopped)/.test(document.querySelector('[data-testid="mnist-status"]').textContent), null, { timeout: 900_000 });
     const status = await text(page, 'mnist-status');
-    say({ who: 'gradlab', device, model, batch, batches, samples_per_sec: parseFloat(await text(page, 'mnist-samples-per-sec')), gflops: parseFloat(await text(page, 'mnist-gflops')), status, wall_s: (Date.now() - t0) / 1000 });
+    const gaps = (await page.evaluate(() => { window.__stopGaps = true; return window.__gaps.slice(5); })).sort((a, b) => b - a);
+    const frames = { frames: gaps.length, over_50ms: gaps.filter((g) => g > 50).length, worst_ms: gaps.slice(0, 3).map(Math.round), median_ms: Math.round(gaps[gaps.length >> 1] || 0) };
+    const where = await page.locator('[data-testid="mnist-where"]').getAttribute('data-value');
+    say({ who: 'gradlab', device, where, model, batch, batches, samples_per_sec: parseFloat(await text(page, 'mnist-samples-per-sec')), gflops: parseFloat(await text(page, 'mnist-gflops')), status, wall_s: (Date.now() - t0) / 1000, ...frames });
     await page.close();
   }
 }

@@ -179,7 +179,9 @@ export async function digitsTests({ test, browser, url, out, dist }) {
   }
 
   await test('MNIST training: the Keras MLP learns 2,000 digits in the page, with charts, confusion matrix, missed digits, weights, and a prediction of a drawn 7', async () => {
-    const page = await open(browser, url, 'page=mnist', { width: 1280, height: 1000 });
+    // The MLP's steps are short enough for the page's own thread; here they are sent to the worker,
+    // so that training the link's run again on the page (below) compares the two.
+    const page = await open(browser, url, 'page=mnist', { width: 1280, height: 1000 }, () => { window.gradlabTrainIn = 'worker'; });
     await settled(page);
     assert(/^epoch 1 of 10$/.test(await text(page, 'mnist-epoch')), await text(page, 'mnist-epoch'));
     await setField(page, 'limit', '2000');
@@ -193,6 +195,8 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     const acc = await text(page, 'mnist-test-acc');
     console.log(`     ${status} in ${run.seconds.toFixed(1)} s; test accuracy ${acc}; ${await text(page, 'mnist-samples-per-sec')}, ${await text(page, 'mnist-gflops')}; longest frame gaps ${run.worst.join(', ')} ms over ${run.frames} frames`);
     assert(status === 'done', status);
+    // The steps ran in the page's Web Worker, as asked (the page says where, not only that it finished).
+    assert(await page.locator('[data-testid="mnist-where"]').getAttribute('data-value') === 'worker', `steps ran: ${await text(page, 'mnist-where')}`);
     assert(/^epoch 2 of 2$/.test(await text(page, 'mnist-epoch')), await text(page, 'mnist-epoch'));
     assert(parseFloat(acc) > 80, `test accuracy ${acc} on all 10,000 test digits`);
     assert(parseFloat(await text(page, 'mnist-samples-per-sec')) > 0, 'samples/s shown');
@@ -218,11 +222,12 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     assert(/the network says 7/.test(said), `the MLP reads the drawn 7: ${said}`);
     await page.screenshot({ path: path.join(out, 'mnist-trained-mlp.png'), fullPage: true });
     // The link points to the run (weights are too large for it): opened, it offers to train the
-    // run again, and the CPU path repeats it exactly.
+    // run again, and the CPU path repeats it exactly — here on the page's own thread, so the run
+    // trained in the worker and the run trained on the page must agree.
     const hash = await page.evaluate(() => location.hash);
     const linked = hash.match(/mnist\.trained=(\d+)_([\d.]+)/);
     assert(linked && linked[1] === '2' && Math.abs(Number(linked[2]) - parseFloat(acc)) < 0.006, `the link points to the run: ${hash}`);
-    const again = await open(browser, url, hash.slice(1), { width: 1280, height: 1000 });
+    const again = await open(browser, url, hash.slice(1), { width: 1280, height: 1000 }, () => { window.gradlabTrainIn = 'page'; });
     await settled(again);
     assert(/training 2 epochs from its seed, reaching/.test(await text(again, 'mnist-again-note')), await text(again, 'mnist-again-note'));
     // Other settings are another run: the offer goes, and so does the link's pointer.
@@ -234,7 +239,8 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     await again.click('[data-testid="mnist-again"]');
     await again.waitForFunction(() => document.querySelector('[data-testid="mnist-status"]').textContent === 'done', null, { timeout: 240_000 });
     const result = await text(again, 'mnist-again-result');
-    console.log(`     trained again from the link: ${result}`);
+    console.log(`     trained again from the link, on the page's thread: ${result}`);
+    assert(await again.locator('[data-testid="mnist-where"]').getAttribute('data-value') === 'page', `steps ran: ${await text(again, 'mnist-where')}`);
     assert(await text(again, 'mnist-test-acc') === acc, `the same accuracy again: ${await text(again, 'mnist-test-acc')} vs ${acc}`);
     assert(result.includes(`the link's run: ${linked[2]}%`), result);
     await again.screenshot({ path: path.join(out, 'mnist-trained-again.png'), fullPage: true });
@@ -270,6 +276,8 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     const acc = await text(page, 'mnist-test-acc');
     console.log(`     ${await text(page, 'mnist-status')} in ${run.seconds.toFixed(1)} s; test accuracy ${acc}; ${await text(page, 'mnist-samples-per-sec')}, ${await text(page, 'mnist-gflops')}; longest frame gaps ${run.worst.join(', ')} ms`);
     assert(await text(page, 'mnist-status') === 'done', await text(page, 'mnist-status'));
+    // A CNN step on the CPU is longer than a frame: the page moved the steps to its worker by itself.
+    assert(await page.locator('[data-testid="mnist-where"]').getAttribute('data-value') === 'worker', `steps ran: ${await text(page, 'mnist-where')}`);
     assert(parseFloat(acc) > 50, `the CNN learned from 2,000 digits in one epoch (40 steps): ${acc}`);
     const coloured = async (id) => (await pixels(page, id)).filter((v, i) => i % 4 !== 3 && v < 225).length;
     assert(await coloured('filter-0') > 5 && await coloured('map-0') > 20, 'conv filters and feature maps are drawn');

@@ -332,3 +332,112 @@ fn exported_weights_are_pytorchs_state_dict() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `n` images of noise with labels (no dataset needed), seeded.
+fn noise_images(n: usize, seed: u64) -> gradlab::data::images::ImageSet {
+    let mut rng = gradlab::engine::Rng::new(seed, gradlab::engine::Stream::Data);
+    let pixels = (0..n * 28 * 28).map(|_| if rng.below(3) == 0 { rng.below(256) as u8 } else { 0 }).collect();
+    let labels = (0..n).map(|_| rng.below(10) as u8).collect();
+    gradlab::data::images::ImageSet { rows: 28, cols: 28, pixels, labels }
+}
+
+/// Training handed over mid-run (the page's Web Worker): a trainer's state, as bytes, taken in
+/// by a fresh trainer of the same config goes on exactly as the first would have — across an
+/// epoch's reshuffle, with dropout, augmentation, Adam, momentum and batch norm — and comes back
+/// the same way. A state that does not fit is refused and changes nothing.
+#[test]
+fn a_trainer_state_goes_on_bit_for_bit_elsewhere() {
+    use gradlab::train::images::{StateError, TrainerState};
+    let data = gradlab::data::images::ImageData { train: noise_images(150, 1), test: noise_images(20, 2) };
+    let cpu = Device::flex();
+    for pairs in [
+        &[("preset", "mlp-keras"), ("width", "16"), ("batch", "32"), ("augment", "shift-rotate")][..],
+        &[("preset", "cnn-bn"), ("batch", "32"), ("width", "8")][..],
+    ] {
+        let c = config(pairs);
+        let mut straight = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
+        let mut first = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
+        let losses: Vec<f32> = (0..7).map(|_| block_on(read(&straight.train_step())).unwrap()[0]).collect();
+        for _ in 0..3 {
+            first.train_step();
+        }
+        let bytes = block_on(first.state()).unwrap().to_bytes();
+        let mut second = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
+        second.restore(TrainerState::from_bytes(&bytes).unwrap()).unwrap();
+        let mut went_on: Vec<f32> = (3..5).map(|_| block_on(read(&second.train_step())).unwrap()[0]).collect();
+        // ... and back to the first, which had stood still.
+        first.restore(TrainerState::from_bytes(&block_on(second.state()).unwrap().to_bytes()).unwrap()).unwrap();
+        went_on.extend((5..7).map(|_| block_on(read(&first.train_step())).unwrap()[0]));
+        assert_eq!(went_on, losses[3..], "{pairs:?}: the same batch losses");
+        let (a, b) = (block_on(straight.state()).unwrap(), block_on(first.state()).unwrap());
+        assert_eq!(a, b, "{pairs:?}: the same weights, optimizer, order, streams and sums");
+        assert_eq!(first.step, 7);
+        let means = |t: &mut ImageTrainer| t.take_epoch_means().map(|(l, r, n)| (block_on(read(&l)).unwrap(), block_on(read(&r)).unwrap(), n));
+        assert_eq!(means(&mut straight), means(&mut first));
+    }
+    // Another model's state is refused; the trainer is as it was.
+    let small = ImageTrainer::new(config(&[("width", "16"), ("batch", "32")]), &data, &cpu).unwrap();
+    let mut wide = ImageTrainer::new(config(&[("width", "24"), ("batch", "32")]), &data, &cpu).unwrap();
+    let before = block_on(wide.state()).unwrap();
+    let refused = wide.restore(block_on(small.state()).unwrap()).unwrap_err();
+    assert!(matches!(refused, StateError::Mismatch(_)) && refused.to_string().contains("shapes"), "{refused}");
+    assert_eq!(block_on(wide.state()).unwrap(), before);
+    // Another optimizer's state (momentum's one velocity per parameter into Adam) is refused too.
+    let mut sgd = ImageTrainer::new(config(&[("width", "16"), ("batch", "32"), ("opt", "momentum")]), &data, &cpu).unwrap();
+    sgd.train_step();
+    let mut adam = ImageTrainer::new(config(&[("width", "16"), ("batch", "32")]), &data, &cpu).unwrap();
+    assert!(adam.restore(block_on(sgd.state()).unwrap()).unwrap_err().to_string().contains("optimizer"));
+}
+
+/// Bytes that are not a training state — cut short, extended, flipped, another version — are
+/// refused with a reason, never a panic or a huge allocation.
+#[test]
+fn damaged_trainer_state_bytes_are_refused() {
+    use gradlab::train::images::TrainerState;
+    let data = gradlab::data::images::ImageData { train: noise_images(100, 3), test: noise_images(10, 4) };
+    let mut t = ImageTrainer::new(config(&[("width", "4"), ("batch", "50")]), &data, &Device::flex()).unwrap();
+    t.train_step();
+    let good = block_on(t.state()).unwrap().to_bytes();
+    assert!(TrainerState::from_bytes(&good).is_ok());
+    assert!(TrainerState::from_bytes(&good[..good.len() - 1]).unwrap_err().to_string().contains("cut short"));
+    let mut longer = good.clone();
+    longer.push(0);
+    assert!(TrainerState::from_bytes(&longer).unwrap_err().to_string().contains("after its end"));
+    let mut other = good.clone();
+    other[4] = 9;
+    assert!(TrainerState::from_bytes(&other).unwrap_err().to_string().contains("version 9"));
+    assert!(TrainerState::from_bytes(b"").is_err() && TrainerState::from_bytes(b"GLTS\x01\0\0\0").is_err());
+    let mut rng = gradlab::engine::Rng::new(5, gradlab::engine::Stream::Data);
+    let mut refused = 0;
+    for _ in 0..3_000 {
+        let bytes = crate::support::mutate(&mut rng, &good, &[0, 1, 0xff, 0x7f]);
+        match TrainerState::from_bytes(&bytes) {
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                refused += 1;
+            }
+            // A flipped value byte still reads as a state; taking it in must not panic either.
+            Ok(state) => {
+                let _ = t.restore(state);
+            }
+        }
+    }
+    assert!(refused > 1_000, "most damage is seen: {refused} of 3000");
+}
+
+/// A config written as its settings and read back over the defaults is the same config, value for
+/// value (the page's worker gets its config this way): each preset, and numbers with no short
+/// decimal form.
+#[test]
+fn a_config_reads_back_from_its_settings() {
+    use gradlab::train::images::image_settings_of;
+    for preset in ["mlp-keras", "cnn-torch", "cnn-tuned", "cnn-bn"] {
+        let mut c = config(&[("preset", preset), ("sched", "cosine"), ("augment", "shift-rotate"), ("limit", "1234"), ("seed", "4294967295")]);
+        c.lr = 0.1 + 0.2;
+        c.warmup = 1.0 / 3.0;
+        c.momentum = 0.9 - 1e-17;
+        let mut back = image_defaults();
+        apply_image_settings(&mut back, &image_settings_of(&c)).unwrap();
+        assert_eq!(back, c, "{preset}");
+    }
+}
