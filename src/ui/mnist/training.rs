@@ -25,8 +25,11 @@ const POINTS_PER_EPOCH: usize = 4;
 const FRAME_BUDGET: f64 = 20.0;
 /// A step time (ms, on the page) above which training moves to the worker: with a frame's drawing,
 /// a longer step makes a frame longer than 50 ms. The MLP's steps (≈ 10 ms) stay on the page, where
-/// they cost nothing to hand over; the CNN's (≈ 90 ms) go.
+/// they cost nothing to hand over; the CNN's (≈ 90 ms) go. It takes [`SLOW_SLICES`] slices in a
+/// row of such steps (a run's first steps are slower).
 const LONG_STEP: f64 = 30.0;
+/// Page slices in a row with steps over [`LONG_STEP`] before training moves to the worker.
+const SLOW_SLICES: u32 = 3;
 /// Training FLOPs per step from which the steps go to the worker at once: the CNN at batch 100
 /// (≈ 290 MFLOP, ≈ 90 ms at this browser's 3–5 GFLOP/s) or 50; the MLP at batch 128 (≈ 52 MFLOP)
 /// stays.
@@ -35,8 +38,9 @@ const LONG_STEP_FLOPS: f64 = 100e6;
 /// (≈ 1 MB each way for the MLP), so slices are longer than a frame's; progress shows per slice.
 const WORKER_SLICE: f64 = 150.0;
 
-/// The play loop: a slice of training per frame; a chart point every quarter epoch (on the first
-/// 1,000 test images) and a full test evaluation at each epoch's end.
+/// The play loop: a slice of training per frame on the page, or a slice per request in the worker
+/// (the page draws while it waits); a chart point every quarter epoch (on the first 1,000 test
+/// images) and a full test evaluation at each epoch's end.
 pub(super) async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) -> Result<(), String> {
     let live = || m.generation.get_untracked() == generation;
     let (per_epoch, epochs, flops) = with_trainer(|t| (t.steps_per_epoch(), t.config.epochs, t.config.arch().train_flops_per_sample())).ok_or("no trainer")?;
@@ -58,8 +62,8 @@ pub(super) async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) ->
     let costly = flops * batch as f64 > LONG_STEP_FLOPS;
     let asked = asked_place();
     let mut worker = match asked {
-        Some(Place::Worker) => off_page(m, data).await,
-        None if costly => off_page(m, data).await,
+        Some(Place::Worker) => off_page(data).await,
+        None if costly => off_page(data).await,
         _ => None,
     };
     let mut may_move = asked.is_none() && worker.is_none();
@@ -119,9 +123,9 @@ pub(super) async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) ->
                 // Steps too long for a frame go to the worker from here on (a few slices in a row
                 // tell: the first steps are slower).
                 slow_slices = if (now_ms() - start) / steps as f64 > LONG_STEP { slow_slices + 1 } else { 0 };
-                if may_move && slow_slices >= 3 {
+                if may_move && slow_slices >= SLOW_SLICES {
                     may_move = false;
-                    worker = off_page(m, data).await;
+                    worker = off_page(data).await;
                     if worker.is_some() {
                         m.place.set(Place::Worker);
                     }
@@ -171,7 +175,11 @@ pub(super) async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) ->
             }
             m.run.set(Run::Training);
         }
-        next_frame().await;
+        // The page drew while the worker trained: the next request goes at once (a frame's wait
+        // here would leave the worker idle for it every slice).
+        if worker.is_none() {
+            next_frame().await;
+        }
     }
     Ok(())
 }
@@ -189,12 +197,13 @@ fn asked_place() -> Option<Place> {
 
 /// The worker that trains this CPU model off the page, holding `data`; `None` on WebGPU or where
 /// no worker starts.
-async fn off_page(m: MnistUi, data: &ImageData) -> Option<std::rc::Rc<TrainWorker>> {
+async fn off_page(data: &ImageData) -> Option<std::rc::Rc<TrainWorker>> {
     if !with_trainer(|t| *t.device() == burn::tensor::Device::flex())? {
         return None;
     }
     let worker = train_worker().await.ok()?;
-    let key = format!("{}:{}:{}", m.config.get_untracked().dataset.key(), data.train.len(), data.test.len());
+    let dataset = with_trainer(|t| t.config.dataset)?;
+    let key = format!("{}:{}:{}", dataset.key(), data.train.len(), data.test.len());
     match worker.hold_data(&key, data).await {
         Ok(()) => Some(worker),
         Err(why) => {
