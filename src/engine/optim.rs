@@ -26,6 +26,16 @@ impl OptimizerKind {
     /// Every kind, in display order.
     pub const ALL: [OptimizerKind; 3] = [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam];
 
+    /// State tensors each parameter keeps, each of its shape: none (SGD), a velocity (momentum),
+    /// or the two moments (Adam).
+    pub fn state_per_param(&self) -> usize {
+        match self {
+            OptimizerKind::Sgd => 0,
+            OptimizerKind::Momentum => 1,
+            OptimizerKind::Adam => 2,
+        }
+    }
+
     /// Short name (also the URL and CLI value).
     pub fn key(&self) -> &'static str {
         match self {
@@ -212,11 +222,7 @@ impl Optimizer {
     pub fn update_host<F: Real>(&mut self, params: &mut [&mut [F]], grads: &[&[F]], state: &mut Vec<Vec<F>>) {
         assert_eq!(params.len(), grads.len(), "one gradient per parameter");
         let c = self.config;
-        let per_param = match c.kind {
-            OptimizerKind::Sgd => 0,
-            OptimizerKind::Momentum => 1,
-            OptimizerKind::Adam => 2,
-        };
+        let per_param = c.kind.state_per_param();
         let fits = state.len() == per_param * params.len()
             && state.iter().enumerate().all(|(i, s)| s.len() == params[i / per_param.max(1)].len());
         if !fits {
@@ -295,11 +301,7 @@ impl Optimizer {
     /// tensors in `state_tensors` order. Returns false, leaving a fresh state, when they do not
     /// fit this optimizer (another kind chosen since, or a state from before the first update).
     pub fn restore_state(&mut self, t: u64, tensors: Vec<T>, n_params: usize) -> bool {
-        let per_param = match self.config.kind {
-            OptimizerKind::Sgd => 0,
-            OptimizerKind::Momentum => 1,
-            OptimizerKind::Adam => 2,
-        };
+        let per_param = self.config.kind.state_per_param();
         if per_param == 0 || tensors.len() != per_param * n_params {
             self.state.clear();
             self.t = 0;

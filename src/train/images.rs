@@ -853,6 +853,11 @@ impl ImageTrainer {
         self.test.len()
     }
 
+    /// Images in a full batch (the batch size, or the whole training set when it is smaller).
+    pub fn batch_len(&self) -> usize {
+        self.config.batch_size.min(self.train_len())
+    }
+
     /// Batches per epoch (the last may be smaller).
     pub fn steps_per_epoch(&self) -> usize {
         self.train.len().div_ceil(self.config.batch_size)

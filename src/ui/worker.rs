@@ -408,7 +408,7 @@ async fn slice(trainer: &mut ImageTrainer, state: TrainerState, until: u64, budg
     let mut samples = 0u64;
     let last = loop {
         let loss = trainer.train_step();
-        samples += trainer.config.batch_size.min(trainer.train_len()) as u64;
+        samples += trainer.batch_len() as u64;
         if trainer.step >= until || js_sys::Date::now() - start >= budget {
             break loss;
         }

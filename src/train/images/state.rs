@@ -10,7 +10,7 @@
 use thiserror::Error;
 
 use super::{EpochOrder, EpochSums, ImageTrainer};
-use crate::engine::{EngineError, OptimizerKind, Rng, RngPosition, T, read, tensor_from_vec};
+use crate::engine::{EngineError, Rng, RngPosition, T, read, tensor_from_vec};
 
 /// A tensor's values on the host, with its stored (rank-4) dims.
 #[derive(Clone, Debug, PartialEq)]
@@ -142,11 +142,7 @@ impl ImageTrainer {
             return mismatch("its batch norm statistics have other shapes".into());
         }
         // Velocities (momentum) or moments (Adam): one or two per parameter, each of its shape.
-        let per_param = match self.optimizer.config.kind {
-            OptimizerKind::Sgd => 0,
-            OptimizerKind::Momentum => 1,
-            OptimizerKind::Adam => 2,
-        };
+        let per_param = self.optimizer.config.kind.state_per_param();
         let optimizer_fits = state.optimizer.is_empty()
             || (per_param > 0
                 && state.optimizer.len() == per_param * self.model.params.len()

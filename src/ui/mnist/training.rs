@@ -58,7 +58,7 @@ pub(super) async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) ->
     };
     // The worker from the start for a step too costly for a frame (the CNN's); else the page, unless
     // its steps turn out too long there (a slow machine): then the worker after a few.
-    let batch = with_trainer(|t| t.config.batch_size.min(t.train_len())).unwrap_or(1);
+    let batch = with_trainer(|t| t.batch_len()).unwrap_or(1);
     let costly = flops * batch as f64 > LONG_STEP_FLOPS;
     let asked = asked_place();
     let mut worker = match asked {
@@ -108,7 +108,7 @@ pub(super) async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) ->
                     let began = now_ms();
                     let (step, loss, batch) = with_trainer(|t| {
                         let loss = t.train_step();
-                        (t.step, loss, t.config.batch_size.min(t.train_len()) as u64)
+                        (t.step, loss, t.batch_len() as u64)
                     })
                     .ok_or("no trainer")?;
                     samples += batch;
