@@ -925,6 +925,20 @@ impl ImageTrainer {
         tape.value(loss).clone()
     }
 
+    /// A slice of training: steps until step `until` or until `go_on` (asked after each step)
+    /// says stop — one step at least. Returns the last batch's loss (not read back) and the steps
+    /// taken. The page's slices and its worker's are this loop with their own clocks.
+    pub fn train_until(&mut self, until: u64, mut go_on: impl FnMut() -> bool) -> (T, u32) {
+        let mut steps = 0;
+        loop {
+            let loss = self.train_step();
+            steps += 1;
+            if self.step >= until || !go_on() {
+                return (loss, steps);
+            }
+        }
+    }
+
     /// One optimisation step on the next batch, recorded on a tape of the given mode (the
     /// stepper's trace keeps every value and gradient): the parameters, optimizer, step count
     /// and epoch loss advance exactly as [`ImageTrainer::train_step`]'s. Returns the tape after

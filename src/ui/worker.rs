@@ -37,10 +37,6 @@ fn set(o: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(o, &key.into(), &value.into());
 }
 
-fn bytes(v: &JsValue) -> Vec<u8> {
-    v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec).unwrap_or_default()
-}
-
 /// The page's side: the worker, and the replies awaited (by request id).
 pub(super) struct TrainWorker {
     worker: web_sys::Worker,
@@ -299,8 +295,9 @@ fn config_of(text: &str) -> Result<ImageConfig, String> {
     Ok(config)
 }
 
+/// The bytes of `v[key]` (a `Uint8Array`; none if it is not one).
 fn bytes_of(v: &JsValue, key: &str) -> Vec<u8> {
-    bytes(&get(v, key))
+    get(v, key).dyn_ref::<Uint8Array>().map(Uint8Array::to_vec).unwrap_or_default()
 }
 
 // ---- The worker's side ----
@@ -405,14 +402,8 @@ async fn train(message: &JsValue, reply: &Object, transfer: &Array) -> Result<()
 async fn slice(trainer: &mut ImageTrainer, state: TrainerState, until: u64, budget: f64) -> Result<(TrainerState, u64, f32), String> {
     trainer.restore(state).map_err(|e| e.to_string())?;
     let start = js_sys::Date::now();
-    let mut samples = 0u64;
-    let last = loop {
-        let loss = trainer.train_step();
-        samples += trainer.batch_len() as u64;
-        if trainer.step >= until || js_sys::Date::now() - start >= budget {
-            break loss;
-        }
-    };
+    let (last, steps) = trainer.train_until(until, || js_sys::Date::now() - start < budget);
+    let samples = steps as u64 * trainer.batch_len() as u64;
     let loss = read(&last).await.map_err(|e| e.to_string())?[0];
     Ok((trainer.state().await.map_err(|e| e.to_string())?, samples, loss))
 }

@@ -358,9 +358,10 @@ fn a_trainer_state_goes_on_bit_for_bit_elsewhere() {
         let mut straight = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
         let mut first = ImageTrainer::new(c.clone(), &data, &cpu).unwrap();
         let losses: Vec<f32> = (0..7).map(|_| block_on(read(&straight.train_step())).unwrap()[0]).collect();
-        for _ in 0..3 {
-            first.train_step();
-        }
+        // A slice stops at its step (`until`), or after one step when asked to stop at once.
+        assert_eq!(first.train_until(2, || true).1, 2);
+        assert_eq!(first.train_until(100, || false).1, 1);
+        assert_eq!(first.step, 3);
         let bytes = block_on(first.state()).unwrap().to_bytes();
         // The receiver is built from another seed (other weights, order and streams), so whatever
         // the state does not carry would show below.

@@ -103,21 +103,19 @@ pub(super) async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) ->
                 }
             }
             None => {
-                let (mut samples, mut steps) = (0u64, 0u32);
-                let last = loop {
-                    let began = now_ms();
-                    let (step, loss, batch) = with_trainer(|t| {
-                        let loss = t.train_step();
-                        (t.step, loss, t.batch_len() as u64)
-                    })
-                    .ok_or("no trainer")?;
-                    samples += batch;
-                    steps += 1;
+                // Up to the next chart point, and on while the last step's time still fits the budget.
+                let mut began = start;
+                let fits = || {
                     let now = now_ms();
-                    if due(step) || now - start + (now - began) > FRAME_BUDGET {
-                        break loss;
-                    }
+                    let step_ms = now - std::mem::replace(&mut began, now);
+                    now - start + step_ms <= FRAME_BUDGET
                 };
+                let (last, steps, batch) = with_trainer(|t| {
+                    let (last, steps) = t.train_until(next_due().max(t.step + 1), fits);
+                    (last, steps, t.batch_len() as u64)
+                })
+                .ok_or("no trainer")?;
+                let samples = steps as u64 * batch;
                 // Wait for the device (WebGPU runs ahead of the host otherwise).
                 let loss = read(&last).await.map_err(|e| e.to_string())?[0];
                 // Steps too long for a frame go to the worker from here on (a few slices in a row
