@@ -10,6 +10,8 @@
 //! stale: every method that reads them calls [`Trainer::settle`] first, and every method that
 //! changes them drops the plan (it is made again, from them, at the next step).
 
+pub(super) mod state;
+
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 

@@ -19,7 +19,7 @@ use burn::tensor::{DType, Device, Int, TensorData};
 
 use super::ConfigError;
 use super::Regularization;
-use super::schema::{Field, REGULARIZATIONS, above_zero, choice, float, int, regularization_key, shown};
+use super::schema::{Field, REGULARIZATIONS, above_zero, apply_fields, choice, fields_of, float, int, regularization_key, shown};
 use crate::data::digits::Augment;
 use crate::data::images::{ImageData, ImageDataset, ImageSet};
 use crate::engine::{EngineError, Leaf, Mode, Op, Optimizer, OptimizerConfig, OptimizerKind, Precision, Rng, Role, Shape, Stream, T, Tag, Tape, read_many, tensor, tensor_from_vec};
@@ -373,15 +373,7 @@ pub fn image_defaults() -> ImageConfig {
 /// Applies `(key, value)` pairs over `config`, in schema order; the first problem is an error
 /// naming its key. Unknown keys are errors too.
 pub fn apply_image_settings(config: &mut ImageConfig, pairs: &[(String, String)]) -> Result<(), ConfigError> {
-    if let Some((key, _)) = pairs.iter().find(|(k, _)| image_setting(k).is_none()) {
-        return Err(ConfigError { setting: shown(key), message: "is not a setting of the image experiment".into() });
-    }
-    for s in IMAGE_SETTINGS {
-        if let Some((_, v)) = pairs.iter().find(|(k, _)| k == s.key) {
-            (s.set)(config, v).map_err(|message| ConfigError { setting: s.key.into(), message })?;
-        }
-    }
-    Ok(())
+    apply_fields(IMAGE_SETTINGS, config, pairs, "the image experiment")
 }
 
 /// Every setting of `config` as a `(key, value)` pair, in schema order:
@@ -389,7 +381,7 @@ pub fn apply_image_settings(config: &mut ImageConfig, pairs: &[(String, String)]
 /// number is written in the shortest form that reads back as itself). The page's worker gets its
 /// config this way.
 pub fn image_settings_of(config: &ImageConfig) -> Vec<(String, String)> {
-    IMAGE_SETTINGS.iter().map(|s| (s.key.to_string(), (s.get)(config))).collect()
+    fields_of(IMAGE_SETTINGS, config)
 }
 
 /// Checks a config against the schema: every value must read back through its setting.

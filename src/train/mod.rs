@@ -9,12 +9,14 @@
 pub mod gan;
 mod host;
 pub use host::HostTrace;
+pub use host::state::PlayState;
 pub mod images;
 pub mod quality;
 pub mod compress;
 pub mod schema;
 pub mod scores;
 pub mod search;
+pub mod state_bytes;
 pub mod tabular;
 
 use burn::tensor::Device;

@@ -229,6 +229,39 @@ pub fn defaults() -> Config {
     config
 }
 
+/// Every setting of `config` as a `(key, value)` pair, in schema order: [`apply_settings`] over
+/// the defaults gives the same config back, value for value (a number is written in the shortest
+/// form that reads back as itself). The page's worker gets its playground config this way.
+pub fn settings_of(config: &Config) -> Vec<(String, String)> {
+    fields_of(SETTINGS, config)
+}
+
+/// Sets each setting named in `pairs` (in schema order, so `layers` comes before `act`), then
+/// validates; an unknown key or a bad value is an error, and the config is then partly set.
+pub fn apply_settings(config: &mut Config, pairs: &[(String, String)]) -> Result<(), ConfigError> {
+    apply_fields(SETTINGS, config, pairs, "the playground")?;
+    validate(config)
+}
+
+/// Every field of `table` as written from `config`, as `(key, value)` pairs in the table's order.
+pub(crate) fn fields_of<S>(table: &[Field<S>], config: &S) -> Vec<(String, String)> {
+    table.iter().map(|f| (f.key.to_string(), (f.get)(config))).collect()
+}
+
+/// Sets each field of `table` named in `pairs`, in the table's order; the first problem is an
+/// error naming its key, an unknown key too (`whose` settings it is not one of).
+pub(crate) fn apply_fields<S>(table: &[Field<S>], config: &mut S, pairs: &[(String, String)], whose: &str) -> Result<(), ConfigError> {
+    if let Some((key, _)) = pairs.iter().find(|(k, _)| !table.iter().any(|f| f.key == k)) {
+        return Err(ConfigError { setting: shown(key), message: format!("is not a setting of {whose}") });
+    }
+    for f in table {
+        if let Some((_, v)) = pairs.iter().find(|(k, _)| k == f.key) {
+            (f.set)(config, v).map_err(|message| ConfigError { setting: f.key.into(), message })?;
+        }
+    }
+    Ok(())
+}
+
 /// The setting with this key.
 pub fn setting(key: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.key == key)

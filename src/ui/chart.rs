@@ -93,8 +93,9 @@ pub fn LineChart(
                     <text class="tick" x=x0 - 3.0 y=y(v) + 3.0 text-anchor="end">{label(v)}</text>
                 }).collect_view()}
                 // Labelled at the axis' ends and middle (the axis spans at least 1, so a short
-                // history's labels do not crowd into its left part).
-                {[(s0, "start", ""), (s0 + span / 2.0, "middle", x_label), (s0 + span, "end", "")].into_iter().map(|(st, anchor, prefix)| view! {
+                // history's labels do not crowd into its left part); on a long axis the middle is a
+                // whole number (not "step 14913.5").
+                {[(s0, "start", ""), (s0 + span / 2.0, "middle", x_label), (s0 + span, "end", "")].into_iter().map(|(st, anchor, prefix)| (if span >= 10.0 { st.round() } else { st }, anchor, prefix)).map(|(st, anchor, prefix)| view! {
                     <text class="tick" x=x(st) y=h - 5.0 text-anchor=anchor>{format!("{prefix}{}", (st * 100.0).round() / 100.0)}</text>
                 }).collect_view()}
                 <polyline points=pts(|p| p.2) class="test-line" fill="none"/>

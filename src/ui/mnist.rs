@@ -32,6 +32,7 @@ use super::chart::LineChart;
 use super::devices::device;
 use super::draw::{diverging, put_image};
 use super::digits::{loaded, thousands};
+use super::worker::Place;
 use weights::{export_weights, import_weights, load_shipped};
 use crate::backend::BackendKind;
 use crate::data::images::{ImageData, ImageDataset};
@@ -64,17 +65,6 @@ enum Run {
     Evaluating,
     Done,
     Failed(String),
-}
-
-/// Where the training steps run (`mnist-where`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Place {
-    /// Not training yet.
-    Nowhere,
-    /// On the page's own thread, a slice per frame (WebGPU, or no worker).
-    Page,
-    /// In the page's Web Worker.
-    Worker,
 }
 
 /// One chart point: `(epoch, train loss, test loss, train accuracy, test accuracy)`; NaN where a
@@ -476,7 +466,7 @@ pub(super) fn TrainPanel(m: MnistUi, kind: Signal<ImageDataset>, ready: Signal<b
                 <span data-testid="mnist-gflops">{move || format!("{:.2} GFLOP/s", m.gflops.get())}</span>
                 <span data-testid="mnist-eta">{eta}</span>
                 <span data-testid="mnist-device-note" class="hint">{move || m.device_note.get()}</span>
-                <span data-testid="mnist-where" class="hint" data-value=move || format!("{:?}", m.place.get()).to_lowercase()>{move || match m.place.get() {
+                <span data-testid="mnist-where" class="hint" data-value=move || m.place.get().key()>{move || match m.place.get() {
                     Place::Nowhere => "",
                     Place::Page => "steps on the page's thread",
                     Place::Worker => "steps in a background worker",

@@ -1,49 +1,89 @@
 //! The play loop: trains and draws, frame after frame, until its generation is no longer current.
 //!
-//! Key decision: on the CPU path a frame is an animation frame, and `Pace` divides it: training
-//! gets what drawing leaves of an 11 ms work budget, the maps are redrawn only when their last
-//! redraw is paid off, the edges back off when the browser falls behind. Training steps and drawing
-//! are thus decoupled, so the largest network keeps its frame rate. On a GPU a frame is 400 ms: it
-//! pays a readback round trip.
+//! Key decision: on the CPU the steps run in the page's Web Worker (`OffPage`), so the page's
+//! thread only draws: on 2 cores the default net trains ≈ 1.9× the steps and draws ≈ 15% more
+//! frames than when it trained on the page, 6 × 16 four times the steps (see the notes). Until the
+//! worker has started, or where it cannot, or when a test asks for the page, a frame is an
+//! animation frame that `Pace` divides: training gets what drawing leaves of an 11 ms work budget.
+//! Either way the maps are redrawn only when their last redraw is paid off and the edges back off
+//! when the browser falls behind, so the largest network keeps its frame rate. On a GPU a frame
+//! is 400 ms: it pays a readback round trip.
+
+use std::rc::Rc;
 
 use leptos::prelude::*;
 
+use super::worker::{Place, TrainWorker, asked_place, give_up_worker, worker_now};
 use super::{BackendKind, Redraw, Ui, now_ms, refresh_with, sync_url, with_lab, yield_now};
+use crate::train::Config;
 
 /// How often the play loop adds a point to the loss chart (ms): the chart is redrawn with each.
 const CHART_EVERY_MS: f64 = 100.0;
 /// How often the play loop writes the address bar (ms).
 const LINK_EVERY_MS: f64 = 1000.0;
 
-/// The play loop: train a chunk of steps, read back and draw, yield; ends when its generation is
-/// no longer current.
+/// The play loop: train (or take the worker's newest state), read back and draw, yield; ends when
+/// its generation is no longer current.
 ///
-/// On the CPU a frame is one animation frame: it trains for a share of the frame that adapts to
-/// what drawing costs, then draws losses, chart and edges, and the maps (the output and a
-/// thumbnail per neuron: a forward pass over the whole grid, the costly part on big networks) only
-/// when their last redraw is paid off: at most a quarter of the time goes to them. Training steps
-/// and drawing are thus decoupled: a 6 × 16 network keeps its frame rate, a small one redraws
-/// everything every frame. On a GPU each frame pays a fixed readback round trip, so frames are
-/// long (400 ms) and the maps are redrawn at most every 800 ms.
+/// On the CPU a frame is one animation frame. With the worker it draws the newest state the worker
+/// sent (nothing, when none came since the last frame); without it, it trains for a share of the
+/// frame that adapts to what drawing costs. Then it draws losses, chart and edges, and the maps
+/// (the output and a thumbnail per neuron: a forward pass over the whole grid, the costly part on
+/// big networks) only when their last redraw is paid off: at most a quarter of the time goes to
+/// them. On a GPU each frame pays a fixed readback round trip, so frames are long (400 ms) and the
+/// maps are redrawn at most every 800 ms.
 pub(super) async fn run(ui: Ui, generation: u64) {
     let gpu = ui.backend.get_untracked() == BackendKind::Gpu;
     let mut pace = Pace::new(ui.backend.get_untracked());
     let mut last_link = now_ms();
     let mut next_point = 0.0;
-    let mut window: (f64, u64, u64) = (now_ms(), ui.step.get_untracked(), ui.frames.get_untracked());
+    let mut window: (f64, u64, u64, u64) = (now_ms(), ui.step.get_untracked(), ui.frames.get_untracked(), 0);
+    // Animation frames seen (drawn or not).
+    let mut ticks = 0u64;
+    // On the CPU the steps go to the page's worker once it has started (the page trains meanwhile),
+    // unless a test or benchmark asks for the page.
+    let mut off_page = OffPage::new(!gpu && asked_place() != Some(Place::Page));
+    ui.place.set(Place::Page);
+    let mut drawn = false;
     loop {
         if with_lab(|l| l.generation) != generation {
             return;
         }
+        ticks += 1;
         let started = now_ms();
-        let chunk = pace.chunk;
-        let stepped = with_lab(|l| {
-            let t = l.trainer.as_mut()?;
-            for _ in 0..chunk {
-                t.train_step();
+        let stepped = match off_page.frame() {
+            Ok(true) => {
+                if ui.place.get_untracked() != Place::Worker {
+                    ui.place.set(Place::Worker);
+                }
+                // Nothing new since the last frame drawn (the worker's first slice is not in yet):
+                // nothing to draw.
+                let step = with_lab(|l| l.trainer.as_ref().map(|t| t.step));
+                if drawn && step == Some(ui.step.get_untracked()) {
+                    next_frame().await;
+                    continue;
+                }
+                Some("host")
             }
-            Some(super::kernels_of(t))
-        });
+            Ok(false) => {
+                let chunk = pace.chunk;
+                with_lab(|l| {
+                    let t = l.trainer.as_mut()?;
+                    for _ in 0..chunk {
+                        t.train_step();
+                    }
+                    Some(super::kernels_of(t))
+                })
+            }
+            Err(why) => {
+                // Training goes on here, from where the page's trainer is.
+                give_up_worker(&why);
+                off_page = OffPage::new(false);
+                ui.place.set(Place::Page);
+                pace.chunk = 1;
+                continue;
+            }
+        };
         if let Some(k) = stepped.filter(|&k| k != ui.kernels.get_untracked()) {
             ui.kernels.set(k);
         }
@@ -56,6 +96,7 @@ pub(super) async fn run(ui: Ui, generation: u64) {
             return;
         }
         ui.frames.update(|f| *f += 1);
+        drawn = true;
         let t = now_ms();
         pace.after_frame(started, trained - started, t - trained, draw, t);
         if t - window.0 > 500.0 {
@@ -63,7 +104,12 @@ pub(super) async fn run(ui: Ui, generation: u64) {
             let frames = ui.frames.get_untracked() - window.2;
             ui.steps_per_sec.set(steps as f64 * 1000.0 / (t - window.0));
             ui.frames_per_sec.set(frames as f64 * 1000.0 / (t - window.0));
-            window = (t, ui.step.get_untracked(), ui.frames.get_untracked());
+            if ui.place.get_untracked() == Place::Worker {
+                // The browser's frames (a frame with no new state is not drawn, so the frames
+                // drawn would also count the worker's rests).
+                off_page.pace((ticks - window.3) as f64 * 1000.0 / (t - window.0));
+            }
+            window = (t, ui.step.get_untracked(), ui.frames.get_untracked(), ticks);
         }
         // The address bar holds the steps trained while playing too (replaceState: cheap, no
         // history entries), so a link copied mid-run replays to where it was.
@@ -76,6 +122,110 @@ pub(super) async fn run(ui: Ui, generation: u64) {
         } else {
             next_frame().await;
         }
+    }
+}
+
+/// The play loop's use of the page's worker: on 2 cores, training there leaves the page's thread
+/// only drawing, and the worker trains while the page draws.
+///
+/// The worker trains a run (see `ui::worker::playground`) from the page's trainer's state without
+/// waiting for the page, and sends its state every few milliseconds; at each frame the play loop
+/// takes the newest into the page's trainer and draws it. When the page's trainer has moved on
+/// its own since the last state taken (a setting changed mid-run, which the link records at the
+/// page's step), a new run starts from there and the old run's states are dropped: the page's
+/// trainer stays the one truth, so a run trained in the worker replays exactly from its link.
+struct OffPage {
+    /// Whether to use the worker (false: the page trains; also once the worker failed).
+    wanted: bool,
+    worker: Option<Rc<TrainWorker>>,
+    /// The run in the worker, and where the page's trainer is if nothing else moved it: the
+    /// trainer, its step and its config.
+    run: Option<(u32, u64, u64, Config)>,
+    /// The worker's rest after each slice (ms): see [`OffPage::pace`].
+    rest: f64,
+}
+
+/// Frames per second under which the worker rests more between slices, and over which it rests
+/// less; its longest rest (ms: then it trains a quarter of the time).
+const FEW_FRAMES: f64 = 40.0;
+const ENOUGH_FRAMES: f64 = 50.0;
+const MOST_REST_MS: f64 = 24.0;
+
+impl Drop for OffPage {
+    /// The play loop ended (a pause, a reset, the stepper): so does the run.
+    fn drop(&mut self) {
+        if let (Some(worker), Some(_)) = (&self.worker, &self.run) {
+            worker.stop();
+        }
+    }
+}
+
+impl OffPage {
+    fn new(wanted: bool) -> Self {
+        OffPage { wanted, worker: None, run: None, rest: 0.0 }
+    }
+
+    /// Drawing comes first: on a machine with few cores the worker's training takes CPU time
+    /// the page's drawing (and the browser's) needs, so while the page draws fewer than
+    /// `FEW_FRAMES` a second the worker rests longer after each slice, and shorter again above
+    /// `ENOUGH_FRAMES`.
+    fn pace(&mut self, frames_per_sec: f64) {
+        let rest = if frames_per_sec < FEW_FRAMES {
+            (self.rest * 1.5).clamp(2.0, MOST_REST_MS)
+        } else if frames_per_sec > ENOUGH_FRAMES && self.rest >= 1.0 {
+            self.rest * 0.75
+        } else if frames_per_sec > ENOUGH_FRAMES {
+            0.0
+        } else {
+            self.rest
+        };
+        if let (Some(worker), true) = (&self.worker, rest != self.rest) {
+            worker.rest(rest);
+        }
+        self.rest = rest;
+    }
+
+    /// At each frame: whether the worker trains (then its newest state is now the page's
+    /// trainer's); the page trains until the worker has started (the first call starts it). `Err`
+    /// when the worker failed.
+    fn frame(&mut self) -> Result<bool, String> {
+        if !self.wanted {
+            return Ok(false);
+        }
+        let worker = match (&self.worker, worker_now()) {
+            (Some(worker), _) => worker.clone(),
+            (None, Ok(Some(worker))) => {
+                self.worker = Some(worker.clone());
+                worker
+            }
+            (None, Ok(None)) => return Ok(false),
+            (None, Err(_)) => {
+                self.wanted = false;
+                return Ok(false);
+            }
+        };
+        let page = with_lab(|l| l.trainer.as_ref().map(|t| (t.id(), t.step, t.config.clone())));
+        if let Some((run, trainer, step, config)) = self.run.as_mut().filter(|(_, t, s, c)| page.as_ref() == Some(&(*t, *s, c.clone()))) {
+            if let Some(state) = worker.latest(*run) {
+                let state = state?;
+                let taken = state.step;
+                with_lab(|l| match l.trainer.as_mut().filter(|t| t.id() == *trainer && t.config == *config) {
+                    Some(t) => t.restore_play_state(state).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                })?;
+                *step = taken;
+            }
+            return Ok(true);
+        }
+        // No run yet, or the page's trainer moved: a run from where it is.
+        let sent = with_lab(|l| {
+            let t = l.trainer.as_mut()?;
+            let state = t.play_state()?;
+            Some((state, t.id(), t.step, t.config.clone()))
+        });
+        let (state, trainer, step, config) = sent.ok_or("the playground's trainer is not on the host path")?;
+        self.run = Some((worker.run(&config, &state, self.rest)?, trainer, step, config));
+        Ok(true)
     }
 }
 

@@ -10,6 +10,10 @@
 //! evaluations all read the page's trainer as before, and a run trained off the page is bit for
 //! bit the run trained on it: the same code on the same CPU backend, the same random streams.
 //!
+//! The playground trains there too, as a run the worker goes on with without waiting for the
+//! page (`playground`): its steps take microseconds, so a request per slice would leave the worker
+//! idle while its reply waits for the page's thread.
+//!
 //! Only CPU training goes there: on WebGPU the page only queues the work, the GPU computes it.
 //! Where the worker cannot start (no module workers, the program's script not found), the page
 //! trains on its own thread as before and says so.
@@ -17,6 +21,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+
+mod playground;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
@@ -37,6 +43,39 @@ fn set(o: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(o, &key.into(), &value.into());
 }
 
+/// Where training steps run (the MNIST page's `mnist-where`, the playground's `data-where`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Place {
+    /// Not training yet.
+    Nowhere,
+    /// On the page's own thread, a slice per frame (WebGPU, or no worker).
+    Page,
+    /// In the page's Web Worker.
+    Worker,
+}
+
+impl Place {
+    /// The name tests read (`data-value`, `data-where`).
+    pub(super) fn key(self) -> &'static str {
+        match self {
+            Place::Nowhere => "nowhere",
+            Place::Page => "page",
+            Place::Worker => "worker",
+        }
+    }
+}
+
+/// Where a test or benchmark asks the steps to run (`window.gradlabTrainIn = 'worker' | 'page'`),
+/// to compare the two; `None`: the page's own rule.
+pub(super) fn asked_place() -> Option<Place> {
+    let asked = web_sys::window().and_then(|w| js_sys::Reflect::get(&w, &"gradlabTrainIn".into()).ok()).and_then(|v| v.as_string());
+    match asked.as_deref() {
+        Some("worker") => Some(Place::Worker),
+        Some("page") => Some(Place::Page),
+        _ => None,
+    }
+}
+
 /// The page's side: the worker, and the replies awaited (by request id).
 pub(super) struct TrainWorker {
     worker: web_sys::Worker,
@@ -44,6 +83,8 @@ pub(super) struct TrainWorker {
     next_id: Cell<u32>,
     /// The dataset the worker holds (its key).
     data: RefCell<Option<String>>,
+    /// The playground run's last state sent (`playground`), or the worker's failure.
+    latest: Rc<RefCell<Option<JsValue>>>,
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
     _on_error: Closure<dyn FnMut(JsValue)>,
 }
@@ -109,6 +150,22 @@ pub(super) async fn train_worker() -> Result<Rc<TrainWorker>, String> {
     started
 }
 
+/// The worker if it is ready now (never waits); the first call starts it in the background. `Err`
+/// says why there is none for good (then training stays on the page).
+pub(super) fn worker_now() -> Result<Option<Rc<TrainWorker>>, String> {
+    match WORKER.with(|w| w.borrow().clone()) {
+        Slot::Ready(worker) => Ok(Some(worker)),
+        Slot::Gone(why) => Err(why),
+        Slot::Starting => Ok(None),
+        Slot::Untried => {
+            wasm_bindgen_futures::spawn_local(async {
+                let _ = train_worker().await;
+            });
+            Ok(None)
+        }
+    }
+}
+
 /// Gives the worker up after it failed (it stopped, or refused a request): training stays on the
 /// page from now on, and the worker is ended.
 pub(super) fn give_up_worker(why: &str) {
@@ -164,10 +221,16 @@ impl TrainWorker {
 
         let waiting: Rc<RefCell<HashMap<u32, js_sys::Function>>> = Rc::default();
         let ready: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
+        let latest: Rc<RefCell<Option<JsValue>>> = Rc::default();
         let on_message = {
-            let (waiting, ready) = (waiting.clone(), ready.clone());
+            let (waiting, ready, latest) = (waiting.clone(), ready.clone(), latest.clone());
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
                 let data = e.data();
+                if Reflect::has(&data, &"run".into()).unwrap_or(false) {
+                    // Only the newest counts: an older one not taken yet is replaced.
+                    *latest.borrow_mut() = Some(data);
+                    return;
+                }
                 if Reflect::has(&data, &"ready".into()).unwrap_or(false) {
                     // `true`, or why the program could not start there.
                     if let Some(resolve) = ready.borrow_mut().take() {
@@ -185,7 +248,7 @@ impl TrainWorker {
         // The worker stopped (a panic, out of memory): every request waiting gets an error, and so
         // does a start that has not finished.
         let on_error = {
-            let (waiting, ready) = (waiting.clone(), ready.clone());
+            let (waiting, ready, latest) = (waiting.clone(), ready.clone(), latest.clone());
             Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
                 let why = get(&e, "message").as_string().unwrap_or_else(|| "it stopped".into());
                 let why = format!("the training worker failed: {why}");
@@ -194,6 +257,7 @@ impl TrainWorker {
                 }
                 let answer = Object::new();
                 set(&answer, "error", why.as_str());
+                *latest.borrow_mut() = Some(answer.clone().into());
                 for (_, resolve) in waiting.borrow_mut().drain() {
                     let _ = resolve.call1(&JsValue::NULL, &answer);
                 }
@@ -210,7 +274,7 @@ impl TrainWorker {
         let hello = Object::new();
         set(&hello, "glue", glue.as_str());
         set(&hello, "module", wasm_bindgen::module());
-        let this = Self { worker, waiting, next_id: Cell::new(1), data: RefCell::new(None), _on_message: on_message, _on_error: on_error };
+        let this = Self { worker, waiting, next_id: Cell::new(1), data: RefCell::new(None), latest, _on_message: on_message, _on_error: on_error };
         this.worker.post_message(&hello).map_err(|e| format!("could not reach the worker: {e:?}"))?;
         let answer = wasm_bindgen_futures::JsFuture::from(started).await.unwrap_or(JsValue::UNDEFINED);
         if answer != JsValue::TRUE {
@@ -226,6 +290,13 @@ impl TrainWorker {
     /// Sends `message` (its `transfer` list moved, not copied) and awaits the reply; a reply with
     /// `error` becomes `Err`.
     async fn request(&self, message: Object, transfer: Array) -> Result<JsValue, String> {
+        self.send(message, transfer)?.await
+    }
+
+    /// Sends `message` now (its `transfer` list moved, not copied); the reply is the future's, and
+    /// a reply with `error` becomes `Err`. The future holds nothing of `self`: the caller may do
+    /// other work (draw) while the worker trains.
+    fn send(&self, message: Object, transfer: Array) -> Result<impl Future<Output = Result<JsValue, String>> + 'static, String> {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         set(&message, "id", id);
@@ -236,11 +307,14 @@ impl TrainWorker {
             self.waiting.borrow_mut().remove(&id);
             return Err(format!("could not reach the worker: {e:?}"));
         }
-        let data = wasm_bindgen_futures::JsFuture::from(reply).await.map_err(|e| format!("{e:?}"))?;
-        match get(&data, "error").as_string() {
-            Some(why) => Err(why),
-            None => Ok(data),
-        }
+        let reply = wasm_bindgen_futures::JsFuture::from(reply);
+        Ok(async move {
+            let data = reply.await.map_err(|e| format!("{e:?}"))?;
+            match get(&data, "error").as_string() {
+                Some(why) => Err(why),
+                None => Ok(data),
+            }
+        })
     }
 
     /// Gives the worker a dataset (once per `key`: the images are 55 MB).
@@ -271,7 +345,7 @@ impl TrainWorker {
     pub(super) async fn train(&self, config: &ImageConfig, state: &TrainerState, until: u64, budget_ms: f64) -> Result<Slice, String> {
         let message = Object::new();
         set(&message, "op", "train");
-        set(&message, "config", config_text(config));
+        set(&message, "config", settings_text(image_settings_of(config)));
         let bytes = Uint8Array::from(&state.to_bytes()[..]);
         set(&message, "state", &bytes);
         set(&message, "until", until as f64);
@@ -282,18 +356,23 @@ impl TrainWorker {
     }
 }
 
-/// A config as the worker reads it: its settings, a `key=value` line each (see
-/// [`image_settings_of`]: every value reads back exactly).
-fn config_text(config: &ImageConfig) -> String {
-    image_settings_of(config).iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+/// Settings as the worker reads them: a `key=value` line each (every value reads back exactly:
+/// see [`image_settings_of`], [`crate::train::schema::settings_of`]).
+fn settings_text(pairs: Vec<(String, String)>) -> String {
+    pairs.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+}
+
+/// [`settings_text`]'s pairs.
+fn settings_in(text: &str) -> Vec<(String, String)> {
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn config_of(text: &str) -> Result<ImageConfig, String> {
-    let pairs: Vec<(String, String)> = text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let mut config = image_defaults();
-    apply_image_settings(&mut config, &pairs).map_err(|e| format!("a config the worker cannot read: {e}"))?;
+    apply_image_settings(&mut config, &settings_in(text)).map_err(|e| format!("a config the worker cannot read: {e}"))?;
     Ok(config)
 }
+
 
 /// The bytes of `v[key]` (a `Uint8Array`; none if it is not one).
 fn bytes_of(v: &JsValue, key: &str) -> Vec<u8> {
@@ -324,6 +403,10 @@ pub(crate) fn serve() {
     let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
         let data = e.data();
+        // The playground's run: no reply (its states come as they are trained).
+        if playground::serve_run(&data) {
+            return;
+        }
         let id = get(&data, "id");
         let reply = Object::new();
         set(&reply, "id", id);

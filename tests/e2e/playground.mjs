@@ -3,7 +3,7 @@
 // exact weight, "discretize" shows the decision only. Timings here are regression floors, far
 // below what bench-nets.mjs measures; the speed itself is measured there.
 import path from 'node:path';
-import { open, openPlaygroundStepper, text, assert, stepCount, noError, value } from './lib.mjs';
+import { open, openPlaygroundStepper, text, assert, stepCount, noError, value, lossValue } from './lib.mjs';
 
 const ALL = 'features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2';
 export const BIGGEST = `${ALL}&layers=16,16,16,16,16,16&dataset=spiral3&opt=adam&lr=0.003&backend=cpu`;
@@ -32,7 +32,9 @@ export async function playgroundTests({ test, browser, url, out }) {
     const [s1, f1] = [await stepCount(page), await frames(page)];
     await page.screenshot({ path: path.join(out, 'playing-6x16.png') });
     await page.click('[data-testid="pause"]');
-    console.log(`     3 s of 6 × 16: ${s1 - s0} steps, ${f1 - f0} frames`);
+    const where = await page.locator('.counters').getAttribute('data-where');
+    console.log(`     3 s of 6 × 16: ${s1 - s0} steps, ${f1 - f0} frames; steps in the ${where}`);
+    assert(where === 'worker', `the CPU path's steps run in the page's worker: ${where}`);
     assert(s1 - s0 >= 100, `at least 100 steps in 3 s, got ${s1 - s0}`);
     assert(f1 - f0 >= 10, `at least 10 frames in 3 s, got ${f1 - f0}`);
     assert((await heatmap(page, 'edges')) !== before, 'the edges follow their weights while playing');
@@ -43,6 +45,34 @@ export async function playgroundTests({ test, browser, url, out }) {
     await page.screenshot({ path: path.join(out, 'playing-6x16-phone.png') });
     await page.click('[data-testid="pause"]');
     await page.close();
+  });
+
+  await test('playing trains in the page\'s worker; a learning-rate change mid-play keeps the steps, and the link replays the same loss', async () => {
+    const page = await open(browser, url, 'backend=cpu&dataset=spiral&layers=6,4&opt=adam&lr=0.01&dropout=0.1&seed=7');
+    await page.click('[data-testid="play"]');
+    await page.waitForFunction(() => document.querySelector('.counters').dataset.where === 'worker'
+      && Number(document.querySelector('[data-testid="step-count"]').textContent) > 500, null, { timeout: 30_000 });
+    // Changed while the worker trains a slice: that slice started before the change, so the page
+    // drops it; the change is recorded at the page's step and training goes on from there.
+    await page.selectOption('[data-testid="lr"]', '0.003');
+    const changed = await stepCount(page);
+    await page.waitForTimeout(1000);
+    assert(await stepCount(page) > changed, 'training goes on after the change');
+    await page.click('[data-testid="pause"]');
+    await page.waitForTimeout(300);
+    const hash = await page.evaluate(() => location.hash);
+    const steps = Number(/steps=(\d+)/.exec(hash)?.[1]);
+    const at = Number(/changes=(\d+)_lr_0\.003/.exec(hash)?.[1]);
+    assert(steps === await stepCount(page) && at > 0 && at < steps, `one change inside the run: ${hash}`);
+    const loss = await lossValue(page, 'loss-train');
+    await page.close();
+    const again = await open(browser, url, hash.slice(1));
+    await again.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) === n, steps, { timeout: 60_000 });
+    const replayed = await lossValue(again, 'loss-train');
+    console.log(`     ${steps} steps in the worker, lr changed at step ${at}: loss ${loss}; the link replayed on the page: ${replayed}`);
+    assert(replayed === loss, `replayed ${replayed} vs ${loss}`);
+    await noError(again);
+    await again.close();
   });
 
   await test('the pointer over a neuron shows its map large with its bias; an edge tooltip gives the exact weight; discretize', async () => {

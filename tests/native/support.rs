@@ -72,3 +72,32 @@ pub fn mnist() -> Option<gradlab::data::images::ImageData> {
     let gz = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Some(parse_bundle(&gz, Verify::Sums(&ImageDataset::Mnist.sums())).expect("the MNIST bundle"))
 }
+
+/// A trainer state's bytes `good`, damaged — cut short, extended, another version, and 3,000 random
+/// mutations (`seed`) — are refused by `read` with a reason, never a panic or a huge allocation;
+/// what still reads (a flipped value byte) goes to `take`, which must not panic either.
+pub fn damaged_states_are_refused<S, E: std::fmt::Display>(good: &[u8], read: impl Fn(&[u8]) -> Result<S, E>, mut take: impl FnMut(S), seed: u64) {
+    let refusal = |bytes: &[u8]| read(bytes).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(read(good).is_ok());
+    assert!(refusal(&good[..good.len() - 1]).contains("cut short"));
+    let mut longer = good.to_vec();
+    longer.push(0);
+    assert!(refusal(&longer).contains("after its end"));
+    let mut other = good.to_vec();
+    other[4] = 9;
+    assert!(refusal(&other).contains("version 9"));
+    assert!(refusal(b"").contains("cut short") && refusal(b"GLXX\x01\0\0\0").contains("mark"));
+    let mut rng = Rng::new(seed, gradlab::engine::Stream::Data);
+    let mut refused = 0;
+    for _ in 0..3_000 {
+        let bytes = mutate(&mut rng, good, &[0, 1, 0xff, 0x7f]);
+        match read(&bytes) {
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                refused += 1;
+            }
+            Ok(state) => take(state),
+        }
+    }
+    assert!(refused > 1_000, "most damage is seen: {refused} of 3000");
+}

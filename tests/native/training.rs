@@ -488,3 +488,111 @@ mod search {
         assert_ne!(block_on(plain.evaluate(Split::Test, 250)).unwrap().loss, m.loss);
     }
 }
+
+/// The playground's training handed over mid-run (the page's Web Worker trains it): its state, as
+/// bytes, taken in by a trainer of the same config that had trained elsewhere goes on exactly as
+/// the first would have — across passes' reshuffles (25 training points, batch 7), with dropout
+/// and each optimizer — and comes back the same way. A state that does not fit is refused and
+/// changes nothing.
+#[test]
+fn a_playground_state_goes_on_bit_for_bit_elsewhere() {
+    use gradlab::train::PlayState;
+    let cpu = backend::cpu();
+    for optimizer in [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam] {
+        let config = Config {
+            dataset: DatasetKind::Spiral3,
+            points: 50,
+            batch_size: 7,
+            dropout: 0.2,
+            hidden: vec![5, 3],
+            activations: vec![Activation::Tanh, Activation::Relu],
+            optimizer,
+            ..Config::default()
+        };
+        let mut straight = Trainer::new(config.clone(), &cpu).unwrap();
+        let losses: Vec<f32> = (0..12).map(|_| straight.train_step().value()).collect();
+        let mut first = Trainer::new(config.clone(), &cpu).unwrap();
+        for _ in 0..3 {
+            first.train_step();
+        }
+        // The receiver has trained on its own (other weights, optimizer state, order, streams,
+        // step), so whatever the state does not carry would show below.
+        let mut second = Trainer::new(config.clone(), &cpu).unwrap();
+        for _ in 0..5 {
+            second.train_step();
+        }
+        let bytes = first.play_state().unwrap().to_bytes();
+        second.restore_play_state(PlayState::from_bytes(&bytes).unwrap()).unwrap();
+        let mut went_on: Vec<f32> = (3..8).map(|_| second.train_step().value()).collect();
+        // ... and back to the first, which had stood still.
+        first.restore_play_state(PlayState::from_bytes(&second.play_state().unwrap().to_bytes()).unwrap()).unwrap();
+        went_on.extend((8..12).map(|_| first.train_step().value()));
+        assert_eq!(went_on, losses[3..], "{optimizer:?}: the same batch losses");
+        assert_eq!(first.play_state(), straight.play_state(), "{optimizer:?}: the same weights, optimizer, order and streams");
+        assert_eq!((first.step, first.epoch()), (12, straight.epoch()));
+        // What reads the trainer through burn (the page's display) sees the restored weights.
+        assert_eq!(first.losses_now().unwrap(), straight.losses_now().unwrap());
+        let weights = |t: &mut Trainer| t.model().params.iter().map(|p| block_on(gradlab::engine::read(p)).unwrap()).collect::<Vec<_>>();
+        assert_eq!(weights(&mut first), weights(&mut straight));
+    }
+    // Another network's state is refused, and so is another optimizer's; the trainer is as it was.
+    let mut wide = Trainer::new(Config { hidden: vec![5, 2], ..Config::default() }, &cpu).unwrap();
+    wide.train_step();
+    let before = wide.play_state().unwrap();
+    let narrow = Trainer::new(Config::default(), &cpu).unwrap().play_state().unwrap();
+    assert!(wide.restore_play_state(narrow).unwrap_err().to_string().contains("parameters"));
+    let mut adam = Trainer::new(Config { hidden: vec![5, 2], optimizer: OptimizerKind::Adam, ..Config::default() }, &cpu).unwrap();
+    adam.train_step();
+    let mut momentum = Trainer::new(Config { hidden: vec![5, 2], optimizer: OptimizerKind::Momentum, ..Config::default() }, &cpu).unwrap();
+    assert!(momentum.restore_play_state(adam.play_state().unwrap()).unwrap_err().to_string().contains("optimizer"));
+    let more_points = Trainer::new(Config { hidden: vec![5, 2], points: 100, ..Config::default() }, &cpu).unwrap().play_state().unwrap();
+    assert!(wide.restore_play_state(more_points).unwrap_err().to_string().contains("batch order"));
+    assert_eq!(wide.play_state().unwrap(), before);
+    // A GPU or f64 trainer has no host state to give or take.
+    let mut f64_trainer = Trainer::with_precision(Config::default(), &cpu, gradlab::engine::Precision::F64).unwrap();
+    assert!(f64_trainer.play_state().is_none());
+    assert!(f64_trainer.restore_play_state(before).is_err());
+}
+
+/// Bytes that are not a playground state — cut short, extended, flipped, another version — are
+/// refused with a reason, never a panic or a huge allocation; one that reads but does not fit is
+/// refused by the trainer.
+#[test]
+fn damaged_playground_state_bytes_are_refused() {
+    use gradlab::train::PlayState;
+    let config = Config { optimizer: OptimizerKind::Adam, ..Config::default() };
+    let mut t = Trainer::new(config, &backend::cpu()).unwrap();
+    t.train_step();
+    let good = t.play_state().unwrap().to_bytes();
+    crate::support::damaged_states_are_refused(&good, PlayState::from_bytes, |state| {
+        let _ = t.restore_play_state(state);
+    }, 6);
+}
+
+/// A playground config written as its settings and read back over the defaults is the same
+/// config, value for value (the page's worker gets its config this way).
+#[test]
+fn a_playground_config_reads_back_from_its_settings() {
+    use gradlab::train::schema::{apply_settings, defaults, settings_of};
+    let config = Config {
+        dataset: DatasetKind::Spiral3,
+        features: Feature::ALL.to_vec(),
+        hidden: vec![16, 1, 7],
+        activations: vec![Activation::Relu, Activation::Sigmoid, Activation::Linear],
+        optimizer: OptimizerKind::Adam,
+        lr: 0.1 + 0.2,
+        noise: 1.0 / 3.0,
+        dropout: 0.15,
+        regularization: Regularization::L2,
+        reg_rate: 1e-7,
+        batch_size: 999,
+        seed: u32::MAX as u64,
+        ..Config::default()
+    };
+    let mut back = defaults();
+    apply_settings(&mut back, &settings_of(&config)).unwrap();
+    assert_eq!(back, config);
+    let refused = apply_settings(&mut defaults(), &[("lr".into(), "fast".into())]).unwrap_err();
+    assert_eq!(refused.setting, "lr");
+    assert!(apply_settings(&mut defaults(), &[("nope".into(), "1".into())]).unwrap_err().message.contains("not a setting"));
+}

@@ -7,10 +7,10 @@
 //!
 //! The data splits are not in it: both sides build them from the same images.
 
-use thiserror::Error;
-
 use super::{EpochOrder, EpochSums, ImageTrainer};
 use crate::engine::{EngineError, Rng, RngPosition, T, read, tensor_from_vec};
+pub use crate::train::state_bytes::StateError;
+use crate::train::state_bytes::{Reader, put_header, put_stream, put_u32s, put_u64};
 
 /// A tensor's values on the host, with its stored (rank-4) dims.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,17 +45,6 @@ pub struct TrainerState {
     /// Since the epoch means were last taken: the batch losses' sum, the right answers' count,
     /// batches and images.
     pub sums: Option<(HostTensor, HostTensor, u64, u64)>,
-}
-
-/// Why a state cannot be taken in.
-#[derive(Debug, Error, PartialEq)]
-pub enum StateError {
-    /// The bytes are not a state (cut short, or another format).
-    #[error("not a training state: {0}")]
-    Malformed(String),
-    /// A state of another model or data set.
-    #[error("the training state does not fit this trainer: {0}")]
-    Mismatch(String),
 }
 
 /// A trainer's state with its tensors still where they are (handles, cheap to take): taken at
@@ -197,31 +186,23 @@ const MAGIC: &[u8; 4] = b"GLTS";
 const VERSION: u32 = 1;
 
 impl TrainerState {
-    /// The state as one byte buffer (little-endian; read by [`TrainerState::from_bytes`]).
+    /// The state as one byte buffer (`train::state_bytes`' form; read by [`TrainerState::from_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
         let floats = |ts: &[HostTensor]| ts.iter().map(|t| t.values.len()).sum::<usize>();
         let mut out = Vec::with_capacity(256 + 4 * (floats(&self.params) + floats(&self.optimizer) + floats(&self.buffers) + self.order.len()));
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        let u64s = |out: &mut Vec<u8>, v: u64| out.extend_from_slice(&v.to_le_bytes());
-        u64s(&mut out, self.step);
-        u64s(&mut out, self.batches_tracked);
-        u64s(&mut out, self.optimizer_t);
-        u64s(&mut out, self.cursor);
+        put_header(&mut out, MAGIC, VERSION);
+        for v in [self.step, self.batches_tracked, self.optimizer_t, self.cursor] {
+            put_u64(&mut out, v);
+        }
         for list in [&self.params, &self.buffers, &self.optimizer] {
-            u64s(&mut out, list.len() as u64);
+            put_u64(&mut out, list.len() as u64);
             for t in list {
                 write_tensor(&mut out, t);
             }
         }
-        u64s(&mut out, self.order.len() as u64);
-        for &i in &self.order {
-            out.extend_from_slice(&i.to_le_bytes());
-        }
+        put_u32s(&mut out, &self.order);
         for p in &self.streams {
-            out.extend_from_slice(&p.seed);
-            u64s(&mut out, p.stream);
-            out.extend_from_slice(&p.word.to_le_bytes());
+            put_stream(&mut out, p);
         }
         match &self.sums {
             None => out.push(0),
@@ -229,8 +210,8 @@ impl TrainerState {
                 out.push(1);
                 write_tensor(&mut out, loss);
                 write_tensor(&mut out, right);
-                u64s(&mut out, *batches);
-                u64s(&mut out, *images);
+                put_u64(&mut out, *batches);
+                put_u64(&mut out, *images);
             }
         }
         out
@@ -239,32 +220,21 @@ impl TrainerState {
     /// Reads [`TrainerState::to_bytes`]'s form; anything else (cut short, trailing bytes, another
     /// version) is refused with what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
-        let mut r = Reader { bytes, at: 0 };
-        if r.take(4)? != MAGIC {
-            return Err(StateError::Malformed("it does not start with the state's mark".into()));
-        }
-        let version = u32::from_le_bytes(r.array()?);
-        if version != VERSION {
-            return Err(StateError::Malformed(format!("version {version}, expected {VERSION}")));
-        }
+        let mut r = Reader::new(bytes, MAGIC, VERSION)?;
         let (step, batches_tracked, optimizer_t, cursor) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
         let mut lists = Vec::new();
         for _ in 0..3 {
             let n = r.count(4 * 8)?;
-            lists.push((0..n).map(|_| r.tensor()).collect::<Result<Vec<_>, _>>()?);
+            lists.push((0..n).map(|_| read_tensor(&mut r)).collect::<Result<Vec<_>, _>>()?);
         }
-        let n = r.count(4)?;
-        let order = (0..n).map(|_| r.array().map(u32::from_le_bytes)).collect::<Result<Vec<_>, _>>()?;
-        let mut stream = || -> Result<RngPosition, StateError> { Ok(RngPosition { seed: r.array()?, stream: r.u64()?, word: u128::from_le_bytes(r.array()?) }) };
-        let streams = [stream()?, stream()?, stream()?];
+        let order = r.u32s()?;
+        let streams = [r.stream()?, r.stream()?, r.stream()?];
         let sums = match r.take(1)?[0] {
             0 => None,
-            1 => Some((r.tensor()?, r.tensor()?, r.u64()?, r.u64()?)),
+            1 => Some((read_tensor(&mut r)?, read_tensor(&mut r)?, r.u64()?, r.u64()?)),
             other => return Err(StateError::Malformed(format!("epoch sums marked {other}"))),
         };
-        if r.at != bytes.len() {
-            return Err(StateError::Malformed(format!("{} bytes after its end", bytes.len() - r.at)));
-        }
+        r.end()?;
         let optimizer = lists.pop().unwrap_or_default();
         let buffers = lists.pop().unwrap_or_default();
         let params = lists.pop().unwrap_or_default();
@@ -272,56 +242,21 @@ impl TrainerState {
     }
 }
 
+/// A tensor's dims, then its values (their count is the dims' product).
 fn write_tensor(out: &mut Vec<u8>, t: &HostTensor) {
     for d in t.dims {
-        out.extend_from_slice(&(d as u64).to_le_bytes());
+        put_u64(out, d as u64);
     }
     for v in &t.values {
         out.extend_from_slice(&v.to_le_bytes());
     }
 }
 
-/// Reads a byte buffer front to back, refusing to run past its end.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StateError> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or_else(|| StateError::Malformed(format!("cut short at byte {} of {}", self.bytes.len(), self.at.saturating_add(n))))?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
+fn read_tensor(r: &mut Reader) -> Result<HostTensor, StateError> {
+    let mut dims = [0usize; 4];
+    for d in &mut dims {
+        *d = usize::try_from(r.u64()?).map_err(|_| StateError::Malformed("a dimension too large".into()))?;
     }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], StateError> {
-        Ok(self.take(N)?.try_into().expect("took N bytes"))
-    }
-
-    fn u64(&mut self) -> Result<u64, StateError> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    /// A count of items of at least `least` bytes each, checked against the bytes left (so a
-    /// corrupt count cannot ask for a huge allocation).
-    fn count(&mut self, least: usize) -> Result<usize, StateError> {
-        let n = self.u64()?;
-        let left = (self.bytes.len() - self.at) as u64;
-        if n.saturating_mul(least as u64) > left {
-            return Err(StateError::Malformed(format!("{n} items cannot fit in the {left} bytes left")));
-        }
-        Ok(n as usize)
-    }
-
-    fn tensor(&mut self) -> Result<HostTensor, StateError> {
-        let mut dims = [0usize; 4];
-        for d in &mut dims {
-            *d = usize::try_from(self.u64()?).map_err(|_| StateError::Malformed("a dimension too large".into()))?;
-        }
-        let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| StateError::Malformed("a tensor too large".into()))?;
-        let raw = self.take(n.checked_mul(4).ok_or_else(|| StateError::Malformed("a tensor too large".into()))?)?;
-        Ok(HostTensor { dims, values: raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect() })
-    }
+    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| StateError::Malformed("a tensor too large".into()))?;
+    Ok(HostTensor { dims, values: r.f32s_of(n)? })
 }

@@ -5,8 +5,8 @@
 use super::super::play::next_frame;
 use super::super::draw::put_image;
 use super::super::now_ms;
-use super::super::worker::{TrainWorker, give_up_worker, train_worker};
-use super::{MISSED, MnistUi, Place, Point, Run, with_trainer};
+use super::super::worker::{Place, TrainWorker, asked_place, give_up_worker, train_worker};
+use super::{MISSED, MnistUi, Point, Run, with_trainer};
 use crate::data::images::ImageData;
 use crate::engine::{read, read_many};
 use crate::models::image::SIDE;
@@ -180,17 +180,6 @@ pub(super) async fn train_loop(m: MnistUi, generation: u64, data: &ImageData) ->
         }
     }
     Ok(())
-}
-
-/// Where a test or benchmark asks the steps to run (`window.gradlabTrainIn = 'worker' | 'page'`),
-/// to compare the two; `None`: the page's own choice (the worker once steps are too long).
-fn asked_place() -> Option<Place> {
-    let asked = web_sys::window().and_then(|w| js_sys::Reflect::get(&w, &"gradlabTrainIn".into()).ok()).and_then(|v| v.as_string());
-    match asked.as_deref() {
-        Some("worker") => Some(Place::Worker),
-        Some("page") => Some(Place::Page),
-        _ => None,
-    }
 }
 
 /// The worker that trains this CPU model off the page, holding `data`; `None` on WebGPU or where

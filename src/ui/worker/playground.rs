@@ -1,0 +1,207 @@
+//! The playground's training in the page's worker: a run.
+//!
+//! Key decision: the worker trains without waiting for the page. A request and its reply per slice
+//! left the worker idle while the reply waited for the page's thread (busy drawing), and the page's
+//! frame waited for the reply: training at 60–75% of the worker's pace, or frames lost. Instead
+//! the page starts a run from its trainer's state; the worker trains it slice after slice and
+//! sends the state after each, and the page takes the newest into its trainer at each frame and
+//! draws it. The page's trainer stays the one truth: when it moves on its own (a setting changed
+//! mid-run, recorded in the link at the page's step), the page starts a new run from there and the
+//! old run's states are dropped — so a run trained in the worker replays exactly from its link.
+
+use std::cell::{Cell, RefCell};
+
+use js_sys::{Array, Object, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use super::{TrainWorker, bytes_of, get, set, settings_in, settings_text};
+use crate::train::{Config, PlayState, Trainer, schema};
+
+/// The training time between two states sent (ms): about half a frame, so that each frame has a
+/// new state to draw.
+const SLICE_MS: f64 = 8.0;
+
+impl TrainWorker {
+    /// Starts a run from the playground's `state` (of a trainer of `config`), replacing the run
+    /// before, resting `rest_ms` after each slice (see [`TrainWorker::rest`]); returns its number
+    /// (see [`TrainWorker::latest`]).
+    pub(in crate::ui) fn run(&self, config: &Config, state: &PlayState, rest_ms: f64) -> Result<u32, String> {
+        let run = self.next_id.get();
+        self.next_id.set(run.wrapping_add(1));
+        let message = Object::new();
+        set(&message, "op", "run");
+        set(&message, "run", run);
+        set(&message, "rest", rest_ms);
+        set(&message, "config", settings_text(schema::settings_of(config)));
+        let bytes = Uint8Array::from(&state.to_bytes()[..]);
+        set(&message, "state", &bytes);
+        self.worker.post_message_with_transfer(&message, &Array::of1(&bytes.buffer())).map_err(|e| format!("could not reach the worker: {e:?}"))?;
+        Ok(run)
+    }
+
+    /// Sets how long the worker rests after each slice (ms): on a machine with few cores its
+    /// training competes with the page's drawing for them.
+    pub(in crate::ui) fn rest(&self, rest_ms: f64) {
+        let message = Object::new();
+        set(&message, "op", "rest");
+        set(&message, "rest", rest_ms);
+        let _ = self.worker.post_message(&message);
+    }
+
+    /// Ends the playground's run (its states still on their way are dropped by `latest`).
+    pub(in crate::ui) fn stop(&self) {
+        let message = Object::new();
+        set(&message, "op", "stop");
+        let _ = self.worker.post_message(&message);
+    }
+
+    /// The newest state of run `run` not taken yet (`None`: none came since); `Err` when the run
+    /// failed or the worker stopped.
+    pub(in crate::ui) fn latest(&self, run: u32) -> Option<Result<PlayState, String>> {
+        let data = self.latest.borrow_mut().take()?;
+        if let Some(why) = get(&data, "error").as_string() {
+            return Some(Err(why));
+        }
+        if get(&data, "run").as_f64() != Some(run as f64) {
+            return None;
+        }
+        Some(PlayState::from_bytes(&bytes_of(&data, "state")).map_err(|e| e.to_string()))
+    }
+}
+
+// ---- The worker's side ----
+
+thread_local! {
+    /// The run trained now (its number), and the trainer with the settings text it was built for
+    /// (kept after a run for the next one of the same config).
+    static RUN: Cell<Option<u32>> = const { Cell::new(None) };
+    /// The rest after each slice (ms; see `TrainWorker::rest`).
+    static REST: Cell<f64> = const { Cell::new(0.0) };
+    static TRAINER: RefCell<Option<(String, Trainer)>> = const { RefCell::new(None) };
+}
+
+/// Serves a run's messages (`run`, `stop`); false for any other.
+pub(super) fn serve_run(message: &JsValue) -> bool {
+    match get(message, "op").as_string().as_deref() {
+        Some("run") | Some("rest") => {
+            REST.with(|r| r.set(get(message, "rest").as_f64().unwrap_or(0.0).clamp(0.0, 100.0)));
+            if get(message, "op").as_string().as_deref() == Some("rest") {
+                return true;
+            }
+            let run = get(message, "run").as_f64().unwrap_or(0.0) as u32;
+            match start(message) {
+                Ok(()) => {
+                    // One loop trains whichever run is current.
+                    if RUN.with(|r| r.replace(Some(run))).is_none() {
+                        wasm_bindgen_futures::spawn_local(train());
+                    }
+                }
+                Err(why) => {
+                    RUN.with(|r| r.set(None));
+                    send(run, Err(why));
+                }
+            }
+            true
+        }
+        Some("stop") => {
+            RUN.with(|r| r.set(None));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Takes the run's config and state into the worker's trainer.
+fn start(message: &JsValue) -> Result<(), String> {
+    let text = get(message, "config").as_string().ok_or("no config")?;
+    let state = PlayState::from_bytes(&bytes_of(message, "state")).map_err(|e| e.to_string())?;
+    TRAINER.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if kept.as_ref().is_none_or(|(t, _)| *t != text) {
+            let mut config = schema::defaults();
+            schema::apply_settings(&mut config, &settings_in(&text)).map_err(|e| format!("a config the worker cannot read: {e}"))?;
+            *kept = Some((text, Trainer::new(config, &crate::backend::cpu()).map_err(|e| e.to_string())?));
+        }
+        let (_, trainer) = kept.as_mut().expect("just made");
+        trainer.restore_play_state(state).map_err(|e| e.to_string())
+    })
+}
+
+/// Trains the current run a slice at a time, sending the state after each and letting the page's
+/// messages in between, until no run is current.
+async fn train() {
+    while let Some(run) = RUN.with(Cell::get) {
+        let state = TRAINER.with(|kept| {
+            let mut kept = kept.borrow_mut();
+            let (_, trainer) = kept.as_mut().ok_or("no trainer")?;
+            let start = js_sys::Date::now();
+            loop {
+                trainer.train_step();
+                if js_sys::Date::now() - start >= SLICE_MS {
+                    break;
+                }
+            }
+            trainer.play_state().ok_or("the playground's trainer left the host path")
+        });
+        if let Err(why) = &state {
+            RUN.with(|r| r.set(None));
+            send(run, Err(why.to_string()));
+            return;
+        }
+        send(run, state.map_err(str::to_string));
+        let_messages_in(REST.with(Cell::get)).await;
+    }
+}
+
+/// Sends run `run`'s state, or why it failed.
+fn send(run: u32, state: Result<PlayState, String>) {
+    let message = Object::new();
+    set(&message, "run", run);
+    let transfer = Array::new();
+    match state {
+        Ok(state) => {
+            let bytes = Uint8Array::from(&state.to_bytes()[..]);
+            transfer.push(&bytes.buffer());
+            set(&message, "state", bytes);
+        }
+        Err(why) => set(&message, "error", why),
+    }
+    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let _ = scope.post_message_with_transfer(&message, &transfer);
+}
+
+/// Lets the worker's queued messages (a new run, a stop) be handled, then goes on after `rest`
+/// ms: at once through a message sent to itself on a `MessageChannel`, which (unlike a timer) is
+/// not held back to 4 ms, else by a timer. (Both reached through `Reflect`: web-sys's bindings
+/// are features not built here.)
+async fn let_messages_in(rest: f64) {
+    thread_local! {
+        /// The channel's two ports.
+        static CHANNEL: Option<(JsValue, JsValue)> = {
+            let made = js_sys::Reflect::get(&js_sys::global(), &"MessageChannel".into()).ok()
+                .and_then(|c| c.dyn_into::<js_sys::Function>().ok())
+                .and_then(|c| js_sys::Reflect::construct(&c, &Array::new()).ok());
+            made.map(|c| (get(&c, "port1"), get(&c, "port2")))
+        };
+    }
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if rest > 0.0 {
+            let timer = get(&js_sys::global(), "setTimeout").dyn_into::<js_sys::Function>();
+            if timer.is_ok_and(|t| t.call2(&JsValue::NULL, &resolve, &rest.into()).is_ok()) {
+                return;
+            }
+        }
+        CHANNEL.with(|channel| {
+            let posted = channel.as_ref().and_then(|(port1, port2)| {
+                js_sys::Reflect::set(port1, &"onmessage".into(), &resolve).ok()?;
+                let post = get(port2, "postMessage").dyn_into::<js_sys::Function>().ok()?;
+                post.call1(port2, &JsValue::NULL).ok()
+            });
+            if posted.is_none() {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        })
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
