@@ -146,16 +146,18 @@ struct OffPage {
 }
 
 /// Frames per second under which the worker rests more between slices, and over which it rests
-/// less; its longest rest (ms: then it trains a quarter of the time).
-const FEW_FRAMES: f64 = 40.0;
-const ENOUGH_FRAMES: f64 = 50.0;
+/// less; its longest rest (ms: then it trains a quarter of the time). Only a browser that
+/// struggles rests it: at 40 frames/s on a 2-core machine with CPU raster, resting lost steps
+/// (32k against 120–150k steps/s) and frames (30 against 48–51) on the default net.
+const FEW_FRAMES: f64 = 20.0;
+const ENOUGH_FRAMES: f64 = 30.0;
 const MOST_REST_MS: f64 = 24.0;
 
 impl Drop for OffPage {
     /// The play loop ended (a pause, a reset, the stepper): so does the run.
     fn drop(&mut self) {
-        if let (Some(worker), Some(_)) = (&self.worker, &self.run) {
-            worker.stop();
+        if let (Some(worker), Some((run, ..))) = (&self.worker, &self.run) {
+            worker.stop(*run);
         }
     }
 }

@@ -52,6 +52,18 @@ export async function playgroundTests({ test, browser, url, out }) {
     await page.click('[data-testid="play"]');
     await page.waitForFunction(() => document.querySelector('.counters').dataset.where === 'worker'
       && Number(document.querySelector('[data-testid="step-count"]').textContent) > 500, null, { timeout: 30_000 });
+    // Pause and play in one task: the first play loop ends after the second has started its run
+    // in the worker, and must not end that run.
+    // (The play button is enabled once the page has re-rendered: a timer of 0 comes after that and,
+    // mostly, before the next animation frame, which is when the first loop sees it is over.)
+    await page.evaluate(() => new Promise((done) => {
+      document.querySelector('[data-testid="pause"]').click();
+      setTimeout(() => { document.querySelector('[data-testid="play"]').click(); done(); }, 0);
+    }));
+    assert(await page.locator('[data-testid="play"]').isDisabled(), 'playing again');
+    const resumed = await stepCount(page);
+    await page.waitForTimeout(1000);
+    assert(await stepCount(page) > resumed + 100, `training goes on after pause and play at once: ${resumed} → ${await stepCount(page)}`);
     // Changed while the worker trains a slice: that slice started before the change, so the page
     // drops it; the change is recorded at the page's step and training goes on from there.
     await page.selectOption('[data-testid="lr"]', '0.003');

@@ -49,10 +49,13 @@ impl TrainWorker {
         let _ = self.worker.post_message(&message);
     }
 
-    /// Ends the playground's run (its states still on their way are dropped by `latest`).
-    pub(in crate::ui) fn stop(&self) {
+    /// Ends run `run` if it is still the worker's (a newer run, started by a play loop that began
+    /// before this one's end was seen, goes on); its states still on their way are dropped by
+    /// `latest`.
+    pub(in crate::ui) fn stop(&self, run: u32) {
         let message = Object::new();
         set(&message, "op", "stop");
+        set(&message, "run", run);
         let _ = self.worker.post_message(&message);
     }
 
@@ -105,7 +108,12 @@ pub(super) fn serve_run(message: &JsValue) -> bool {
             true
         }
         Some("stop") => {
-            RUN.with(|r| r.set(None));
+            let run = get(message, "run").as_f64().map(|r| r as u32);
+            RUN.with(|r| {
+                if r.get() == run {
+                    r.set(None);
+                }
+            });
             true
         }
         _ => false,
