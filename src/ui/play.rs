@@ -139,8 +139,9 @@ struct OffPage {
     wanted: bool,
     worker: Option<Rc<TrainWorker>>,
     /// The run in the worker, and where the page's trainer is if nothing else moved it: the
-    /// trainer, its step and its config.
-    run: Option<(u32, u64, u64, Config)>,
+    /// trainer, its step and its optimizer's update count (a new optimizer starts from 0: chosen
+    /// and chosen back within a frame, the config is the same again), and its config.
+    run: Option<(u32, u64, (u64, u64), Config)>,
     /// The worker's rest after each slice (ms): see [`OffPage::pace`].
     rest: f64,
 }
@@ -206,11 +207,11 @@ impl OffPage {
                 return Ok(false);
             }
         };
-        let page = with_lab(|l| l.trainer.as_ref().map(|t| (t.id(), t.step, t.config.clone())));
+        let page = with_lab(|l| l.trainer.as_ref().map(|t| (t.id(), (t.step, t.optimizer.t), t.config.clone())));
         if let Some((run, trainer, step, config)) = self.run.as_mut().filter(|(_, t, s, c)| page.as_ref() == Some(&(*t, *s, c.clone()))) {
             if let Some(state) = worker.latest(*run) {
                 let state = state?;
-                let taken = state.step;
+                let taken = (state.step, state.optimizer_t);
                 with_lab(|l| match l.trainer.as_mut().filter(|t| t.id() == *trainer && t.config == *config) {
                     Some(t) => t.restore_play_state(state).map_err(|e| e.to_string()),
                     None => Ok(()),
@@ -223,7 +224,7 @@ impl OffPage {
         let sent = with_lab(|l| {
             let t = l.trainer.as_mut()?;
             let state = t.play_state()?;
-            Some((state, t.id(), t.step, t.config.clone()))
+            Some((state, t.id(), (t.step, t.optimizer.t), t.config.clone()))
         });
         let (state, trainer, step, config) = sent.ok_or("the playground's trainer is not on the host path")?;
         self.run = Some((worker.run(&config, &state, self.rest)?, trainer, step, config));

@@ -79,6 +79,9 @@ thread_local! {
     /// The run trained now (its number), and the trainer with the settings text it was built for
     /// (kept after a run for the next one of the same config).
     static RUN: Cell<Option<u32>> = const { Cell::new(None) };
+    /// Whether the training loop is alive (it may be resting between slices with no run current:
+    /// a stop and a new run can both come during one rest, and one loop then trains the new run).
+    static ALIVE: Cell<bool> = const { Cell::new(false) };
     /// The rest after each slice (ms; see `TrainWorker::rest`).
     static REST: Cell<f64> = const { Cell::new(0.0) };
     static TRAINER: RefCell<Option<(String, Trainer)>> = const { RefCell::new(None) };
@@ -96,7 +99,8 @@ pub(super) fn serve_run(message: &JsValue) -> bool {
             match start(message) {
                 Ok(()) => {
                     // One loop trains whichever run is current.
-                    if RUN.with(|r| r.replace(Some(run))).is_none() {
+                    RUN.with(|r| r.set(Some(run)));
+                    if !ALIVE.with(|a| a.replace(true)) {
                         wasm_bindgen_futures::spawn_local(train());
                     }
                 }
@@ -139,6 +143,11 @@ fn start(message: &JsValue) -> Result<(), String> {
 /// Trains the current run a slice at a time, sending the state after each and letting the page's
 /// messages in between, until no run is current.
 async fn train() {
+    train_runs().await;
+    ALIVE.with(|a| a.set(false));
+}
+
+async fn train_runs() {
     while let Some(run) = RUN.with(Cell::get) {
         let state = TRAINER.with(|kept| {
             let mut kept = kept.borrow_mut();
