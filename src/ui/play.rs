@@ -1,8 +1,9 @@
 //! The play loop: trains and draws, frame after frame, until its generation is no longer current.
 //!
 //! Key decision: on the CPU the steps run in the page's Web Worker (`OffPage`), so the page's
-//! thread only draws: on 2 cores the default net trains ≈ 1.9× the steps and draws ≈ 15% more
-//! frames than when it trained on the page, 6 × 16 four times the steps (see the notes). Until the
+//! thread only draws: on 2 cores with CPU raster the default net trains 1.6–1.9× the steps at as
+//! many frames or up to 15% more than when it trained on the page, 6 × 16 2.4–5× the steps (see the
+//! notes; in a browser whose raster runs on the CPU in its GPU process the worker costs frames). Until the
 //! worker has started, or where it cannot, or when a test asks for the page, a frame is an
 //! animation frame that `Pace` divides: training gets what drawing leaves of an 11 ms work budget.
 //! Either way the maps are redrawn only when their last redraw is paid off and the edges back off
