@@ -15,9 +15,9 @@ pub(super) mod state;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-use super::{StepPath, Trainer};
+use super::{GridOutputs, OptimizerState, Readout, StepPath, Trainer};
 use crate::backend;
-use crate::engine::{Kernels, NodeId, Plan, Precision, Role, T, Tape, read, tensor};
+use crate::engine::{Kernels, Leaf, NodeId, Plan, Precision, Role, Shape, T, Tag, Tape, read, tensor};
 
 /// A compiled training step and the host state it advances.
 #[derive(Clone, Debug)]
@@ -40,6 +40,20 @@ pub(super) struct HostStep {
     rows: Vec<usize>,
     /// The data loss over the training and the test split (made on first use).
     eval: Option<Box<[EvalPlan; 2]>>,
+    /// The forward over the maps' grid (made on first use, again when the grid's side changes).
+    grid: Option<Box<GridPlan>>,
+}
+
+/// The network's forward over an `n × n` grid of the plane (the output map and every neuron's
+/// thumbnail) as a plan: the grid written once, the parameters copied in before each run.
+#[derive(Clone, Debug)]
+struct GridPlan {
+    n: usize,
+    plan: Plan<f32>,
+    params: Vec<NodeId>,
+    /// The output layer's node (the prediction is [`Head::predict_host`](super::Head::predict_host) of it).
+    output: NodeId,
+    hidden: Vec<NodeId>,
 }
 
 /// A split's data loss (no dropout, no penalty) as a plan: its data written once, the parameters
@@ -133,7 +147,7 @@ impl Trainer {
         }
         let state = self.optimizer.state_tensors().into_iter().map(read_now).collect::<Option<Vec<_>>>().ok_or("the optimizer's state cannot be read without waiting")?;
         let masks = tape.nodes().iter().enumerate().filter(|(_, n)| n.tag.role == Role::Mask).map(|(id, _)| id).collect();
-        Ok(HostStep { tape, plan, x, y, masks, params: nodes.params, loss, state, ahead: false, rows: Vec::new(), eval: None })
+        Ok(HostStep { tape, plan, x, y, masks, params: nodes.params, loss, state, ahead: false, rows: Vec::new(), eval: None, grid: None })
     }
 
     /// One training step on the host plan (ready: see [`Trainer::host_ready`]). Returns the
@@ -213,6 +227,48 @@ impl Trainer {
             *loss = e.plan.value(e.loss)[0];
         }
         Some((losses[0], losses[1]))
+    }
+
+    /// What a display reads (see [`Trainer::pending`]) from the host's own values, with no trip
+    /// through burn: the losses, the parameters, the optimizer's state and, with `grid = Some(n)`,
+    /// the maps over an `n × n` grid. `None` when the trainer does not take the host path.
+    pub(super) fn host_readout(&mut self, grid: Option<usize>) -> Option<(Readout, Option<GridOutputs>)> {
+        let (train_loss, test_loss) = self.host_losses()?;
+        if let Some(n) = grid.filter(|&n| self.host.as_ref().is_some_and(|h| h.grid.as_ref().is_none_or(|g| g.n != n))) {
+            let made = self.compile_grid(n).ok()?;
+            self.host.as_mut()?.grid = Some(Box::new(made));
+        }
+        let host = self.host.as_mut()?;
+        let params: Vec<Vec<f32>> = host.params.iter().map(|&id| host.plan.value(id).to_vec()).collect();
+        let shapes = self.model.shapes();
+        let per_param = (host.state.len() / host.params.len().max(1)).max(1);
+        let tensors = host.state.iter().enumerate().map(|(i, s)| (s.clone(), Shape::from(shapes[i / per_param]))).collect();
+        let optimizer = Some(OptimizerState { t: self.optimizer.t, tensors });
+        let grid = match (grid, host.grid.as_mut()) {
+            (Some(_), Some(g)) => {
+                for (&to, from) in g.params.iter().zip(&params) {
+                    g.plan.leaf_mut(to).copy_from_slice(from);
+                }
+                g.plan.forward();
+                let prediction = self.head.predict_host(g.plan.value(g.output));
+                let hidden = g.hidden.iter().map(|&h| g.plan.value(h).to_vec()).collect();
+                Some(GridOutputs { n: g.n, prediction, hidden })
+            }
+            _ => None,
+        };
+        Some((Readout { trainer: self.id, step: self.step, train_loss, test_loss, params, optimizer }, grid))
+    }
+
+    /// The grid's forward plan (see [`GridPlan`]), its points written in.
+    fn compile_grid(&self, n: usize) -> Result<GridPlan, String> {
+        let x = crate::data::feature_matrix(crate::data::grid(n).into_iter(), &self.config.features);
+        let mut tape = Tape::new();
+        let shape = [n * n, self.config.features.len()];
+        let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "grid"), tensor(&x, shape, &self.device, self.precision), shape);
+        let nodes = self.model.forward(&mut tape, xn, None);
+        let mut plan = Plan::compile(&tape).map_err(|e| e.to_string())?;
+        plan.leaf_mut(xn).copy_from_slice(&x);
+        Ok(GridPlan { n, plan, params: nodes.params, output: nodes.output, hidden: nodes.hidden })
     }
 
     /// The data-loss plan of one split, its data written in.

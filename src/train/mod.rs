@@ -221,6 +221,34 @@ impl Head {
             Head::Linear => output,
         }
     }
+
+    /// [`Head::predict`] on the host, from the output layer's values (rows of `target_width`):
+    /// σ and tanh through their ops' host kernels; softmax per row, its largest logit subtracted
+    /// first, as burn's does.
+    pub fn predict_host(&self, output: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; output.len()];
+        let arg = [crate::engine::HostArg { values: output, shape: Shape::from([output.len(), 1]) }];
+        match self {
+            Head::Sigmoid => Op::Sigmoid.forward_host(&arg, &mut out),
+            Head::TanhMse => {
+                Op::Tanh.forward_host(&arg, &mut out);
+                out.iter_mut().for_each(|y| *y = (*y + 1.0) * 0.5);
+            }
+            Head::Softmax(k) => {
+                for (row, logits) in out.chunks_mut(*k).zip(output.chunks(*k)) {
+                    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let mut sum = 0.0;
+                    for (p, &z) in row.iter_mut().zip(logits) {
+                        *p = (z - max).exp();
+                        sum += *p;
+                    }
+                    row.iter_mut().for_each(|p| *p /= sum);
+                }
+            }
+            Head::Linear => out.copy_from_slice(output),
+        }
+        out
+    }
 }
 
 /// `loss` plus the weight penalty `regularization` at `rate` on each of `weights` (none at rate 0);
@@ -294,30 +322,53 @@ pub struct Readout {
     pub optimizer: Option<OptimizerState>,
 }
 
-/// Values enqueued on the device by [`Trainer::pending`], not yet read.
-pub struct Pending {
-    trainer: u64,
-    step: u64,
-    train_loss: T,
-    test_loss: T,
-    params: Vec<T>,
-    optimizer: (u64, Vec<T>),
-    grid: Option<(usize, T, Vec<T>)>,
+/// What [`Trainer::pending`] gathered for a display: enqueued on the device, not read yet; or, on
+/// the host path, the values themselves.
+pub struct Pending(Enqueued);
+
+/// Where a [`Pending`]'s values are.
+enum Enqueued {
+    /// On the trainer's device.
+    Device {
+        trainer: u64,
+        step: u64,
+        train_loss: T,
+        test_loss: T,
+        params: Vec<T>,
+        optimizer: (u64, Vec<T>),
+        grid: Option<(usize, T, Vec<T>)>,
+    },
+    /// Already on the host (the host path).
+    Host(Readout, Option<GridOutputs>),
 }
 
 impl Pending {
+    /// Whether its values were taken from the host path's own (nothing to read back).
+    pub fn on_host(&self) -> bool {
+        matches!(self.0, Enqueued::Host(..))
+    }
+
     /// Reads everything back (async: never blocks the browser) in one transfer: every value is
     /// flattened into one row on the device first, because each readback costs a round trip
     /// (on WebGPU a `mapAsync`), far more than the copy. Non-finite losses are an error.
     pub async fn read(self) -> Result<(Readout, Option<GridOutputs>), EngineError> {
-        let mut parts = vec![self.train_loss, self.test_loss];
-        let n_params = self.params.len();
-        parts.extend(self.params);
-        let (t, state) = self.optimizer;
+        let (trainer, step, train_loss, test_loss, params, optimizer, grid) = match self.0 {
+            Enqueued::Host(readout, _) if !readout.train_loss.is_finite() || !readout.test_loss.is_finite() => {
+                return Err(EngineError::NotFinite);
+            }
+            Enqueued::Host(readout, grid) => return Ok((readout, grid)),
+            Enqueued::Device { trainer, step, train_loss, test_loss, params, optimizer, grid } => {
+                (trainer, step, train_loss, test_loss, params, optimizer, grid)
+            }
+        };
+        let mut parts = vec![train_loss, test_loss];
+        let n_params = params.len();
+        parts.extend(params);
+        let (t, state) = optimizer;
         let state_dims: Vec<Shape> = state.iter().map(|s| Shape::from(s.dims())).collect();
         parts.extend(state);
-        let grid_shape = self.grid.as_ref().map(|(n, _, hidden)| (*n, hidden.len()));
-        if let Some((_, prediction, hidden)) = self.grid {
+        let grid_shape = grid.as_ref().map(|(n, _, hidden)| (*n, hidden.len()));
+        if let Some((_, prediction, hidden)) = grid {
             parts.push(prediction);
             parts.extend(hidden);
         }
@@ -335,7 +386,7 @@ impl Pending {
             let hidden = (0..n_hidden).map(|_| next()).collect();
             GridOutputs { n, prediction, hidden }
         });
-        Ok((Readout { trainer: self.trainer, step: self.step, train_loss, test_loss, params, optimizer }, grid))
+        Ok((Readout { trainer, step, train_loss, test_loss, params, optimizer }, grid))
     }
 }
 
@@ -662,8 +713,16 @@ impl Trainer {
 
     /// Enqueues everything a display needs — losses, parameters and, with `grid = Some(n)`, the
     /// prediction and every hidden activation over an `n × n` grid — without reading anything.
-    /// `Pending::read` then reads it back asynchronously, with no borrow of the trainer held.
+    /// `Pending::read` then reads it back asynchronously, with no borrow of the trainer held. On
+    /// the host path the values are computed here, by the host kernels (the maps' grid through a
+    /// plan of its own), and `read` only hands them over.
     pub fn pending(&mut self, grid: Option<usize>) -> Pending {
+        // On the host path everything is on the host already: nothing goes through burn (at the
+        // playground's frame rate, writing the parameters into burn tensors, reading them back
+        // and the grid's forward through burn took ~3 ms of each frame on the default net).
+        if let Some((readout, grid)) = self.host_readout(grid) {
+            return Pending(Enqueued::Host(readout, grid));
+        }
         // The parameters, optimizer state and grid below are read from `model` and `optimizer`.
         self.settle();
         let (train_loss, test_loss) = self.losses();
@@ -678,7 +737,7 @@ impl Trainer {
             (n, prediction, hidden)
         });
         let optimizer = (self.optimizer.t, self.optimizer.state_tensors().into_iter().cloned().collect());
-        Pending { trainer: self.id, step: self.step, train_loss, test_loss, params: self.model.params.clone(), optimizer, grid }
+        Pending(Enqueued::Device { trainer: self.id, step: self.step, train_loss, test_loss, params: self.model.params.clone(), optimizer, grid })
     }
 
     /// Takes new settings while training: the weights carry on; a new learning rate keeps the

@@ -97,6 +97,17 @@ pub fn output(grid: &GridOutputs, head: Head, shading: Shading) {
 /// One hidden neuron's map (layer `layer` from 1, unit `unit`) into canvas `id`, normalised to its
 /// largest magnitude: its thumbnail, or drawn large in the output heatmap.
 pub fn neuron(id: &str, grid: &GridOutputs, layer: usize, unit: usize) {
+    neuron_at(id, grid, layer, unit, grid.n);
+}
+
+/// The side a thumbnail is drawn at, at most: it shows 38 CSS pixels, and a small network's maps
+/// are computed on up to 128 × 128 cells (for the large map), so every other cell is drawn there.
+/// Drawing all of them cost the page ~4× the pixels each map refresh for nothing visible.
+const THUMB_MAX: usize = 64;
+
+/// [`neuron`] with every `step`-th cell of each axis, `step` the least that gives a side of at
+/// most `side` (nearest sampling: each drawn pixel is a computed cell).
+fn neuron_at(id: &str, grid: &GridOutputs, layer: usize, unit: usize, side: usize) {
     let Some(values) = grid.hidden.get(layer.wrapping_sub(1)) else { return };
     let cells = grid.n * grid.n;
     let units = values.len() / cells.max(1);
@@ -104,7 +115,16 @@ pub fn neuron(id: &str, grid: &GridOutputs, layer: usize, unit: usize) {
         return;
     }
     let max = (0..cells).map(|i| values[i * units + unit].abs()).fold(1e-6f32, f32::max);
-    put_image(id, grid.n, grid.n, |i| diverging(values[i * units + unit] / max));
+    let (drawn, cell) = sampled(grid.n, side);
+    put_image(id, drawn, drawn, |i| diverging(values[cell(i) * units + unit] / max));
+}
+
+/// A grid of side `n` drawn at a side of at most `side`: the side drawn, and the grid's cell of
+/// each drawn pixel.
+fn sampled(n: usize, side: usize) -> (usize, impl Fn(usize) -> usize) {
+    let step = n.div_ceil(side.max(1)).max(1);
+    let drawn = n.div_ceil(step);
+    (drawn, move |i: usize| (i / drawn) * step * n + (i % drawn) * step)
 }
 
 /// An input feature's map on an `n × n` grid into canvas `id`: its thumbnail, or drawn large.
@@ -124,9 +144,10 @@ fn head_width(head: Head) -> usize {
 /// One thumbnail per output unit (`output-K`): the prediction, or each class's probability.
 pub fn output_units(grid: &GridOutputs, head: Head) {
     let k = head_width(head);
+    let (drawn, cell) = sampled(grid.n, THUMB_MAX);
     for o in 0..k {
-        put_image(&format!("output-{o}"), grid.n, grid.n, |i| {
-            let p = grid.prediction[i * k + o];
+        put_image(&format!("output-{o}"), drawn, drawn, |i| {
+            let p = grid.prediction[cell(i) * k + o];
             match head {
                 Head::Linear => diverging(p),
                 Head::Sigmoid | Head::TanhMse => diverging(2.0 * p - 1.0),
@@ -148,7 +169,7 @@ pub fn neurons(grid: &GridOutputs) {
     let cells = grid.n * grid.n;
     for (l, values) in grid.hidden.iter().enumerate() {
         for u in 0..values.len() / cells.max(1) {
-            neuron(&format!("neuron-{}-{u}", l + 1), grid, l + 1, u);
+            neuron_at(&format!("neuron-{}-{u}", l + 1), grid, l + 1, u, THUMB_MAX);
         }
     }
 }

@@ -62,8 +62,60 @@ fn host_kernels_train_as_burn_does() {
     }
 }
 
-/// Reading the trainer between host steps (losses, readouts: each settles the burn-side model
-/// and optimizer) changes nothing of its next steps; and a plan made again from what was settled
+/// What the page reads on the host path (losses, parameters, the optimizer's state and the maps
+/// over a grid, straight from the host's values) is what the same trainer reads through burn:
+/// the parameters and state bit for bit, the losses and maps within f32 rounding (burn sums in
+/// another order) — for each head (σ, tanh with MSE, softmax, linear); and each read took the
+/// path it was meant to.
+#[test]
+fn a_host_readout_reads_what_burn_reads() {
+    use gradlab::engine::Kernels;
+    use gradlab::train::{BinaryLoss, StepPath};
+    let configs = [
+        Config::default(),
+        Config { dataset: DatasetKind::Xor, binary_loss: BinaryLoss::Bce, ..Config::default() },
+        Config { dataset: DatasetKind::Spiral3, hidden: vec![7, 5], optimizer: OptimizerKind::Adam, dropout: 0.2, ..Config::default() },
+        Config { dataset: DatasetKind::Plane, optimizer: OptimizerKind::Momentum, ..Config::default() },
+    ];
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{what}[{i}]: host {x} vs burn {y}");
+        }
+    };
+    for config in configs {
+        let mut t = Trainer::new(config.clone(), &backend::cpu()).unwrap();
+        for _ in 0..40 {
+            t.train_step();
+        }
+        assert_eq!(t.path(), &StepPath::Host, "{config:?}");
+        let pending = t.pending(Some(9));
+        assert!(pending.on_host(), "the first read takes the host's values");
+        let (host, host_grid) = block_on(pending.read()).unwrap();
+        // Settles into burn and leaves the host path: the next read goes through burn.
+        t.set_kernels(Kernels::Generic);
+        let pending = t.pending(Some(9));
+        assert!(!pending.on_host(), "the second read goes through burn: {:?}", t.path());
+        let (burn, burn_grid) = block_on(pending.read()).unwrap();
+        assert_eq!((host.trainer, host.step), (burn.trainer, burn.step));
+        assert_eq!(host.params, burn.params, "{config:?}: parameters");
+        let (a, b) = (host.optimizer.unwrap(), burn.optimizer.unwrap());
+        assert_eq!(a.t, b.t);
+        // (burn's reads give the stored rank-4 shape, the host the true one: the same tensor.)
+        let stored = |o: &gradlab::train::OptimizerState| o.tensors.iter().map(|(v, s)| (v.clone(), s.storage())).collect::<Vec<_>>();
+        assert_eq!(stored(&a), stored(&b), "{config:?}: the optimizer's state");
+        close(&[host.train_loss, host.test_loss], &[burn.train_loss, burn.test_loss], "losses");
+        let (a, b) = (host_grid.unwrap(), burn_grid.unwrap());
+        assert_eq!((a.n, a.hidden.len()), (b.n, b.hidden.len()));
+        close(&a.prediction, &b.prediction, "prediction");
+        for (x, y) in a.hidden.iter().zip(&b.hidden) {
+            close(x, y, "hidden");
+        }
+    }
+}
+
+/// Reading the trainer between host steps (losses, readouts: read from the host's values or
+/// settled into the burn-side model and optimizer) changes nothing of its next steps; and a plan made again from what was settled
 /// (weights, Adam's m, v and t) carries on exactly where the old one was — `b` never settles.
 #[test]
 fn host_steps_interleave_with_readers_and_writers() {
