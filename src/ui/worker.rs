@@ -227,8 +227,12 @@ impl TrainWorker {
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
                 let data = e.data();
                 if Reflect::has(&data, &"run".into()).unwrap_or(false) {
-                    // Only the newest counts: an older one not taken yet is replaced.
-                    *latest.borrow_mut() = Some(data);
+                    // Only the newest counts: an older one not taken yet is replaced (not the
+                    // worker's own failure, which ends every run).
+                    let mut latest = latest.borrow_mut();
+                    if !latest.as_ref().is_some_and(|l| !Reflect::has(l, &"run".into()).unwrap_or(false)) {
+                        *latest = Some(data);
+                    }
                     return;
                 }
                 if Reflect::has(&data, &"ready".into()).unwrap_or(false) {

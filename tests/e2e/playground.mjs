@@ -87,6 +87,52 @@ export async function playgroundTests({ test, browser, url, out }) {
     await again.close();
   });
 
+  await test('the worker fails mid-play: training goes on on the page from where it was, and the link replays the same loss', async () => {
+    // The page's Worker, wrapped so the test can end it as a crash would: terminated, then an
+    // error event (what a worker that dies, e.g. out of memory, delivers).
+    const page = await open(browser, url, 'backend=cpu&dataset=xor&layers=5,3&opt=momentum&lr=0.03&seed=11', undefined, () => {
+      const Native = window.Worker;
+      window.Worker = class extends Native {
+        constructor(...args) {
+          super(...args);
+          window.__killWorker = () => { this.terminate(); this.dispatchEvent(new ErrorEvent('error', { message: 'killed by the test' })); };
+        }
+      };
+    });
+    const warnings = [];
+    page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+    await page.click('[data-testid="play"]');
+    await page.waitForFunction(() => document.querySelector('.counters').dataset.where === 'worker'
+      && Number(document.querySelector('[data-testid="step-count"]').textContent) > 300, null, { timeout: 30_000 });
+    await page.evaluate(() => window.__killWorker());
+    const killed = await stepCount(page);
+    await page.waitForFunction(() => document.querySelector('.counters').dataset.where === 'page', null, { timeout: 10_000 });
+    await page.waitForTimeout(1000);
+    const later = await stepCount(page);
+    assert(later > killed + 100, `training goes on on the page after the worker died: ${killed} → ${later}`);
+    assert(warnings.some((w) => /moves back to the page: .*killed by the test/.test(w)), `the console says why: ${warnings.join(' | ')}`);
+    await noError(page);
+    await page.click('[data-testid="pause"]');
+    await page.waitForTimeout(300);
+    const hash = await page.evaluate(() => location.hash);
+    const steps = Number(/steps=(\d+)/.exec(hash)?.[1]);
+    assert(steps === await stepCount(page), `the link holds the steps shown: ${hash}`);
+    const loss = await lossValue(page, 'loss-train');
+    // Played again: the page trains (the worker is given up for this page's life).
+    await page.click('[data-testid="play"]');
+    await page.waitForTimeout(500);
+    assert(await page.locator('.counters').getAttribute('data-where') === 'page', 'played again, the page trains');
+    await page.click('[data-testid="pause"]');
+    await page.close();
+    const again = await open(browser, url, hash.slice(1));
+    await again.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) === n, steps, { timeout: 60_000 });
+    const replayed = await lossValue(again, 'loss-train');
+    console.log(`     worker killed at step ≈ ${killed}, ${steps} steps in all: loss ${loss}; the link replayed: ${replayed}`);
+    assert(replayed === loss, `replayed ${replayed} vs ${loss}`);
+    await noError(again);
+    await again.close();
+  });
+
   await test('the pointer over a neuron shows its map large with its bias; an edge tooltip gives the exact weight; discretize', async () => {
     const page = await open(browser, url, `${ALL}&layers=8,8&dataset=spiral3&opt=adam&lr=0.01&steps=300&backend=cpu`);
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="step-count"]').textContent) >= 300, null, { timeout: 60_000 });

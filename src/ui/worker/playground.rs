@@ -63,11 +63,13 @@ impl TrainWorker {
     /// failed or the worker stopped.
     pub(in crate::ui) fn latest(&self, run: u32) -> Option<Result<PlayState, String>> {
         let data = self.latest.borrow_mut().take()?;
+        // Another run's state or failure (one that ended before this began) is not this run's;
+        // a message without a run (the worker itself failed) is every run's.
+        if get(&data, "run").as_f64().is_some_and(|r| r != run as f64) {
+            return None;
+        }
         if let Some(why) = get(&data, "error").as_string() {
             return Some(Err(why));
-        }
-        if get(&data, "run").as_f64() != Some(run as f64) {
-            return None;
         }
         Some(PlayState::from_bytes(&bytes_of(&data, "state")).map_err(|e| e.to_string()))
     }
