@@ -8,6 +8,9 @@
 //   node tests/e2e/bench-nets.mjs [SECONDS]      (serves dist/, or $DIST)
 //   WHERE=worker,page    the places to compare, one line each (default: the page's own choice)
 //   ONLY=regex           only the networks whose name matches
+//   WARM=seconds         play this long before counting (the steady state: past the first frames,
+//                        which train on the page until the worker has started); default 0, from
+//                        the click
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, launch, open, text } from './lib.mjs';
@@ -34,15 +37,19 @@ const rafProbe = `window.__raf = { n: 0, max: 0, last: 0 };
 
 /** Plays `hash` for `seconds` on the CPU path (its steps where `where` asks: 'worker', 'page', or
  *  '' for the page's choice); returns the measures. */
-export async function measure(browser, url, hash, seconds, where = '') {
+export async function measure(browser, url, hash, seconds, where = '', warm = Number(process.env.WARM || 0)) {
   const ask = where ? `window.gradlabTrainIn = ${JSON.stringify(where)};` : '';
   const page = await open(browser, url, `${hash}${hash ? '&' : ''}backend=cpu`, { width: 1280, height: 800 }, ask + rafProbe);
   const frames = async () => Number(await page.locator('.counters').getAttribute('data-frames'));
+  if (warm > 0) {
+    await page.click('[data-testid="play"]');
+    await page.waitForTimeout(warm * 1000);
+  }
   const step0 = Number(await text(page, 'step-count'));
   const frames0 = await frames();
   await page.evaluate(() => { window.__raf.n = 0; window.__raf.max = 0; window.__raf.last = 0; });
   const t0 = Date.now();
-  await page.click('[data-testid="play"]');
+  if (!(warm > 0)) await page.click('[data-testid="play"]');
   await page.waitForTimeout(seconds * 1000);
   const raf = await page.evaluate(() => ({ ...window.__raf }));
   const elapsed = (Date.now() - t0) / 1000;

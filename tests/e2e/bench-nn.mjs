@@ -6,7 +6,7 @@
 //     TF Playground's `oneStep` computes each animation frame), against the same in gradlab;
 //   - replaying a link: opening a 100,000-step link of the default net until the page says it is
 //     ready, less opening the same link with no steps (the page's load), against nn.ts computing
-//     as many steps (compute only).
+//     as many steps (compute only: warm, as in the rows above, and from a fresh page, cold).
 // The two race in alternating rounds (ROUNDS, default 7, of SECONDS/ROUNDS each), so a machine that
 // changes speed during the run (a shared machine does) slows both alike; the rates printed are the
 // medians of the rounds, the ratio the median of each round's ratio.
@@ -98,6 +98,31 @@ function raceNn({ shape, features, seconds, losses }) {
   return batches * 1000 / (performance.now() - start);
 }
 
+/** Runs in a fresh page: nn.ts trains `batches` batches of 10 (as `raceNn` does, compute only)
+ *  from its first call; batches per second. */
+function nnCold({ shape, features, batches }) {
+  const nn = window.nn;
+  let seed = 1;
+  const random = () => { seed = (seed * 16807) % 2147483647; return seed / 2147483647; };
+  const inputIds = Array.from({ length: features }, (_, i) => `f${i}`);
+  const start = performance.now();
+  const network = nn.buildNetwork(shape, nn.Activations.TANH, nn.Activations.TANH, null, inputIds, false);
+  const point = () => ({ input: Array.from({ length: features }, () => random() * 10 - 5), label: random() < 0.5 ? -1 : 1 });
+  const train = Array.from({ length: 250 }, point);
+  let done = 0;
+  while (done < batches) {
+    for (let i = 0; i < train.length && done < batches; i++) {
+      nn.forwardProp(network, train[i].input);
+      nn.backProp(network, train[i].label, nn.Errors.SQUARE);
+      if ((i + 1) % 10 === 0) {
+        nn.updateWeights(network, 0.03, 0);
+        done++;
+      }
+    }
+  }
+  return batches * 1000 / (performance.now() - start);
+}
+
 const { url, close } = await serve(dist);
 const browser = await launch({ webgpu: false });
 const page = await open(browser, url, 'backend=cpu');
@@ -165,6 +190,18 @@ const replay = { net: NETS[0].net, loop: `replay a ${REPLAYED.toLocaleString('en
 if (rows[0].nn_ts) {
   replay.nn_ts = rows[0].nn_ts;
   replay.ours_vs_nn_ts = +(replay.gradlab_ours / replay.nn_ts).toFixed(2);
+  // The same work for nn.ts as a replay is for gradlab: as many steps from a fresh page, where
+  // its code starts cold too (V8 compiles JavaScript, like WebAssembly, in tiers: the first
+  // hundreds of milliseconds run the slow tiers). Medians of three fresh pages.
+  const cold = [];
+  for (let r = 0; r < 3; r++) {
+    const p = await browser.newPage();
+    await p.addScriptTag({ content: script });
+    cold.push(await p.evaluate(nnCold, { shape: NETS[0].shape, features: NETS[0].features, batches: REPLAYED }));
+    await p.close();
+  }
+  replay.nn_ts_cold = Math.round(median(cold));
+  replay.ours_vs_nn_ts_cold = +(replay.gradlab_ours / replay.nn_ts_cold).toFixed(2);
 }
 console.log(JSON.stringify({ where: 'browser', unit: 'batches of 10 per second', ...replay }));
 await browser.close();
