@@ -78,6 +78,17 @@ impl<F: Real> Plan<F> {
     /// zero, set them with [`Plan::leaf_mut`]). Fails, naming the op, when one has no host kernel
     /// for its shapes.
     pub fn compile(tape: &Tape) -> Result<Self, Unsupported> {
+        Self::compile_with(tape, true)
+    }
+
+    /// [`Plan::compile`] for forward runs only (an evaluation, the maps' grid): no gradient
+    /// buffers (they would double or triple its memory, and wasm memory never shrinks);
+    /// [`Plan::backward`] then computes nothing.
+    pub fn compile_forward(tape: &Tape) -> Result<Self, Unsupported> {
+        Self::compile_with(tape, false)
+    }
+
+    fn compile_with(tape: &Tape, gradients: bool) -> Result<Self, Unsupported> {
         let nodes = tape.nodes();
         let mut steps = Vec::with_capacity(nodes.len());
         for node in nodes {
@@ -88,8 +99,8 @@ impl<F: Real> Plan<F> {
                 shapes: shapes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
                 why,
             })?;
-            let wanted = node.inputs.iter().enumerate().map(|(k, &i)| node.op.differentiable_input(k) && nodes[i].requires_grad).collect();
-            steps.push(Step { op: node.op, inputs: node.inputs.clone(), shape: node.shape, requires_grad: node.requires_grad, wanted });
+            let wanted = node.inputs.iter().enumerate().map(|(k, &i)| gradients && node.op.differentiable_input(k) && nodes[i].requires_grad).collect();
+            steps.push(Step { op: node.op, inputs: node.inputs.clone(), shape: node.shape, requires_grad: gradients && node.requires_grad, wanted });
         }
         let values = steps.iter().map(|s| vec![F::ZERO; s.shape.numel()]).collect();
         let grads = steps.iter().map(|s| if s.requires_grad { vec![F::ZERO; s.shape.numel()] } else { Vec::new() }).collect();

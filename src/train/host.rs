@@ -266,7 +266,7 @@ impl Trainer {
         let shape = [n * n, self.config.features.len()];
         let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "grid"), tensor(&x, shape, &self.device, self.precision), shape);
         let nodes = self.model.forward(&mut tape, xn, None);
-        let mut plan = Plan::compile(&tape).map_err(|e| e.to_string())?;
+        let mut plan = Plan::compile_forward(&tape).map_err(|e| e.to_string())?;
         plan.leaf_mut(xn).copy_from_slice(&x);
         Ok(GridPlan { n, plan, params: nodes.params, output: nodes.output, hidden: nodes.hidden })
     }
@@ -274,7 +274,7 @@ impl Trainer {
     /// The data-loss plan of one split, its data written in.
     fn compile_eval(&self, data: &(T, T), split: &super::Split) -> Result<EvalPlan, String> {
         let (tape, [xn, yn], nodes, loss) = self.loss_tape(data);
-        let mut plan = Plan::compile(&tape).map_err(|e| e.to_string())?;
+        let mut plan = Plan::compile_forward(&tape).map_err(|e| e.to_string())?;
         plan.leaf_mut(xn).copy_from_slice(&split.x);
         plan.leaf_mut(yn).copy_from_slice(&split.y);
         Ok(EvalPlan { plan, params: nodes.params, loss })

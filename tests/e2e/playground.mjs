@@ -102,8 +102,10 @@ export async function playgroundTests({ test, browser, url, out }) {
     const warnings = [];
     page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
     await page.click('[data-testid="play"]');
-    await page.waitForFunction(() => document.querySelector('.counters').dataset.where === 'worker'
-      && Number(document.querySelector('[data-testid="step-count"]').textContent) > 300, null, { timeout: 30_000 });
+    await page.waitForFunction(() => document.querySelector('.counters').dataset.where === 'worker', null, { timeout: 30_000 });
+    // The page trains no step of its own while the worker does: steps from here are the worker's.
+    const handed = await stepCount(page);
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) > n + 500, handed, { timeout: 30_000 });
     await page.evaluate(() => window.__killWorker());
     const killed = await stepCount(page);
     await page.waitForFunction(() => document.querySelector('.counters').dataset.where === 'page', null, { timeout: 10_000 });
@@ -121,13 +123,13 @@ export async function playgroundTests({ test, browser, url, out }) {
     // Played again: the page trains (the worker is given up for this page's life).
     await page.click('[data-testid="play"]');
     await page.waitForTimeout(500);
-    assert(await page.locator('.counters').getAttribute('data-where') === 'page', 'played again, the page trains');
+    assert(await page.locator('.counters').getAttribute('data-where') === 'page' && await stepCount(page) > steps, 'played again, the page trains');
     await page.click('[data-testid="pause"]');
     await page.close();
     const again = await open(browser, url, hash.slice(1));
     await again.waitForFunction((n) => Number(document.querySelector('[data-testid="step-count"]').textContent) === n, steps, { timeout: 60_000 });
     const replayed = await lossValue(again, 'loss-train');
-    console.log(`     worker killed at step ≈ ${killed}, ${steps} steps in all: loss ${loss}; the link replayed: ${replayed}`);
+    console.log(`     the worker took over at step ${handed}, was killed at step ≈ ${killed}, ${steps} steps in all: loss ${loss}; the link replayed: ${replayed}`);
     assert(replayed === loss, `replayed ${replayed} vs ${loss}`);
     await noError(again);
     await again.close();
