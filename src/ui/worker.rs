@@ -85,6 +85,9 @@ pub(super) struct TrainWorker {
     data: RefCell<Option<String>>,
     /// The playground run's last state sent (`playground`), or the worker's failure.
     latest: Rc<RefCell<Option<JsValue>>>,
+    /// Why the worker stopped, once it has: a request sent after that is refused at once (the
+    /// error event has come and gone: nothing would ever answer it).
+    failed: Rc<RefCell<Option<String>>>,
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
     _on_error: Closure<dyn FnMut(JsValue)>,
 }
@@ -251,11 +254,13 @@ impl TrainWorker {
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         // The worker stopped (a panic, out of memory): every request waiting gets an error, and so
         // does a start that has not finished.
+        let failed: Rc<RefCell<Option<String>>> = Rc::default();
         let on_error = {
-            let (waiting, ready, latest) = (waiting.clone(), ready.clone(), latest.clone());
+            let (waiting, ready, latest, failed) = (waiting.clone(), ready.clone(), latest.clone(), failed.clone());
             Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
                 let why = get(&e, "message").as_string().unwrap_or_else(|| "it stopped".into());
                 let why = format!("the training worker failed: {why}");
+                *failed.borrow_mut() = Some(why.clone());
                 if let Some(resolve) = ready.borrow_mut().take() {
                     let _ = resolve.call1(&JsValue::NULL, &why.clone().into());
                 }
@@ -278,7 +283,7 @@ impl TrainWorker {
         let hello = Object::new();
         set(&hello, "glue", glue.as_str());
         set(&hello, "module", wasm_bindgen::module());
-        let this = Self { worker, waiting, next_id: Cell::new(1), data: RefCell::new(None), latest, _on_message: on_message, _on_error: on_error };
+        let this = Self { worker, waiting, next_id: Cell::new(1), data: RefCell::new(None), latest, failed, _on_message: on_message, _on_error: on_error };
         this.worker.post_message(&hello).map_err(|e| format!("could not reach the worker: {e:?}"))?;
         let answer = wasm_bindgen_futures::JsFuture::from(started).await.unwrap_or(JsValue::UNDEFINED);
         if answer != JsValue::TRUE {
@@ -301,6 +306,9 @@ impl TrainWorker {
     /// a reply with `error` becomes `Err`. The future holds nothing of `self`: the caller may do
     /// other work (draw) while the worker trains.
     fn send(&self, message: Object, transfer: Array) -> Result<impl Future<Output = Result<JsValue, String>> + 'static, String> {
+        if let Some(why) = self.failed.borrow().clone() {
+            return Err(why);
+        }
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         set(&message, "id", id);

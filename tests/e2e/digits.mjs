@@ -255,6 +255,39 @@ export async function digitsTests({ test, browser, url, out, dist }) {
     await page.close();
   });
 
+  await test('MNIST training: the worker dies while training is paused; training resumed goes on on the page instead of waiting for it', async () => {
+    // The page's Worker, wrapped so the test can end it as a crash would (terminated, then an error
+    // event) while no request waits for it: the next request must not wait for a reply forever.
+    const page = await open(browser, url, 'page=mnist', { width: 1280, height: 1000 }, () => {
+      window.gradlabTrainIn = 'worker';
+      const Native = window.Worker;
+      window.Worker = class extends Native {
+        constructor(...args) {
+          super(...args);
+          window.__killWorker = () => { this.terminate(); this.dispatchEvent(new ErrorEvent('error', { message: 'killed by the test' })); };
+        }
+      };
+    });
+    await settled(page);
+    await setField(page, 'epochs', '1');
+    await page.click('[data-testid="mnist-train"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="mnist-where"]')?.getAttribute('data-value') === 'worker', null, { timeout: 60_000 });
+    await page.waitForTimeout(1000);
+    await page.click('[data-testid="mnist-pause"]');
+    await page.waitForFunction(() => !document.querySelector('[data-testid="mnist-train"]').disabled, null, { timeout: 20_000 });
+    const paused = await text(page, 'mnist-status');
+    await page.evaluate(() => window.__killWorker());
+    await page.waitForTimeout(300);
+    await page.click('[data-testid="mnist-train"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="mnist-status"]').textContent === 'done', null, { timeout: 120_000 });
+    const where = await page.locator('[data-testid="mnist-where"]').getAttribute('data-value');
+    console.log(`     paused (${paused}), worker killed, resumed: done on the ${where}; test accuracy ${await text(page, 'mnist-test-acc')}`);
+    assert(where === 'page', `the steps after the worker died ran on the page: ${where}`);
+    assert(parseFloat(await text(page, 'mnist-test-acc')) > 80, `test accuracy ${await text(page, 'mnist-test-acc')}`);
+    await noError(page);
+    await page.close();
+  });
+
   await test('MNIST training: the CNN (cnn-tuned) on 2,000 digits shows its erratum, conv filters and feature maps', async () => {
     // The experiment rides in the link: a link names the preset and overrides, and a change is written back.
     let page = await open(browser, url, 'page=mnist&mnist.preset=cnn-bn&mnist.epochs=3', { width: 1280, height: 1000 });

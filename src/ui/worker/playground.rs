@@ -27,6 +27,9 @@ impl TrainWorker {
     /// before, resting `rest_ms` after each slice (see [`TrainWorker::rest`]); returns its number
     /// (see [`TrainWorker::latest`]).
     pub(in crate::ui) fn run(&self, config: &Config, state: &PlayState, rest_ms: f64) -> Result<u32, String> {
+        if let Some(why) = self.failed.borrow().clone() {
+            return Err(why);
+        }
         let run = self.next_id.get();
         self.next_id.set(run.wrapping_add(1));
         let message = Object::new();
