@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::{GridOutputs, OptimizerState, Readout, StepPath, Trainer};
 use crate::backend;
-use crate::engine::{Kernels, Leaf, NodeId, Plan, Precision, Role, Shape, T, Tag, Tape, read, tensor};
+use crate::engine::{Kernels, NodeId, Plan, Precision, Role, Shape, T, Tape, read, tensor};
 
 /// A compiled training step and the host state it advances.
 #[derive(Clone, Debug)]
@@ -261,11 +261,7 @@ impl Trainer {
 
     /// The grid's forward plan (see [`GridPlan`]), its points written in.
     fn compile_grid(&self, n: usize) -> Result<GridPlan, String> {
-        let x = crate::data::feature_matrix(crate::data::grid(n).into_iter(), &self.config.features);
-        let mut tape = Tape::new();
-        let shape = [n * n, self.config.features.len()];
-        let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "grid"), tensor(&x, shape, &self.device, self.precision), shape);
-        let nodes = self.model.forward(&mut tape, xn, None);
+        let (tape, xn, x, nodes) = self.grid_tape(n);
         let mut plan = Plan::compile_forward(&tape).map_err(|e| e.to_string())?;
         plan.leaf_mut(xn).copy_from_slice(&x);
         Ok(GridPlan { n, plan, params: nodes.params, output: nodes.output, hidden: nodes.hidden })

@@ -727,17 +727,24 @@ impl Trainer {
         self.settle();
         let (train_loss, test_loss) = self.losses();
         let grid = grid.map(|n| {
-            let x = data::feature_matrix(data::grid(n).into_iter(), &self.config.features);
-            let mut tape = Tape::new();
-            let shape = [n * n, self.config.features.len()];
-            let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "grid"), tensor(&x, shape, &self.device, self.precision), shape);
-            let nodes = self.model.forward(&mut tape, xn, None);
+            let (tape, _, _, nodes) = self.grid_tape(n);
             let prediction = self.head.predict(tape.value(nodes.output).clone());
             let hidden = nodes.hidden.iter().map(|&h| tape.value(h).clone()).collect();
             (n, prediction, hidden)
         });
         let optimizer = (self.optimizer.t, self.optimizer.state_tensors().into_iter().cloned().collect());
         Pending(Enqueued::Device { trainer: self.id, step: self.step, train_loss, test_loss, params: self.model.params.clone(), optimizer, grid })
+    }
+
+    /// The network's forward over an `n × n` grid of the plane (no dropout), recorded: the tape,
+    /// the grid's input leaf and its values (the points' features, row-major), and the model's nodes.
+    fn grid_tape(&self, n: usize) -> (Tape, NodeId, Vec<f32>, MlpNodes) {
+        let x = data::feature_matrix(data::grid(n).into_iter(), &self.config.features);
+        let mut tape = Tape::new();
+        let shape = [n * n, self.config.features.len()];
+        let xn = tape.leaf(Leaf::Input, Tag::named(Role::Input, 0, "grid"), tensor(&x, shape, &self.device, self.precision), shape);
+        let nodes = self.model.forward(&mut tape, xn, None);
+        (tape, xn, x, nodes)
     }
 
     /// Takes new settings while training: the weights carry on; a new learning rate keeps the
