@@ -44,6 +44,15 @@ pub(super) struct HostStep {
     grid: Option<Box<GridPlan>>,
 }
 
+impl HostStep {
+    /// The optimizer's state tensors, each with its parameter's shape (`shapes`, in parameter
+    /// order): one tensor (momentum's velocity) or two (Adam's moments) per parameter.
+    fn state_shaped<'a>(&'a self, shapes: &'a [[usize; 2]]) -> impl Iterator<Item = (&'a [f32], [usize; 2])> + 'a {
+        let per_param = (self.state.len() / self.params.len().max(1)).max(1);
+        self.state.iter().enumerate().map(move |(i, s)| (s.as_slice(), shapes[i / per_param]))
+    }
+}
+
 /// The network's forward over an `n × n` grid of the plane (the output map and every neuron's
 /// thumbnail) as a plan: the grid written once, the parameters copied in before each run.
 #[derive(Clone, Debug)]
@@ -240,9 +249,7 @@ impl Trainer {
         }
         let host = self.host.as_mut()?;
         let params: Vec<Vec<f32>> = host.params.iter().map(|&id| host.plan.value(id).to_vec()).collect();
-        let shapes = self.model.shapes();
-        let per_param = (host.state.len() / host.params.len().max(1)).max(1);
-        let tensors = host.state.iter().enumerate().map(|(i, s)| (s.clone(), Shape::from(shapes[i / per_param]))).collect();
+        let tensors = host.state_shaped(&self.model.shapes()).map(|(s, shape)| (s.to_vec(), Shape::from(shape))).collect();
         let optimizer = Some(OptimizerState { t: self.optimizer.t, tensors });
         let grid = match (grid, host.grid.as_mut()) {
             (Some(_), Some(g)) => {
@@ -284,9 +291,7 @@ impl Trainer {
         for ((p, &id), &shape) in self.model.params.iter_mut().zip(&host.params).zip(&shapes) {
             *p = tensor(host.plan.value(id), shape, &self.device, self.precision);
         }
-        // The state tensors have their parameter's shape: one (momentum) or two (Adam) each.
-        let per_param = host.state.len() / host.params.len().max(1);
-        let state: Vec<T> = host.state.iter().enumerate().map(|(i, s)| tensor(s, shapes[i / per_param.max(1)], &self.device, self.precision)).collect();
+        let state: Vec<T> = host.state_shaped(&shapes).map(|(s, shape)| tensor(s, shape, &self.device, self.precision)).collect();
         let t = self.optimizer.t;
         self.optimizer.restore_state(t, state, shapes.len());
         self.optimizer.t = t;

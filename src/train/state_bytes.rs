@@ -47,6 +47,14 @@ pub(crate) fn put_u32s(out: &mut Vec<u8>, values: &[u32]) {
     }
 }
 
+/// Appends `items` after their count, each by `put`.
+pub(crate) fn put_list<T>(out: &mut Vec<u8>, items: &[T], put: impl Fn(&mut Vec<u8>, &T)) {
+    put_u64(out, items.len() as u64);
+    for item in items {
+        put(out, item);
+    }
+}
+
 /// Appends a random stream's position.
 pub(crate) fn put_stream(out: &mut Vec<u8>, p: &RngPosition) {
     out.extend_from_slice(&p.seed);
@@ -88,6 +96,22 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u64(&mut self) -> Result<u64, StateError> {
         Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    /// `N` numbers in a row ([`put_u64`]'s form each).
+    pub(crate) fn u64s<const N: usize>(&mut self) -> Result<[u64; N], StateError> {
+        let mut out = [0; N];
+        for v in &mut out {
+            *v = self.u64()?;
+        }
+        Ok(out)
+    }
+
+    /// [`put_list`]'s form: a count, checked against the bytes left for items of at least `least`
+    /// bytes each, then the items, each by `read`.
+    pub(crate) fn list<T>(&mut self, least: usize, mut read: impl FnMut(&mut Self) -> Result<T, StateError>) -> Result<Vec<T>, StateError> {
+        let n = self.count(least)?;
+        (0..n).map(|_| read(self)).collect()
     }
 
     /// A count of items of at least `least` bytes each, checked against the bytes left (so a

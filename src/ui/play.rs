@@ -304,7 +304,12 @@ impl Pace {
         };
         let chunk = self.chunk;
         self.chunk = if spent < 0.7 * target {
-            (chunk * 3 / 2).max(chunk + 1)
+            // Well within: as many steps as the target holds at this frame's time per step, at
+            // most four times as many a frame (a first chunk of 1 reaches a few hundred steps in
+            // four frames, not fourteen: at the suite's 13 frames/s that was a second of play
+            // at a few steps a frame). The clock's grain (0.1 ms in a page) can make `spent` 0.
+            let fits = target / (spent / chunk as f64).max(1e-4);
+            (fits as usize).clamp(chunk + 1, chunk * 4)
         } else if spent > 1.5 * target {
             (chunk * 2 / 3).max(1)
         } else {

@@ -4,7 +4,7 @@
 // the essays' models train in the page on a subset, with live metrics and a prediction of the drawing.
 import fs from 'node:fs';
 import path from 'node:path';
-import { open, text, assert, noError, download, safetensorsHeader } from './lib.mjs';
+import { open, killableWorker, text, assert, noError, download, safetensorsHeader } from './lib.mjs';
 
 /** The settled status line (after a download or a cache read, or a failure). */
 async function settled(page) {
@@ -256,18 +256,9 @@ export async function digitsTests({ test, browser, url, out, dist }) {
   });
 
   await test('MNIST training: the worker dies while training is paused; training resumed goes on on the page instead of waiting for it', async () => {
-    // The page's Worker, wrapped so the test can end it as a crash would (terminated, then an error
-    // event) while no request waits for it: the next request must not wait for a reply forever.
-    const page = await open(browser, url, 'page=mnist', { width: 1280, height: 1000 }, () => {
-      window.gradlabTrainIn = 'worker';
-      const Native = window.Worker;
-      window.Worker = class extends Native {
-        constructor(...args) {
-          super(...args);
-          window.__killWorker = () => { this.terminate(); this.dispatchEvent(new ErrorEvent('error', { message: 'killed by the test' })); };
-        }
-      };
-    });
+    // The page's Worker, wrapped so the test can end it as a crash would (lib.mjs's killableWorker)
+    // while no request waits for it: the next request must not wait for a reply forever.
+    const page = await open(browser, url, 'page=mnist', { width: 1280, height: 1000 }, killableWorker('worker'));
     await settled(page);
     await setField(page, 'epochs', '1');
     await page.click('[data-testid="mnist-train"]');

@@ -48,10 +48,11 @@ export async function launch({ webgpu = true } = {}) {
 }
 
 /** Opens the app at `hash` and waits until it says it is interactive. `init` (a function) runs in
- *  the page before any of its scripts (page.addInitScript), e.g. a test hook. */
+ *  the page before any of its scripts (page.addInitScript), e.g. a test hook; or [function, its
+ *  argument]. */
 export async function open(browser, url, hash = '', viewport = { width: 1280, height: 800 }, init = null) {
   const page = await browser.newPage({ viewport });
-  if (init) await page.addInitScript(init);
+  if (init) await (Array.isArray(init) ? page.addInitScript(...init) : page.addInitScript(init));
   const logs = [];
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
@@ -59,6 +60,23 @@ export async function open(browser, url, hash = '', viewport = { width: 1280, he
   await page.goto(url + (hash ? `#${hash}` : ''));
   await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
   return page;
+}
+
+/** An init script for `open`: the page's Worker wrapped so a test can end it as a crash would —
+ *  terminated, then an error event (what a worker that dies, e.g. out of memory, delivers) — by
+ *  calling `window.__killWorker()`. `trainIn` ('worker' or 'page'), when given, sets the page's
+ *  `window.gradlabTrainIn` hook too. */
+export function killableWorker(trainIn = null) {
+  return [(trainIn) => {
+    if (trainIn) window.gradlabTrainIn = trainIn;
+    const Native = window.Worker;
+    window.Worker = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__killWorker = () => { this.terminate(); this.dispatchEvent(new ErrorEvent('error', { message: 'killed by the test' })); };
+      }
+    };
+  }, trainIn];
 }
 
 /** Text of a data-testid element. */

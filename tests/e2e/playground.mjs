@@ -3,7 +3,7 @@
 // exact weight, "discretize" shows the decision only. Timings here are regression floors, far
 // below what bench-nets.mjs measures; the speed itself is measured there.
 import path from 'node:path';
-import { open, openPlaygroundStepper, text, assert, stepCount, noError, value, lossValue } from './lib.mjs';
+import { open, killableWorker, openPlaygroundStepper, text, assert, stepCount, noError, value, lossValue } from './lib.mjs';
 
 const ALL = 'features=x1,x2,x1sq,x2sq,x1x2,sinx1,sinx2';
 export const BIGGEST = `${ALL}&layers=16,16,16,16,16,16&dataset=spiral3&opt=adam&lr=0.003&backend=cpu`;
@@ -88,17 +88,8 @@ export async function playgroundTests({ test, browser, url, out }) {
   });
 
   await test('the worker fails mid-play: training goes on on the page from where it was, and the link replays the same loss', async () => {
-    // The page's Worker, wrapped so the test can end it as a crash would: terminated, then an
-    // error event (what a worker that dies, e.g. out of memory, delivers).
-    const page = await open(browser, url, 'backend=cpu&dataset=xor&layers=5,3&opt=momentum&lr=0.03&seed=11', undefined, () => {
-      const Native = window.Worker;
-      window.Worker = class extends Native {
-        constructor(...args) {
-          super(...args);
-          window.__killWorker = () => { this.terminate(); this.dispatchEvent(new ErrorEvent('error', { message: 'killed by the test' })); };
-        }
-      };
-    });
+    // The page's Worker, wrapped so the test can end it as a crash would (lib.mjs's killableWorker).
+    const page = await open(browser, url, 'backend=cpu&dataset=xor&layers=5,3&opt=momentum&lr=0.03&seed=11', undefined, killableWorker());
     const warnings = [];
     page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
     await page.click('[data-testid="play"]');

@@ -9,7 +9,7 @@
 
 use super::super::Trainer;
 use crate::engine::{Rng, RngPosition};
-use crate::train::state_bytes::{Reader, StateError, put_f32s, put_header, put_stream, put_u32s, put_u64};
+use crate::train::state_bytes::{Reader, StateError, put_f32s, put_header, put_list, put_stream, put_u32s, put_u64};
 
 /// What a playground trainer's host steps change (see the module's comment).
 #[derive(Clone, Debug, PartialEq)]
@@ -109,10 +109,7 @@ impl PlayState {
             put_u64(&mut out, v);
         }
         for list in [&self.params, &self.optimizer] {
-            put_u64(&mut out, list.len() as u64);
-            for values in list {
-                put_f32s(&mut out, values);
-            }
+            put_list(&mut out, list, |out, values| put_f32s(out, values));
         }
         put_u32s(&mut out, &self.order);
         for p in &self.streams {
@@ -125,17 +122,12 @@ impl PlayState {
     /// version) is refused with what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
         let mut r = Reader::new(bytes, MAGIC, VERSION)?;
-        let (step, samples, optimizer_t, cursor) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
-        let mut lists = Vec::new();
-        for _ in 0..2 {
-            let n = r.count(8)?;
-            lists.push((0..n).map(|_| r.f32s()).collect::<Result<Vec<_>, _>>()?);
-        }
+        let [step, samples, optimizer_t, cursor] = r.u64s()?;
+        let params = r.list(8, Reader::f32s)?;
+        let optimizer = r.list(8, Reader::f32s)?;
         let order = r.u32s()?;
         let streams = [r.stream()?, r.stream()?];
         r.end()?;
-        let optimizer = lists.pop().unwrap_or_default();
-        let params = lists.pop().unwrap_or_default();
         Ok(Self { step, samples, params, optimizer_t, optimizer, order, cursor, streams })
     }
 }

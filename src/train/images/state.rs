@@ -10,7 +10,7 @@
 use super::{EpochOrder, EpochSums, ImageTrainer};
 use crate::engine::{EngineError, Rng, RngPosition, T, read, tensor_from_vec};
 pub use crate::train::state_bytes::StateError;
-use crate::train::state_bytes::{Reader, put_header, put_stream, put_u32s, put_u64};
+use crate::train::state_bytes::{Reader, put_header, put_list, put_stream, put_u32s, put_u64};
 
 /// A tensor's values on the host, with its stored (rank-4) dims.
 #[derive(Clone, Debug, PartialEq)]
@@ -195,10 +195,7 @@ impl TrainerState {
             put_u64(&mut out, v);
         }
         for list in [&self.params, &self.buffers, &self.optimizer] {
-            put_u64(&mut out, list.len() as u64);
-            for t in list {
-                write_tensor(&mut out, t);
-            }
+            put_list(&mut out, list, write_tensor);
         }
         put_u32s(&mut out, &self.order);
         for p in &self.streams {
@@ -221,12 +218,11 @@ impl TrainerState {
     /// version) is refused with what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
         let mut r = Reader::new(bytes, MAGIC, VERSION)?;
-        let (step, batches_tracked, optimizer_t, cursor) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
-        let mut lists = Vec::new();
-        for _ in 0..3 {
-            let n = r.count(4 * 8)?;
-            lists.push((0..n).map(|_| read_tensor(&mut r)).collect::<Result<Vec<_>, _>>()?);
-        }
+        let [step, batches_tracked, optimizer_t, cursor] = r.u64s()?;
+        // A tensor is at least its four dimensions.
+        let params = r.list(4 * 8, read_tensor)?;
+        let buffers = r.list(4 * 8, read_tensor)?;
+        let optimizer = r.list(4 * 8, read_tensor)?;
         let order = r.u32s()?;
         let streams = [r.stream()?, r.stream()?, r.stream()?];
         let sums = match r.take(1)?[0] {
@@ -235,9 +231,6 @@ impl TrainerState {
             other => return Err(StateError::Malformed(format!("epoch sums marked {other}"))),
         };
         r.end()?;
-        let optimizer = lists.pop().unwrap_or_default();
-        let buffers = lists.pop().unwrap_or_default();
-        let params = lists.pop().unwrap_or_default();
         Ok(Self { step, params, buffers, batches_tracked, optimizer_t, optimizer, order, cursor, streams, sums })
     }
 }
