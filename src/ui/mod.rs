@@ -125,6 +125,9 @@ pub struct Ui {
     kernels: RwSignal<&'static str>,
     /// Where the play loop's steps run (the counters' `data-where`): the page's worker on the CPU.
     place: RwSignal<worker::Place>,
+    /// The share of its time the worker trains (the counters' `data-share`; under 1 where it
+    /// leaves the CPU to drawing: see `play::OffPage::pace`).
+    worker_share: RwSignal<f64>,
     /// The neuron or feature under the pointer: its map is shown large in the output panel.
     hover: RwSignal<Option<network::Hover>>,
     /// The output map shows the decision only (each cell in its class's full colour).
@@ -339,6 +342,7 @@ fn App() -> impl IntoView {
         frames_per_sec: RwSignal::new(0.0),
         kernels: RwSignal::new(""),
         place: RwSignal::new(worker::Place::Nowhere),
+        worker_share: RwSignal::new(1.0),
         hover: RwSignal::new(None),
         discretize: RwSignal::new(false),
         link: RwSignal::new(String::new()),
@@ -412,10 +416,14 @@ fn App() -> impl IntoView {
                 <button data-testid="open-stepper" title="take the next step stage by stage: every op forward and backward"
                     on:click=move |_| step::open(ui, ui.stepper, None, 0)>"step through ▸"</button>
             </div>
-            <div class="counters" class:on-step=move || !on_play() data-frames=move || ui.frames.get().to_string() data-where=move || ui.place.get().key()>
+            <div class="counters" class:on-step=move || !on_play() data-frames=move || ui.frames.get().to_string() data-where=move || ui.place.get().key() data-share=move || format!("{:.2}", ui.worker_share.get())>
                 <div><span class="k">"epoch"</span><span data-testid="epoch">{move || format!("{}", ui.epoch.get().floor() as u64)}</span></div>
                 <div><span class="k">"step"</span><span data-testid="step-count">{move || ui.step.get().to_string()}</span></div>
-                <div title=move || format!("{:.0} frames/s{}", ui.frames_per_sec.get(), if ui.place.get() == worker::Place::Worker { " · steps in a background worker" } else { "" })><span class="k">"steps/s"</span><span data-testid="steps-per-sec">{move || format!("{:.0}", ui.steps_per_sec.get())}</span></div>
+                <div title=move || format!("{:.0} frames/s{}", ui.frames_per_sec.get(), match (ui.place.get(), ui.worker_share.get()) {
+                    (worker::Place::Worker, s) if s < 0.995 => format!(" · steps in a background worker, training {:.0}% of the time to leave the page smooth", s * 100.0),
+                    (worker::Place::Worker, _) => " · steps in a background worker".into(),
+                    _ => String::new(),
+                })><span class="k">"steps/s"</span><span data-testid="steps-per-sec">{move || format!("{:.0}", ui.steps_per_sec.get())}</span></div>
                 <div title="floating-point operations per second spent training: ≈ 6 per weight per sample"><span class="k">"GFLOP/s"</span><span data-testid="gflops">{move || {
                     let g = ui.steps_per_sec.get() * ui.config.with(Config::train_flops_per_step) / 1e9;
                     // Three significant digits: a tiny net on WebGPU does ≈ 0.0002.

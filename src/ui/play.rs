@@ -6,6 +6,10 @@
 //! notes; in a browser whose raster runs on the CPU in its GPU process the worker costs frames). Until the
 //! worker has started, or where it cannot, or when a test asks for the page, a frame is an
 //! animation frame that `Pace` divides: training gets what drawing leaves of an 11 ms work budget.
+//! The worker trains a share of each period (half a frame) and rests the rest: where the browser's
+//! frames fall short of smooth, the share is cut and the cut kept only where frames came back
+//! (`OffPage::pace`: on 2 cores with CPU raster the default net drew 58 frames/s at 0.7–0.8 of the
+//! time against 51–53 at all of it, same runs).
 //! Either way the maps are redrawn only when their last redraw is paid off and the edges back off
 //! when the browser falls behind, so the largest network keeps its frame rate. On a GPU a frame
 //! is 400 ms: it pays a readback round trip.
@@ -14,7 +18,7 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 
-use super::worker::{Place, TrainWorker, asked_place, give_up_worker, worker_now};
+use super::worker::{Duty, Place, TrainWorker, asked_place, give_up_worker, worker_now};
 use super::{BackendKind, Redraw, Ui, now_ms, refresh_with, sync_url, with_lab, yield_now};
 use crate::train::Config;
 
@@ -45,6 +49,7 @@ pub(super) async fn run(ui: Ui, generation: u64) {
     // unless a test or benchmark asks for the page.
     let mut off_page = OffPage::new(!gpu && asked_place() != Some(Place::Page));
     ui.place.set(Place::Page);
+    ui.worker_share.set(1.0);
     let mut drawn = false;
     loop {
         if with_lab(|l| l.generation) != generation {
@@ -108,7 +113,10 @@ pub(super) async fn run(ui: Ui, generation: u64) {
             if ui.place.get_untracked() == Place::Worker {
                 // The browser's frames (a frame with no new state is not drawn, so the frames
                 // drawn would also count the worker's rests).
-                off_page.pace((ticks - window.3) as f64 * 1000.0 / (t - window.0));
+                let share = off_page.pace((ticks - window.3) as f64 * 1000.0 / (t - window.0));
+                if share != ui.worker_share.get_untracked() {
+                    ui.worker_share.set(share);
+                }
             }
             window = (t, ui.step.get_untracked(), ui.frames.get_untracked(), ticks);
         }
@@ -143,17 +151,31 @@ struct OffPage {
     /// trainer, its step and its optimizer's update count (a new optimizer starts from 0: chosen
     /// and chosen back within a frame, the config is the same again), and its config.
     run: Option<(u32, u64, (u64, u64), Config)>,
-    /// The worker's rest after each slice (ms): see [`OffPage::pace`].
-    rest: f64,
+    /// The share of its time the worker trains, and how often it sends a state: see
+    /// [`OffPage::pace`].
+    duty: Duty,
+    /// A descent of the share on trial: the browser's frames per second when it began, and the
+    /// share then (taken back when the descent brought no frames).
+    descent: Option<(f64, f64)>,
+    /// Windows to wait before the next descent.
+    calm: u32,
 }
 
-/// Frames per second under which the worker rests more between slices, and over which it rests
-/// less; its longest rest (ms: then it trains a quarter of the time). Only a browser that
-/// struggles rests it: at 40 frames/s on a 2-core machine with CPU raster, resting lost steps
-/// (32k against 120–150k steps/s) and frames (30 against 48–51) on the default net.
+/// The browser's frames per second: under `FEW_FRAMES` the worker trains less of the time, down
+/// to `LEAST_SHARE` (a struggling browser: a software GPU); from `TRY_FRAMES` to `SMOOTH_FRAMES`
+/// (nearly smooth) it tries training less, down to `LEAST_TRIED_SHARE`, and keeps the cut only
+/// where it brought frames; at `SMOOTH_FRAMES` and over it trains more again, and from
+/// `ENOUGH_FRAMES` to `TRY_FRAMES` too.
 const FEW_FRAMES: f64 = 20.0;
 const ENOUGH_FRAMES: f64 = 30.0;
-const MOST_REST_MS: f64 = 24.0;
+const TRY_FRAMES: f64 = 40.0;
+const SMOOTH_FRAMES: f64 = 57.0;
+const LEAST_SHARE: f64 = 0.25;
+const LEAST_TRIED_SHARE: f64 = 0.5;
+/// A descent is kept when the frames per second rose by this much (or reached `SMOOTH_FRAMES`).
+const DESCENT_GAIN: f64 = 3.0;
+/// Windows (half seconds) after a descent before the next.
+const CALM_WINDOWS: u32 = 20;
 
 impl Drop for OffPage {
     /// The play loop ended (a pause, a reset, the stepper): so does the run.
@@ -166,27 +188,55 @@ impl Drop for OffPage {
 
 impl OffPage {
     fn new(wanted: bool) -> Self {
-        OffPage { wanted, worker: None, run: None, rest: 0.0 }
+        OffPage { wanted, worker: None, run: None, duty: Duty::FULL, descent: None, calm: 0 }
     }
 
-    /// Drawing comes first: on a machine with few cores the worker's training takes CPU time
-    /// the page's drawing (and the browser's) needs, so while the page draws fewer than
-    /// `FEW_FRAMES` a second the worker rests longer after each slice, and shorter again above
-    /// `ENOUGH_FRAMES`.
-    fn pace(&mut self, frames_per_sec: f64) {
-        let rest = if frames_per_sec < FEW_FRAMES {
-            (self.rest * 1.5).clamp(2.0, MOST_REST_MS)
-        } else if frames_per_sec > ENOUGH_FRAMES && self.rest >= 1.0 {
-            self.rest * 0.75
-        } else if frames_per_sec > ENOUGH_FRAMES {
-            0.0
-        } else {
-            self.rest
-        };
-        if let (Some(worker), true) = (&self.worker, rest != self.rest) {
-            worker.rest(rest);
+    /// Drawing comes first: on a machine with few cores the worker's training takes CPU time the
+    /// page's drawing (and the browser's) needs. After each half second with `frames_per_sec`
+    /// animation frames, the worker's share of training time follows the rules at `FEW_FRAMES`,
+    /// and its period is half a frame (each frame has a new state to draw, whatever the share).
+    /// What a cut buys depends on the machine and the network (on a big network the page's own
+    /// drawing holds the frames back), so a descent (×0.85 a window) is kept only where the frames
+    /// came back, and taken back otherwise.
+    /// Returns the share.
+    fn pace(&mut self, frames_per_sec: f64) -> f64 {
+        let mut share = self.duty.share;
+        if frames_per_sec < FEW_FRAMES {
+            share = (share * 0.75).max(LEAST_SHARE);
+            self.descent = None;
+        } else if frames_per_sec >= SMOOTH_FRAMES {
+            // Smooth: a descent that got here is kept; otherwise train a little more.
+            if self.descent.take().is_none() {
+                share = (share * 1.05).min(1.0);
+            }
+        } else if frames_per_sec < TRY_FRAMES {
+            self.descent = None;
+            if frames_per_sec >= ENOUGH_FRAMES {
+                share = (share * 1.1).min(1.0);
+            }
+        } else if let Some((began, back)) = self.descent {
+            if share * 0.85 >= LEAST_TRIED_SHARE {
+                share *= 0.85;
+            } else {
+                // At the floor: keep the cut if it brought frames, else take it back.
+                if frames_per_sec < began + DESCENT_GAIN {
+                    share = back;
+                }
+                self.descent = None;
+                self.calm = CALM_WINDOWS;
+            }
+        } else if self.calm > 0 {
+            self.calm -= 1;
+        } else if share * 0.85 >= LEAST_TRIED_SHARE {
+            self.descent = Some((frames_per_sec, share));
+            share *= 0.85;
         }
-        self.rest = rest;
+        let duty = Duty { share, period_ms: (500.0 / frames_per_sec.max(1.0)).clamp(Duty::FULL.period_ms, 40.0) };
+        if let (Some(worker), true) = (&self.worker, duty != self.duty) {
+            worker.pace(duty);
+        }
+        self.duty = duty;
+        share
     }
 
     /// At each frame: whether the worker trains (then its newest state is now the page's
@@ -228,7 +278,7 @@ impl OffPage {
             Some((state, t.id(), (t.step, t.optimizer.t), t.config.clone()))
         });
         let (state, trainer, step, config) = sent.ok_or("the playground's trainer is not on the host path")?;
-        self.run = Some((worker.run(&config, &state, self.rest)?, trainer, step, config));
+        self.run = Some((worker.run(&config, &state, self.duty)?, trainer, step, config));
         Ok(true)
     }
 }

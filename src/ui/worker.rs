@@ -24,6 +24,8 @@ use std::rc::Rc;
 
 mod playground;
 
+pub(super) use playground::Duty;
+
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;

@@ -56,12 +56,14 @@ export async function measure(browser, url, hash, seconds, where = '', warm = Nu
   const steps = Number(await text(page, 'step-count')) - step0;
   const drawn = (await frames()) - frames0;
   const ran = await page.locator('.counters').getAttribute('data-where');
+  // The share of its time the worker trained at the end (under 1 where it left the CPU to drawing).
+  const share = Number(await page.locator('.counters').getAttribute('data-share'));
   await page.click('[data-testid="pause"]');
   const errors = await page.locator('[data-testid="app-error"]').count();
   await page.close();
   return {
     steps_per_sec: Math.round(steps / elapsed), frames_per_sec: +(drawn / elapsed).toFixed(1),
-    raf_per_sec: +(raf.n / elapsed).toFixed(1), longest_frame_ms: Math.round(raf.max), where: ran, errors,
+    raf_per_sec: +(raf.n / elapsed).toFixed(1), longest_frame_ms: Math.round(raf.max), where: ran, worker_share: share, errors,
   };
 }
 

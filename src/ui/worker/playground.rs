@@ -18,15 +18,38 @@ use wasm_bindgen::prelude::*;
 use super::{TrainWorker, bytes_of, get, set, settings_in, settings_text};
 use crate::train::{Config, PlayState, Trainer, schema};
 
-/// The training time between two states sent (ms): about half a frame, so that each frame has a
-/// new state to draw.
-const SLICE_MS: f64 = 8.0;
+/// How the worker divides its time: it trains `share` of each `period_ms` and rests for the rest,
+/// then sends its state. A state comes every period whatever the share, so the page has a new
+/// state to draw at each frame while the worker leaves it CPU time (see `ui::play`'s `OffPage`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(in crate::ui) struct Duty {
+    /// The share of each period spent training, 0.05 to 1.
+    pub share: f64,
+    /// The period (ms), 2 to 100: about half a frame, so that each frame has a new state.
+    pub period_ms: f64,
+}
+
+impl Duty {
+    /// Training all the time, a state every 8 ms (half a frame at 60 frames/s).
+    pub(in crate::ui) const FULL: Duty = Duty { share: 1.0, period_ms: 8.0 };
+
+    fn put(self, message: &Object) {
+        set(message, "share", self.share);
+        set(message, "period", self.period_ms);
+    }
+
+    /// A message's duty; missing or odd values read as [`Duty::FULL`]'s, out-of-range ones clamped.
+    fn of(message: &JsValue) -> Duty {
+        let read = |key, default: f64, lo, hi| get(message, key).as_f64().filter(|v| v.is_finite()).unwrap_or(default).clamp(lo, hi);
+        Duty { share: read("share", 1.0, 0.05, 1.0), period_ms: read("period", Duty::FULL.period_ms, 2.0, 100.0) }
+    }
+}
 
 impl TrainWorker {
     /// Starts a run from the playground's `state` (of a trainer of `config`), replacing the run
-    /// before, resting `rest_ms` after each slice (see [`TrainWorker::rest`]); returns its number
-    /// (see [`TrainWorker::latest`]).
-    pub(in crate::ui) fn run(&self, config: &Config, state: &PlayState, rest_ms: f64) -> Result<u32, String> {
+    /// before, trained at `duty` (see [`TrainWorker::pace`]); returns its number (see
+    /// [`TrainWorker::latest`]).
+    pub(in crate::ui) fn run(&self, config: &Config, state: &PlayState, duty: Duty) -> Result<u32, String> {
         if let Some(why) = self.failed.borrow().clone() {
             return Err(why);
         }
@@ -35,7 +58,7 @@ impl TrainWorker {
         let message = Object::new();
         set(&message, "op", "run");
         set(&message, "run", run);
-        set(&message, "rest", rest_ms);
+        duty.put(&message);
         set(&message, "config", settings_text(schema::settings_of(config)));
         let bytes = Uint8Array::from(&state.to_bytes()[..]);
         set(&message, "state", &bytes);
@@ -43,12 +66,12 @@ impl TrainWorker {
         Ok(run)
     }
 
-    /// Sets how long the worker rests after each slice (ms): on a machine with few cores its
-    /// training competes with the page's drawing for them.
-    pub(in crate::ui) fn rest(&self, rest_ms: f64) {
+    /// Sets the share of its time the worker trains, and how often it sends a state: on a
+    /// machine with few cores its training competes with the page's drawing for them.
+    pub(in crate::ui) fn pace(&self, duty: Duty) {
         let message = Object::new();
-        set(&message, "op", "rest");
-        set(&message, "rest", rest_ms);
+        set(&message, "op", "pace");
+        duty.put(&message);
         let _ = self.worker.post_message(&message);
     }
 
@@ -87,17 +110,17 @@ thread_local! {
     /// Whether the training loop is alive (it may be resting between slices with no run current:
     /// a stop and a new run can both come during one rest, and one loop then trains the new run).
     static ALIVE: Cell<bool> = const { Cell::new(false) };
-    /// The rest after each slice (ms; see `TrainWorker::rest`).
-    static REST: Cell<f64> = const { Cell::new(0.0) };
+    /// The share of the time trained, and the period (see `TrainWorker::pace`).
+    static DUTY: Cell<Duty> = const { Cell::new(Duty::FULL) };
     static TRAINER: RefCell<Option<(String, Trainer)>> = const { RefCell::new(None) };
 }
 
 /// Serves a run's messages (`run`, `stop`); false for any other.
 pub(super) fn serve_run(message: &JsValue) -> bool {
     match get(message, "op").as_string().as_deref() {
-        Some("run") | Some("rest") => {
-            REST.with(|r| r.set(get(message, "rest").as_f64().unwrap_or(0.0).clamp(0.0, 100.0)));
-            if get(message, "op").as_string().as_deref() == Some("rest") {
+        Some("run") | Some("pace") => {
+            DUTY.with(|d| d.set(Duty::of(message)));
+            if get(message, "op").as_string().as_deref() == Some("pace") {
                 return true;
             }
             let run = get(message, "run").as_f64().unwrap_or(0.0) as u32;
@@ -154,13 +177,14 @@ async fn train() {
 
 async fn train_runs() {
     while let Some(run) = RUN.with(Cell::get) {
+        let duty = DUTY.with(Cell::get);
+        let start = js_sys::Date::now();
         let state = TRAINER.with(|kept| {
             let mut kept = kept.borrow_mut();
             let (_, trainer) = kept.as_mut().ok_or("no trainer")?;
-            let start = js_sys::Date::now();
             loop {
                 trainer.train_step();
-                if js_sys::Date::now() - start >= SLICE_MS {
+                if js_sys::Date::now() - start >= duty.share * duty.period_ms {
                     break;
                 }
             }
@@ -172,7 +196,9 @@ async fn train_runs() {
             return;
         }
         send(run, state.map_err(str::to_string));
-        let_messages_in(REST.with(Cell::get)).await;
+        // The rest of the period (none when training takes all of it).
+        let rest = if duty.share < 1.0 { duty.period_ms - (js_sys::Date::now() - start) } else { 0.0 };
+        let_messages_in(rest).await;
     }
 }
 
