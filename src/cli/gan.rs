@@ -57,7 +57,22 @@ pub(super) fn train_args(train: Command) -> Command {
         .arg(schema("init", "VALUE", ""))
         .arg(schema("start", "VALUE", " (read from www/weights/)"))
         .arg(Arg::new("save-every").long("save-every").value_name("N").help("with --save FILE: also write the weights every N steps, as FILE-N (FILE's extension kept)"))
-        .arg(Arg::new("dtype").long("dtype").value_name("f32|f16|int8").help("how --save stores the weights: f32, f16, or int8 weights with a scale per output unit [default: f32]"))
+        .arg(dtype_arg())
+}
+
+/// `--dtype`, of `train` and of `generate`.
+fn dtype_arg() -> Arg {
+    Arg::new("dtype").long("dtype").value_name("f32|f16|int8").help("how --save stores the weights: f32, f16, or int8 weights with a scale per output unit [default: f32]")
+}
+
+/// How `--save` stores the weights (`--dtype`).
+fn stored_of(m: &ArgMatches) -> Result<Stored, CliError> {
+    match value(m, "dtype").unwrap_or("f32") {
+        "f32" => Ok(Stored::F32),
+        "f16" => Ok(Stored::F16),
+        "int8" => Ok(Stored::Int8),
+        v => Err(super::bad("--dtype", v, "f32, f16 or int8")),
+    }
 }
 
 /// `gradlab generate`.
@@ -73,6 +88,8 @@ pub(super) fn generate_command() -> Command {
         .arg(Arg::new("data-dir").long("data-dir").value_name("DIR").help("where mnist.idx.gz is (./x data) [default: $GRADLAB_DATA, else target/data]"))
         .arg(Arg::new("backend").long("backend").value_name("cpu|wgpu").default_value("cpu").help("cpu or wgpu"))
         .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("one JSON object: inception_score, modes, class_counts, mse, ssim"))
+        .arg(Arg::new("save").long("save").value_name("FILE").help("also write the weights read, stored as --dtype, with the same metadata (e.g. a trained f32 checkpoint made into the int8 file gradlab ships)"))
+        .arg(dtype_arg())
 }
 
 fn data_dir(m: &ArgMatches) -> PathBuf {
@@ -116,12 +133,7 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     })?;
     let steps: u64 = super::number("--steps", value(m, "steps").unwrap_or("500"), "a whole number of steps")?;
     let every: u64 = super::number::<u64>("--eval-every", value(m, "eval-every").unwrap_or("50"), "a whole number above 0")?.max(1);
-    let stored = match value(m, "dtype").unwrap_or("f32") {
-        "f32" => Stored::F32,
-        "f16" => Stored::F16,
-        "int8" => Stored::Int8,
-        v => return Err(super::bad("--dtype", v, "f32, f16 or int8")),
-    };
+    let stored = stored_of(m)?;
     let json = m.get_flag("json");
     let checkpoints: Option<u64> = value(m, "save-every").map(|v| super::number::<u64>("--save-every", v, "a whole number of steps above 0")).transpose()?;
     let save_to = value(m, "save");
@@ -206,8 +218,20 @@ pub(super) fn generate(m: &ArgMatches) -> Result<(), CliError> {
     let device = device_for(backend_of(m)?)?;
     let default_weights = format!("www/weights/{}.safetensors", preset.key());
     let weights_path = value(m, "weights").unwrap_or(&default_weights);
+    let stored = stored_of(m)?;
     let mut gan = crate::models::gan::Gan::init(preset, 0, &device, crate::engine::Precision::F32);
-    load_gan_safetensors(&mut gan, &read_file("--weights", weights_path)?).map_err(|e| CliError::Data(format!("--weights {weights_path}: {e}")))?;
+    let weights = read_file("--weights", weights_path)?;
+    load_gan_safetensors(&mut gan, &weights).map_err(|e| CliError::Data(format!("--weights {weights_path}: {e}")))?;
+    if let Some(path) = value(m, "save") {
+        // The file's metadata (its link, its preset) goes along; the writer says how it is stored.
+        let metadata = safetensors::SafeTensors::read_metadata(&weights).ok().and_then(|(_, header)| header.metadata().clone()).unwrap_or_default();
+        let mut pairs: Vec<(&str, &str)> = metadata.iter().filter(|(k, _)| *k != "quantization").map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        pairs.sort();
+        let dict = block_on(gan_state_dict(&gan)).map_err(|e| CliError::Gpu(e.to_string()))?;
+        let bytes = state_dict_to_safetensors_as(&dict, &pairs, stored).map_err(|e| CliError::Data(e.to_string()))?;
+        std::fs::write(path, &bytes).map_err(|e| CliError::Data(format!("--save {path}: {e}")))?;
+        eprintln!("gradlab: wrote {path} ({} bytes)", bytes.len());
+    }
     let classifier_path = value(m, "classifier").unwrap_or("www/weights/cnn-tuned.safetensors");
     let classifier = crate::share::weights::load_classifier(&read_file("--classifier", classifier_path)?, &device).map_err(|e| CliError::Data(format!("--classifier {classifier_path}: {e}")))?;
     let z = sample_z(preset, seed, n);

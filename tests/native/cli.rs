@@ -153,6 +153,27 @@ fn train_and_generate_a_gan() {
     let image = std::fs::read(&png).unwrap();
     assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(u32::from_be_bytes(image[16..20].try_into().unwrap()), 4 * 30 + 2, "4 columns of 28 px and 2 px gaps");
+    // The same weights stored again as int8 (how a trained checkpoint becomes the shipped file):
+    // int8 matrices with their scales, the f16 file's link kept, and a sample scored alike.
+    let int8 = tmp.join(format!("gradlab-gan-{}-int8.safetensors", std::process::id()));
+    let (code, stdout, stderr) = run(&["generate", "--weights", save.to_str().unwrap(), "--n", "16", "--json", "--data-dir", &dir, "--classifier", &classifier, "--save", int8.to_str().unwrap(), "--dtype", "int8"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap(), v, "the scores are of the weights read");
+    let stored = std::fs::read(&int8).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&stored).unwrap();
+    assert_eq!(tensors.tensor("g.fc2.weight").unwrap().dtype(), safetensors::Dtype::I8);
+    assert!(tensors.tensor("g.fc2.weight_scale").is_ok());
+    let meta = |bytes: &[u8]| safetensors::SafeTensors::read_metadata(bytes).unwrap().1.metadata().clone().unwrap();
+    let (before, after) = (meta(&file), meta(&stored));
+    assert_eq!(after.get("gradlab"), before.get("gradlab"), "the link goes along");
+    assert!(after.get("quantization").is_some_and(|q| q.contains("int8")), "{after:?}");
+    let (code, stdout, stderr) = run(&["generate", "--weights", int8.to_str().unwrap(), "--n", "16", "--json", "--data-dir", &dir, "--classifier", &classifier]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let w: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!((w["mse"].as_f64().unwrap() - v["mse"].as_f64().unwrap()).abs() < 0.01, "int8 {w} vs f16 {v}");
+    let (code, _, stderr) = run(&["generate", "--weights", save.to_str().unwrap(), "--save", int8.to_str().unwrap(), "--dtype", "bf16", "--data-dir", &dir, "--classifier", &classifier]);
+    assert!(code == Some(2) && stderr.contains("--dtype") && stderr.contains("f32, f16 or int8"), "{stderr}");
+    std::fs::remove_file(&int8).ok();
     std::fs::remove_file(&save).ok();
     std::fs::remove_file(&png).ok();
 }
