@@ -145,7 +145,7 @@ pub(super) fn train(m: &ArgMatches) -> Result<(), CliError> {
     let device = device_for(backend_of(m)?)?;
     let mut trainer = GanTrainer::new(config, &data.train, &device);
     if trainer.config.start == crate::train::gan::Start::Shipped {
-        let path = format!("www/{}", crate::train::gan::shipped_weights(trainer.config.preset).expect("validated: shipped weights exist"));
+        let path = format!("www/{}", crate::train::gan::shipped_weights(trainer.config.preset));
         let bytes = read_file("--start shipped", &path)?;
         crate::share::weights::load_gan_weights(&mut trainer, &bytes).map_err(|e| CliError::Data(format!("{path}: {e}")))?;
     }

@@ -354,6 +354,12 @@ pub fn gan_layout(gan: &Gan) -> Vec<(String, Shape)> {
     out
 }
 
+/// The link a weights file's metadata holds (`gradlab`: the experiment that trained it), if any.
+pub fn link_of(bytes: &[u8]) -> Option<String> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).ok()?;
+    header.metadata().as_ref()?.get("gradlab").cloned()
+}
+
 /// Puts a weights file into a GAN trainer's networks (both, this preset), with fresh optimizer
 /// state; a bad file changes nothing. (Before any step: the shipped start; later: a file the user
 /// loads, which a link cannot replay.)

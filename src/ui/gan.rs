@@ -132,7 +132,7 @@ async fn prepare(g: GanUi) {
         let data = load_dataset(ImageDataset::Mnist, g.data_load).await?;
         let config = g.config.get_untracked();
         let shipped = if config.start == Start::Shipped {
-            let url = shipped_weights(config.preset).ok_or_else(|| format!("gradlab ships no {} weights: start from the seed", config.preset.key()))?;
+            let url = shipped_weights(config.preset);
             let bytes = fetch_file(&url, |n, total| g.weights_load.set(Some((n as f64, total)))).await;
             Some(bytes.map_err(|why| format!("the shipped {} weights: {why}", config.preset.key()))?)
         } else {
@@ -151,8 +151,14 @@ async fn prepare(g: GanUi) {
             return Ok(());
         }
         let mut trainer = GanTrainer::with_images(config.clone(), upload.finish(&cpu), &cpu);
-        if let Some(bytes) = shipped {
-            crate::share::weights::load_gan_weights(&mut trainer, &bytes).map_err(|e| format!("the shipped {} weights: {e}", config.preset.key()))?;
+        if let Some(bytes) = &shipped {
+            crate::share::weights::load_gan_weights(&mut trainer, bytes).map_err(|e| format!("the shipped {} weights: {e}", config.preset.key()))?;
+            // How they were trained (their link), where the settings here would go on otherwise.
+            let trained = crate::share::weights::link_of(bytes).map(|link| crate::share::decode(&link).state.gan);
+            let apart = trained.map(|t| crate::train::gan::settings_apart(&config, &t)).unwrap_or_default();
+            g.note.set((!apart.is_empty()).then(|| {
+                format!("the shipped {} weights were trained with {}: set that to go on as they were trained", config.preset.key(), apart.join(", "))
+            }));
         }
         TRAINER.with(|t| *t.borrow_mut() = Some(trainer));
         let log = g.log.get_untracked();
@@ -403,15 +409,9 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
     let set = move |key: &'static str, value: String| {
         let mut c = config.get_untracked();
         let field = crate::train::gan::GAN_SETTINGS.iter().find(|s| s.key == key).expect("a GAN key");
-        let result = (field.set)(&mut c, &value);
-        // gan-essay has no shipped weights: switching to it starts from the seed.
-        let fallback = result.is_ok() && crate::train::gan::validate_gan(&c).is_err() && key == "gan.preset";
-        if fallback {
-            c.start = Start::Seed;
-        }
-        match result.and_then(|()| crate::train::gan::validate_gan(&c).map_err(|e| e.message)) {
+        match (field.set)(&mut c, &value) {
             Ok(()) if c != config.get_untracked() => {
-                g.note.set(fallback.then(|| format!("{}: no shipped weights, so it starts from the seed's fresh weights", c.preset.key())));
+                g.note.set(None);
                 reset(g, key == "gan.recipe");
                 config.set(c);
                 on_change();
@@ -481,8 +481,7 @@ pub(super) fn GanPage(active: Signal<bool>, config: RwSignal<GanConfig>, log: Rw
             <label>{label}
                 <select data-testid=testid on:change=move |ev| set(key, event_target_value(&ev))>
                     {options.iter().map(|(v, text)| view! {
-                        <option value=*v selected=move || (field.get)(&config.get()) == *v
-                            disabled=move || key == "gan.start" && *v == "shipped" && shipped_weights(config.get().preset).is_none()>{*text}</option>
+                        <option value=*v selected=move || (field.get)(&config.get()) == *v>{*text}</option>
                     }).collect_view()}
                 </select>
             </label>

@@ -49,7 +49,7 @@ pub(super) fn apply_state(ui: Ui, state: ShareState) -> u64 {
     // A link to the GAN page says where its weights start; opened from the tabs, the page starts
     // from the shipped weights (digits at once).
     let mut gan = state.gan;
-    if state.view.page != Page::Gan && crate::train::gan::shipped_weights(gan.preset).is_some() {
+    if state.view.page != Page::Gan {
         gan.start = Start::Shipped;
     }
     ui.gan.set(gan);

@@ -1,5 +1,6 @@
 // Browser tests of the GAN page: opened from the tabs it starts from the shipped gan-small weights
-// (digits at once, measured by the shipped classifier); step D / step G advance their own counters;
+// (digits at once, measured by the shipped classifier), and gan-essay from its own (scored as the
+// CLI scores them); step D / step G advance their own counters;
 // a short deterministic run gives the CLI's losses; the essay's loop as printed runs, and its
 // unrolled D step leaks gradients into G where the corrected one sends none; a link replays.
 import path from 'node:path';
@@ -86,6 +87,37 @@ export async function ganTests({ test, browser, url, out, cli }) {
     // has none), so the last bits can differ by machine; the playground's own kernels do not.
     const close = (a, b) => Math.abs(a - b) <= 4e-7 * Math.max(Math.abs(a), Math.abs(b));
     assert(close(last.d_loss, Number(pageD)) && close(last.g_loss, Number(pageG)), 'page and CLI agree to an ulp or two');
+    await noError(page);
+    await page.close();
+  });
+
+  await test("GAN page: the essay's GAN from its shipped int8 weights: varied digits at once, scored as the CLI scores the same file; training goes on from them", async () => {
+    const page = await open(browser, url, 'page=gan&gan.preset=gan-essay&gan.start=shipped');
+    const t0 = Date.now();
+    await ready(page);
+    const seconds = (Date.now() - t0) / 1000;
+    assert(/shipped/.test(await status(page)), await status(page));
+    // The weights were trained with D's dropout at 0.3; the essay's settings (here) have none.
+    assert(/trained with gan\.dropout=0\.3/.test(await text(page, 'gan-note')), await text(page, 'gan-note'));
+    await page.click('[data-testid="gan-measure"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="gan-is"]').textContent !== '—', null, { timeout: 180_000 });
+    const is = await num(page, 'gan-is');
+    const modes = await text(page, 'gan-modes');
+    // The CLI scores the shipped file on the same z (seed 1, the page's grid) with the same classifier.
+    const root = path.resolve(path.dirname(cli), '../..');
+    const scored = JSON.parse(execFileSync(cli, ['generate', '--preset', 'gan-essay', '--n', '64', '--json'], { encoding: 'utf8', cwd: root }).trim());
+    console.log(`     shipped gan-essay: ready in ${seconds.toFixed(1)} s; in the page IS ${is}, ${modes}, MSE ${await text(page, 'gan-mse')}, SSIM ${await text(page, 'gan-ssim')}; the CLI: IS ${scored.inception_score}, ${scored.modes} classes`);
+    assert(Math.abs(is - scored.inception_score) < 0.01, `page IS ${is} vs CLI ${scored.inception_score}`);
+    assert(is > 3.5 && Number(modes.split(' ')[0]) >= 8, `IS ${is}, ${modes}: varied digits, not one shape`);
+    const grid = await gridStats(page);
+    assert(grid.width === 8 * 29 + 1 && grid.std > 40, 'an 8 × 8 grid of digits with ink and background');
+    await page.screenshot({ path: path.join(out, 'gan-essay-shipped.png'), fullPage: true });
+    await page.click('[data-testid="gan-step-both"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="gan-g-steps"]').textContent === '1', null, { timeout: 60_000 });
+    const d = Number(await page.locator('[data-testid="gan-d-loss"]').getAttribute('data-value'));
+    // A trained pair: D is not sure of either batch (a fresh D and G give ≈ 1.39 and D(G(z)) ≈ 0.5 too,
+    // but the samples above are digits, which a fresh G does not draw).
+    assert(Number.isFinite(d) && d > 0 && d < 3, `D loss ${d} after one step from the shipped weights`);
     await noError(page);
     await page.close();
   });
