@@ -86,6 +86,7 @@ pub(super) async fn run(ui: Ui, generation: u64) {
                 give_up_worker(&why);
                 off_page = OffPage::new(false);
                 ui.place.set(Place::Page);
+                ui.worker_share.set(1.0);
                 pace.chunk = 1;
                 continue;
             }
@@ -110,7 +111,8 @@ pub(super) async fn run(ui: Ui, generation: u64) {
             let frames = ui.frames.get_untracked() - window.2;
             ui.steps_per_sec.set(steps as f64 * 1000.0 / (t - window.0));
             ui.frames_per_sec.set(frames as f64 * 1000.0 / (t - window.0));
-            if ui.place.get_untracked() == Place::Worker {
+            // A window that spans a hidden tab (no animation frames at all) measures nothing.
+            if ui.place.get_untracked() == Place::Worker && t - window.0 < 2000.0 {
                 // The browser's frames (a frame with no new state is not drawn, so the frames
                 // drawn would also count the worker's rests).
                 let share = off_page.pace((ticks - window.3) as f64 * 1000.0 / (t - window.0));
@@ -164,8 +166,8 @@ struct OffPage {
 /// The browser's frames per second: under `FEW_FRAMES` the worker trains less of the time, down
 /// to `LEAST_SHARE` (a struggling browser: a software GPU); from `TRY_FRAMES` to `SMOOTH_FRAMES`
 /// (nearly smooth) it tries training less, down to `LEAST_TRIED_SHARE`, and keeps the cut only
-/// where it brought frames; at `SMOOTH_FRAMES` and over it trains more again, and from
-/// `ENOUGH_FRAMES` to `TRY_FRAMES` too.
+/// where it brought frames, and tries more again after `CALM_WINDOWS`; at `SMOOTH_FRAMES` and over
+/// it trains more again, and from `ENOUGH_FRAMES` to `TRY_FRAMES` too.
 const FEW_FRAMES: f64 = 20.0;
 const ENOUGH_FRAMES: f64 = 30.0;
 const TRY_FRAMES: f64 = 40.0;
@@ -227,7 +229,10 @@ impl OffPage {
             }
         } else if self.calm > 0 {
             self.calm -= 1;
-        } else if share * 0.85 >= LEAST_TRIED_SHARE {
+        } else if share < 1.0 {
+            // A cut kept (or one made when frames were few) is tried back up, in time.
+            share = (share * 1.1).min(1.0);
+        } else {
             self.descent = Some((frames_per_sec, share));
             share *= 0.85;
         }

@@ -329,24 +329,23 @@ fn shipped_weights_load_and_score() {
     let probs = block_on(gradlab::engine::read_many(vec![classifier.probabilities(&test)])).unwrap().remove(0);
     let right = probs.chunks_exact(10).zip(&data.test.labels).filter(|(row, l)| gradlab::train::images::argmax(row) == **l).count();
     assert!(right >= 980, "cnn-tuned: {right} of {n} test digits");
-    let mut gan = Gan::init(GanPreset::Small, 0, &cpu, Precision::F32);
-    gradlab::share::weights::load_gan_safetensors(&mut gan, &std::fs::read(root.join("www/weights/gan-small.safetensors")).unwrap()).unwrap();
-    let z = sample_z(GanPreset::Small, 1, 64);
-    let images = values(&gan.generate(tensor_f64(&z.iter().map(|&v| v as f64).collect::<Vec<_>>(), [64, 64], &cpu, Precision::F32)));
-    let images: Vec<f32> = images.iter().map(|&v| v as f32).collect();
-    let probs = block_on(gradlab::engine::read_many(vec![classifier.probabilities(&images)])).unwrap().remove(0);
-    let is = inception_score(&probs);
-    eprintln!("shipped gan-small: IS {:.3}, classes {:?}", is.score, is.class_counts);
+    // A preset's shipped weights: 64 samples of z seed 1 (the page's grid) and their inception score.
+    let shipped = |preset: GanPreset| {
+        let mut gan = Gan::init(preset, 0, &cpu, Precision::F32);
+        let file = root.join("www").join(gradlab::train::gan::shipped_weights(preset));
+        gradlab::share::weights::load_gan_safetensors(&mut gan, &std::fs::read(file).unwrap()).unwrap();
+        let z = sample_z(preset, 1, 64);
+        let images = values(&gan.generate(tensor_f64(&z.iter().map(|&v| v as f64).collect::<Vec<_>>(), [64, preset.latent()], &cpu, Precision::F32)));
+        let images: Vec<f32> = images.iter().map(|&v| v as f32).collect();
+        let probs = block_on(gradlab::engine::read_many(vec![classifier.probabilities(&images)])).unwrap().remove(0);
+        let is = inception_score(&probs);
+        eprintln!("shipped {}: IS {:.3}, classes {:?}", preset.key(), is.score, is.class_counts);
+        (images, is)
+    };
+    let (images, is) = shipped(GanPreset::Small);
     assert!(is.score > 4.0 && is.modes == 10, "{is:?}");
     // gan-essay's (int8, the corrected loop with D dropout 0.3): varied digits, not one shape.
-    let mut essay = Gan::init(GanPreset::Essay, 0, &cpu, Precision::F32);
-    gradlab::share::weights::load_gan_safetensors(&mut essay, &std::fs::read(root.join("www/weights/gan-essay.safetensors")).unwrap()).unwrap();
-    let z = sample_z(GanPreset::Essay, 1, 64);
-    let essay_images = values(&essay.generate(tensor_f64(&z.iter().map(|&v| v as f64).collect::<Vec<_>>(), [64, 100], &cpu, Precision::F32)));
-    let essay_images: Vec<f32> = essay_images.iter().map(|&v| v as f32).collect();
-    let probs = block_on(gradlab::engine::read_many(vec![classifier.probabilities(&essay_images)])).unwrap().remove(0);
-    let essay_is = inception_score(&probs);
-    eprintln!("shipped gan-essay: IS {:.3}, classes {:?}", essay_is.score, essay_is.class_counts);
+    let (_, essay_is) = shipped(GanPreset::Essay);
     assert!(essay_is.score > 3.5 && essay_is.modes >= 8, "{essay_is:?}");
     // Each file says how it was trained (its link): gan-small at the defaults, gan-essay with D's
     // dropout at 0.3 — what the page tells someone who goes on from them at the essay's settings.

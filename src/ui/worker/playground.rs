@@ -220,9 +220,11 @@ fn send(run: u32, state: Result<PlayState, String>) {
 }
 
 /// Lets the worker's queued messages (a new run, a stop) be handled, then goes on after `rest`
-/// ms: at once through a message sent to itself on a `MessageChannel`, which (unlike a timer) is
-/// not held back to 4 ms, else by a timer. (Both reached through `Reflect`: web-sys's bindings
-/// are features not built here.)
+/// ms: through a message sent to itself on a `MessageChannel`, whose task then goes on at once or
+/// starts the rest's timer. A timer started from a timer's task (the training loop runs in one
+/// after a rest) is held back to at least 4 ms from the fifth in a row; one started from a
+/// message's task is not, so short rests stay short. (All reached through `Reflect`: web-sys's
+/// bindings are features not built here.)
 async fn let_messages_in(rest: f64) {
     thread_local! {
         /// The channel's two ports.
@@ -232,24 +234,25 @@ async fn let_messages_in(rest: f64) {
                 .and_then(|c| js_sys::Reflect::construct(&c, &Array::new()).ok());
             made.map(|c| (get(&c, "port1"), get(&c, "port2")))
         };
+        /// `(go, ms) => () => setTimeout(go, ms)`.
+        static AFTER: js_sys::Function = js_sys::Function::new_with_args("go, ms", "return () => setTimeout(go, ms);");
     }
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if rest > 0.0 {
-            let timer = get(&js_sys::global(), "setTimeout").dyn_into::<js_sys::Function>();
-            if timer.is_ok_and(|t| t.call2(&JsValue::NULL, &resolve, &rest.into()).is_ok()) {
-                return;
-            }
-        }
-        CHANNEL.with(|channel| {
-            let posted = channel.as_ref().and_then(|(port1, port2)| {
-                js_sys::Reflect::set(port1, &"onmessage".into(), &resolve).ok()?;
-                let post = get(port2, "postMessage").dyn_into::<js_sys::Function>().ok()?;
-                post.call1(port2, &JsValue::NULL).ok()
-            });
-            if posted.is_none() {
+        let rest_then = || AFTER.with(|after| after.call2(&JsValue::NULL, &resolve, &rest.into()).ok());
+        let then = if rest > 0.0 { rest_then() } else { Some(resolve.clone().into()) };
+        let posted = CHANNEL.with(|channel| {
+            let (port1, port2) = channel.as_ref()?;
+            js_sys::Reflect::set(port1, &"onmessage".into(), then.as_ref()?).ok()?;
+            let post = get(port2, "postMessage").dyn_into::<js_sys::Function>().ok()?;
+            post.call1(port2, &JsValue::NULL).ok()
+        });
+        if posted.is_none() {
+            // No channel: a timer (or at once).
+            let go = rest_then().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+            if go.is_none_or(|f| f.call0(&JsValue::NULL).is_err()) {
                 let _ = resolve.call0(&JsValue::NULL);
             }
-        })
+        }
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
